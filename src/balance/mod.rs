@@ -1,0 +1,1 @@
+//! Server selection (filled in by the balance work).

@@ -1,0 +1,348 @@
+//! The typed, validated configuration: what every other module trusts.
+//!
+//! Both syntaxes (HAProxy's `haproxy.cfg` and warren's TOML) end up here, and nothing
+//! downstream ever sees an `Option` where a default exists: defaults are filled in by the
+//! parsers, which is where HAProxy's inheritance rules (`defaults` sections) live.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A whole configuration, ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub global: Global,
+    /// Listeners that accept client connections and hand them to a backend.
+    pub frontends: Vec<Frontend>,
+    /// Server pools; a `listen` section contributes one frontend and one backend of the same name.
+    pub backends: Vec<Backend>,
+    /// HTTP stats pages (`listen` sections in `mode http` whose only job is `stats`).
+    pub stats: Vec<StatsPage>,
+}
+
+/// Process-wide settings (`global` section).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Global {
+    /// Where logs go; `log global` in a proxy refers to these.
+    pub log: Vec<LogTarget>,
+    pub pidfile: Option<PathBuf>,
+    /// Process-wide connection ceiling. HAProxy's default when unset is derived from the
+    /// file-descriptor limit; warren uses the same 4096 that HAProxy reports on a default
+    /// system (`DEFAULT_GLOBAL_MAXCONN`).
+    pub maxconn: u32,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// Fork into the background after start-up.
+    pub daemon: bool,
+    /// Worker threads; `None` lets the runtime use one per core.
+    pub nbthread: Option<usize>,
+}
+
+/// Default process-wide `maxconn` when the file gives none.
+pub const DEFAULT_GLOBAL_MAXCONN: u32 = 4096;
+
+/// Which protocol a proxy speaks to its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Bytes pass untouched; HAProxy's `mode tcp` semantics, timeouts included.
+    Tcp,
+    /// Bytes pass untouched, but warren follows AMQP 0-9-1 frames (see DESIGN.md).
+    Amqp,
+    /// Only for stats pages: warren does not proxy HTTP.
+    Http,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Tcp => "tcp",
+            Mode::Amqp => "amqp",
+            Mode::Http => "http",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A syslog facility, as named in `log <address> <facility>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facility(pub u8);
+
+impl Facility {
+    pub const NAMES: [&'static str; 24] = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+        "auth2", "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3",
+        "local4", "local5", "local6", "local7",
+    ];
+
+    pub fn from_name(name: &str) -> Option<Facility> {
+        Self::NAMES.iter().position(|n| *n == name).map(|i| Facility(i as u8))
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES.get(self.0 as usize).copied().unwrap_or("local0")
+    }
+}
+
+/// Syslog severity; the optional third word of a `log` line sets the most verbose one sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Emerg = 0,
+    Alert = 1,
+    Crit = 2,
+    Err = 3,
+    Warning = 4,
+    Notice = 5,
+    Info = 6,
+    Debug = 7,
+}
+
+impl Level {
+    pub const ALL: [(&'static str, Level); 8] = [
+        ("emerg", Level::Emerg),
+        ("alert", Level::Alert),
+        ("crit", Level::Crit),
+        ("err", Level::Err),
+        ("warning", Level::Warning),
+        ("notice", Level::Notice),
+        ("info", Level::Info),
+        ("debug", Level::Debug),
+    ];
+
+    pub fn from_name(name: &str) -> Option<Level> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, l)| *l == self).map(|(n, _)| *n).unwrap_or("info")
+    }
+}
+
+/// Where one `log` line sends messages.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogDestination {
+    /// Syslog over UDP.
+    Udp(SocketAddr),
+    /// `log stderr`.
+    Stderr,
+    /// `log stdout`.
+    Stdout,
+    /// A local file (warren extension: HAProxy would need rsyslog for this).
+    File(PathBuf),
+}
+
+/// One `log` line, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogTarget {
+    pub destination: LogDestination,
+    pub facility: Facility,
+    /// Messages more verbose than this are not sent.
+    pub max_level: Level,
+}
+
+/// The timeouts HAProxy knows for a TCP proxy. `None` means "no timeout" (HAProxy warns
+/// about that at start-up, and so does warren).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timeouts {
+    /// Inactivity on the client side.
+    pub client: Option<Duration>,
+    /// Inactivity on the server side.
+    pub server: Option<Duration>,
+    /// Time allowed for one TCP connect to a server.
+    pub connect: Option<Duration>,
+    /// Time a connection may wait for a free server slot.
+    pub queue: Option<Duration>,
+    /// Extra time a health check may take to answer once connected (HAProxy: `timeout check`;
+    /// when unset, `inter` bounds the whole check).
+    pub check: Option<Duration>,
+    /// Replaces `client` and `server` once both sides are connected.
+    pub tunnel: Option<Duration>,
+    /// Inactivity allowed after the client half-closed.
+    pub client_fin: Option<Duration>,
+    /// Inactivity allowed after the server half-closed.
+    pub server_fin: Option<Duration>,
+}
+
+/// One `bind` address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bind {
+    pub addr: SocketAddr,
+}
+
+/// Per-proxy logging switches (`option tcplog`, `option dontlognull`, `log global`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProxyLog {
+    /// Where this proxy logs; empty means it does not log sessions.
+    pub targets: Vec<LogTarget>,
+    /// `option tcplog`: the detailed per-session line instead of the short one.
+    pub tcplog: bool,
+    /// `option dontlognull`: sessions that carried no data are not logged.
+    pub dontlognull: bool,
+    /// `option log-health-checks`: log every check result change, not only UP/DOWN.
+    pub health_checks: bool,
+}
+
+/// A listener that takes client connections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frontend {
+    pub name: String,
+    pub binds: Vec<Bind>,
+    pub mode: Mode,
+    /// Simultaneous client connections this frontend accepts; further clients wait in the
+    /// kernel's accept backlog, as in HAProxy.
+    pub maxconn: u32,
+    /// Index into `Config::backends`.
+    pub default_backend: Option<usize>,
+    pub timeouts: Timeouts,
+    pub log: ProxyLog,
+}
+
+/// How a backend picks a server for a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// Smooth weighted round robin; weights may change at run time.
+    RoundRobin,
+    /// Weighted round robin fixed at start-up.
+    StaticRr,
+    /// Fewest active connections, weighted; ties broken round-robin.
+    LeastConn,
+    /// The first server (by id order) with a free slot.
+    First,
+    /// A consistent hash of the client address.
+    Source,
+    /// Power of two random choices, the less loaded wins.
+    Random,
+}
+
+impl Algorithm {
+    pub const ALL: [(&'static str, Algorithm); 6] = [
+        ("roundrobin", Algorithm::RoundRobin),
+        ("static-rr", Algorithm::StaticRr),
+        ("leastconn", Algorithm::LeastConn),
+        ("first", Algorithm::First),
+        ("source", Algorithm::Source),
+        ("random", Algorithm::Random),
+    ];
+
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, a)| *a == self).map(|(n, _)| *n).unwrap_or("roundrobin")
+    }
+}
+
+/// What an active health check does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckKind {
+    /// A TCP connect that succeeds is a pass (HAProxy's default `check`).
+    Tcp,
+}
+
+/// A pool of servers and the rules for reaching them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backend {
+    pub name: String,
+    pub mode: Mode,
+    pub balance: Algorithm,
+    pub servers: Vec<Server>,
+    /// Extra connect attempts after the first fails (`retries`, default 3).
+    pub retries: u32,
+    /// `option redispatch`: a retry may go to another server.
+    pub redispatch: bool,
+    pub timeouts: Timeouts,
+    pub check: CheckKind,
+    pub log: ProxyLog,
+}
+
+/// Defaults of the server-line keywords, as in HAProxy.
+pub mod server_defaults {
+    use std::time::Duration;
+    pub const INTER: Duration = Duration::from_millis(2000);
+    pub const RISE: u32 = 2;
+    pub const FALL: u32 = 3;
+    pub const WEIGHT: u32 = 1;
+    pub const MAX_WEIGHT: u32 = 256;
+}
+
+/// One `server` line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    pub name: String,
+    /// Resolved once when the configuration is loaded, as HAProxy does.
+    pub addr: SocketAddr,
+    /// Run active health checks.
+    pub check: bool,
+    /// Interval between checks while the server is stably UP.
+    pub inter: Duration,
+    /// Interval while the state is changing (some checks failed or passed); default `inter`.
+    pub fastinter: Duration,
+    /// Interval while DOWN; default `inter`.
+    pub downinter: Duration,
+    /// Consecutive passes that bring a DOWN server UP.
+    pub rise: u32,
+    /// Consecutive failures that take an UP server DOWN.
+    pub fall: u32,
+    /// 0..=256; 0 takes the server out of balancing without marking it down.
+    pub weight: u32,
+    /// Concurrent connections to this server; 0 means unlimited.
+    pub maxconn: u32,
+    /// Connections that may wait for this server; 0 means unlimited.
+    pub maxqueue: u32,
+    /// Used only when no active server is usable.
+    pub backup: bool,
+    /// Starts in maintenance (`disabled`).
+    pub disabled: bool,
+    /// Time over which a server coming UP ramps its weight from 0 to full.
+    pub slowstart: Option<Duration>,
+    /// `on-marked-down shutdown-sessions`: close this server's sessions when it goes DOWN.
+    pub shutdown_on_down: bool,
+    /// `on-marked-up shutdown-backup-sessions`: when this active server comes UP, close
+    /// the sessions on backup servers so clients come back to it.
+    pub shutdown_backup_on_up: bool,
+}
+
+/// Credentials for a stats page; the password is masked in `Debug` so it never reaches a log.
+#[derive(Clone, PartialEq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MASKED")
+    }
+}
+
+/// One `stats auth user:password`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsUser {
+    pub user: String,
+    pub password: Secret,
+}
+
+/// A stats page (`listen admin_stats` in the report).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsPage {
+    pub name: String,
+    pub binds: Vec<Bind>,
+    /// `stats uri`; HAProxy's default (`/haproxy?stats`) when unset, so tooling finds it.
+    pub uri: String,
+    /// `stats refresh`: the page reloads itself this often.
+    pub refresh: Option<Duration>,
+    /// `stats realm`: the basic-auth realm shown by browsers.
+    pub realm: String,
+    /// Empty means the page is public.
+    pub users: Vec<StatsUser>,
+    /// `stats hide-version`.
+    pub hide_version: bool,
+    /// `stats admin if TRUE`: authenticated users may change server states.
+    pub admin: bool,
+}
+
+/// HAProxy's default stats URI.
+pub const DEFAULT_STATS_URI: &str = "/haproxy?stats";
