@@ -136,10 +136,44 @@ pub enum LogDestination {
     File(PathBuf),
 }
 
+/// How a syslog line is framed (`log ... format <name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `<PRI>Mmm dd hh:mm:ss host tag[pid]: msg`, HAProxy's default.
+    Rfc3164,
+    /// `<PRI>1 ISO-TIMESTAMP host tag pid - - msg`.
+    Rfc5424,
+    /// `<PRI>msg`, for systemd/stderr collectors.
+    Short,
+    /// The message alone.
+    Raw,
+    /// `ISO-TIMESTAMP msg` (the cluster script's `log stderr format iso`).
+    Iso,
+}
+
+impl LogFormat {
+    pub const ALL: [(&'static str, LogFormat); 5] = [
+        ("rfc3164", LogFormat::Rfc3164),
+        ("rfc5424", LogFormat::Rfc5424),
+        ("short", LogFormat::Short),
+        ("raw", LogFormat::Raw),
+        ("iso", LogFormat::Iso),
+    ];
+
+    pub fn from_name(name: &str) -> Option<LogFormat> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("rfc3164")
+    }
+}
+
 /// One `log` line, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogTarget {
     pub destination: LogDestination,
+    pub format: LogFormat,
     pub facility: Facility,
     /// Messages more verbose than this are not sent.
     pub max_level: Level,
