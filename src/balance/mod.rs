@@ -31,7 +31,6 @@ pub use roundrobin::RoundRobin;
 pub use source::Source;
 pub use static_rr::StaticRr;
 
-use std::cmp::Ordering;
 use std::net::IpAddr;
 
 use crate::config::Algorithm;
@@ -66,19 +65,6 @@ pub fn new(algorithm: Algorithm, initial_weights: &[u32]) -> Box<dyn Balancer> {
         Algorithm::First => Box::new(First),
         Algorithm::Source => Box::new(Source),
         Algorithm::Random => Box::new(Random::new()),
-    }
-}
-
-/// Compares the load `active / weight` of two candidates without division or floats.
-///
-/// A zero weight (which the proxy filters out, but a balancer must not divide by) counts as
-/// infinitely loaded. Products are taken in `u64`, so no input can overflow.
-pub(crate) fn cmp_load(a: &Candidate, b: &Candidate) -> Ordering {
-    match (a.weight, b.weight) {
-        (0, 0) => a.active.cmp(&b.active),
-        (0, _) => Ordering::Greater,
-        (_, 0) => Ordering::Less,
-        (wa, wb) => (u64::from(a.active) * u64::from(wb)).cmp(&(u64::from(b.active) * u64::from(wa))),
     }
 }
 
@@ -138,15 +124,5 @@ mod tests {
                 assert_eq!(b.pick(&only, CLIENT), Some(0), "{name}");
             }
         }
-    }
-
-    #[test]
-    fn load_comparison_is_cross_multiplied() {
-        let c = |weight, active| Candidate { id: 0, weight, active };
-        assert_eq!(cmp_load(&c(1, 1), &c(2, 2)), Ordering::Equal);
-        assert_eq!(cmp_load(&c(3, 1), &c(1, 1)), Ordering::Less);
-        assert_eq!(cmp_load(&c(1, 0), &c(256, 1)), Ordering::Less);
-        assert_eq!(cmp_load(&c(0, 0), &c(1, 1000)), Ordering::Greater);
-        assert_eq!(cmp_load(&c(256, u32::MAX), &c(1, u32::MAX)), Ordering::Less);
     }
 }

@@ -6,12 +6,13 @@
 //! why it suits several warren instances behind one VIP: they do not herd onto the same
 //! "least loaded" node the way independent leastconn balancers can.
 
+use std::cmp::Ordering;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use super::mix::{mix64, GAMMA};
-use super::{cmp_load, Balancer, Candidate};
+use super::{Balancer, Candidate};
 
 /// `balance random`: two weighted draws, the lower `active / weight` wins (the first on a tie).
 #[derive(Debug, Clone)]
@@ -61,6 +62,20 @@ impl Random {
     }
 }
 
+/// Compares the load `active / weight` of two candidates without division or floats, as
+/// HAProxy's `random` does (`served * other_eweight` against `other_served * eweight`).
+///
+/// A zero weight (which the proxy filters out, but a balancer must not divide by) counts as
+/// infinitely loaded. Products are taken in `u64`, so no input can overflow.
+fn cmp_load(a: &Candidate, b: &Candidate) -> Ordering {
+    match (a.weight, b.weight) {
+        (0, 0) => a.active.cmp(&b.active),
+        (0, _) => Ordering::Greater,
+        (_, 0) => Ordering::Less,
+        (wa, wb) => (u64::from(a.active) * u64::from(wb)).cmp(&(u64::from(b.active) * u64::from(wa))),
+    }
+}
+
 impl Default for Random {
     fn default() -> Random {
         Random::new()
@@ -86,6 +101,16 @@ impl Balancer for Random {
 mod tests {
     use super::super::testkit::*;
     use super::*;
+
+    #[test]
+    fn load_comparison_is_cross_multiplied() {
+        let c = |weight, active| Candidate { id: 0, weight, active };
+        assert_eq!(cmp_load(&c(1, 1), &c(2, 2)), Ordering::Equal);
+        assert_eq!(cmp_load(&c(3, 1), &c(1, 1)), Ordering::Less);
+        assert_eq!(cmp_load(&c(1, 0), &c(256, 1)), Ordering::Less);
+        assert_eq!(cmp_load(&c(0, 0), &c(1, 1000)), Ordering::Greater);
+        assert_eq!(cmp_load(&c(256, u32::MAX), &c(1, u32::MAX)), Ordering::Less);
+    }
 
     #[test]
     fn the_same_seed_replays_the_same_picks() {

@@ -177,7 +177,7 @@ mod tests {
         let mut lcg: u32 = 12345;
         for _ in 0..30_000 {
             lcg = lcg.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            let cands: Vec<Candidate> = if (lcg >> 16) % 3 == 0 {
+            let cands: Vec<Candidate> = if (lcg >> 16).is_multiple_of(3) {
                 vec![all[0], all[2]]
             } else {
                 present += 1;
