@@ -1,0 +1,152 @@
+//! The health checker of one server, and the one place where check results (active, or
+//! passive from failed session connects) change a server's operational state.
+//!
+//! Every flip is logged with HAProxy's wording, and acted on: `on-marked-down
+//! shutdown-sessions`, `on-marked-up shutdown-backup-sessions`, waking queued sessions.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::check::{self, Probe};
+use super::Transition;
+use crate::config::Level;
+use crate::state::{AdminState, BackendState, LastCheck, ServerEvent, ServerState};
+
+/// Runs active checks on `server` until `stop` is cancelled.
+pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: CancellationToken) {
+    let cfg = &server.config;
+    let connect_timeout = probe_timeout(cfg.inter, backend.config.timeouts.connect, backend.config.timeouts.check);
+    loop {
+        if server.admin() != AdminState::Maint {
+            let probe = check::tcp(cfg.addr, connect_timeout).await;
+            record(&backend, &server, probe, false);
+        }
+        let wait = server.health().state.next_interval(cfg.inter, cfg.fastinter, cfg.downinter);
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+            _ = server.check_now.notified() => {}
+        }
+    }
+}
+
+/// How long one TCP probe may take. HAProxy: with `timeout check` set, the connect part
+/// is bounded by min(`timeout connect`, `inter`) and `timeout check` bounds the read that
+/// follows (none for a TCP check); without it, `inter` bounds the whole check.
+fn probe_timeout(inter: Duration, connect: Option<Duration>, check: Option<Duration>) -> Duration {
+    match check {
+        Some(_) => connect.map_or(inter, |c| c.min(inter)),
+        None => inter,
+    }
+}
+
+/// Applies one check result to `server`. `passive` marks results that come from a
+/// session's failed connect rather than from the checker; a passive failure also asks the
+/// checker to look again soon.
+pub fn record(backend: &BackendState, server: &Arc<ServerState>, probe: Probe, passive: bool) {
+    let passed = probe.status.passed();
+    let transition = {
+        let mut health = server.health();
+        if !passed {
+            health.failed_checks += 1;
+        }
+        let before = health.state.status_text();
+        let transition = health.state.record(passed);
+        let after = health.state.status_text();
+        if transition.is_some() {
+            health.last_change = Instant::now();
+            if transition == Some(Transition::Down) {
+                health.down_transitions += 1;
+            }
+        }
+        health.last_check = Some(LastCheck { status: probe.status, info: probe.info.clone(), duration: probe.duration });
+        if transition.is_none() && before != after && backend.config.log.health_checks {
+            backend.logger.event(
+                Level::Info,
+                &format!(
+                    "Health check for server {} {}, reason: {}, check duration: {}ms, status: {}.",
+                    server.full_name,
+                    if passed { "succeeded" } else { "failed" },
+                    probe.status.description(),
+                    probe.duration.as_millis(),
+                    after
+                ),
+            );
+        }
+        transition
+    };
+    if passive && !passed {
+        server.check_now.notify_one();
+    }
+    match transition {
+        Some(Transition::Down) => marked_down(backend, server, &probe),
+        Some(Transition::Up) => marked_up(backend, server, &probe),
+        None => {}
+    }
+}
+
+fn marked_down(backend: &BackendState, server: &Arc<ServerState>, probe: &Probe) {
+    server.set_up(false);
+    let sessions = server.counters.current.load(Ordering::Relaxed);
+    let (active, backup) = backend.usable_counts();
+    let info = if probe.info.is_empty() { String::new() } else { format!(", info: \"{}\"", probe.info) };
+    backend.logger.event(
+        Level::Alert,
+        &format!(
+            "Server {} is DOWN, reason: {}{info}, check duration: {}ms. {active} active and {backup} backup servers left. {sessions} sessions active, 0 requeued, {} remaining in queue.",
+            server.full_name,
+            probe.status.description(),
+            probe.duration.as_millis(),
+            backend.counters.queued.load(Ordering::Relaxed),
+        ),
+    );
+    if active + backup == 0 {
+        backend.logger.event(Level::Emerg, &format!("backend {} has no server available!", backend.name()));
+    }
+    if server.config.shutdown_on_down {
+        server.shutdown_sessions();
+    }
+    backend.servers_changed();
+    let _ = backend.events.send(ServerEvent { server: server.name().to_string(), up: false });
+}
+
+fn marked_up(backend: &BackendState, server: &Arc<ServerState>, probe: &Probe) {
+    server.start_ramp();
+    server.set_up(true);
+    let (active, backup) = backend.usable_counts();
+    backend.logger.event(
+        Level::Notice,
+        &format!(
+            "Server {} is UP, reason: {}, check duration: {}ms. {active} active and {backup} backup servers online. 0 sessions requeued, {} total in queue.",
+            server.full_name,
+            probe.status.description(),
+            probe.duration.as_millis(),
+            backend.counters.queued.load(Ordering::Relaxed),
+        ),
+    );
+    if server.config.shutdown_backup_on_up && !server.config.backup {
+        for b in backend.servers.iter().filter(|s| s.config.backup) {
+            b.shutdown_sessions();
+        }
+    }
+    backend.servers_changed();
+    let _ = backend.events.send(ServerEvent { server: server.name().to_string(), up: true });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_timeout_follows_haproxy() {
+        let s = Duration::from_secs;
+        assert_eq!(probe_timeout(s(2), Some(s(10)), None), s(2));
+        assert_eq!(probe_timeout(s(2), Some(s(10)), Some(s(10))), s(2));
+        assert_eq!(probe_timeout(s(20), Some(s(10)), Some(s(1))), s(10));
+        assert_eq!(probe_timeout(s(2), None, Some(s(1))), s(2));
+    }
+}

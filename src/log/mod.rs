@@ -1,0 +1,141 @@
+//! Where log lines go: the `log` targets of the configuration (syslog over UDP, stderr,
+//! stdout, a file), framed as HAProxy frames them.
+//!
+//! Process diagnostics go through `tracing` (set up by the binary); the lines an operator
+//! greps (one per session, one per server state change) go to the configured targets, as
+//! HAProxy sends them. When no target writes to stderr, events are also traced so a
+//! foreground warren shows them.
+
+mod time;
+pub mod tcplog;
+
+pub use time::LocalTime;
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Mutex;
+
+use crate::config::{LogDestination, LogFormat, LogTarget, Level};
+
+/// Name and pid in every syslog line (`warren[1234]:`).
+const TAG: &str = "warren";
+
+enum Sink {
+    Udp { socket: UdpSocket, to: SocketAddr },
+    Stderr,
+    Stdout,
+    File(Mutex<File>),
+}
+
+struct Target {
+    sink: Sink,
+    config: LogTarget,
+}
+
+/// The log targets of one proxy (or of `global`).
+pub struct Logger {
+    targets: Vec<Target>,
+    /// Set when a target already writes to the terminal, so events are not printed twice.
+    has_terminal: bool,
+    hostname: String,
+}
+
+impl std::fmt::Debug for Logger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logger").field("targets", &self.targets.len()).finish()
+    }
+}
+
+impl Logger {
+    /// Opens every target. A target that cannot be opened (unwritable file, no UDP socket)
+    /// is reported through `tracing` and skipped: logging must never stop traffic.
+    pub fn new(targets: &[LogTarget]) -> Logger {
+        let mut opened = Vec::new();
+        for t in targets {
+            let sink = match &t.destination {
+                LogDestination::Stderr => Ok(Sink::Stderr),
+                LogDestination::Stdout => Ok(Sink::Stdout),
+                LogDestination::Udp(to) => {
+                    let bind: SocketAddr = if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+                    UdpSocket::bind(bind)
+                        .and_then(|s| s.set_nonblocking(true).map(|_| s))
+                        .map(|socket| Sink::Udp { socket, to: *to })
+                }
+                LogDestination::File(path) => OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map(|f| Sink::File(Mutex::new(f))),
+            };
+            match sink {
+                Ok(sink) => opened.push(Target { sink, config: t.clone() }),
+                Err(e) => tracing::error!("cannot open log target {:?}: {e}", t.destination),
+            }
+        }
+        let has_terminal = opened.iter().any(|t| matches!(t.sink, Sink::Stderr | Sink::Stdout));
+        Logger { targets: opened, has_terminal, hostname: hostname() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+
+    /// Sends one message to every target whose level admits it.
+    pub fn send(&self, level: Level, msg: &str) {
+        if self.targets.is_empty() {
+            return;
+        }
+        let now = LocalTime::now();
+        for t in &self.targets {
+            if level > t.config.max_level {
+                continue;
+            }
+            let line = self.frame(t, level, &now, msg);
+            // Dropped on failure: a full socket buffer or a full disk must not stall sessions.
+            let _ = match &t.sink {
+                Sink::Udp { socket, to } => socket.send_to(line.as_bytes(), to).map(|_| ()),
+                Sink::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
+                Sink::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
+                Sink::File(f) => f.lock().map_or(Ok(()), |mut f| f.write_all(line.as_bytes())),
+            };
+        }
+    }
+
+    /// A server state change, an alert or a warning: to the targets, and to `tracing` when
+    /// no target shows it on the terminal.
+    pub fn event(&self, level: Level, msg: &str) {
+        self.send(level, msg);
+        if !self.has_terminal {
+            match level {
+                Level::Emerg | Level::Alert | Level::Crit | Level::Err => tracing::error!("{msg}"),
+                Level::Warning => tracing::warn!("{msg}"),
+                Level::Notice | Level::Info => tracing::info!("{msg}"),
+                Level::Debug => tracing::debug!("{msg}"),
+            }
+        }
+    }
+
+    fn frame(&self, t: &Target, level: Level, now: &LocalTime, msg: &str) -> String {
+        let pri = u32::from(t.config.facility.0) * 8 + level as u32;
+        let pid = std::process::id();
+        let stream = !matches!(t.sink, Sink::Udp { .. });
+        let mut line = match t.config.format {
+            LogFormat::Rfc3164 => format!("<{pri}>{} {TAG}[{pid}]: {msg}", now.rfc3164()),
+            LogFormat::Rfc5424 => format!("<{pri}>1 {} {} {TAG} {pid} - - {msg}", now.iso(), self.hostname),
+            LogFormat::Short => format!("<{pri}>{msg}"),
+            LogFormat::Raw => msg.to_string(),
+            LogFormat::Iso => format!("{} {msg}", now.iso()),
+        };
+        if stream {
+            line.push('\n');
+        }
+        line
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}

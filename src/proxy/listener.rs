@@ -1,0 +1,73 @@
+//! Listening sockets and the accept loop of a frontend.
+//!
+//! `maxconn` is enforced before `accept()`: while the global or the frontend limit is
+//! reached, warren simply stops accepting and new clients wait in the kernel's backlog,
+//! which is what HAProxy does and what clients' connect timeouts expect.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+use super::session;
+use crate::state::{FrontendState, Process};
+
+/// Backlog of listening sockets: the kernel caps it at `net.core.somaxconn` anyway.
+const BACKLOG: i32 = 1024;
+
+/// Binds a listening socket (`SO_REUSEADDR`, `IPV6_V6ONLY` for IPv6 as HAProxy does by
+/// default, non-blocking).
+pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Accepts clients until the process stops, spawning one session each.
+pub async fn accept_loop(listener: TcpListener, frontend: Arc<FrontendState>, process: Arc<Process>, tasks: TaskTracker) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let permits = tokio::select! {
+            _ = process.stop.cancelled() => return,
+            p = async {
+                let global = Arc::clone(&process.slots).acquire_owned().await;
+                let local = Arc::clone(&frontend.slots).acquire_owned().await;
+                (global, local)
+            } => p,
+        };
+        let (Ok(global), Ok(local)) = permits else { return };
+        let accepted = tokio::select! {
+            _ = process.stop.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((client, peer)) => {
+                backoff = Duration::from_millis(10);
+                let (process, frontend) = (Arc::clone(&process), Arc::clone(&frontend));
+                tasks.spawn(async move {
+                    session::run(process, frontend, client, peer).await;
+                    drop((global, local));
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors or memory: back off instead of spinning, and
+                // keep the listener (mini-redis's habit).
+                tracing::error!(frontend = %frontend.config.name, "accept failed: {e}; retrying in {:?}", backoff);
+                tokio::select! {
+                    _ = process.stop.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}

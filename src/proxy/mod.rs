@@ -1,0 +1,11 @@
+//! The data path: listeners, sessions, connecting to servers and forwarding bytes.
+//!
+//! ```text
+//! listener::accept_loop ─▶ session::run ─▶ connect::connect (pick, retries, redispatch)
+//!                                      └─▶ forward::forward (both ways, timeouts) ─▶ log line
+//! ```
+
+pub mod connect;
+pub mod forward;
+pub mod listener;
+pub mod session;

@@ -1,0 +1,13 @@
+//! The live state built from a [`Config`](crate::config::Config): backends, servers, their
+//! counters and health, shared by every task. Sessions and checkers read it through `Arc`s
+//! and atomics; nothing here does I/O.
+
+mod backend;
+mod frontend;
+mod process;
+mod server;
+
+pub use backend::{BackendCounters, BackendState, NoServer, ServerEvent};
+pub use server::{AdminState, Counters, Health, LastCheck, ServerState, Slot};
+pub use frontend::{FrontendCounters, FrontendGuard, FrontendState};
+pub use process::Process;

@@ -1,0 +1,243 @@
+//! One server's live state, shared by the sessions, its health checker and (later) the
+//! stats page.
+//!
+//! As in HAProxy (`include/haproxy/server-t.h`) a server has two independent states: the
+//! operational one set by health checks (UP/DOWN) and the administrative one set by the
+//! configuration or an operator (READY/DRAIN/MAINT). Whether it may take new sessions is
+//! derived from both, never stored. Everything the data path reads is an atomic, so picking
+//! a server and counting bytes take no lock.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Server;
+use crate::health::{CheckStatus, HealthState};
+
+/// Administrative state, set by the configuration (`disabled`) or an operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum AdminState {
+    Ready = 0,
+    /// No new sessions; existing ones continue.
+    Drain = 1,
+    /// No new sessions, no health checks.
+    Maint = 2,
+}
+
+impl AdminState {
+    fn from_u8(v: u8) -> AdminState {
+        match v {
+            1 => AdminState::Drain,
+            2 => AdminState::Maint,
+            _ => AdminState::Ready,
+        }
+    }
+}
+
+/// What the last health check said, for logs and stats.
+#[derive(Debug, Clone)]
+pub struct LastCheck {
+    pub status: CheckStatus,
+    /// Free text such as the OS error ("Connection refused").
+    pub info: String,
+    pub duration: std::time::Duration,
+}
+
+/// Health bookkeeping that changes only on check results (never on the data path).
+#[derive(Debug)]
+pub struct Health {
+    pub state: HealthState,
+    pub last_check: Option<LastCheck>,
+    /// When the operational state last flipped (or start-up).
+    pub last_change: Instant,
+    /// Times the server went DOWN (HAProxy's `chkdown`).
+    pub down_transitions: u64,
+    /// Failed checks, active and passive (HAProxy's `chkfail`).
+    pub failed_checks: u64,
+}
+
+/// Session and byte counters; relaxed atomics, read as a snapshot by stats.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Sessions now open to this server (`scur`).
+    pub current: AtomicU32,
+    /// Highest `current` seen (`smax`).
+    pub max: AtomicU32,
+    /// Sessions ever sent to this server (`stot`).
+    pub total: AtomicU64,
+    /// Bytes from clients to this server (`bin`).
+    pub bytes_in: AtomicU64,
+    /// Bytes from this server to clients (`bout`).
+    pub bytes_out: AtomicU64,
+    /// Failed connection attempts (`econ`).
+    pub connect_errors: AtomicU64,
+    /// Retries of a connection attempt on this server (`wretr`).
+    pub retries: AtomicU64,
+    /// Sessions moved away from this server after it failed (`wredis`).
+    pub redispatches: AtomicU64,
+}
+
+/// A server as the running process sees it.
+#[derive(Debug)]
+pub struct ServerState {
+    /// Position in its backend (config order); balancers key their state on it.
+    pub id: usize,
+    /// `backend/server`, the name every log line uses.
+    pub full_name: String,
+    pub config: Server,
+    /// Operational state from health checks; servers without `check` are always UP.
+    up: AtomicBool,
+    admin: AtomicU8,
+    /// Configured weight; the admin API may change it at run time.
+    weight: AtomicU32,
+    /// While `slowstart` ramps the weight up after the server came UP: when the ramp ends,
+    /// in ms since `epoch`. 0 = no ramp.
+    ramp_until_ms: AtomicU64,
+    epoch: Instant,
+    pub counters: Counters,
+    pub health: Mutex<Health>,
+    /// Cancelled to end every session on this server at once (shutdown-sessions); replaced
+    /// by a fresh token afterwards so new sessions are unaffected.
+    kill: Mutex<CancellationToken>,
+    /// Wakes the health checker early (passive failure → check again at `fastinter`).
+    pub check_now: tokio::sync::Notify,
+}
+
+impl ServerState {
+    pub fn new(id: usize, backend: &str, config: Server) -> ServerState {
+        let health = HealthState::new(config.rise, config.fall);
+        ServerState {
+            id,
+            full_name: format!("{backend}/{}", config.name),
+            up: AtomicBool::new(health.is_up()),
+            admin: AtomicU8::new(if config.disabled { AdminState::Maint } else { AdminState::Ready } as u8),
+            weight: AtomicU32::new(config.weight),
+            ramp_until_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+            counters: Counters::default(),
+            health: Mutex::new(Health {
+                state: health,
+                last_check: None,
+                last_change: Instant::now(),
+                down_transitions: 0,
+                failed_checks: 0,
+            }),
+            kill: Mutex::new(CancellationToken::new()),
+            check_now: tokio::sync::Notify::new(),
+            config,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Release);
+    }
+
+    pub fn admin(&self) -> AdminState {
+        AdminState::from_u8(self.admin.load(Ordering::Acquire))
+    }
+
+    pub fn set_admin(&self, state: AdminState) {
+        self.admin.store(state as u8, Ordering::Release);
+    }
+
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    pub fn set_weight(&self, weight: u32) {
+        self.weight.store(weight, Ordering::Relaxed);
+    }
+
+    /// The weight balancing uses now: the configured one, scaled down while `slowstart`
+    /// ramps it up after the server came back (never below 1, as in HAProxy).
+    pub fn effective_weight(&self) -> u32 {
+        let weight = self.weight();
+        let until = self.ramp_until_ms.load(Ordering::Relaxed);
+        let (Some(ramp), true) = (self.config.slowstart, until > 0) else { return weight };
+        let now = self.epoch.elapsed().as_millis() as u64;
+        if now >= until {
+            return weight;
+        }
+        let ramp_ms = ramp.as_millis().max(1) as u64;
+        let elapsed = ramp_ms.saturating_sub(until - now);
+        ((u64::from(weight) * elapsed / ramp_ms) as u32).max(1)
+    }
+
+    /// Starts the `slowstart` ramp (called when the server comes UP).
+    pub fn start_ramp(&self) {
+        if let Some(ramp) = self.config.slowstart {
+            let until = self.epoch.elapsed() + ramp;
+            self.ramp_until_ms.store(until.as_millis() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// May this server take a new session? (UP, READY, weight > 0.)
+    pub fn usable(&self) -> bool {
+        self.is_up() && self.admin() == AdminState::Ready && self.weight() > 0
+    }
+
+    /// Below its `maxconn` (0 = unlimited)?
+    pub fn has_free_slot(&self) -> bool {
+        let max = self.config.maxconn;
+        max == 0 || self.counters.current.load(Ordering::Relaxed) < max
+    }
+
+    /// The token a new session watches to learn it must end.
+    pub fn kill_token(&self) -> CancellationToken {
+        lock(&self.kill).clone()
+    }
+
+    /// End every session now open on this server (`shutdown sessions server`,
+    /// `on-marked-down shutdown-sessions`). Returns how many were open.
+    pub fn shutdown_sessions(&self) -> u32 {
+        let old = std::mem::take(&mut *lock(&self.kill));
+        old.cancel();
+        self.counters.current.load(Ordering::Relaxed)
+    }
+
+    pub fn health(&self) -> MutexGuard<'_, Health> {
+        lock(&self.health)
+    }
+}
+
+/// A poisoned lock only means another task panicked mid-update of plain bookkeeping; the
+/// data is still meaningful, so keep serving rather than cascading the panic.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Counts a session against its server for as long as it lives.
+#[derive(Debug)]
+pub struct Slot {
+    pub server: Arc<ServerState>,
+    freed: Arc<tokio::sync::Notify>,
+}
+
+impl Slot {
+    /// Takes one slot on `server`; `freed` is notified when it is released so a queued
+    /// session can take it.
+    pub fn take(server: Arc<ServerState>, freed: Arc<tokio::sync::Notify>) -> Slot {
+        let now = server.counters.current.fetch_add(1, Ordering::Relaxed) + 1;
+        server.counters.max.fetch_max(now, Ordering::Relaxed);
+        server.counters.total.fetch_add(1, Ordering::Relaxed);
+        Slot { server, freed }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.server.counters.current.fetch_sub(1, Ordering::Relaxed);
+        self.freed.notify_one();
+    }
+}

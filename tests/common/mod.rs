@@ -1,0 +1,189 @@
+//! Test kit: small real servers on 127.0.0.1:0 and a warren started in-process.
+//!
+//! Every helper returns as soon as its socket is bound, so tests never sleep to wait for
+//! a server to come up.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use warren::config::{self, Syntax};
+use warren::runtime::Warren;
+
+/// A bound 127.0.0.1 listener on a free port.
+pub async fn listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0")
+}
+
+/// A server that greets each connection with `tag\n`, then echoes until EOF, then closes.
+/// Dropping the handle (abort) stops it and closes its listener.
+pub struct Backend {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Backend {
+    pub async fn tagged(tag: &str) -> Backend {
+        let l = listener().await;
+        let addr = l.local_addr().expect("local addr");
+        let tag = format!("{tag}\n");
+        let task = tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let tag = tag.clone();
+                tokio::spawn(async move {
+                    if s.write_all(tag.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if s.write_all(&buf[..n]).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        Backend { addr, task }
+    }
+
+    /// Stops accepting and closes the listening socket (open connections stay).
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// An address where nothing listens: connects are refused.
+pub async fn refused_addr() -> SocketAddr {
+    let l = listener().await;
+    l.local_addr().expect("local addr")
+}
+
+/// An address whose SYNs go unanswered: a listener with a full backlog that never
+/// accepts. Keep the returned guard alive for as long as the address must stay silent.
+pub fn blackhole() -> (SocketAddr, Vec<std::net::TcpStream>, socket2::Socket) {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    s.bind(&addr.into()).expect("bind");
+    s.listen(0).expect("listen");
+    let addr = s.local_addr().expect("addr").as_socket().expect("inet");
+    // Fill the backlog (Linux keeps backlog+1 established connections queued).
+    let mut fill = Vec::new();
+    for _ in 0..2 {
+        if let Ok(c) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            fill.push(c);
+        }
+    }
+    (addr, fill, s)
+}
+
+/// Warren running in this test's runtime; stops when dropped or on `stop()`.
+pub struct Running {
+    pub warren_frontends: Vec<(String, Vec<SocketAddr>)>,
+    pub backends: Vec<std::sync::Arc<warren::state::BackendState>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    /// The first address of a frontend.
+    pub fn addr(&self, frontend: &str) -> SocketAddr {
+        self.warren_frontends.iter().find(|(n, _)| n == frontend).and_then(|(_, a)| a.first().copied()).expect("frontend address")
+    }
+
+    pub fn backend(&self, name: &str) -> std::sync::Arc<warren::state::BackendState> {
+        self.backends.iter().find(|b| b.name() == name).cloned().expect("backend")
+    }
+
+    /// Stops warren and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Starts warren from HAProxy-syntax text. Frontends should bind `127.0.0.1:0`.
+pub fn start(haproxy_cfg: &str) -> Running {
+    let loaded = config::load_str(haproxy_cfg, "test.cfg", Syntax::Haproxy).unwrap_or_else(|e| panic!("config: {e}"));
+    let warren = Warren::bind(&loaded.config).expect("bind");
+    let warren_frontends = loaded
+        .config
+        .frontends
+        .iter()
+        .map(|f| (f.name.clone(), warren.local_addrs(&f.name)))
+        .collect();
+    let backends = loaded.config.backends.iter().filter_map(|b| warren.backend(&b.name)).collect();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(warren.run(async move {
+        let _ = rx.await;
+    }));
+    Running { warren_frontends, backends, stop: Some(tx), task: Some(task) }
+}
+
+/// Connects and reads the backend's greeting line (its tag).
+pub async fn which_backend(addr: SocketAddr) -> (TcpStream, String) {
+    let mut s = TcpStream::connect(addr).await.expect("connect to warren");
+    let tag = read_line(&mut s).await;
+    (s, tag)
+}
+
+/// Reads one `\n`-terminated line; empty string on EOF.
+pub async fn read_line(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        match s.read(&mut b).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) if b[0] == b'\n' => break,
+            Ok(_) => out.push(b[0]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads until EOF (or error); returns what was read.
+pub async fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    out
+}
+
+/// Waits for the next UP/DOWN event of `server` in `backend`, up to `limit` (a deadline
+/// for a hung test, not a synchronisation delay).
+pub async fn wait_state(rx: &mut tokio::sync::broadcast::Receiver<warren::state::ServerEvent>, server: &str, up: bool, limit: Duration) {
+    tokio::time::timeout(limit, async {
+        loop {
+            match rx.recv().await {
+                Ok(e) if e.server == server && e.up == up => return,
+                Ok(_) => continue,
+                Err(e) => panic!("event channel: {e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("server {server} did not go {} within {limit:?}", if up { "UP" } else { "DOWN" }));
+}
