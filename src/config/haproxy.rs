@@ -1,0 +1,195 @@
+//! Reads HAProxy's `haproxy.cfg` into the typed [`Config`], unchanged files welcome.
+//!
+//! ```text
+//! text ──tokenize──▶ words per line ──section keywords──▶ Draft per section
+//!      (defaults copied into each proxy) ──finish──▶ Config + line numbers ──▶ validate
+//! ```
+//!
+//! Every keyword warren knows is handled on purpose: implemented, accepted with a warning
+//! (it does not apply to warren, or only to HTTP mode, which HAProxy also only warns about),
+//! or refused with a sentence saying so. Anything else is an error with a suggestion, never
+//! silently ignored.
+
+mod draft;
+mod finish;
+mod global;
+mod log;
+mod options;
+mod proxy;
+mod server;
+mod stats;
+mod tokenize;
+
+use std::collections::HashMap;
+
+use super::model::{Config, Global, DEFAULT_GLOBAL_MAXCONN};
+use super::report::Report;
+use super::suggest;
+use super::validate::Origins;
+use draft::{Draft, Kind};
+
+/// The section keywords, for suggestions.
+const SECTIONS: [&str; 5] = ["global", "defaults", "frontend", "backend", "listen"];
+
+/// Which section the lines being read belong to.
+enum Current {
+    /// Before the first section keyword.
+    Nothing,
+    Global,
+    Proxy(Draft),
+    /// A section whose header was wrong: its lines are skipped, the error was reported.
+    Broken,
+}
+
+/// Parses `text`; problems go to `report`. The config is meaningful only if
+/// `report.errors` stays empty.
+pub(crate) fn parse(text: &str, report: &mut Report) -> (Config, Origins) {
+    let mut global = Global { maxconn: DEFAULT_GLOBAL_MAXCONN, ..Global::default() };
+    let mut defaults = Draft::new(Kind::Defaults, "", 0);
+    let mut named_defaults: HashMap<String, Draft> = HashMap::new();
+    let mut proxies: Vec<Draft> = Vec::new();
+    let mut current = Current::Nothing;
+
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        let words = match tokenize::words(raw) {
+            Ok(w) if w.is_empty() => continue,
+            Ok(w) => w,
+            Err(e) => {
+                report.error(line, e);
+                continue;
+            }
+        };
+        if SECTIONS.contains(&words[0].as_str()) {
+            close(current, &mut defaults, &mut named_defaults, &mut proxies);
+            current = open(&words, line, &defaults, &named_defaults, report);
+            continue;
+        }
+        match &mut current {
+            Current::Nothing => report.error(
+                line,
+                format!(
+                    "'{}' appears before any section; start with 'global', 'defaults', 'frontend', 'backend' or 'listen'{}",
+                    words[0],
+                    suggest::hint(&words[0], SECTIONS)
+                ),
+            ),
+            Current::Global => global::keyword(&mut global, &words, line, report),
+            Current::Proxy(draft) => proxy::keyword(draft, &words, line, report),
+            Current::Broken => {}
+        }
+    }
+    close(current, &mut defaults, &mut named_defaults, &mut proxies);
+    finish::finish(global, proxies, report)
+}
+
+/// Starts a section from its header line.
+fn open(
+    words: &[String],
+    line: usize,
+    defaults: &Draft,
+    named: &HashMap<String, Draft>,
+    report: &mut Report,
+) -> Current {
+    let kind = match words[0].as_str() {
+        "global" => {
+            if words.len() > 1 {
+                report.error(line, "'global' takes no name");
+            }
+            return Current::Global;
+        }
+        "defaults" => Kind::Defaults,
+        "frontend" => Kind::Frontend,
+        "backend" => Kind::Backend,
+        _ => Kind::Listen,
+    };
+    let name = words.get(1).map(String::as_str).unwrap_or("");
+    if name.is_empty() && kind != Kind::Defaults {
+        report.error(line, format!("'{}' needs a name", kind.name()));
+        return Current::Broken;
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_alphanumeric() || "-_.:".contains(*c))) {
+        report.error(line, format!("the name '{name}' contains '{bad}'; use letters, digits, '-', '_', '.' and ':'"));
+        return Current::Broken;
+    }
+    // `frontend x from named_defaults` (HAProxy 2.4+); otherwise the last defaults section.
+    let mut rest = &words[2.min(words.len())..];
+    let mut base = defaults;
+    if rest.first().map(String::as_str) == Some("from") {
+        let Some(from) = rest.get(1) else {
+            report.error(line, "'from' needs the name of a defaults section");
+            return Current::Broken;
+        };
+        match named.get(from) {
+            Some(d) => base = d,
+            None => {
+                report.error(
+                    line,
+                    format!("no defaults section named '{from}' before this line{}", suggest::hint(from, named.keys().map(String::as_str))),
+                );
+                return Current::Broken;
+            }
+        }
+        rest = &rest[2.min(rest.len())..];
+    }
+    let mut draft = match kind {
+        // A new defaults section starts from HAProxy's built-in values, unless it says `from`.
+        Kind::Defaults if std::ptr::eq(base, defaults) => Draft::new(Kind::Defaults, name, line),
+        _ => Draft::inherit(base, kind, name, line),
+    };
+    // Old syntax: `listen stats :8081` binds on the header line.
+    if !rest.is_empty() {
+        if kind == Kind::Frontend || kind == Kind::Listen {
+            let mut bind = vec!["bind".to_string()];
+            bind.extend(rest.iter().cloned());
+            proxy::keyword(&mut draft, &bind, line, report);
+        } else {
+            report.error(line, format!("unexpected '{}' after the {} name", rest[0], kind.name()));
+        }
+    }
+    Current::Proxy(draft)
+}
+
+/// Ends a section: a defaults section becomes the one in force, a proxy is kept.
+fn close(
+    current: Current,
+    defaults: &mut Draft,
+    named: &mut HashMap<String, Draft>,
+    proxies: &mut Vec<Draft>,
+) {
+    if let Current::Proxy(draft) = current {
+        if draft.kind == Kind::Defaults {
+            if !draft.name.is_empty() {
+                named.insert(draft.name.clone(), draft.clone());
+            }
+            *defaults = draft;
+        } else {
+            proxies.push(draft);
+        }
+    }
+}
+
+/// Parses a non-negative integer argument, naming the keyword on error.
+fn number(keyword: &str, value: Option<&String>) -> Result<u32, String> {
+    let Some(value) = value else {
+        return Err(format!("'{keyword}' needs a number"));
+    };
+    value.parse().map_err(|_| format!("'{keyword}' expects a whole number, not '{value}'"))
+}
+
+/// Parses a duration argument, naming the keyword on error.
+fn duration(keyword: &str, value: Option<&String>) -> Result<std::time::Duration, String> {
+    let Some(value) = value else {
+        return Err(format!("'{keyword}' needs a duration (for example '10s')"));
+    };
+    super::duration::parse(value).map_err(|e| format!("'{keyword}': {e}"))
+}
+
+/// Errors when a keyword got more words than it takes.
+fn no_more_than(words: &[String], count: usize, keyword: &str, report: &mut Report, line: usize) -> bool {
+    if words.len() > count {
+        report.error(line, format!("too many arguments to '{keyword}': remove '{}'", words[count]));
+        return false;
+    }
+    true
+}

@@ -1,0 +1,211 @@
+//! One section of `haproxy.cfg` while it is being read: everything optional, with the line
+//! numbers validation needs. A proxy starts as a copy of the `defaults` in force, which is
+//! HAProxy's inheritance rule; [`super::finish`] turns drafts into the typed model.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::config::model::{Algorithm, LogTarget, Mode, Server, StatsUser, Timeouts};
+
+/// The four kinds of proxy section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Defaults,
+    Frontend,
+    Backend,
+    Listen,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Defaults => "defaults",
+            Kind::Frontend => "frontend",
+            Kind::Backend => "backend",
+            Kind::Listen => "listen",
+        }
+    }
+
+    /// Accepts client connections (HAProxy's "frontend capability").
+    pub fn has_frontend(self) -> bool {
+        matches!(self, Kind::Defaults | Kind::Frontend | Kind::Listen)
+    }
+
+    /// Has servers (HAProxy's "backend capability").
+    pub fn has_backend(self) -> bool {
+        matches!(self, Kind::Defaults | Kind::Backend | Kind::Listen)
+    }
+}
+
+/// A `log` line of a proxy.
+#[derive(Debug, Clone)]
+pub enum LogEntry {
+    /// `log global`: the global section's targets, resolved at the end.
+    Global,
+    Target(LogTarget),
+}
+
+/// Stats directives; any of them switches the page on, as in HAProxy.
+#[derive(Debug, Clone, Default)]
+pub struct StatsDraft {
+    pub enabled: bool,
+    pub uri: Option<String>,
+    pub refresh: Option<Duration>,
+    pub realm: Option<String>,
+    pub users: Vec<StatsUser>,
+    pub hide_version: bool,
+    pub admin: bool,
+    /// First stats line written in this very section (not inherited from defaults).
+    pub own_line: Option<usize>,
+}
+
+/// Server keywords, as given on a `server` or `default-server` line.
+#[derive(Debug, Clone, Default)]
+pub struct ServerParams {
+    pub check: Option<bool>,
+    pub inter: Option<Duration>,
+    pub fastinter: Option<Duration>,
+    pub downinter: Option<Duration>,
+    pub rise: Option<u32>,
+    pub fall: Option<u32>,
+    pub weight: Option<u32>,
+    pub maxconn: Option<u32>,
+    pub maxqueue: Option<u32>,
+    pub backup: Option<bool>,
+    pub disabled: Option<bool>,
+    pub slowstart: Option<Duration>,
+    pub shutdown_on_down: Option<bool>,
+    pub shutdown_backup_on_up: Option<bool>,
+}
+
+impl ServerParams {
+    /// Values of `self` win; the rest come from `base` (a `default-server` line).
+    pub fn over(&self, base: &ServerParams) -> ServerParams {
+        ServerParams {
+            check: self.check.or(base.check),
+            inter: self.inter.or(base.inter),
+            fastinter: self.fastinter.or(base.fastinter),
+            downinter: self.downinter.or(base.downinter),
+            rise: self.rise.or(base.rise),
+            fall: self.fall.or(base.fall),
+            weight: self.weight.or(base.weight),
+            maxconn: self.maxconn.or(base.maxconn),
+            maxqueue: self.maxqueue.or(base.maxqueue),
+            backup: self.backup.or(base.backup),
+            disabled: self.disabled.or(base.disabled),
+            slowstart: self.slowstart.or(base.slowstart),
+            shutdown_on_down: self.shutdown_on_down.or(base.shutdown_on_down),
+            shutdown_backup_on_up: self.shutdown_backup_on_up.or(base.shutdown_backup_on_up),
+        }
+    }
+
+    /// A server with HAProxy's defaults for everything not given.
+    pub fn build(&self, name: String, addr: SocketAddr) -> Server {
+        use crate::config::model::server_defaults as d;
+        let inter = self.inter.unwrap_or(d::INTER);
+        Server {
+            name,
+            addr,
+            check: self.check.unwrap_or(false),
+            inter,
+            fastinter: self.fastinter.unwrap_or(inter),
+            downinter: self.downinter.unwrap_or(inter),
+            rise: self.rise.unwrap_or(d::RISE),
+            fall: self.fall.unwrap_or(d::FALL),
+            weight: self.weight.unwrap_or(d::WEIGHT),
+            maxconn: self.maxconn.unwrap_or(0),
+            maxqueue: self.maxqueue.unwrap_or(0),
+            backup: self.backup.unwrap_or(false),
+            disabled: self.disabled.unwrap_or(false),
+            slowstart: self.slowstart,
+            shutdown_on_down: self.shutdown_on_down.unwrap_or(false),
+            shutdown_backup_on_up: self.shutdown_backup_on_up.unwrap_or(false),
+        }
+    }
+}
+
+/// A directive that only means something in `mode http`, warned about at the end once the
+/// proxy's mode is known (it may be set after the directive, or come from `defaults`).
+#[derive(Debug, Clone)]
+pub struct HttpOnly {
+    pub line: usize,
+    /// As written, e.g. `option httplog`.
+    pub directive: String,
+    /// What warren (like HAProxy) does instead, e.g. "falls back to 'option tcplog'".
+    pub effect: &'static str,
+}
+
+/// One proxy or defaults section being read.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub kind: Kind,
+    pub name: String,
+    pub line: usize,
+    pub mode: Option<Mode>,
+    pub binds: Vec<(SocketAddr, usize)>,
+    pub default_backend: Option<(String, usize)>,
+    pub maxconn: Option<u32>,
+    pub balance: Option<Algorithm>,
+    pub retries: Option<u32>,
+    pub redispatch: bool,
+    pub tcplog: bool,
+    pub httplog: bool,
+    pub dontlognull: bool,
+    pub log_health_checks: bool,
+    pub timeouts: Timeouts,
+    pub logs: Vec<LogEntry>,
+    pub http_only: Vec<HttpOnly>,
+    pub stats: StatsDraft,
+    pub default_server: ServerParams,
+    pub servers: Vec<(Server, usize)>,
+}
+
+impl Draft {
+    /// A section with HAProxy's built-in defaults.
+    pub fn new(kind: Kind, name: &str, line: usize) -> Draft {
+        Draft {
+            kind,
+            name: name.to_string(),
+            line,
+            mode: None,
+            binds: Vec::new(),
+            default_backend: None,
+            maxconn: None,
+            balance: None,
+            retries: None,
+            redispatch: false,
+            tcplog: false,
+            httplog: false,
+            dontlognull: false,
+            log_health_checks: false,
+            timeouts: Timeouts::default(),
+            logs: Vec::new(),
+            http_only: Vec::new(),
+            stats: StatsDraft::default(),
+            default_server: ServerParams::default(),
+            servers: Vec::new(),
+        }
+    }
+
+    /// A proxy section that inherits everything a `defaults` section set.
+    pub fn inherit(defaults: &Draft, kind: Kind, name: &str, line: usize) -> Draft {
+        let mut draft = defaults.clone();
+        draft.kind = kind;
+        draft.name = name.to_string();
+        draft.line = line;
+        draft.stats.own_line = None;
+        // Only these may come from defaults; binds and servers never do.
+        draft.binds.clear();
+        draft.servers.clear();
+        draft
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode.unwrap_or(Mode::Tcp)
+    }
+
+    /// `kind 'name'` for messages.
+    pub fn describe(&self) -> String {
+        format!("{} '{}'", self.kind.name(), self.name)
+    }
+}

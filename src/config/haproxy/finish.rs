@@ -1,0 +1,142 @@
+//! Turns the drafts of every section into the typed model: modes decided, `log global`
+//! resolved, backend names turned into indices, HTTP-only directives warned about once the
+//! proxy's mode is known.
+
+use std::collections::BTreeMap;
+
+use super::draft::{Draft, Kind, LogEntry};
+use crate::config::model::{
+    Backend, Bind, CheckKind, Config, Frontend, Global, Mode, ProxyLog, StatsPage, DEFAULT_STATS_URI,
+};
+use crate::config::report::Report;
+use crate::config::suggest;
+use crate::config::validate::{BackendLines, Origins, ProxyLines};
+
+/// HAProxy's default `stats realm`.
+const DEFAULT_REALM: &str = "HAProxy Statistics";
+/// HAProxy's default `retries`.
+const DEFAULT_RETRIES: u32 = 3;
+
+pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Config, Origins) {
+    let mut config = Config { global, frontends: Vec::new(), backends: Vec::new(), stats: Vec::new() };
+    let mut origins = Origins::default();
+    // (line, directive) → (effect, proxies in a mode other than http)
+    let mut http_only: BTreeMap<(usize, String), (&'static str, Vec<String>)> = BTreeMap::new();
+    // Per frontend: the backend it names and where.
+    let mut wanted: Vec<Option<(String, usize)>> = Vec::new();
+
+    for d in drafts {
+        let mode = d.mode();
+        if mode != Mode::Http {
+            for h in &d.http_only {
+                let entry = http_only.entry((h.line, h.directive.clone())).or_insert((h.effect, Vec::new()));
+                entry.1.push(d.describe());
+            }
+            if let Some(line) = d.stats.own_line {
+                report.warn(line, format!("'stats' directives are ignored in {}: a stats page needs 'mode http'", d.describe()));
+            }
+        }
+        if mode == Mode::Http {
+            stats_page(d, &mut config, &mut origins, report);
+            continue;
+        }
+        let log = proxy_log(&d, &config.global);
+        if d.kind.has_frontend() {
+            config.frontends.push(Frontend {
+                name: d.name.clone(),
+                binds: d.binds.iter().map(|(addr, _)| Bind { addr: *addr }).collect(),
+                mode,
+                maxconn: d.maxconn.unwrap_or(config.global.maxconn),
+                default_backend: None,
+                timeouts: d.timeouts,
+                log: log.clone(),
+            });
+            origins.frontends.push(ProxyLines { line: d.line, binds: d.binds.iter().map(|(_, l)| *l).collect() });
+            let target = match (&d.default_backend, d.kind) {
+                (Some(named), _) => Some(named.clone()),
+                (None, Kind::Listen) => Some((d.name.clone(), d.line)),
+                (None, _) => None,
+            };
+            wanted.push(target);
+        }
+        if d.kind.has_backend() {
+            config.backends.push(Backend {
+                name: d.name.clone(),
+                mode,
+                balance: d.balance.unwrap_or(crate::config::model::Algorithm::RoundRobin),
+                servers: d.servers.iter().map(|(s, _)| s.clone()).collect(),
+                retries: d.retries.unwrap_or(DEFAULT_RETRIES),
+                redispatch: d.redispatch,
+                timeouts: d.timeouts,
+                check: CheckKind::Tcp,
+                log,
+            });
+            origins.backends.push(BackendLines { line: d.line, servers: d.servers.iter().map(|(_, l)| *l).collect() });
+        }
+    }
+
+    for ((line, directive), (effect, proxies)) in http_only {
+        let verb = if proxies.len() == 1 { "is" } else { "are" };
+        report.warn(line, format!("'{directive}' only applies to mode http, and {} {verb} mode tcp: {effect}", proxies.join(", ")));
+    }
+
+    for (index, target) in wanted.into_iter().enumerate() {
+        let Some((name, line)) = target else { continue };
+        match config.backends.iter().position(|b| b.name == name) {
+            Some(b) => config.frontends[index].default_backend = Some(b),
+            None => {
+                let what = if config.frontends.iter().any(|f| f.name == name) || config.stats.iter().any(|s| s.name == name) {
+                    format!("'{name}' is not a backend")
+                } else {
+                    format!("unknown backend '{name}'{}", suggest::hint(&name, config.backends.iter().map(|b| b.name.as_str())))
+                };
+                report.error(line, format!("frontend '{}' cannot use {what}", config.frontends[index].name));
+            }
+        }
+    }
+    (config, origins)
+}
+
+/// A `mode http` section: allowed only as a stats page.
+fn stats_page(d: Draft, config: &mut Config, origins: &mut Origins, report: &mut Report) {
+    if !d.servers.is_empty() {
+        report.error(d.line, format!("{} is mode http and has servers: warren does not proxy HTTP; only stats pages may use mode http", d.describe()));
+        return;
+    }
+    if d.kind == Kind::Backend || !d.stats.enabled {
+        report.error(
+            d.line,
+            format!("{} is mode http but is not a stats page: warren does not proxy HTTP; use 'mode tcp', or add 'stats enable' to a listen section to serve the stats page", d.describe()),
+        );
+        return;
+    }
+    let s = d.stats;
+    config.stats.push(StatsPage {
+        name: d.name,
+        binds: d.binds.iter().map(|(addr, _)| Bind { addr: *addr }).collect(),
+        uri: s.uri.unwrap_or_else(|| DEFAULT_STATS_URI.to_string()),
+        refresh: s.refresh,
+        realm: s.realm.unwrap_or_else(|| DEFAULT_REALM.to_string()),
+        users: s.users,
+        hide_version: s.hide_version,
+        admin: s.admin,
+    });
+    origins.stats.push(ProxyLines { line: d.line, binds: d.binds.iter().map(|(_, l)| *l).collect() });
+}
+
+fn proxy_log(d: &Draft, global: &Global) -> ProxyLog {
+    let mut targets = Vec::new();
+    for entry in &d.logs {
+        match entry {
+            LogEntry::Global => targets.extend(global.log.iter().cloned()),
+            LogEntry::Target(t) => targets.push(t.clone()),
+        }
+    }
+    ProxyLog {
+        targets,
+        // HAProxy falls back to tcplog when httplog is set on a TCP proxy.
+        tcplog: d.tcplog || d.httplog,
+        dontlognull: d.dontlognull,
+        health_checks: d.log_health_checks,
+    }
+}

@@ -1,0 +1,105 @@
+//! The `global` section: process-wide settings.
+
+use super::{log, no_more_than, number};
+use crate::config::model::Global;
+use crate::config::report::Report;
+use crate::config::suggest;
+
+use super::draft::LogEntry;
+
+/// Keywords warren implements.
+const KNOWN: [&str; 8] = ["log", "pidfile", "maxconn", "user", "group", "daemon", "nbthread", "stats"];
+
+/// Keywords accepted with a warning because they do not apply to warren (yet); the text says
+/// what happens instead.
+const IGNORED: [(&str, &str); 17] = [
+    ("nbproc", "warren is one process with several threads; use 'nbthread'"),
+    ("chroot", "warren does not chroot yet and runs in the current root"),
+    ("ulimit-n", "warren uses the file-descriptor limit it is started with"),
+    ("spread-checks", "health checks are not spread randomly yet"),
+    ("ca-base", "TLS is not supported yet"),
+    ("crt-base", "TLS is not supported yet"),
+    ("ssl-default-bind-ciphers", "TLS is not supported yet"),
+    ("ssl-default-bind-ciphersuites", "TLS is not supported yet"),
+    ("ssl-default-bind-options", "TLS is not supported yet"),
+    ("ssl-default-server-ciphers", "TLS is not supported yet"),
+    ("ssl-default-server-ciphersuites", "TLS is not supported yet"),
+    ("ssl-default-server-options", "TLS is not supported yet"),
+    ("ssl-dh-param-file", "TLS is not supported yet"),
+    ("log-send-hostname", "syslog lines carry the machine's host name"),
+    ("log-tag", "syslog lines are tagged 'warren'"),
+    ("node", "the stats page does not show a node name yet"),
+    ("description", "the stats page does not show a description yet"),
+];
+
+pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut Report) {
+    let key = words[0].as_str();
+    match key {
+        "log" => match log::entry(&words[1..], line, true, report) {
+            Some(LogEntry::Target(t)) => global.log.push(t),
+            Some(LogEntry::Global) | None => {}
+        },
+        "pidfile" => {
+            if let Some(path) = one_word(words, line, report) {
+                global.pidfile = Some(path.into());
+            }
+        }
+        "user" => global.user = one_word(words, line, report),
+        "group" => global.group = one_word(words, line, report),
+        "maxconn" => {
+            if no_more_than(words, 2, key, report, line) {
+                if let Some(n) = report.check(line, number(key, words.get(1))) {
+                    global.maxconn = n;
+                }
+            }
+        }
+        "nbthread" => {
+            if no_more_than(words, 2, key, report, line) {
+                match report.check(line, number(key, words.get(1))) {
+                    Some(0) => report.error(line, "'nbthread' must be at least 1"),
+                    Some(n) => global.nbthread = Some(n as usize),
+                    None => {}
+                }
+            }
+        }
+        "daemon" => {
+            if no_more_than(words, 1, key, report, line) {
+                global.daemon = true;
+            }
+        }
+        "stats" => match words.get(1).map(String::as_str) {
+            Some("socket") => report.warn(
+                line,
+                "'stats socket' is accepted but the admin socket is not available yet; use the stats page's admin actions",
+            ),
+            Some("timeout") | Some("maxconn") => {
+                report.warn(line, format!("'stats {}' is ignored: the admin socket is not available yet", words[1]))
+            }
+            _ => report.error(line, "in 'global', warren knows 'stats socket', 'stats timeout' and 'stats maxconn'"),
+        },
+        _ if key.starts_with("tune.") => {
+            report.warn(line, format!("'{key}' is ignored: warren sizes its buffers itself"))
+        }
+        _ => match IGNORED.iter().find(|(k, _)| *k == key) {
+            Some((_, why)) => report.warn(line, format!("'{key}' is ignored: {why}")),
+            None => report.error(
+                line,
+                format!(
+                    "unknown keyword '{key}' in 'global' section{}",
+                    suggest::hint(key, KNOWN.iter().copied().chain(IGNORED.iter().map(|(k, _)| *k)))
+                ),
+            ),
+        },
+    }
+}
+
+fn one_word(words: &[String], line: usize, report: &mut Report) -> Option<String> {
+    match words.get(1) {
+        Some(w) if no_more_than(words, 2, &words[0], report, line) => Some(w.clone()),
+        Some(_) => None,
+        None => {
+            report.error(line, format!("'{}' needs a value", words[0]));
+            None
+        }
+    }
+}

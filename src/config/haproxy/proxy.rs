@@ -1,0 +1,222 @@
+//! Keywords of `defaults`, `frontend`, `backend` and `listen` sections.
+
+use super::draft::{Draft, HttpOnly, Kind};
+use super::{duration, log, no_more_than, number, options, server, stats};
+use crate::config::addr;
+use crate::config::model::{Algorithm, Mode};
+use crate::config::report::Report;
+use crate::config::suggest;
+
+/// Keywords warren implements or knowingly accepts, for suggestions.
+const KNOWN: [&str; 15] = [
+    "mode", "bind", "default_backend", "maxconn", "balance", "retries", "option", "no", "timeout",
+    "log", "stats", "server", "default-server", "errorfile", "description",
+];
+
+/// Keywords warren knows but cannot honour yet: refusing them is safer than ignoring rules
+/// the user relies on.
+const UNSUPPORTED: [&str; 9] = [
+    "use_backend", "acl", "http-request", "http-response", "tcp-request", "tcp-response",
+    "use-server", "redirect", "http-check",
+];
+
+pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    let key = words[0].as_str();
+    match key {
+        "mode" => mode(draft, words, line, report),
+        "bind" => bind(draft, words, line, report),
+        "default_backend" => {
+            if draft.kind == Kind::Backend {
+                report.warn(line, "'default_backend' is ignored in a backend section (it belongs to frontends and listen sections)");
+            } else if let Some(name) = words.get(1) {
+                if no_more_than(words, 2, key, report, line) {
+                    draft.default_backend = Some((name.clone(), line));
+                }
+            } else {
+                report.error(line, "'default_backend' needs a backend name");
+            }
+        }
+        "maxconn" => {
+            if !no_more_than(words, 2, key, report, line) {
+                return;
+            }
+            let Some(n) = report.check(line, number(key, words.get(1))) else { return };
+            if draft.kind == Kind::Backend {
+                // HAProxy: "maxconn ignored because backend has no frontend capability".
+                report.warn(line, format!("'maxconn' is ignored in {}: it limits frontends; limit servers with 'maxconn' on the server lines", draft.describe()));
+            } else {
+                draft.maxconn = Some(n);
+            }
+        }
+        "balance" => balance(draft, words, line, report),
+        "retries" => {
+            if no_more_than(words, 2, key, report, line) {
+                if let Some(n) = report.check(line, number(key, words.get(1))) {
+                    draft.retries = Some(n);
+                }
+            }
+        }
+        "option" => options::option(draft, &words[1..], true, line, report),
+        "no" => match words.get(1).map(String::as_str) {
+            Some("option") => options::option(draft, &words[2..], false, line, report),
+            Some("log") => {
+                if no_more_than(words, 2, "no log", report, line) {
+                    draft.logs.clear();
+                }
+            }
+            _ => report.error(line, "'no' must be followed by 'option <name>' or 'log'"),
+        },
+        "timeout" => timeout(draft, words, line, report),
+        "log" => {
+            if let Some(entry) = log::entry(&words[1..], line, false, report) {
+                draft.logs.push(entry);
+            }
+        }
+        "stats" => stats::keyword(draft, words, line, report),
+        "server" => server::server(draft, words, line, report),
+        "default-server" => server::default_server(draft, words, line, report),
+        "errorfile" => draft.http_only.push(HttpOnly {
+            line,
+            directive: "errorfile".into(),
+            effect: "it is ignored: warren sends no HTTP error pages",
+        }),
+        // Free text for humans; nothing to do with it yet.
+        "description" => {}
+        "contimeout" | "clitimeout" | "srvtimeout" => {
+            let new = match key {
+                "contimeout" => "timeout connect",
+                "clitimeout" => "timeout client",
+                _ => "timeout server",
+            };
+            report.error(line, format!("'{key}' was removed from HAProxy; write '{new}' instead"));
+        }
+        _ if UNSUPPORTED.contains(&key) => {
+            report.error(line, format!("'{key}' is not supported yet: warren sends every connection to the default backend"));
+        }
+        _ => report.error(
+            line,
+            format!("unknown keyword '{key}' in {} section{}", draft.kind.name(), suggest::hint(key, KNOWN)),
+        ),
+    }
+}
+
+fn mode(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    if !no_more_than(words, 2, "mode", report, line) {
+        return;
+    }
+    match words.get(1).map(String::as_str) {
+        Some("tcp") => draft.mode = Some(Mode::Tcp),
+        // Allowed here, refused later unless the proxy is a stats page.
+        Some("http") => draft.mode = Some(Mode::Http),
+        Some("health") => report.error(line, "'mode health' was removed from HAProxy; use 'mode tcp' with health checks"),
+        Some(other) => report.error(line, format!("unknown mode '{other}'; use 'tcp' (or 'http' for a stats page){}", suggest::hint(other, ["tcp", "http"]))),
+        None => report.error(line, "'mode' needs 'tcp' or 'http'"),
+    }
+}
+
+fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    if !draft.kind.has_frontend() || draft.kind == Kind::Defaults {
+        report.error(line, format!("'bind' is not allowed in a {} section; listen in a frontend or listen section", draft.kind.name()));
+        return;
+    }
+    let Some(list) = words.get(1) else {
+        report.error(line, "'bind' needs an address, for example '0.0.0.0:5672'");
+        return;
+    };
+    for option in &words[2..] {
+        report.error(line, format!("bind option '{option}' is not supported yet"));
+    }
+    for text in list.split(',').filter(|t| !t.is_empty()) {
+        if let Some(addrs) = report.check(line, addr::parse_bind(text)) {
+            draft.binds.extend(addrs.into_iter().map(|a| (a, line)));
+        }
+    }
+}
+
+fn balance(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    let Some(name) = words.get(1) else {
+        report.error(line, "'balance' needs an algorithm, for example 'roundrobin'");
+        return;
+    };
+    if draft.kind == Kind::Frontend {
+        report.warn(line, "'balance' is ignored in a frontend section (it belongs to backends)");
+        return;
+    }
+    let algorithm = match name.as_str() {
+        "random(2)" => Some(Algorithm::Random),
+        n if n.starts_with("random(") => {
+            report.error(line, format!("'balance {n}' is not supported: warren's random balancing draws 2 servers; write 'random'"));
+            return;
+        }
+        "uri" | "url_param" | "hdr" | "hash" => None,
+        n if n.starts_with("hdr(") => None,
+        "rdp-cookie" => {
+            report.error(line, "'balance rdp-cookie' is not supported");
+            return;
+        }
+        n if n.starts_with("rdp-cookie(") => {
+            report.error(line, "'balance rdp-cookie' is not supported");
+            return;
+        }
+        n => match Algorithm::from_name(n) {
+            Some(a) => Some(a),
+            None => {
+                report.error(
+                    line,
+                    format!("unknown balance algorithm '{n}'{}", suggest::hint(n, Algorithm::ALL.iter().map(|(n, _)| *n))),
+                );
+                return;
+            }
+        },
+    };
+    let Some(algorithm) = algorithm else {
+        report.error(line, format!("'balance {name}' needs mode http, and warren does not proxy HTTP; use roundrobin, leastconn, source, ..."));
+        return;
+    };
+    if no_more_than(words, 2, "balance", report, line) {
+        draft.balance = Some(algorithm);
+    }
+}
+
+/// `timeout <name> <duration>`; 0 means "no timeout", as in HAProxy.
+fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    const NAMES: [&str; 10] = [
+        "client", "server", "connect", "queue", "check", "tunnel", "client-fin", "server-fin",
+        "http-request", "http-keep-alive",
+    ];
+    let Some(name) = words.get(1).map(String::as_str) else {
+        report.error(line, "'timeout' needs a name and a duration, for example 'timeout client 1m'");
+        return;
+    };
+    if !NAMES.contains(&name) {
+        report.error(line, format!("unknown timeout '{name}'{}", suggest::hint(name, NAMES)));
+        return;
+    }
+    if !no_more_than(words, 3, &format!("timeout {name}"), report, line) {
+        return;
+    }
+    let keyword = format!("timeout {name}");
+    let Some(value) = report.check(line, duration(&keyword, words.get(2))) else { return };
+    let value = (!value.is_zero()).then_some(value);
+    let frontend_side = matches!(name, "client" | "client-fin" | "http-request" | "http-keep-alive");
+    if frontend_side && !draft.kind.has_frontend() {
+        report.warn(line, format!("'{keyword}' is ignored in {}: it applies to the client side (frontends and listen sections)", draft.describe()));
+        return;
+    }
+    if !frontend_side && !draft.kind.has_backend() {
+        report.warn(line, format!("'{keyword}' is ignored in {}: it applies to the server side (backends and listen sections)", draft.describe()));
+        return;
+    }
+    let t = &mut draft.timeouts;
+    match name {
+        "client" => t.client = value,
+        "server" => t.server = value,
+        "connect" => t.connect = value,
+        "queue" => t.queue = value,
+        "check" => t.check = value,
+        "tunnel" => t.tunnel = value,
+        "client-fin" => t.client_fin = value,
+        "server-fin" => t.server_fin = value,
+        _ => draft.http_only.push(HttpOnly { line, directive: keyword, effect: "it is ignored" }),
+    }
+}

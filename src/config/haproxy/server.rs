@@ -1,0 +1,194 @@
+//! `server <name> <address> [keywords]` and `default-server [keywords]`.
+
+use super::draft::{Draft, Kind, ServerParams};
+use super::{duration, number};
+use crate::config::addr;
+use crate::config::report::Report;
+use crate::config::suggest;
+
+/// Keywords warren implements, for suggestions.
+const KNOWN: [&str; 15] = [
+    "check", "inter", "fastinter", "downinter", "rise", "fall", "weight", "maxconn", "maxqueue",
+    "backup", "disabled", "enabled", "slowstart", "on-marked-down", "on-marked-up",
+];
+
+/// Keywords warren knows but cannot honour yet.
+const UNSUPPORTED: [&str; 14] = [
+    "port", "addr", "send-proxy", "send-proxy-v2", "ssl", "check-ssl", "verify", "sni",
+    "resolvers", "init-addr", "agent-check", "cookie", "id", "observe",
+];
+
+pub fn server(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    if !draft.kind.has_backend() || draft.kind == Kind::Defaults {
+        report.error(line, format!("'server' is not allowed in a {} section; put servers in a backend or listen section", draft.kind.name()));
+        return;
+    }
+    let (Some(name), Some(address)) = (words.get(1), words.get(2)) else {
+        report.error(line, "'server' needs a name and an address, for example 'server rabbit1 10.0.0.1:5672 check'");
+        return;
+    };
+    let params = params(&words[3..], line, report);
+    let Some(addr) = report.check(line, addr::parse_server(address)) else { return };
+    if let Some(params) = params {
+        let server = params.over(&draft.default_server).build(name.clone(), addr);
+        draft.servers.push((server, line));
+    }
+}
+
+pub fn default_server(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    if !draft.kind.has_backend() {
+        report.error(line, "'default-server' is not allowed in a frontend section");
+        return;
+    }
+    if let Some(params) = params(&words[1..], line, report) {
+        draft.default_server = params.over(&draft.default_server);
+    }
+}
+
+/// Parses the keywords after the address; `None` if any was wrong (all are reported).
+fn params(words: &[String], line: usize, report: &mut Report) -> Option<ServerParams> {
+    let mut p = ServerParams::default();
+    let mut ok = true;
+    let mut i = 0;
+    while i < words.len() {
+        let key = words[i].as_str();
+        let value = words.get(i + 1);
+        let mut takes_value = true;
+        let result: Result<(), String> = match key {
+            "check" => {
+                takes_value = false;
+                p.check = Some(true);
+                Ok(())
+            }
+            "no-check" => {
+                takes_value = false;
+                p.check = Some(false);
+                Ok(())
+            }
+            "backup" => {
+                takes_value = false;
+                p.backup = Some(true);
+                Ok(())
+            }
+            "disabled" | "enabled" => {
+                takes_value = false;
+                p.disabled = Some(key == "disabled");
+                Ok(())
+            }
+            "inter" => duration(key, value).map(|d| p.inter = Some(d)),
+            "fastinter" => duration(key, value).map(|d| p.fastinter = Some(d)),
+            "downinter" => duration(key, value).map(|d| p.downinter = Some(d)),
+            "slowstart" => duration(key, value).map(|d| p.slowstart = (!d.is_zero()).then_some(d)),
+            "rise" => number(key, value).map(|n| p.rise = Some(n)),
+            "fall" => number(key, value).map(|n| p.fall = Some(n)),
+            "weight" => number(key, value).map(|n| p.weight = Some(n)),
+            "maxconn" => number(key, value).map(|n| p.maxconn = Some(n)),
+            "maxqueue" => number(key, value).map(|n| p.maxqueue = Some(n)),
+            "on-marked-down" => match value.map(String::as_str) {
+                Some("shutdown-sessions") => {
+                    p.shutdown_on_down = Some(true);
+                    Ok(())
+                }
+                _ => Err("'on-marked-down' supports 'shutdown-sessions' only".to_string()),
+            },
+            "on-marked-up" => match value.map(String::as_str) {
+                Some("shutdown-backup-sessions") => {
+                    p.shutdown_backup_on_up = Some(true);
+                    Ok(())
+                }
+                _ => Err("'on-marked-up' supports 'shutdown-backup-sessions' only".to_string()),
+            },
+            _ if UNSUPPORTED.contains(&key) => {
+                Err(format!("server keyword '{key}' is not supported yet"))
+            }
+            _ => {
+                // Unknown: its value (if any) cannot be told apart, so stop here.
+                report.error(
+                    line,
+                    format!("unknown keyword '{key}' on server line{}", suggest::hint(key, KNOWN)),
+                );
+                return None;
+            }
+        };
+        if let Err(message) = result {
+            report.error(line, message);
+            ok = false;
+        }
+        i += if takes_value { 2 } else { 1 };
+    }
+    ok.then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn backend() -> Draft {
+        Draft::new(Kind::Backend, "b", 1)
+    }
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn report_server_line() {
+        let mut d = backend();
+        let mut r = Report::new("t.cfg");
+        server(&mut d, &words("server clusterRabbit1 127.0.0.1:5672 check inter 2000 rise 3 fall 3 weight 30"), 7, &mut r);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let s = &d.servers[0].0;
+        assert!(s.check);
+        assert_eq!(s.inter, Duration::from_secs(2));
+        assert_eq!(s.fastinter, Duration::from_secs(2));
+        assert_eq!(s.downinter, Duration::from_secs(2));
+        assert_eq!((s.rise, s.fall, s.weight), (3, 3, 30));
+    }
+
+    #[test]
+    fn defaults_match_haproxy() {
+        let mut d = backend();
+        let mut r = Report::new("t.cfg");
+        server(&mut d, &words("server a 127.0.0.1:1"), 1, &mut r);
+        let s = &d.servers[0].0;
+        assert!(!s.check);
+        assert_eq!((s.inter, s.rise, s.fall, s.weight), (Duration::from_secs(2), 2, 3, 1));
+        assert_eq!((s.maxconn, s.maxqueue, s.backup, s.disabled), (0, 0, false, false));
+    }
+
+    #[test]
+    fn default_server_then_override() {
+        let mut d = backend();
+        let mut r = Report::new("t.cfg");
+        default_server(&mut d, &words("default-server inter 3s fall 5 on-marked-down shutdown-sessions"), 1, &mut r);
+        server(&mut d, &words("server a 127.0.0.1:1 check fall 2 fastinter 500ms backup slowstart 1m"), 2, &mut r);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let s = &d.servers[0].0;
+        assert_eq!((s.inter, s.fall, s.fastinter), (Duration::from_secs(3), 2, Duration::from_millis(500)));
+        assert!(s.shutdown_on_down && s.backup);
+        assert_eq!(s.slowstart, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn typo_gets_a_suggestion() {
+        let mut d = backend();
+        let mut r = Report::new("haproxy.cfg");
+        server(&mut d, &words("server a 127.0.0.1:1 check wieght 30"), 46, &mut r);
+        assert_eq!(
+            r.errors[0].to_string(),
+            "haproxy.cfg:46: unknown keyword 'wieght' on server line (did you mean 'weight'?)"
+        );
+    }
+
+    #[test]
+    fn bad_values() {
+        let mut d = backend();
+        let mut r = Report::new("t.cfg");
+        server(&mut d, &words("server a 127.0.0.1:1 inter 2x rise many"), 3, &mut r);
+        assert_eq!(r.errors.len(), 2);
+        assert!(d.servers.is_empty());
+        server(&mut d, &words("server a 127.0.0.1:1 port 15672"), 4, &mut r);
+        assert!(r.errors[2].message.contains("not supported yet"));
+    }
+}

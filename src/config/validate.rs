@@ -1,0 +1,170 @@
+//! Checks that do not depend on the syntax, run once on the model both parsers build.
+//!
+//! The parsers pass the line of every object beside the model ([`Origins`]), so each
+//! problem is reported at the `file:line` of the frontend, backend, server or bind that
+//! causes it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::model::{server_defaults, Config, Mode};
+use super::report::Report;
+
+/// Where each object of a [`Config`] was written, index for index.
+#[derive(Debug, Default)]
+pub(crate) struct Origins {
+    pub frontends: Vec<ProxyLines>,
+    pub backends: Vec<BackendLines>,
+    pub stats: Vec<ProxyLines>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct ProxyLines {
+    pub line: usize,
+    /// One line per entry of the proxy's `binds`.
+    pub binds: Vec<usize>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct BackendLines {
+    pub line: usize,
+    /// One line per entry of the backend's `servers`.
+    pub servers: Vec<usize>,
+}
+
+/// Lines are looked up leniently: a missing entry reports at line 0 (the whole file)
+/// rather than panicking.
+fn at(lines: &[usize], index: usize) -> usize {
+    lines.get(index).copied().unwrap_or(0)
+}
+
+pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) {
+    let frontend_lines: Vec<usize> = origins.frontends.iter().map(|o| o.line).collect();
+    let backend_lines: Vec<usize> = origins.backends.iter().map(|o| o.line).collect();
+    let stats_lines: Vec<usize> = origins.stats.iter().map(|o| o.line).collect();
+
+    if config.global.maxconn == 0 {
+        report.error(0, "global maxconn must be greater than 0");
+    }
+
+    // Names: a frontend and a backend may share a name (a `listen` section is both), but two
+    // frontends, two backends, or a stats page and a frontend may not.
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let listeners = config.frontends.iter().map(|f| f.name.as_str()).zip(&frontend_lines);
+    let pages = config.stats.iter().map(|s| s.name.as_str()).zip(&stats_lines);
+    for (name, line) in listeners.chain(pages) {
+        if let Some(first) = seen.insert(name, *line) {
+            report.error(*line, format!("the name '{name}' is already used by the proxy at line {first}"));
+        }
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (b, line) in config.backends.iter().zip(&backend_lines) {
+        if let Some(first) = seen.insert(b.name.as_str(), *line) {
+            report.error(*line, format!("the backend name '{}' is already used at line {first}", b.name));
+        }
+    }
+
+    for (i, f) in config.frontends.iter().enumerate() {
+        let line = at(&frontend_lines, i);
+        if f.binds.is_empty() {
+            report.error(line, format!("frontend '{}' has no bind address, so it accepts no connections", f.name));
+        }
+        if f.maxconn == 0 {
+            report.error(line, format!("maxconn of frontend '{}' must be greater than 0", f.name));
+        }
+        match f.default_backend.and_then(|b| config.backends.get(b)) {
+            None => report.warn(
+                line,
+                format!("frontend '{}' has no backend: its connections will be closed at once (as HAProxy does); add 'default_backend'", f.name),
+            ),
+            Some(b) if b.mode != f.mode => report.error(
+                line,
+                format!("frontend '{}' is mode {} but its backend '{}' is mode {}; use the same mode on both", f.name, f.mode, b.name, b.mode),
+            ),
+            Some(_) => {}
+        }
+        if f.mode == Mode::Tcp && f.timeouts.client.is_none() {
+            report.warn(
+                line,
+                format!("missing timeouts for frontend '{}': 'timeout client' is not set, so idle clients are never disconnected; set it (for example 'timeout client 1m')", f.name),
+            );
+        }
+    }
+
+    for (i, b) in config.backends.iter().enumerate() {
+        let lines = origins.backends.get(i);
+        let line = lines.map(|o| o.line).unwrap_or(0);
+        let server_lines = lines.map(|o| o.servers.as_slice()).unwrap_or(&[]);
+        if b.mode == Mode::Tcp {
+            let missing: Vec<&str> = [("connect", b.timeouts.connect), ("server", b.timeouts.server)]
+                .iter()
+                .filter(|(_, t)| t.is_none())
+                .map(|(n, _)| *n)
+                .collect();
+            if !missing.is_empty() {
+                report.warn(
+                    line,
+                    format!(
+                        "missing timeouts for backend '{}': {} not set, so connects and idle servers wait forever; set {}",
+                        b.name,
+                        missing.iter().map(|n| format!("'timeout {n}'")).collect::<Vec<_>>().join(" and "),
+                        if missing.len() == 1 { "it" } else { "them" }
+                    ),
+                );
+            }
+        }
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        for (j, s) in b.servers.iter().enumerate() {
+            let sline = at(server_lines, j);
+            if let Some(first) = names.insert(s.name.as_str(), sline) {
+                report.error(sline, format!("backend '{}' already has a server named '{}' (line {first})", b.name, s.name));
+            }
+            if s.weight > server_defaults::MAX_WEIGHT {
+                report.error(sline, format!("weight {} of server '{}/{}' is out of range: use 0 to {}", s.weight, b.name, s.name, server_defaults::MAX_WEIGHT));
+            }
+            if s.rise == 0 {
+                report.error(sline, format!("rise of server '{}/{}' must be at least 1", b.name, s.name));
+            }
+            if s.fall == 0 {
+                report.error(sline, format!("fall of server '{}/{}' must be at least 1", b.name, s.name));
+            }
+            if s.check && (s.inter.is_zero() || s.fastinter.is_zero() || s.downinter.is_zero()) {
+                report.error(sline, format!("check intervals of server '{}/{}' must be greater than 0", b.name, s.name));
+            }
+        }
+    }
+
+    for (i, s) in config.stats.iter().enumerate() {
+        if s.binds.is_empty() {
+            report.error(at(&stats_lines, i), format!("stats page '{}' has no bind address", s.name));
+        }
+    }
+
+    listeners_are_distinct(config, origins, report);
+}
+
+/// Two listeners on the same address (or a specific address under a wildcard on the same
+/// port) cannot both bind. Port 0 asks the system for a free port, so it never clashes.
+fn listeners_are_distinct(config: &Config, origins: &Origins, report: &mut Report) {
+    let mut all: Vec<(SocketAddr, usize, &str)> = Vec::new();
+    let proxies = config.frontends.iter().map(|f| (&f.name, &f.binds)).zip(&origins.frontends);
+    let pages = config.stats.iter().map(|s| (&s.name, &s.binds)).zip(&origins.stats);
+    for ((name, binds), lines) in proxies.chain(pages) {
+        for (k, bind) in binds.iter().enumerate() {
+            all.push((bind.addr, at(&lines.binds, k), name.as_str()));
+        }
+    }
+    for (i, (a, line, name)) in all.iter().enumerate() {
+        if a.port() == 0 {
+            continue;
+        }
+        let clash = all[..i].iter().find(|(b, _, _)| {
+            b.port() == a.port()
+                && b.is_ipv4() == a.is_ipv4()
+                && (b.ip() == a.ip() || b.ip().is_unspecified() || a.ip().is_unspecified())
+        });
+        if let Some((b, first, other)) = clash {
+            report.error(*line, format!("'{name}' listens on {a}, which '{other}' already uses ({b}, line {first})"));
+        }
+    }
+}
