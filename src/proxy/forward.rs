@@ -6,10 +6,13 @@
 //! (back-pressure) is the remainder copied into a per-direction `Vec`, which is freed as
 //! soon as it drains. So 10,000 quiet AMQP consumers cost sockets, not buffers.
 //!
-//! Timeouts follow HAProxy's tunnel semantics: a side's inactivity timer is refreshed by
-//! reading from it and by writing to it; `timeout tunnel` replaces both once connected;
-//! `timeout client-fin`/`server-fin` apply to a side that has half-closed. A half-close
-//! (FIN) is passed on with `shutdown(SHUT_WR)` and the other direction keeps flowing.
+//! What the bytes mean is the [`Protocol`]'s business: it sees every chunk (without
+//! copying it), decides each side's deadline, and what a FIN means. [`Tcp`] follows
+//! HAProxy's tunnel semantics: a side's inactivity timer is refreshed by reading from it
+//! and by writing to it; `timeout tunnel` replaces both once connected; `timeout
+//! client-fin`/`server-fin` apply to a side that has half-closed; a FIN is passed on with
+//! `shutdown(SHUT_WR)` and the other direction keeps flowing. The AMQP protocol lives in
+//! `crate::amqp`.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -43,6 +46,11 @@ pub struct Timers {
 pub enum End {
     /// Both sides closed their sending half.
     Closed,
+    /// A side sent FIN and the protocol said the session ends there (AMQP: the server
+    /// closed without `connection.close`).
+    Eof(Side),
+    /// The protocol rejected what a side sent (malformed frame).
+    Violation(Side),
     ClientTimeout,
     ServerTimeout,
     /// The client reset the connection or an I/O error struck on its socket.
@@ -53,17 +61,57 @@ pub enum End {
 }
 
 /// Bytes moved and how it ended.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Transfer {
     pub to_server: u64,
     pub to_client: u64,
     pub end: End,
+    /// Bytes read from the server but not yet delivered to the client when the loop
+    /// ended (only under back-pressure); AMQP flushes them before writing its own close.
+    pub undelivered_to_client: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
+pub enum Side {
     Client,
     Server,
+}
+
+/// What a FIN from one side means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnEof {
+    /// Pass it on (half-close) and keep the other direction flowing.
+    PassOn,
+    /// End the session here.
+    End,
+}
+
+/// The protocol knowledge the forwarding loop consults. Implementations must be cheap:
+/// `observe` runs on every chunk.
+pub trait Protocol {
+    /// Sees every chunk read from `from` before it is written on. An error ends the session.
+    fn observe(&mut self, from: Side, data: &[u8]) -> Result<(), ()>;
+    /// When `side` is to be declared dead or idle, given its last activity.
+    fn deadline(&self, side: Side, half_closed: bool, activity: &Activity) -> Option<Instant>;
+    fn on_eof(&mut self, from: Side) -> OnEof;
+}
+
+/// Plain TCP: HAProxy's `mode tcp`.
+pub struct Tcp<'a>(pub &'a Timers);
+
+impl Protocol for Tcp<'_> {
+    #[inline]
+    fn observe(&mut self, _: Side, _: &[u8]) -> Result<(), ()> {
+        Ok(())
+    }
+
+    fn deadline(&self, side: Side, half_closed: bool, activity: &Activity) -> Option<Instant> {
+        self.0.limit(side, half_closed).map(|t| activity.any(side) + t)
+    }
+
+    fn on_eof(&mut self, _: Side) -> OnEof {
+        OnEof::PassOn
+    }
 }
 
 /// One direction of the session.
@@ -80,10 +128,12 @@ struct Direction {
 enum Step {
     /// Made progress (or found nothing to do after a spurious wake-up).
     Progress { read: bool, wrote: bool },
-    /// Source reached EOF and the FIN was passed on.
+    /// Source reached EOF (FIN).
     Eof,
     /// I/O error on this side.
     Failed(Side),
+    /// The protocol rejected the data read.
+    Violation,
 }
 
 impl Direction {
@@ -108,8 +158,8 @@ impl Direction {
         }
     }
 
-    /// Moves what can be moved without blocking.
-    fn step(&mut self, src: &TcpStream, dst: &TcpStream) -> Step {
+    /// Moves what can be moved without blocking, showing what it reads to `proto`.
+    fn step(&mut self, src: &TcpStream, dst: &TcpStream, proto: &mut impl Protocol) -> Step {
         if !self.pending.is_empty() {
             return match dst.try_write(&self.pending) {
                 Ok(n) => {
@@ -127,17 +177,15 @@ impl Direction {
         BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             let n = match src.try_read(&mut buf) {
-                Ok(0) => {
-                    // FIN from the source: pass it on, keep the other direction open.
-                    let _ = socket2::SockRef::from(dst).shutdown(Shutdown::Write);
-                    self.done = true;
-                    return Step::Eof;
-                }
+                Ok(0) => return Step::Eof,
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Progress { read: false, wrote: false },
                 Err(_) => return Step::Failed(self.from),
             };
             self.bytes += n as u64;
+            if proto.observe(self.from, &buf[..n]).is_err() {
+                return Step::Violation;
+            }
             match dst.try_write(&buf[..n]) {
                 Ok(m) => {
                     if m < n {
@@ -155,18 +203,37 @@ impl Direction {
     }
 }
 
-/// Last activity per side, and the deadline it implies.
-struct Activity {
-    client: Instant,
-    server: Instant,
+/// Last activity of each side: when warren last read from it, and when it last read
+/// from or wrote to it.
+#[derive(Debug, Clone, Copy)]
+pub struct Activity {
+    pub started: Instant,
+    read: [Instant; 2],
+    any: [Instant; 2],
 }
 
 impl Activity {
-    fn touch(&mut self, side: Side, now: Instant) {
-        match side {
-            Side::Client => self.client = now,
-            Side::Server => self.server = now,
-        }
+    pub fn new(now: Instant) -> Activity {
+        Activity { started: now, read: [now; 2], any: [now; 2] }
+    }
+
+    /// Last time `side` sent something.
+    pub fn read(&self, side: Side) -> Instant {
+        self.read[side as usize]
+    }
+
+    /// Last time `side` sent or accepted something.
+    pub fn any(&self, side: Side) -> Instant {
+        self.any[side as usize]
+    }
+
+    fn on_read(&mut self, side: Side, now: Instant) {
+        self.read[side as usize] = now;
+        self.any[side as usize] = now;
+    }
+
+    fn on_write(&mut self, side: Side, now: Instant) {
+        self.any[side as usize] = now;
     }
 }
 
@@ -186,22 +253,27 @@ impl Timers {
     }
 }
 
-/// Forwards until the session ends. `c2s_done`/`s2c_done` state is local; counters are
-/// returned rather than updated per packet so the hot loop touches no shared memory.
-pub async fn forward(client: &TcpStream, server: &TcpStream, timers: &Timers, killed: impl Future<Output = ()>) -> Transfer {
+/// Forwards until the session ends. Counters are returned rather than updated per
+/// packet so the hot loop touches no shared memory.
+pub async fn forward<P: Protocol>(
+    client: &TcpStream,
+    server: &TcpStream,
+    proto: &mut P,
+    killed: impl Future<Output = ()>,
+) -> Transfer {
     tokio::pin!(killed);
     let mut c2s = Direction::new(Side::Client);
     let mut s2c = Direction::new(Side::Server);
-    let start = Instant::now();
-    let mut activity = Activity { client: start, server: start };
+    let mut activity = Activity::new(Instant::now());
 
     // One timer for the whole session, reset only when it fires early: activity updates
     // an `Instant`, never the timer wheel.
     let far = Duration::from_secs(86400 * 365);
-    let sleep = tokio::time::sleep_until(start + far);
+    let sleep = tokio::time::sleep_until(activity.started + far);
     tokio::pin!(sleep);
-    let mut deadline = next_deadline(timers, &activity, &c2s, &s2c);
-    sleep.as_mut().reset(deadline.map_or(start + far, |(d, _)| d));
+    if let Some((d, _)) = next_deadline(proto, &activity, &c2s, &s2c) {
+        sleep.as_mut().reset(d);
+    }
 
     let end = loop {
         if c2s.done && s2c.done {
@@ -212,33 +284,16 @@ pub async fn forward(client: &TcpStream, server: &TcpStream, timers: &Timers, ki
             _ = &mut killed => break End::Killed,
             r = c2s.ready(client, server), if !c2s.done => {
                 if r.is_err() { break End::ClientError; }
-                match c2s.step(client, server) {
-                    Step::Progress { read, wrote } => {
-                        let now = Instant::now();
-                        if read { activity.touch(Side::Client, now); }
-                        if wrote { activity.touch(Side::Server, now); }
-                    }
-                    Step::Eof => {}
-                    Step::Failed(Side::Client) => break End::ClientError,
-                    Step::Failed(Side::Server) => break End::ServerError,
-                }
+                let step = c2s.step(client, server, proto);
+                if let Some(end) = after_step(step, &mut c2s, server, proto, &mut activity) { break end; }
             }
             r = s2c.ready(server, client), if !s2c.done => {
                 if r.is_err() { break End::ServerError; }
-                match s2c.step(server, client) {
-                    Step::Progress { read, wrote } => {
-                        let now = Instant::now();
-                        if read { activity.touch(Side::Server, now); }
-                        if wrote { activity.touch(Side::Client, now); }
-                    }
-                    Step::Eof => {}
-                    Step::Failed(Side::Client) => break End::ClientError,
-                    Step::Failed(Side::Server) => break End::ServerError,
-                }
+                let step = s2c.step(server, client, proto);
+                if let Some(end) = after_step(step, &mut s2c, client, proto, &mut activity) { break end; }
             }
             _ = &mut sleep => {
-                deadline = next_deadline(timers, &activity, &c2s, &s2c);
-                match deadline {
+                match next_deadline(proto, &activity, &c2s, &s2c) {
                     Some((d, side)) if d <= Instant::now() => {
                         break match side {
                             Side::Client => End::ClientTimeout,
@@ -251,14 +306,42 @@ pub async fn forward(client: &TcpStream, server: &TcpStream, timers: &Timers, ki
             }
         }
     };
-    Transfer { to_server: c2s.bytes, to_client: s2c.bytes, end }
+    Transfer { to_server: c2s.bytes, to_client: s2c.bytes, end, undelivered_to_client: s2c.pending }
 }
 
-/// The earliest inactivity deadline and the side it belongs to.
-fn next_deadline(timers: &Timers, activity: &Activity, c2s: &Direction, s2c: &Direction) -> Option<(Instant, Side)> {
+/// Books the activity of one step; `Some` when it ends the session.
+fn after_step(step: Step, dir: &mut Direction, dst: &TcpStream, proto: &mut impl Protocol, activity: &mut Activity) -> Option<End> {
+    match step {
+        Step::Progress { read, wrote } => {
+            let now = Instant::now();
+            if read {
+                activity.on_read(dir.from, now);
+            }
+            if wrote {
+                activity.on_write(dir.to(), now);
+            }
+            None
+        }
+        Step::Eof => match proto.on_eof(dir.from) {
+            OnEof::PassOn => {
+                // Half-close: pass the FIN on, keep the other direction open.
+                let _ = socket2::SockRef::from(dst).shutdown(Shutdown::Write);
+                dir.done = true;
+                None
+            }
+            OnEof::End => Some(End::Eof(dir.from)),
+        },
+        Step::Failed(Side::Client) => Some(End::ClientError),
+        Step::Failed(Side::Server) => Some(End::ServerError),
+        Step::Violation => Some(End::Violation(dir.from)),
+    }
+}
+
+/// The earliest deadline and the side it belongs to.
+fn next_deadline(proto: &impl Protocol, activity: &Activity, c2s: &Direction, s2c: &Direction) -> Option<(Instant, Side)> {
     // A side has half-closed when the direction it sends in is done.
-    let client = timers.limit(Side::Client, c2s.done).map(|t| (activity.client + t, Side::Client));
-    let server = timers.limit(Side::Server, s2c.done).map(|t| (activity.server + t, Side::Server));
+    let client = proto.deadline(Side::Client, c2s.done, activity).map(|d| (d, Side::Client));
+    let server = proto.deadline(Side::Server, s2c.done, activity).map(|d| (d, Side::Server));
     match (client, server) {
         (Some(c), Some(s)) => Some(if s.0 < c.0 { s } else { c }),
         (c, s) => c.or(s),
@@ -286,9 +369,9 @@ mod tests {
 
     #[test]
     fn no_timeouts_means_no_deadline() {
-        let now = Instant::now();
-        let a = Activity { client: now, server: now };
-        let d = next_deadline(&Timers::default(), &a, &Direction::new(Side::Client), &Direction::new(Side::Server));
+        let a = Activity::new(Instant::now());
+        let timers = Timers::default();
+        let d = next_deadline(&Tcp(&timers), &a, &Direction::new(Side::Client), &Direction::new(Side::Server));
         assert!(d.is_none());
     }
 }

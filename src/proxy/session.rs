@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::connect::{self, FailReason};
-use super::forward::{self, End, Timers};
+use super::forward::{self, End, Side, Tcp, Timers};
 use crate::config::Level;
 use crate::log::tcplog::{connect_line, Cause, Phase, SessionRecord};
 use crate::log::LocalTime;
@@ -117,7 +117,7 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, client: Tc
             _ = stop.cancelled() => {}
         }
     };
-    let transfer = forward::forward(&client, &conn.stream, &timers, killed).await;
+    let transfer = forward::forward(&client, &conn.stream, &mut Tcp(&timers), killed).await;
 
     server.counters.bytes_in.fetch_add(transfer.to_server, Ordering::Relaxed);
     server.counters.bytes_out.fetch_add(transfer.to_client, Ordering::Relaxed);
@@ -132,6 +132,8 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, client: Tc
         End::ClientError => (Cause::ClientAbort, Phase::Data),
         End::ServerError => (Cause::ServerAbort, Phase::Data),
         End::Killed => (Cause::Killed, Phase::Data),
+        End::Eof(Side::Client) | End::Violation(Side::Client) => (Cause::ClientAbort, Phase::Data),
+        End::Eof(Side::Server) | End::Violation(Side::Server) => (Cause::ServerAbort, Phase::Data),
     };
     rec.srv_conn = server.counters.current.load(Ordering::Relaxed);
     rec.beconn = backend.servers.iter().map(|s| s.counters.current.load(Ordering::Relaxed)).sum();
