@@ -36,7 +36,7 @@ enum Current {
     /// Before the first section keyword.
     Nothing,
     Global,
-    Proxy(Draft),
+    Proxy(Box<Draft>),
     /// A section whose header was wrong: its lines are skipped, the error was reported.
     Broken,
 }
@@ -147,7 +147,7 @@ fn open(
             report.error(line, format!("unexpected '{}' after the {} name", rest[0], kind.name()));
         }
     }
-    Current::Proxy(draft)
+    Current::Proxy(Box::new(draft))
 }
 
 /// Ends a section: a defaults section becomes the one in force, a proxy is kept.
@@ -158,6 +158,7 @@ fn close(
     proxies: &mut Vec<Draft>,
 ) {
     if let Current::Proxy(draft) = current {
+        let draft = *draft;
         if draft.kind == Kind::Defaults {
             if !draft.name.is_empty() {
                 named.insert(draft.name.clone(), draft.clone());

@@ -52,7 +52,7 @@ struct GlobalT {
     log: Vec<Spanned<LogT>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 struct LogT {
     /// `"127.0.0.1:514"`, `"stderr"`, `"stdout"` or an absolute file path.
@@ -101,11 +101,6 @@ struct ProxyLogT {
     health_checks: Option<bool>,
 }
 
-impl Clone for LogT {
-    fn clone(&self) -> LogT {
-        LogT { address: self.address.clone(), facility: self.facility.clone(), level: self.level.clone(), format: self.format.clone() }
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -224,7 +219,7 @@ impl Builder<'_, '_> {
             let mut server_lines = Vec::new();
             for s in &b.server {
                 let sline = self.lines.span(s);
-                if let Some(server) = self.server(s.get_ref(), sline) {
+                if let Some(server) = self.server(s.get_ref()) {
                     servers.push(server);
                     server_lines.push(sline);
                 }
@@ -293,11 +288,11 @@ impl Builder<'_, '_> {
     }
 
     fn global(&mut self, g: GlobalT) -> Global {
-        let nbthread = g.nbthread.as_ref().and_then(|n| {
+        let nbthread = g.nbthread.as_ref().map(|n| {
             if *n.get_ref() == 0 {
                 self.report.error(self.lines.span(n), "'nbthread' must be at least 1");
             }
-            Some(*n.get_ref())
+            *n.get_ref()
         });
         Global {
             log: g.log.iter().filter_map(|l| self.log_target(l)).collect(),
@@ -414,7 +409,7 @@ impl Builder<'_, '_> {
         (binds, lines)
     }
 
-    fn server(&mut self, s: &ServerT, line: usize) -> Option<Server> {
+    fn server(&mut self, s: &ServerT) -> Option<Server> {
         let addr = self.report.check(self.lines.span(&s.address), addr::parse_server(s.address.get_ref()));
         let inter = match &s.inter {
             Some(v) => self.duration(v)?,
@@ -427,7 +422,6 @@ impl Builder<'_, '_> {
         let fastinter = optional(&s.fastinter)?.unwrap_or(inter);
         let downinter = optional(&s.downinter)?.unwrap_or(inter);
         let slowstart = optional(&s.slowstart)?.filter(|d| !d.is_zero());
-        let _ = line;
         Some(Server {
             name: s.name.clone(),
             addr: addr?,
