@@ -1,3 +1,177 @@
-//! Prints a [`Config`] as warren's TOML (placeholder).
-use super::model::Config;
-pub fn to_toml(_config: &Config) -> String { String::new() }
+//! Prints a [`Config`] as a complete warren TOML file (`warren convert`).
+//!
+//! Every value is written out, defaults included, so the file says exactly what runs and
+//! loads back to an identical model. Only absent optional values (a timeout that is not set,
+//! no pidfile) are left out, since TOML has no null. Durations use the largest exact unit.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::duration;
+use super::model::*;
+
+/// The TOML text for `config`.
+pub fn to_toml(config: &Config) -> String {
+    let mut out = String::new();
+    global(&mut out, &config.global);
+    for f in &config.frontends {
+        frontend(&mut out, f, config);
+    }
+    for b in &config.backends {
+        backend(&mut out, b, &config.global);
+    }
+    for s in &config.stats {
+        stats(&mut out, s);
+    }
+    out
+}
+
+/// A TOML basic string, escaped.
+fn q(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
+}
+
+fn d(duration: Duration) -> String {
+    q(&duration::format(duration))
+}
+
+fn global(out: &mut String, g: &Global) {
+    out.push_str("[global]\n");
+    let _ = writeln!(out, "maxconn = {}", g.maxconn);
+    let _ = writeln!(out, "daemon = {}", g.daemon);
+    if let Some(p) = &g.pidfile {
+        let _ = writeln!(out, "pidfile = {}", q(&p.display().to_string()));
+    }
+    if let Some(u) = &g.user {
+        let _ = writeln!(out, "user = {}", q(u));
+    }
+    if let Some(gr) = &g.group {
+        let _ = writeln!(out, "group = {}", q(gr));
+    }
+    if let Some(n) = g.nbthread {
+        let _ = writeln!(out, "nbthread = {n}");
+    }
+    let _ = writeln!(out, "log = {}", log_targets(&g.log));
+}
+
+fn log_target(t: &LogTarget) -> String {
+    let address = match &t.destination {
+        LogDestination::Udp(a) => a.to_string(),
+        LogDestination::Stderr => "stderr".into(),
+        LogDestination::Stdout => "stdout".into(),
+        LogDestination::File(p) => p.display().to_string(),
+    };
+    format!(
+        "{{ address = {}, facility = {}, level = {}, format = {} }}",
+        q(&address),
+        q(t.facility.name()),
+        q(t.max_level.name()),
+        q(t.format.name())
+    )
+}
+
+fn log_targets(targets: &[LogTarget]) -> String {
+    let items: Vec<String> = targets.iter().map(log_target).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn proxy_log(out: &mut String, log: &ProxyLog, global: &Global) {
+    let targets = if !log.targets.is_empty() && log.targets == global.log {
+        "global = true".to_string()
+    } else {
+        format!("targets = {}", log_targets(&log.targets))
+    };
+    let _ = writeln!(
+        out,
+        "log = {{ {targets}, tcplog = {}, dontlognull = {}, health_checks = {} }}",
+        log.tcplog, log.dontlognull, log.health_checks
+    );
+}
+
+fn timeouts(out: &mut String, t: &Timeouts) {
+    let all = [
+        ("client", t.client),
+        ("server", t.server),
+        ("connect", t.connect),
+        ("queue", t.queue),
+        ("check", t.check),
+        ("tunnel", t.tunnel),
+        ("client_fin", t.client_fin),
+        ("server_fin", t.server_fin),
+    ];
+    let set: Vec<String> = all.iter().filter_map(|(n, v)| v.map(|v| format!("{n} = {}", d(v)))).collect();
+    let _ = writeln!(out, "timeout = {{ {} }}", set.join(", "));
+}
+
+fn binds(binds: &[Bind]) -> String {
+    let items: Vec<String> = binds.iter().map(|b| q(&b.addr.to_string())).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn frontend(out: &mut String, f: &Frontend, config: &Config) {
+    out.push_str("\n[[frontend]]\n");
+    let _ = writeln!(out, "name = {}", q(&f.name));
+    let _ = writeln!(out, "bind = {}", binds(&f.binds));
+    let _ = writeln!(out, "mode = {}", q(f.mode.as_str()));
+    let _ = writeln!(out, "maxconn = {}", f.maxconn);
+    if let Some(b) = f.default_backend.and_then(|i| config.backends.get(i)) {
+        let _ = writeln!(out, "backend = {}", q(&b.name));
+    }
+    timeouts(out, &f.timeouts);
+    proxy_log(out, &f.log, &config.global);
+}
+
+fn backend(out: &mut String, b: &Backend, global: &Global) {
+    out.push_str("\n[[backend]]\n");
+    let _ = writeln!(out, "name = {}", q(&b.name));
+    let _ = writeln!(out, "mode = {}", q(b.mode.as_str()));
+    let _ = writeln!(out, "balance = {}", q(b.balance.name()));
+    let _ = writeln!(out, "retries = {}", b.retries);
+    let _ = writeln!(out, "redispatch = {}", b.redispatch);
+    timeouts(out, &b.timeouts);
+    proxy_log(out, &b.log, global);
+    for s in &b.servers {
+        server(out, s);
+    }
+}
+
+fn server(out: &mut String, s: &Server) {
+    out.push_str("\n[[backend.server]]\n");
+    let _ = writeln!(out, "name = {}", q(&s.name));
+    let _ = writeln!(out, "address = {}", q(&s.addr.to_string()));
+    let _ = writeln!(out, "check = {}", s.check);
+    let _ = writeln!(out, "inter = {}", d(s.inter));
+    let _ = writeln!(out, "fastinter = {}", d(s.fastinter));
+    let _ = writeln!(out, "downinter = {}", d(s.downinter));
+    let _ = writeln!(out, "rise = {}", s.rise);
+    let _ = writeln!(out, "fall = {}", s.fall);
+    let _ = writeln!(out, "weight = {}", s.weight);
+    let _ = writeln!(out, "maxconn = {}", s.maxconn);
+    let _ = writeln!(out, "maxqueue = {}", s.maxqueue);
+    let _ = writeln!(out, "backup = {}", s.backup);
+    let _ = writeln!(out, "disabled = {}", s.disabled);
+    if let Some(v) = s.slowstart {
+        let _ = writeln!(out, "slowstart = {}", d(v));
+    }
+    let _ = writeln!(out, "shutdown_sessions_on_down = {}", s.shutdown_on_down);
+    let _ = writeln!(out, "shutdown_backup_sessions_on_up = {}", s.shutdown_backup_on_up);
+}
+
+fn stats(out: &mut String, s: &StatsPage) {
+    out.push_str("\n[[stats]]\n");
+    let _ = writeln!(out, "name = {}", q(&s.name));
+    let _ = writeln!(out, "bind = {}", binds(&s.binds));
+    let _ = writeln!(out, "uri = {}", q(&s.uri));
+    if let Some(r) = s.refresh {
+        let _ = writeln!(out, "refresh = {}", d(r));
+    }
+    let _ = writeln!(out, "realm = {}", q(&s.realm));
+    let users: Vec<String> = s
+        .users
+        .iter()
+        .map(|u| format!("{{ user = {}, password = {} }}", q(&u.user), q(&u.password.0)))
+        .collect();
+    let _ = writeln!(out, "auth = [{}]", users.join(", "));
+    let _ = writeln!(out, "hide_version = {}", s.hide_version);
+    let _ = writeln!(out, "admin = {}", s.admin);
+}

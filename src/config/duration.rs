@@ -47,7 +47,7 @@ pub fn format(duration: Duration) -> String {
     }
     for (name, size) in UNITS {
         let size = u128::from(size);
-        if micros % size == 0 {
+        if micros.is_multiple_of(size) {
             return format!("{}{name}", micros / size);
         }
     }

@@ -36,7 +36,7 @@ enum Current {
     /// Before the first section keyword.
     Nothing,
     Global,
-    Proxy(Draft),
+    Proxy(Box<Draft>),
     /// A section whose header was wrong: its lines are skipped, the error was reported.
     Broken,
 }
@@ -147,7 +147,7 @@ fn open(
             report.error(line, format!("unexpected '{}' after the {} name", rest[0], kind.name()));
         }
     }
-    Current::Proxy(draft)
+    Current::Proxy(Box::new(draft))
 }
 
 /// Ends a section: a defaults section becomes the one in force, a proxy is kept.
@@ -158,6 +158,7 @@ fn close(
     proxies: &mut Vec<Draft>,
 ) {
     if let Current::Proxy(draft) = current {
+        let draft = *draft;
         if draft.kind == Kind::Defaults {
             if !draft.name.is_empty() {
                 named.insert(draft.name.clone(), draft.clone());
@@ -192,4 +193,121 @@ fn no_more_than(words: &[String], count: usize, keyword: &str, report: &mut Repo
         return false;
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{load_str, ConfigError, Diagnostic, Loaded, Syntax};
+
+    const TIMEOUTS: &str = "defaults\n timeout connect 1s\n timeout client 1m\n timeout server 1m\n";
+
+    fn ok(body: &str) -> Loaded {
+        load_str(&format!("{TIMEOUTS}{body}"), "h.cfg", Syntax::Haproxy).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn err(body: &str) -> Vec<Diagnostic> {
+        match load_str(&format!("{TIMEOUTS}{body}"), "h.cfg", Syntax::Haproxy) {
+            Err(ConfigError::Invalid(d)) => d,
+            other => panic!("expected errors, got {other:?}"),
+        }
+    }
+
+    fn has(list: &[Diagnostic], line: usize, fragment: &str) -> bool {
+        list.iter().any(|d| d.line == line && d.message.contains(fragment))
+    }
+
+    #[test]
+    fn listen_is_a_frontend_and_a_backend() {
+        let c = ok("listen l\n bind :5000\n server a 127.0.0.1:1\n").config;
+        assert_eq!(c.frontends[0].name, "l");
+        assert_eq!(c.frontends[0].default_backend, Some(0));
+        assert_eq!(c.backends[0].name, "l");
+    }
+
+    #[test]
+    fn old_listen_syntax_binds_on_the_header() {
+        let c = ok("listen l 127.0.0.1:5001\n server a 127.0.0.1:1\n").config;
+        assert_eq!(c.frontends[0].binds[0].addr.port(), 5001);
+    }
+
+    #[test]
+    fn options_and_no_options() {
+        let c = ok("defaults\n timeout connect 1s\n timeout client 1s\n timeout server 1s\n option redispatch\n option tcplog\nlisten l\n bind :5002\n no option redispatch\n option log-health-checks\n server a 127.0.0.1:1\n").config;
+        assert!(!c.backends[0].redispatch);
+        assert!(c.frontends[0].log.tcplog && c.frontends[0].log.health_checks);
+        let e = err("listen l\n bind :5003\n option redispatc\n");
+        assert!(has(&e, 7, "did you mean 'redispatch'"), "{e:?}");
+    }
+
+    #[test]
+    fn ignored_keywords_warn_with_their_line() {
+        let l = ok("global\n nbproc 2\n chroot /var/empty\n stats socket /run/h.sock mode 600\n tune.bufsize 16384\nlisten l\n bind :5004\n option abortonclose\n server a 127.0.0.1:1\n");
+        for (line, fragment) in [(6, "nbproc"), (7, "chroot"), (8, "admin socket"), (9, "tune.bufsize"), (12, "abortonclose")] {
+            assert!(has(&l.warnings, line, fragment), "{line} {fragment}: {:?}", l.warnings);
+        }
+    }
+
+    #[test]
+    fn backend_maxconn_and_client_timeout_are_ignored_with_a_warning() {
+        let l = ok("backend b\n maxconn 10\n timeout client 5s\n server a 127.0.0.1:1\n");
+        assert!(has(&l.warnings, 6, "'maxconn' is ignored"));
+        assert!(has(&l.warnings, 7, "'timeout client' is ignored"));
+    }
+
+    #[test]
+    fn frontend_maxconn_defaults_to_global() {
+        let c = ok("global\n maxconn 123\nfrontend f\n bind :5005\n").config;
+        assert_eq!(c.frontends[0].maxconn, 123);
+    }
+
+    #[test]
+    fn http_balance_and_amqp_are_refused() {
+        let e = err("backend b\n balance uri\n option amqp-check\n server a 127.0.0.1:1\n");
+        assert!(has(&e, 6, "needs mode http"));
+        assert!(has(&e, 7, "AMQP mode is not implemented yet"));
+        let e = err("backend b\n balance roundrobbin\n");
+        assert!(has(&e, 6, "did you mean 'roundrobin'"));
+    }
+
+    #[test]
+    fn stats_page_defaults() {
+        let c = ok("listen s\n bind :5006\n mode http\n stats enable\n stats admin if TRUE\n stats hide-version\n").config;
+        let s = &c.stats[0];
+        assert_eq!((s.uri.as_str(), s.realm.as_str()), ("/haproxy?stats", "HAProxy Statistics"));
+        assert!(s.admin && s.hide_version && s.users.is_empty() && s.refresh.is_none());
+        assert!(c.frontends.is_empty() && c.backends.is_empty());
+    }
+
+    #[test]
+    fn stats_in_a_tcp_proxy_warn() {
+        let l = ok("listen l\n bind :5007\n stats uri /x\n server a 127.0.0.1:1\n");
+        assert!(has(&l.warnings, 7, "a stats page needs 'mode http'"));
+    }
+
+    #[test]
+    fn timeout_zero_means_none() {
+        let c = ok("frontend f\n bind :5008\n timeout client 0\n").config;
+        assert_eq!(c.frontends[0].timeouts.client, None);
+    }
+
+    #[test]
+    fn sections_and_keywords_out_of_place() {
+        let e = err("frontend f\n bind :5009\n server a 127.0.0.1:1\nbackend b\n bind :5010\nfrontnd x\n");
+        assert!(has(&e, 7, "'server' is not allowed in a frontend"));
+        assert!(has(&e, 9, "'bind' is not allowed in a backend"));
+        assert!(has(&e, 10, "unknown keyword 'frontnd'"), "{e:?}");
+    }
+
+    #[test]
+    fn unix_socket_log_is_skipped_with_a_warning() {
+        let dir = std::env::temp_dir().join(format!("warren-log-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let sock = dir.join("log.sock");
+        let _ = std::fs::remove_file(&sock);
+        let _listener = std::os::unix::net::UnixDatagram::bind(&sock).expect("socket");
+        let l = ok(&format!("global\n log {} local0\n", sock.display()));
+        assert!(has(&l.warnings, 6, "unix socket"));
+        assert!(l.config.global.log.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -1,8 +1,444 @@
-//! warren's own TOML format (placeholder, filled in next).
-use super::model::Config;
+//! warren's own format: TOML read with serde, unknown keys refused (`deny_unknown_fields`).
+//!
+//! ```text
+//! text ──serde──▶ raw tables (Options, spans) ──build, fill defaults──▶ Config + lines
+//! ```
+//!
+//! Syntax and type errors come from the `toml` crate with its span; semantic errors (an
+//! unknown backend, a bad duration) use the span of the offending value, so both carry
+//! `file:line`. The keys mirror HAProxy's keywords, so `warren convert` output reads
+//! naturally to someone who knows `haproxy.cfg`.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::addr;
+use super::duration;
+use super::model::*;
 use super::report::Report;
-use super::validate::Origins;
-pub(crate) fn parse(_text: &str, report: &mut Report) -> Option<(Config, Origins)> {
-    report.error(0, "TOML is not implemented yet");
-    None
+use super::suggest;
+use super::validate::{BackendLines, Origins, ProxyLines};
+
+/// HAProxy's default `stats realm`, also warren's.
+const DEFAULT_REALM: &str = "HAProxy Statistics";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    global: GlobalT,
+    #[serde(default)]
+    defaults: ProxyDefaultsT,
+    #[serde(default)]
+    frontend: Vec<Spanned<FrontendT>>,
+    #[serde(default)]
+    backend: Vec<Spanned<BackendT>>,
+    #[serde(default)]
+    stats: Vec<Spanned<StatsT>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct GlobalT {
+    maxconn: Option<u32>,
+    pidfile: Option<String>,
+    daemon: Option<bool>,
+    user: Option<String>,
+    group: Option<String>,
+    nbthread: Option<Spanned<usize>>,
+    #[serde(default)]
+    log: Vec<Spanned<LogT>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct LogT {
+    /// `"127.0.0.1:514"`, `"stderr"`, `"stdout"` or an absolute file path.
+    address: String,
+    facility: Option<String>,
+    level: Option<String>,
+    format: Option<String>,
+}
+
+/// Settings shared by `[defaults]`, frontends and backends.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct ProxyDefaultsT {
+    mode: Option<Spanned<String>>,
+    retries: Option<u32>,
+    redispatch: Option<bool>,
+    balance: Option<Spanned<String>>,
+    maxconn: Option<u32>,
+    #[serde(default)]
+    timeout: TimeoutsT,
+    #[serde(default)]
+    log: ProxyLogT,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct TimeoutsT {
+    client: Option<Spanned<String>>,
+    server: Option<Spanned<String>>,
+    connect: Option<Spanned<String>>,
+    queue: Option<Spanned<String>>,
+    check: Option<Spanned<String>>,
+    tunnel: Option<Spanned<String>>,
+    client_fin: Option<Spanned<String>>,
+    server_fin: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct ProxyLogT {
+    /// Log to the `[global]` targets (HAProxy's `log global`).
+    global: Option<bool>,
+    targets: Option<Vec<Spanned<LogT>>>,
+    tcplog: Option<bool>,
+    dontlognull: Option<bool>,
+    health_checks: Option<bool>,
+}
+
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrontendT {
+    name: String,
+    bind: Vec<Spanned<String>>,
+    backend: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
+    maxconn: Option<u32>,
+    #[serde(default)]
+    timeout: TimeoutsT,
+    log: Option<ProxyLogT>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackendT {
+    name: String,
+    mode: Option<Spanned<String>>,
+    balance: Option<Spanned<String>>,
+    retries: Option<u32>,
+    redispatch: Option<bool>,
+    #[serde(default)]
+    timeout: TimeoutsT,
+    log: Option<ProxyLogT>,
+    #[serde(default)]
+    server: Vec<Spanned<ServerT>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerT {
+    name: String,
+    address: Spanned<String>,
+    check: Option<bool>,
+    inter: Option<Spanned<String>>,
+    fastinter: Option<Spanned<String>>,
+    downinter: Option<Spanned<String>>,
+    rise: Option<u32>,
+    fall: Option<u32>,
+    weight: Option<u32>,
+    maxconn: Option<u32>,
+    maxqueue: Option<u32>,
+    backup: Option<bool>,
+    disabled: Option<bool>,
+    slowstart: Option<Spanned<String>>,
+    shutdown_sessions_on_down: Option<bool>,
+    shutdown_backup_sessions_on_up: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatsT {
+    name: String,
+    bind: Vec<Spanned<String>>,
+    uri: Option<String>,
+    refresh: Option<Spanned<String>>,
+    realm: Option<String>,
+    #[serde(default)]
+    auth: Vec<AuthT>,
+    hide_version: Option<bool>,
+    admin: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthT {
+    user: String,
+    password: String,
+}
+
+/// Turns byte offsets into 1-based line numbers.
+struct Lines<'a>(&'a str);
+
+impl Lines<'_> {
+    fn of(&self, offset: usize) -> usize {
+        let end = offset.min(self.0.len());
+        self.0.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    }
+    fn span<T>(&self, s: &Spanned<T>) -> usize {
+        self.of(s.span().start)
+    }
+}
+
+/// Parses `text`; `None` when the TOML itself could not be read (the error is in `report`).
+pub(crate) fn parse(text: &str, report: &mut Report) -> Option<(Config, Origins)> {
+    let lines = Lines(text);
+    let file: File = match toml::from_str(text) {
+        Ok(f) => f,
+        Err(e) => {
+            let line = e.span().map(|s| lines.of(s.start)).unwrap_or(0);
+            report.error(line, e.message().trim_end().to_string());
+            return None;
+        }
+    };
+    let mut b = Builder { lines, report };
+    Some(b.build(file))
+}
+
+struct Builder<'a, 'r> {
+    lines: Lines<'a>,
+    report: &'r mut Report,
+}
+
+impl Builder<'_, '_> {
+    fn build(&mut self, file: File) -> (Config, Origins) {
+        let global = self.global(file.global);
+        let mut config = Config { global, frontends: Vec::new(), backends: Vec::new(), stats: Vec::new() };
+        let mut origins = Origins::default();
+        let d = file.defaults;
+
+        for spanned in &file.backend {
+            let line = self.lines.span(spanned);
+            let b = spanned.get_ref();
+            let mut servers = Vec::new();
+            let mut server_lines = Vec::new();
+            for s in &b.server {
+                let sline = self.lines.span(s);
+                if let Some(server) = self.server(s.get_ref()) {
+                    servers.push(server);
+                    server_lines.push(sline);
+                }
+            }
+            config.backends.push(Backend {
+                name: b.name.clone(),
+                mode: self.mode(b.mode.as_ref().or(d.mode.as_ref())),
+                balance: self.balance(b.balance.as_ref().or(d.balance.as_ref())),
+                servers,
+                retries: b.retries.or(d.retries).unwrap_or(3),
+                redispatch: b.redispatch.or(d.redispatch).unwrap_or(false),
+                timeouts: self.timeouts(&b.timeout, &d.timeout),
+                check: CheckKind::Tcp,
+                log: self.proxy_log(b.log.as_ref(), &d.log, &config.global),
+            });
+            origins.backends.push(BackendLines { line, servers: server_lines });
+        }
+
+        for spanned in &file.frontend {
+            let line = self.lines.span(spanned);
+            let f = spanned.get_ref();
+            let (binds, bind_lines) = self.binds(&f.bind);
+            let default_backend = f.backend.as_ref().and_then(|name| {
+                let found = config.backends.iter().position(|b| b.name == *name.get_ref());
+                if found.is_none() {
+                    let hint = suggest::hint(name.get_ref(), config.backends.iter().map(|b| b.name.as_str()));
+                    self.report.error(
+                        self.lines.span(name),
+                        format!("frontend '{}' cannot use unknown backend '{}'{hint}", f.name, name.get_ref()),
+                    );
+                }
+                found
+            });
+            config.frontends.push(Frontend {
+                name: f.name.clone(),
+                binds,
+                mode: self.mode(f.mode.as_ref().or(d.mode.as_ref())),
+                maxconn: f.maxconn.or(d.maxconn).unwrap_or(config.global.maxconn),
+                default_backend,
+                timeouts: self.timeouts(&f.timeout, &d.timeout),
+                log: self.proxy_log(f.log.as_ref(), &d.log, &config.global),
+            });
+            origins.frontends.push(ProxyLines { line, binds: bind_lines });
+        }
+
+        for spanned in &file.stats {
+            let line = self.lines.span(spanned);
+            let s = spanned.get_ref();
+            let (binds, bind_lines) = self.binds(&s.bind);
+            config.stats.push(StatsPage {
+                name: s.name.clone(),
+                binds,
+                uri: s.uri.clone().unwrap_or_else(|| DEFAULT_STATS_URI.to_string()),
+                refresh: s.refresh.as_ref().and_then(|r| self.duration(r)).filter(|d| !d.is_zero()),
+                realm: s.realm.clone().unwrap_or_else(|| DEFAULT_REALM.to_string()),
+                users: s.auth.iter().map(|a| StatsUser { user: a.user.clone(), password: Secret(a.password.clone()) }).collect(),
+                hide_version: s.hide_version.unwrap_or(false),
+                admin: s.admin.unwrap_or(false),
+            });
+            if !s.uri.as_deref().unwrap_or("/").starts_with('/') {
+                self.report.error(line, format!("stats page '{}': 'uri' must start with '/'", s.name));
+            }
+            origins.stats.push(ProxyLines { line, binds: bind_lines });
+        }
+        (config, origins)
+    }
+
+    fn global(&mut self, g: GlobalT) -> Global {
+        let nbthread = g.nbthread.as_ref().map(|n| {
+            if *n.get_ref() == 0 {
+                self.report.error(self.lines.span(n), "'nbthread' must be at least 1");
+            }
+            *n.get_ref()
+        });
+        Global {
+            log: g.log.iter().filter_map(|l| self.log_target(l)).collect(),
+            pidfile: g.pidfile.map(Into::into),
+            maxconn: g.maxconn.unwrap_or(DEFAULT_GLOBAL_MAXCONN),
+            user: g.user,
+            group: g.group,
+            daemon: g.daemon.unwrap_or(false),
+            nbthread,
+        }
+    }
+
+    fn log_target(&mut self, spanned: &Spanned<LogT>) -> Option<LogTarget> {
+        let line = self.lines.span(spanned);
+        let l = spanned.get_ref();
+        let destination = self.report.check(line, addr::parse_log_destination(&l.address))?;
+        let facility_name = l.facility.as_deref().unwrap_or("local0");
+        let Some(facility) = Facility::from_name(facility_name) else {
+            self.report.error(line, format!("unknown syslog facility '{facility_name}'{}", suggest::hint(facility_name, Facility::NAMES)));
+            return None;
+        };
+        let level_name = l.level.as_deref().unwrap_or("debug");
+        let Some(max_level) = Level::from_name(level_name) else {
+            self.report.error(line, format!("unknown log level '{level_name}'{}", suggest::hint(level_name, Level::ALL.iter().map(|(n, _)| *n))));
+            return None;
+        };
+        let format_name = l.format.as_deref().unwrap_or("rfc3164");
+        let Some(format) = LogFormat::from_name(format_name) else {
+            self.report.error(line, format!("unknown log format '{format_name}'{}", suggest::hint(format_name, LogFormat::ALL.iter().map(|(n, _)| *n))));
+            return None;
+        };
+        Some(LogTarget { destination, format, facility, max_level })
+    }
+
+    fn proxy_log(&mut self, own: Option<&ProxyLogT>, defaults: &ProxyLogT, global: &Global) -> ProxyLog {
+        let empty = ProxyLogT::default();
+        let own = own.unwrap_or(&empty);
+        let mut targets = Vec::new();
+        if own.global.or(defaults.global).unwrap_or(false) {
+            targets.extend(global.log.iter().cloned());
+        }
+        if let Some(list) = own.targets.as_ref().or(defaults.targets.as_ref()) {
+            targets.extend(list.iter().filter_map(|l| self.log_target(l)));
+        }
+        ProxyLog {
+            targets,
+            tcplog: own.tcplog.or(defaults.tcplog).unwrap_or(false),
+            dontlognull: own.dontlognull.or(defaults.dontlognull).unwrap_or(false),
+            health_checks: own.health_checks.or(defaults.health_checks).unwrap_or(false),
+        }
+    }
+
+    fn mode(&mut self, mode: Option<&Spanned<String>>) -> Mode {
+        let Some(spanned) = mode else { return Mode::Tcp };
+        let line = self.lines.span(spanned);
+        match spanned.get_ref().as_str() {
+            "tcp" => {}
+            "amqp" => self.report.error(line, "mode amqp: AMQP mode is not implemented yet in this version"),
+            "http" => self.report.error(line, "warren does not proxy HTTP; use a [[stats]] section for the stats page"),
+            other => self.report.error(line, format!("unknown mode '{other}'; use \"tcp\"{}", suggest::hint(other, ["tcp", "amqp"]))),
+        }
+        Mode::Tcp
+    }
+
+    fn balance(&mut self, balance: Option<&Spanned<String>>) -> Algorithm {
+        let Some(spanned) = balance else { return Algorithm::RoundRobin };
+        let name = spanned.get_ref().as_str();
+        let name = if name == "random(2)" { "random" } else { name };
+        Algorithm::from_name(name).unwrap_or_else(|| {
+            self.report.error(
+                self.lines.span(spanned),
+                format!("unknown balance algorithm '{name}'{}", suggest::hint(name, Algorithm::ALL.iter().map(|(n, _)| *n))),
+            );
+            Algorithm::RoundRobin
+        })
+    }
+
+    fn duration(&mut self, value: &Spanned<String>) -> Option<Duration> {
+        let line = self.lines.span(value);
+        self.report.check(line, duration::parse(value.get_ref()))
+    }
+
+    /// A timeout of the proxy, else of `[defaults]`; "0" means none, as in HAProxy.
+    fn timeout(&mut self, own: &Option<Spanned<String>>, default: &Option<Spanned<String>>) -> Option<Duration> {
+        let value = own.as_ref().or(default.as_ref())?;
+        self.duration(value).filter(|d| !d.is_zero())
+    }
+
+    fn timeouts(&mut self, own: &TimeoutsT, d: &TimeoutsT) -> Timeouts {
+        Timeouts {
+            client: self.timeout(&own.client, &d.client),
+            server: self.timeout(&own.server, &d.server),
+            connect: self.timeout(&own.connect, &d.connect),
+            queue: self.timeout(&own.queue, &d.queue),
+            check: self.timeout(&own.check, &d.check),
+            tunnel: self.timeout(&own.tunnel, &d.tunnel),
+            client_fin: self.timeout(&own.client_fin, &d.client_fin),
+            server_fin: self.timeout(&own.server_fin, &d.server_fin),
+        }
+    }
+
+    fn binds(&mut self, list: &[Spanned<String>]) -> (Vec<Bind>, Vec<usize>) {
+        let mut binds = Vec::new();
+        let mut lines = Vec::new();
+        for text in list {
+            let line = self.lines.span(text);
+            if let Some(addrs) = self.report.check(line, addr::parse_bind(text.get_ref())) {
+                for a in addrs {
+                    binds.push(Bind { addr: a });
+                    lines.push(line);
+                }
+            }
+        }
+        (binds, lines)
+    }
+
+    fn server(&mut self, s: &ServerT) -> Option<Server> {
+        let addr = self.report.check(self.lines.span(&s.address), addr::parse_server(s.address.get_ref()));
+        let inter = match &s.inter {
+            Some(v) => self.duration(v)?,
+            None => server_defaults::INTER,
+        };
+        let mut optional = |v: &Option<Spanned<String>>| match v {
+            Some(v) => self.duration(v).map(Some),
+            None => Some(None),
+        };
+        let fastinter = optional(&s.fastinter)?.unwrap_or(inter);
+        let downinter = optional(&s.downinter)?.unwrap_or(inter);
+        let slowstart = optional(&s.slowstart)?.filter(|d| !d.is_zero());
+        Some(Server {
+            name: s.name.clone(),
+            addr: addr?,
+            check: s.check.unwrap_or(false),
+            inter,
+            fastinter,
+            downinter,
+            rise: s.rise.unwrap_or(server_defaults::RISE),
+            fall: s.fall.unwrap_or(server_defaults::FALL),
+            weight: s.weight.unwrap_or(server_defaults::WEIGHT),
+            maxconn: s.maxconn.unwrap_or(0),
+            maxqueue: s.maxqueue.unwrap_or(0),
+            backup: s.backup.unwrap_or(false),
+            disabled: s.disabled.unwrap_or(false),
+            slowstart,
+            shutdown_on_down: s.shutdown_sessions_on_down.unwrap_or(false),
+            shutdown_backup_on_up: s.shutdown_backup_sessions_on_up.unwrap_or(false),
+        })
+    }
 }

@@ -1,0 +1,160 @@
+//! Configuration fixtures: every file in `valid/` loads (and survives a round trip through
+//! warren's TOML); every file in `invalid/` fails with the `line: message` its first line
+//! announces (`# expect: <line>: <fragment>`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use warren::config::{self, ConfigError, Diagnostic, LogDestination, Syntax};
+
+fn fixtures(kind: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config").join(kind);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("fixture folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no fixtures in {}", dir.display());
+    files
+}
+
+fn errors(result: Result<config::Loaded, ConfigError>) -> Vec<Diagnostic> {
+    match result {
+        Ok(_) => panic!("expected the configuration to be refused"),
+        Err(ConfigError::Invalid(d)) => d,
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+#[test]
+fn every_valid_fixture_loads_and_round_trips_through_toml() {
+    for path in fixtures("valid") {
+        let loaded = config::load(&path).unwrap_or_else(|e| panic!("{} should load:\n{e}", path.display()));
+        let text = config::to_toml(&loaded.config);
+        let again = config::load_str(&text, "converted.toml", Syntax::Toml)
+            .unwrap_or_else(|e| panic!("{} converted does not load:\n{e}\n{text}", path.display()));
+        assert_eq!(loaded.config, again.config, "{} changed in the round trip:\n{text}", path.display());
+        // Printing the reloaded model gives the same text: the output is stable.
+        assert_eq!(text, config::to_toml(&again.config));
+    }
+}
+
+#[test]
+fn every_invalid_fixture_fails_where_announced() {
+    for path in fixtures("invalid") {
+        let text = std::fs::read_to_string(&path).expect("fixture");
+        let first = text.lines().next().unwrap_or_default();
+        let expect = first.strip_prefix("# expect: ").unwrap_or_else(|| panic!("{}: no '# expect:' line", path.display()));
+        let (line, fragment) = expect.split_once(": ").expect("'<line>: <fragment>'");
+        let line: usize = line.parse().expect("line number");
+        let found = errors(config::load(&path));
+        assert!(
+            found.iter().any(|d| d.line == line && d.message.contains(fragment)),
+            "{}: expected line {line} with '{fragment}', got:\n{}",
+            path.display(),
+            found.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+        );
+        // The file name is in every message, so a user knows where to look.
+        assert!(found.iter().all(|d| d.to_string().starts_with(&path.display().to_string())));
+    }
+}
+
+fn load(name: &str) -> config::Loaded {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/config/valid").join(name);
+    config::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn the_reports_file_warns_about_each_http_directive_on_its_line() {
+    let loaded = load("report.zh.cfg");
+    let warning = |line: usize, fragment: &str| {
+        assert!(
+            loaded.warnings.iter().any(|w| w.line == line && w.message.contains(fragment)),
+            "no warning at line {line} about {fragment}: {:#?}",
+            loaded.warnings
+        );
+    };
+    warning(14, "'option httplog'");
+    warning(17, "'option http-server-close'");
+    warning(24, "'timeout http-request'");
+    warning(29, "'timeout http-keep-alive'");
+    warning(59, "'stats realm' takes one word");
+
+    let c = &loaded.config;
+    assert_eq!(c.global.maxconn, 4000);
+    assert!(c.global.daemon);
+    assert_eq!(c.global.log[0].destination, LogDestination::Udp("127.0.0.1:514".parse().unwrap()));
+    let front = &c.frontends[0];
+    assert_eq!((front.name.as_str(), front.maxconn), ("rabbitmq_cluster_front", 3000));
+    assert_eq!(front.timeouts.client, Some(Duration::from_secs(60)));
+    assert!(front.log.tcplog, "httplog on a tcp proxy falls back to tcplog");
+    let back = &c.backends[front.default_backend.expect("backend")];
+    assert!(back.redispatch);
+    assert_eq!(back.retries, 3);
+    assert_eq!(back.servers.len(), 2);
+    assert_eq!(back.servers[1].addr, "127.0.0.1:5673".parse().unwrap());
+    assert_eq!(back.servers[0].weight, 30);
+    let stats = &c.stats[0];
+    assert_eq!((stats.uri.as_str(), stats.realm.as_str()), ("/haproxy", "Haproxy"));
+    assert_eq!(stats.refresh, Some(Duration::from_secs(30)));
+    assert_eq!(stats.users[0].user, "duomai");
+    assert_eq!(stats.users[0].password.0, "shijiemori@2012");
+}
+
+#[test]
+fn the_reports_toml_matches_the_reports_cfg_except_for_the_realm() {
+    let cfg = load("report.zh.cfg").config;
+    let mut toml = load("report.toml").config;
+    assert_eq!(toml.stats[0].realm, "Haproxy Manager");
+    toml.stats[0].realm = "Haproxy".into();
+    assert_eq!(cfg, toml);
+}
+
+#[test]
+fn the_cluster_scripts_file_loads_without_warnings() {
+    let loaded = load("cluster-script.cfg");
+    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
+    assert_eq!(loaded.config.stats[0].realm, "Haproxy Manager");
+    assert_eq!(loaded.config.global.log[0].destination, LogDestination::Stderr);
+}
+
+#[test]
+fn defaults_sections_apply_to_the_proxies_after_them() {
+    let c = load("several-defaults.cfg").config;
+    let first = &c.frontends[0];
+    assert_eq!(first.timeouts.client, Some(Duration::from_secs(30)));
+    assert_eq!(first.log.targets.len(), 1);
+    let second = c.backends.iter().find(|b| b.name == "second").expect("listen backend");
+    assert_eq!(second.retries, 3, "a new defaults section starts from HAProxy's values");
+    assert!(second.redispatch);
+    assert_eq!(second.servers[0].fastinter, Duration::from_millis(500));
+    assert_eq!(second.servers[0].downinter, Duration::from_secs(5));
+    let third = c.frontends.iter().find(|f| f.name == "third").expect("third");
+    assert!(third.log.targets.is_empty());
+    assert_eq!(c.backends[third.default_backend.expect("backend")].name, "second");
+}
+
+#[test]
+fn ipv6_binds() {
+    let c = load("ipv6.cfg").config;
+    let addrs: Vec<String> = c.frontends[0].binds.iter().map(|b| b.addr.to_string()).collect();
+    assert_eq!(addrs, ["[::1]:10000", "[::]:10001", "0.0.0.0:10002", "[::]:10003"]);
+}
+
+#[test]
+fn errors_are_all_reported_at_once_in_file_order() {
+    let text = "frontend f\n    bind 127.0.0.1:1\n    frobnicate\n    maxconn lots\nbackend b\n    server a 127.0.0.1:1 wieght 3\n";
+    let found = errors(config::load_str(text, "haproxy.cfg", Syntax::Haproxy));
+    let lines: Vec<usize> = found.iter().map(|d| d.line).collect();
+    assert_eq!(lines, [3, 4, 6], "{found:#?}");
+}
+
+#[test]
+fn missing_timeouts_and_missing_backend_are_warnings() {
+    let text = "frontend f\n    bind 127.0.0.1:1\nbackend b\n    server a 127.0.0.1:1\n";
+    let loaded = config::load_str(text, "haproxy.cfg", Syntax::Haproxy).expect("loads");
+    let messages: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(messages.iter().any(|m| m.starts_with("haproxy.cfg:1: missing timeouts for frontend 'f'")), "{messages:#?}");
+    assert!(messages.iter().any(|m| m.starts_with("haproxy.cfg:1: frontend 'f' has no backend")));
+    assert!(messages.iter().any(|m| m.starts_with("haproxy.cfg:3: missing timeouts for backend 'b'")));
+}
