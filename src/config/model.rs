@@ -200,6 +200,49 @@ pub struct Timeouts {
     pub client_fin: Option<Duration>,
     /// Inactivity allowed after the server half-closed.
     pub server_fin: Option<Duration>,
+    /// AMQP mode: time a client has to complete the handshake (protocol header to
+    /// `connection.open`); `None` means [`DEFAULT_HANDSHAKE_TIMEOUT`], RabbitMQ's own.
+    pub handshake: Option<Duration>,
+}
+
+/// RabbitMQ's `handshake_timeout`.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TCP keep-alive on one side's sockets (`option clitcpka`/`srvtcpka`/`tcpka` and
+/// `clitcpka-idle` …). In AMQP mode keep-alive is always on: it is how a dead peer is
+/// found when heartbeats are off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Keepalive {
+    pub enabled: bool,
+    /// Idle time before the first probe; `None` = the system's (or, in AMQP mode, 30 s).
+    pub idle: Option<Duration>,
+    /// Between probes; `None` = the system's (AMQP mode: 10 s).
+    pub interval: Option<Duration>,
+    /// Unanswered probes before the peer is declared dead; `None` = the system's (AMQP: 3).
+    pub count: Option<u32>,
+}
+
+/// Warren extension: shed sessions from over-loaded servers after a node comes back, so
+/// the spread returns to the weights (AMQP mode; sessions get `connection.close` 320).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rebalance {
+    /// Over how long the excess is shed.
+    pub window: Duration,
+    /// At most this many sessions closed per step.
+    pub batch: u32,
+}
+
+/// An HTTP health check (`option httpchk` / `http-check`), typically against RabbitMQ's
+/// management API on the server's `port`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpCheck {
+    pub method: String,
+    pub uri: String,
+    /// Extra request headers (`http-check send hdr Authorization "Basic ..."`).
+    pub headers: Vec<(String, Secret)>,
+    /// Statuses that pass (`http-check expect status 200`); empty means any 2xx or 3xx,
+    /// HAProxy's default.
+    pub expect_status: Vec<u16>,
 }
 
 /// One `bind` address.
@@ -234,6 +277,8 @@ pub struct Frontend {
     pub default_backend: Option<usize>,
     pub timeouts: Timeouts,
     pub log: ProxyLog,
+    /// Keep-alive on client sockets.
+    pub keepalive: Keepalive,
 }
 
 /// How a backend picks a server for a new connection.
@@ -273,10 +318,18 @@ impl Algorithm {
 }
 
 /// What an active health check does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CheckKind {
     /// A TCP connect that succeeds is a pass (HAProxy's default `check`).
     Tcp,
+    /// `option amqp-check`: send the AMQP protocol header, expect `connection.start`
+    /// within `timeout check`. Catches a frozen node, which still accepts TCP.
+    Amqp,
+    /// `option amqp-check user U password P [vhost V]`: the full handshake up to
+    /// `connection.open-ok`, then a clean `connection.close`.
+    AmqpLogin { user: String, password: Secret, vhost: String },
+    /// `option httpchk`: an HTTP request, typically to the management API.
+    Http(HttpCheck),
 }
 
 /// A pool of servers and the rules for reaching them.
@@ -293,6 +346,9 @@ pub struct Backend {
     pub timeouts: Timeouts,
     pub check: CheckKind,
     pub log: ProxyLog,
+    /// Keep-alive on server sockets.
+    pub keepalive: Keepalive,
+    pub rebalance: Option<Rebalance>,
 }
 
 /// Defaults of the server-line keywords, as in HAProxy.
@@ -311,6 +367,8 @@ pub struct Server {
     pub name: String,
     /// Resolved once when the configuration is loaded, as HAProxy does.
     pub addr: SocketAddr,
+    /// `port`: health checks go to this port instead (e.g. the management API's 15672).
+    pub check_port: Option<u16>,
     /// Run active health checks.
     pub check: bool,
     /// Interval between checks while the server is stably UP.

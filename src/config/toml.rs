@@ -233,6 +233,8 @@ impl Builder<'_, '_> {
                 redispatch: b.redispatch.or(d.redispatch).unwrap_or(false),
                 timeouts: self.timeouts(&b.timeout, &d.timeout),
                 check: CheckKind::Tcp,
+                keepalive: Default::default(),
+                rebalance: None,
                 log: self.proxy_log(b.log.as_ref(), &d.log, &config.global),
             });
             origins.backends.push(BackendLines { line, servers: server_lines });
@@ -261,6 +263,7 @@ impl Builder<'_, '_> {
                 default_backend,
                 timeouts: self.timeouts(&f.timeout, &d.timeout),
                 log: self.proxy_log(f.log.as_ref(), &d.log, &config.global),
+                keepalive: Default::default(),
             });
             origins.frontends.push(ProxyLines { line, binds: bind_lines });
         }
@@ -391,6 +394,7 @@ impl Builder<'_, '_> {
             tunnel: self.timeout(&own.tunnel, &d.tunnel),
             client_fin: self.timeout(&own.client_fin, &d.client_fin),
             server_fin: self.timeout(&own.server_fin, &d.server_fin),
+            handshake: None,
         }
     }
 
@@ -425,6 +429,7 @@ impl Builder<'_, '_> {
         Some(Server {
             name: s.name.clone(),
             addr: addr?,
+            check_port: None,
             check: s.check.unwrap_or(false),
             inter,
             fastinter,

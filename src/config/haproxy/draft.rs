@@ -106,6 +106,7 @@ impl ServerParams {
         Server {
             name,
             addr,
+            check_port: None,
             check: self.check.unwrap_or(false),
             inter,
             fastinter: self.fastinter.unwrap_or(inter),

@@ -50,6 +50,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 default_backend: None,
                 timeouts: d.timeouts,
                 log: log.clone(),
+                keepalive: Default::default(),
             });
             origins.frontends.push(ProxyLines { line: d.line, binds: d.binds.iter().map(|(_, l)| *l).collect() });
             let target = match (&d.default_backend, d.kind) {
@@ -69,6 +70,8 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 redispatch: d.redispatch,
                 timeouts: d.timeouts,
                 check: CheckKind::Tcp,
+                keepalive: Default::default(),
+                rebalance: None,
                 log,
             });
             origins.backends.push(BackendLines { line: d.line, servers: d.servers.iter().map(|(_, l)| *l).collect() });
