@@ -108,7 +108,12 @@ fn marked_down(backend: &BackendState, server: &Arc<ServerState>, probe: &Probe)
         backend.logger.event(Level::Emerg, &format!("backend {} has no server available!", backend.name()));
     }
     if server.config.shutdown_on_down {
-        server.shutdown_sessions();
+        server.shutdown_sessions(&format!(
+            "node {} ({}) is DOWN: {}",
+            server.full_name,
+            server.config.addr,
+            probe.status.description()
+        ));
     }
     backend.servers_changed();
     let _ = backend.events.send(ServerEvent { server: server.name().to_string(), up: false });
@@ -130,7 +135,7 @@ fn marked_up(backend: &BackendState, server: &Arc<ServerState>, probe: &Probe) {
     );
     if server.config.shutdown_backup_on_up && !server.config.backup {
         for b in backend.servers.iter().filter(|s| s.config.backup) {
-            b.shutdown_sessions();
+            b.shutdown_sessions(&format!("active server {} is UP again; backup sessions are moved back", server.full_name));
         }
     }
     backend.servers_changed();

@@ -97,6 +97,10 @@ pub struct SessionRecord<'a> {
     pub redispatched: bool,
     pub srv_queue: u32,
     pub backend_queue: u32,
+    /// AMQP mode: `{user vhost "connection name"}` and how the session ended, appended
+    /// after HAProxy's fields (where its captured headers would go) so tcplog parsers
+    /// still read the prefix.
+    pub extra: Option<String>,
 }
 
 fn ms(v: Option<u64>) -> String {
@@ -134,6 +138,10 @@ impl SessionRecord<'_> {
             self.srv_queue,
             self.backend_queue,
         );
+        if let Some(extra) = &self.extra {
+            line.push(' ');
+            line.push_str(extra);
+        }
         line
     }
 }
@@ -170,6 +178,7 @@ mod tests {
             redispatched: true,
             srv_queue: 0,
             backend_queue: 0,
+            extra: None,
         };
         let line = rec.tcplog();
         let after_date = line.split("] ").nth(1).unwrap_or("");
@@ -200,6 +209,7 @@ mod tests {
             redispatched: false,
             srv_queue: 0,
             backend_queue: 0,
+            extra: None,
         };
         assert_eq!(rec.termination(), "sQ");
         rec.cause = Cause::ClientTimeout;

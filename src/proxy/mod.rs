@@ -7,5 +7,6 @@
 
 pub mod connect;
 pub mod forward;
+pub mod keepalive;
 pub mod listener;
 pub mod session;

@@ -1,35 +1,40 @@
-//! One client connection from accept to its log line: reach a server, forward, count,
-//! log.
+//! One client connection from accept to its log line: (AMQP: check the protocol header),
+//! reach a server, forward, end (AMQP: politely), count, log.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::connect::{self, FailReason};
-use super::forward::{self, End, Side, Tcp, Timers};
-use crate::config::Level;
+use super::connect::{self, Connected, FailReason};
+use super::forward::{self, End, Side, Tcp, Timers, Transfer};
+use super::keepalive;
+use crate::amqp::frame::PROTOCOL_HEADER;
+use crate::amqp::session::{self as amqp, Amqp, HeaderError};
+use crate::config::{Level, Mode, DEFAULT_HANDSHAKE_TIMEOUT};
 use crate::log::tcplog::{connect_line, Cause, Phase, SessionRecord};
 use crate::log::LocalTime;
-use crate::state::{FrontendState, NoServer, Process};
+use crate::state::{BackendState, FrontendState, NoServer, Process, ServerState};
 
 /// Runs one session to its end. The caller holds the `maxconn` permits for its lifetime.
-pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, client: TcpStream, peer: SocketAddr) {
+pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client: TcpStream, peer: SocketAddr) {
     let accepted = Instant::now();
     let accepted_wall = LocalTime::now();
     let _counted = frontend.enter();
     process.actconn.fetch_add(1, Ordering::Relaxed);
     let _ = client.set_nodelay(true);
     let fe = &frontend.config;
+    let amqp_mode = fe.mode == Mode::Amqp;
+    keepalive::apply(&client, &fe.keepalive, amqp_mode);
     if !fe.log.tcplog && !frontend.logger.is_empty() {
         if let Ok(local) = client.local_addr() {
             frontend.logger.send(Level::Info, &connect_line(peer, local, &fe.name, fe.mode.as_str()));
         }
     }
-
     let mut rec = SessionRecord {
         client: peer,
         accepted: accepted_wall,
@@ -51,26 +56,36 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, client: Tc
         redispatched: false,
         srv_queue: 0,
         backend_queue: 0,
+        extra: None,
     };
 
     let Some(backend) = frontend.backend.as_ref() else {
-        rec.cause = Cause::Proxy;
-        rec.phase = Phase::Connect;
-        finish(&process, &frontend, rec, accepted);
-        return;
+        (rec.cause, rec.phase) = (Cause::Proxy, Phase::Connect);
+        return finish(&process, &frontend, rec, accepted);
     };
     rec.backend = &backend.config.name;
+
+    // AMQP: refuse what is not AMQP 0-9-1 before bothering a node with it.
+    let handshake_deadline = accepted + fe.timeouts.handshake.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+    if amqp_mode {
+        if let Err(e) = amqp::read_protocol_header(&mut client, handshake_deadline).await {
+            (rec.cause, rec.phase, rec.extra) = match e {
+                HeaderError::NotAmqp => (Cause::ClientAbort, Phase::Connect, Some("{not an AMQP 0-9-1 client}".into())),
+                HeaderError::Timeout => (Cause::ClientTimeout, Phase::Connect, Some("{no AMQP header within timeout handshake}".into())),
+                HeaderError::Closed => (Cause::ClientAbort, Phase::Connect, None),
+            };
+            return finish(&process, &frontend, rec, accepted);
+        }
+    }
 
     let connected = tokio::select! {
         r = connect::connect(backend, peer.ip()) => r,
         _ = process.stop.cancelled() => {
-            rec.cause = Cause::Killed;
-            rec.phase = Phase::Connect;
-            finish(&process, &frontend, rec, accepted);
-            return;
+            (rec.cause, rec.phase) = (Cause::Killed, Phase::Connect);
+            return finish(&process, &frontend, rec, accepted);
         }
     };
-    let conn = match connected {
+    let mut conn = match connected {
         Ok(conn) => conn,
         Err(failed) => {
             rec.queue_ms = failed.queue_time.map(ms);
@@ -83,15 +98,14 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, client: Tc
                 FailReason::Refused => (Cause::ServerAbort, Phase::Connect),
                 FailReason::Timeout => (Cause::ServerTimeout, Phase::Connect),
             };
-            let server_name = failed.server.unwrap_or_default();
             if matches!(failed.reason, FailReason::NoServer(NoServer::Unavailable)) && failed.retries == 0 {
                 backend.counters.no_server.fetch_add(1, Ordering::Relaxed);
             }
+            let server_name = failed.server.unwrap_or_default();
             if !server_name.is_empty() {
                 rec.server = &server_name;
             }
-            finish(&process, &frontend, rec, accepted);
-            return;
+            return finish(&process, &frontend, rec, accepted);
         }
     };
 
@@ -101,14 +115,8 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, client: Tc
     rec.connect_ms = Some(ms(conn.connect_time));
     rec.retries = conn.retries;
     rec.redispatched = conn.redispatched;
+    keepalive::apply(&conn.stream, &backend.config.keepalive, amqp_mode);
 
-    let timers = Timers {
-        client: fe.timeouts.client,
-        server: backend.config.timeouts.server,
-        tunnel: backend.config.timeouts.tunnel,
-        client_fin: fe.timeouts.client_fin,
-        server_fin: backend.config.timeouts.server_fin,
-    };
     let kill = server.kill_token();
     let stop = process.stop.clone();
     let killed = async move {
@@ -117,28 +125,109 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, client: Tc
             _ = stop.cancelled() => {}
         }
     };
-    let transfer = forward::forward(&client, &conn.stream, &mut Tcp(&timers), killed).await;
+    let transfer = if amqp_mode {
+        let (transfer, extra) = amqp_data(&process, &server, &mut client, &mut conn, handshake_deadline, killed).await;
+        rec.extra = Some(extra);
+        transfer
+    } else {
+        let timers = Timers {
+            client: fe.timeouts.client,
+            server: backend.config.timeouts.server,
+            tunnel: backend.config.timeouts.tunnel,
+            client_fin: fe.timeouts.client_fin,
+            server_fin: backend.config.timeouts.server_fin,
+        };
+        forward::forward(&client, &conn.stream, &mut Tcp(&timers), killed).await
+    };
 
-    server.counters.bytes_in.fetch_add(transfer.to_server, Ordering::Relaxed);
-    server.counters.bytes_out.fetch_add(transfer.to_client, Ordering::Relaxed);
-    frontend.counters.bytes_in.fetch_add(transfer.to_server, Ordering::Relaxed);
-    frontend.counters.bytes_out.fetch_add(transfer.to_client, Ordering::Relaxed);
+    count_bytes(&frontend, &server, &transfer);
     rec.bytes_to_client = transfer.to_client;
     rec.bytes_to_server = transfer.to_server;
     (rec.cause, rec.phase) = match transfer.end {
         End::Closed => (Cause::None, Phase::None),
         End::ClientTimeout => (Cause::ClientTimeout, Phase::Data),
         End::ServerTimeout => (Cause::ServerTimeout, Phase::Data),
-        End::ClientError => (Cause::ClientAbort, Phase::Data),
-        End::ServerError => (Cause::ServerAbort, Phase::Data),
+        End::ClientError | End::Eof(Side::Client) | End::Violation(Side::Client) => (Cause::ClientAbort, Phase::Data),
+        End::ServerError | End::Eof(Side::Server) | End::Violation(Side::Server) => (Cause::ServerAbort, Phase::Data),
         End::Killed => (Cause::Killed, Phase::Data),
-        End::Eof(Side::Client) | End::Violation(Side::Client) => (Cause::ClientAbort, Phase::Data),
-        End::Eof(Side::Server) | End::Violation(Side::Server) => (Cause::ServerAbort, Phase::Data),
     };
     rec.srv_conn = server.counters.current.load(Ordering::Relaxed);
-    rec.beconn = backend.servers.iter().map(|s| s.counters.current.load(Ordering::Relaxed)).sum();
+    rec.beconn = backend_sessions(backend);
     drop(conn);
     finish(&process, &frontend, rec, accepted);
+}
+
+/// The data phase in AMQP mode: forward with frame tracking, then end politely when
+/// warren (not the peers) ends the session. Returns the transfer and the AMQP part of the
+/// log line.
+async fn amqp_data(
+    process: &Process,
+    server: &ServerState,
+    client: &mut TcpStream,
+    conn: &mut Connected,
+    handshake_deadline: Instant,
+    killed: impl std::future::Future<Output = ()>,
+) -> (Transfer, String) {
+    let mut proto = Amqp::new(handshake_deadline);
+    let transfer = match conn.stream.write_all(PROTOCOL_HEADER).await {
+        Ok(()) => {
+            let mut t = forward::forward(client, &conn.stream, &mut proto, killed).await;
+            t.to_server += PROTOCOL_HEADER.len() as u64;
+            t
+        }
+        Err(_) => Transfer { to_server: 0, to_client: 0, end: End::ServerError, undelivered_to_client: Vec::new() },
+    };
+    let node = format!("node {} ({})", server.full_name, server.config.addr);
+    // (reason told to the client, whether the server is still worth a clean close)
+    let polite: Option<(String, bool)> = match transfer.end {
+        End::Killed if process.stop.is_cancelled() => Some(("warren is shutting down; reconnect".into(), true)),
+        End::Killed => Some((format!("{}; reconnect", server.kill_reason()), server.is_up())),
+        End::Eof(Side::Server) => Some((format!("{node} closed the connection; reconnect"), false)),
+        End::ServerError => Some((format!("connection to {node} was lost; reconnect"), false)),
+        End::ServerTimeout if proto.handshake.opened => {
+            Some((format!("{node} stopped answering (missed heartbeats); reconnect"), false))
+        }
+        End::ServerTimeout => Some((format!("{node} did not answer the handshake; reconnect"), false)),
+        _ => None,
+    };
+    let mut how = match transfer.end {
+        End::Closed => "closed".to_string(),
+        End::ClientTimeout if proto.handshake.opened => "client missed heartbeats".to_string(),
+        End::ClientTimeout => "handshake not finished within timeout handshake".to_string(),
+        End::Violation(_) => proto.violation.clone().unwrap_or_else(|| "protocol violation".into()),
+        End::ClientError | End::Eof(Side::Client) => "client connection lost".to_string(),
+        _ => String::new(),
+    };
+    if let Some((reason, server_alive)) = polite {
+        let ending =
+            amqp::end_politely(&mut proto, client, &mut conn.stream, &transfer.undelivered_to_client, &reason, server_alive).await;
+        how = if ending.client_told {
+            format!("client sent connection.close 320: {reason}{}", if ending.client_acknowledged { "" } else { " (no close-ok)" })
+        } else {
+            format!("{reason} (client could not be told)")
+        };
+    }
+    let hs = &proto.handshake;
+    let extra = format!(
+        "{{{} {} \"{}\"}} heartbeat={} \"{}\"",
+        hs.user.as_deref().unwrap_or("-"),
+        hs.vhost.as_deref().unwrap_or("-"),
+        hs.connection_name.as_deref().unwrap_or(""),
+        hs.heartbeat.map_or_else(|| "-".to_string(), |h| h.to_string()),
+        how
+    );
+    (transfer, extra)
+}
+
+fn count_bytes(frontend: &FrontendState, server: &ServerState, transfer: &Transfer) {
+    server.counters.bytes_in.fetch_add(transfer.to_server, Ordering::Relaxed);
+    server.counters.bytes_out.fetch_add(transfer.to_client, Ordering::Relaxed);
+    frontend.counters.bytes_in.fetch_add(transfer.to_server, Ordering::Relaxed);
+    frontend.counters.bytes_out.fetch_add(transfer.to_client, Ordering::Relaxed);
+}
+
+fn backend_sessions(backend: &BackendState) -> u32 {
+    backend.servers.iter().map(|s| s.counters.current.load(Ordering::Relaxed)).sum()
 }
 
 fn ms(d: Duration) -> u64 {

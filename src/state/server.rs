@@ -102,6 +102,8 @@ pub struct ServerState {
     /// Cancelled to end every session on this server at once (shutdown-sessions); replaced
     /// by a fresh token afterwards so new sessions are unaffected.
     kill: Mutex<CancellationToken>,
+    /// Why the last shutdown happened, for the `connection.close` text AMQP clients get.
+    kill_reason: Mutex<String>,
     /// Wakes the health checker early (passive failure → check again at `fastinter`).
     pub check_now: tokio::sync::Notify,
 }
@@ -126,6 +128,7 @@ impl ServerState {
                 failed_checks: 0,
             }),
             kill: Mutex::new(CancellationToken::new()),
+            kill_reason: Mutex::new(String::new()),
             check_now: tokio::sync::Notify::new(),
             config,
         }
@@ -199,11 +202,18 @@ impl ServerState {
     }
 
     /// End every session now open on this server (`shutdown sessions server`,
-    /// `on-marked-down shutdown-sessions`). Returns how many were open.
-    pub fn shutdown_sessions(&self) -> u32 {
+    /// `on-marked-down shutdown-sessions`). `reason` is what AMQP clients are told.
+    /// Returns how many were open.
+    pub fn shutdown_sessions(&self, reason: &str) -> u32 {
+        *lock(&self.kill_reason) = reason.to_string();
         let old = std::mem::take(&mut *lock(&self.kill));
         old.cancel();
         self.counters.current.load(Ordering::Relaxed)
+    }
+
+    /// The reason given to the last [`shutdown_sessions`](Self::shutdown_sessions).
+    pub fn kill_reason(&self) -> String {
+        lock(&self.kill_reason).clone()
     }
 
     pub fn health(&self) -> MutexGuard<'_, Health> {

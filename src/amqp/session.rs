@@ -1,0 +1,234 @@
+//! An AMQP session as the forwarding loop sees it, and its polite ending.
+//!
+//! [`Amqp`] is the [`Protocol`] of `amqp` mode: it follows frames both ways, reads the
+//! handshake, and sets deadlines from the protocol rather than from idle timers:
+//! - before `open-ok`: the handshake must finish within `timeout handshake`;
+//! - after: with a negotiated heartbeat H, a side that sends nothing for 2×H + 1 s is
+//!   dead (an idle peer sends a heartbeat frame every H at the latest; two missed ones
+//!   is RabbitMQ's own rule);
+//! - with heartbeats off, no deadline at all: TCP keep-alive finds dead peers.
+//!
+//! When warren ends a session, [`end_politely`] sends the client `connection.close` 320
+//! with the reason at a frame boundary, and, if the server is alive, closes the upstream
+//! connection cleanly too, so RabbitMQ logs a normal close instead of a lost client.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::frame::{FrameTracker, PROTOCOL_HEADER};
+use super::handshake::{Handshake, Seen};
+use super::methods::{self, CONNECTION_FORCED};
+use crate::proxy::forward::{Activity, OnEof, Protocol, Side};
+
+/// Slack added to 2×heartbeat before a silent side is declared dead.
+const HEARTBEAT_SLACK: Duration = Duration::from_secs(1);
+
+/// How long warren waits for `close-ok` after sending `connection.close`.
+const CLOSE_OK_WAIT: Duration = Duration::from_secs(3);
+
+/// Why the client's first bytes were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderError {
+    /// Something other than `AMQP\0\0\x09\x01` (another protocol version, HTTP, garbage).
+    NotAmqp,
+    /// Nothing (or not enough) within `timeout handshake`.
+    Timeout,
+    /// The client closed or reset before sending it.
+    Closed,
+}
+
+/// Reads the 8-byte protocol header. On a wrong header, answers as the spec says (with
+/// the header of the version warren speaks) before the caller closes the socket.
+pub async fn read_protocol_header(client: &mut TcpStream, deadline: Instant) -> Result<(), HeaderError> {
+    let mut header = [0u8; 8];
+    match tokio::time::timeout_at(deadline, client.read_exact(&mut header)).await {
+        Err(_) => Err(HeaderError::Timeout),
+        Ok(Err(_)) => Err(HeaderError::Closed),
+        Ok(Ok(_)) if &header == PROTOCOL_HEADER => Ok(()),
+        Ok(Ok(_)) => {
+            let _ = tokio::time::timeout(CLOSE_OK_WAIT, client.write_all(PROTOCOL_HEADER)).await;
+            Err(HeaderError::NotAmqp)
+        }
+    }
+}
+
+/// The AMQP view of one session (the protocol header already consumed).
+#[derive(Debug)]
+pub struct Amqp {
+    c2s: FrameTracker,
+    s2c: FrameTracker,
+    pub handshake: Handshake,
+    /// The server sent `connection.start`, so the client is speaking AMQP with it and
+    /// will understand a `connection.close`.
+    started: bool,
+    handshake_deadline: Instant,
+    /// What was wrong when the session ended on a protocol violation.
+    pub violation: Option<String>,
+}
+
+impl Amqp {
+    pub fn new(handshake_deadline: Instant) -> Amqp {
+        let mut c2s = FrameTracker::client();
+        // The header was read (and checked) before the loop started.
+        c2s.skip_protocol_header();
+        Amqp {
+            c2s,
+            s2c: FrameTracker::server(),
+            handshake: Handshake::default(),
+            started: false,
+            handshake_deadline,
+            violation: None,
+        }
+    }
+
+    fn apply_tune(&mut self) {
+        if let Some(max) = self.handshake.frame_max {
+            self.c2s.frame_max = max;
+            self.s2c.frame_max = max;
+        }
+    }
+}
+
+impl Protocol for Amqp {
+    fn observe(&mut self, from: Side, data: &[u8]) -> Result<(), ()> {
+        let hs = &mut self.handshake;
+        // Flags, not a list: this runs on every chunk and must not allocate.
+        let (mut started, mut tuned, mut malformed) = (false, false, false);
+        let tracker = match from {
+            Side::Client => &mut self.c2s,
+            Side::Server => &mut self.s2c,
+        };
+        let fed = tracker.feed(data, |frame| {
+            if let Some(payload) = frame.payload {
+                let seen = match from {
+                    Side::Client => hs.client_method(payload),
+                    Side::Server => hs.server_method(payload),
+                };
+                started |= seen == Seen::Start;
+                tuned |= seen == Seen::TuneOk;
+                malformed |= seen == Seen::Malformed;
+            }
+        });
+        if let Err(e) = fed {
+            self.violation = Some(format!("{} sent a malformed frame: {e}", side_name(from)));
+            return Err(());
+        }
+        if malformed {
+            self.violation = Some(format!("{} sent a malformed connection method", side_name(from)));
+            return Err(());
+        }
+        self.started |= started;
+        if tuned {
+            self.apply_tune();
+        }
+        Ok(())
+    }
+
+    fn deadline(&self, side: Side, _half_closed: bool, activity: &Activity) -> Option<Instant> {
+        if !self.handshake.opened {
+            return Some(self.handshake_deadline);
+        }
+        match self.handshake.heartbeat {
+            Some(h) if h > 0 => Some(activity.read(side) + Duration::from_secs(2 * u64::from(h)) + HEARTBEAT_SLACK),
+            _ => None,
+        }
+    }
+
+    fn on_eof(&mut self, from: Side) -> OnEof {
+        let closing = self.handshake.server_closing || self.handshake.client_closing;
+        match from {
+            // The client leaving is its business; RabbitMQ will see the FIN.
+            Side::Client => OnEof::PassOn,
+            Side::Server if closing => OnEof::PassOn,
+            // The node went away without closing: the client must be told, not reset.
+            Side::Server => OnEof::End,
+        }
+    }
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Client => "the client",
+        Side::Server => "the server",
+    }
+}
+
+/// What [`end_politely`] managed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ending {
+    /// The client was sent `connection.close` 320.
+    pub client_told: bool,
+    /// The client answered `close-ok`.
+    pub client_acknowledged: bool,
+    /// The server was sent `connection.close` (it was alive).
+    pub server_closed: bool,
+}
+
+/// Ends a session warren chose to end: delivers what the client was owed, sends it
+/// `connection.close` 320 with `reason` at a frame boundary, waits briefly for
+/// `close-ok`; when `server_alive`, closes the upstream connection the same way.
+pub async fn end_politely(
+    amqp: &mut Amqp,
+    client: &mut TcpStream,
+    server: &mut TcpStream,
+    undelivered: &[u8],
+    reason: &str,
+    server_alive: bool,
+) -> Ending {
+    let mut ending = Ending { client_told: false, client_acknowledged: false, server_closed: false };
+    let deadline = Instant::now() + CLOSE_OK_WAIT;
+    let already_closing = amqp.handshake.client_closing || amqp.handshake.server_closing;
+
+    if server_alive && amqp.handshake.opened && amqp.c2s.at_boundary() && !already_closing {
+        let close = methods::connection_close(methods::REPLY_SUCCESS, "client session ended by warren");
+        ending.server_closed = write_by(server, &close, deadline).await;
+    }
+    let flushed = undelivered.is_empty() || write_by(client, undelivered, deadline).await;
+    if flushed && amqp.started && amqp.s2c.at_boundary() && !already_closing {
+        let text = format!("CONNECTION_FORCED - {reason}");
+        ending.client_told = write_by(client, &methods::connection_close(CONNECTION_FORCED, &text), deadline).await;
+    }
+    if ending.client_told {
+        ending.client_acknowledged = await_close_ok(&mut amqp.c2s, Side::Client, client, deadline).await;
+    }
+    if ending.server_closed {
+        await_close_ok(&mut amqp.s2c, Side::Server, server, deadline).await;
+    }
+    ending
+}
+
+async fn write_by(stream: &mut TcpStream, data: &[u8], deadline: Instant) -> bool {
+    matches!(tokio::time::timeout_at(deadline, stream.write_all(data)).await, Ok(Ok(())))
+}
+
+/// Reads (and drops: after a close, the spec has the peer discard everything) until the
+/// peer's `close-ok`, EOF or the deadline.
+async fn await_close_ok(tracker: &mut FrameTracker, from: Side, stream: &mut TcpStream, deadline: Instant) -> bool {
+    let mut buf = [0u8; 4096];
+    let mut handshake = Handshake::default();
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => return false,
+        };
+        let mut got = false;
+        let fed = tracker.feed(&buf[..n], |frame| {
+            if let Some(p) = frame.payload {
+                let seen = match from {
+                    Side::Client => handshake.client_method(p),
+                    Side::Server => handshake.server_method(p),
+                };
+                got |= seen == Seen::CloseOk;
+            }
+        });
+        if got {
+            return true;
+        }
+        if fed.is_err() {
+            return false;
+        }
+    }
+}
