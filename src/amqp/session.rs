@@ -67,6 +67,8 @@ pub struct Amqp {
     handshake_deadline: Instant,
     /// What was wrong when the session ended on a protocol violation.
     pub violation: Option<String>,
+    /// Set when the handshake moved on in a way that changes deadlines.
+    rearm: bool,
 }
 
 impl Amqp {
@@ -81,6 +83,7 @@ impl Amqp {
             started: false,
             handshake_deadline,
             violation: None,
+            rearm: false,
         }
     }
 
@@ -96,7 +99,7 @@ impl Protocol for Amqp {
     fn observe(&mut self, from: Side, data: &[u8]) -> Result<(), ()> {
         let hs = &mut self.handshake;
         // Flags, not a list: this runs on every chunk and must not allocate.
-        let (mut started, mut tuned, mut malformed) = (false, false, false);
+        let (mut started, mut tuned, mut malformed, mut opened) = (false, false, false, false);
         let tracker = match from {
             Side::Client => &mut self.c2s,
             Side::Server => &mut self.s2c,
@@ -110,6 +113,7 @@ impl Protocol for Amqp {
                 started |= seen == Seen::Start;
                 tuned |= seen == Seen::TuneOk;
                 malformed |= seen == Seen::Malformed;
+                opened |= seen == Seen::OpenOk;
             }
         });
         if let Err(e) = fed {
@@ -124,6 +128,7 @@ impl Protocol for Amqp {
         if tuned {
             self.apply_tune();
         }
+        self.rearm |= opened;
         Ok(())
     }
 
@@ -135,6 +140,10 @@ impl Protocol for Amqp {
             Some(h) if h > 0 => Some(activity.read(side) + Duration::from_secs(2 * u64::from(h)) + HEARTBEAT_SLACK),
             _ => None,
         }
+    }
+
+    fn deadlines_changed(&mut self) -> bool {
+        std::mem::take(&mut self.rearm)
     }
 
     fn on_eof(&mut self, from: Side) -> OnEof {

@@ -94,6 +94,11 @@ pub trait Protocol {
     /// When `side` is to be declared dead or idle, given its last activity.
     fn deadline(&self, side: Side, half_closed: bool, activity: &Activity) -> Option<Instant>;
     fn on_eof(&mut self, from: Side) -> OnEof;
+    /// True (once) when the deadlines may have moved earlier than the timer already set,
+    /// e.g. the handshake ended and heartbeats now rule. The loop then re-arms its timer.
+    fn deadlines_changed(&mut self) -> bool {
+        false
+    }
 }
 
 /// Plain TCP: HAProxy's `mode tcp`.
@@ -286,11 +291,13 @@ pub async fn forward<P: Protocol>(
                 if r.is_err() { break End::ClientError; }
                 let step = c2s.step(client, server, proto);
                 if let Some(end) = after_step(step, &mut c2s, server, proto, &mut activity) { break end; }
+                if proto.deadlines_changed() { rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far); }
             }
             r = s2c.ready(server, client), if !s2c.done => {
                 if r.is_err() { break End::ServerError; }
                 let step = s2c.step(server, client, proto);
                 if let Some(end) = after_step(step, &mut s2c, client, proto, &mut activity) { break end; }
+                if proto.deadlines_changed() { rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far); }
             }
             _ = &mut sleep => {
                 match next_deadline(proto, &activity, &c2s, &s2c) {
@@ -307,6 +314,11 @@ pub async fn forward<P: Protocol>(
         }
     };
     Transfer { to_server: c2s.bytes, to_client: s2c.bytes, end, undelivered_to_client: s2c.pending }
+}
+
+fn rearm(sleep: std::pin::Pin<&mut tokio::time::Sleep>, proto: &impl Protocol, activity: &Activity, c2s: &Direction, s2c: &Direction, far: Duration) {
+    let at = next_deadline(proto, activity, c2s, s2c).map_or_else(|| Instant::now() + far, |(d, _)| d);
+    sleep.reset(at);
 }
 
 /// Books the activity of one step; `Some` when it ends the session.

@@ -128,20 +128,7 @@ impl Drop for Running {
 
 /// Starts warren from HAProxy-syntax text. Frontends should bind `127.0.0.1:0`.
 pub fn start(haproxy_cfg: &str) -> Running {
-    let loaded = config::load_str(haproxy_cfg, "test.cfg", Syntax::Haproxy).unwrap_or_else(|e| panic!("config: {e}"));
-    let warren = Warren::bind(&loaded.config).expect("bind");
-    let warren_frontends = loaded
-        .config
-        .frontends
-        .iter()
-        .map(|f| (f.name.clone(), warren.local_addrs(&f.name)))
-        .collect();
-    let backends = loaded.config.backends.iter().filter_map(|b| warren.backend(&b.name)).collect();
-    let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(warren.run(async move {
-        let _ = rx.await;
-    }));
-    Running { warren_frontends, backends, stop: Some(tx), task: Some(task) }
+    start_adjusted(haproxy_cfg, |_| {})
 }
 
 /// Connects and reads the backend's greeting line (its tag).
@@ -186,4 +173,26 @@ pub async fn wait_state(rx: &mut tokio::sync::broadcast::Receiver<warren::state:
     })
     .await
     .unwrap_or_else(|_| panic!("server {server} did not go {} within {limit:?}", if up { "UP" } else { "DOWN" }));
+}
+
+pub mod amqp;
+
+/// Starts warren from HAProxy-syntax text after `adjust` changed the loaded model (for
+/// settings a test needs before the parser knows them).
+pub fn start_adjusted(haproxy_cfg: &str, adjust: impl FnOnce(&mut warren::config::Config)) -> Running {
+    let mut loaded = config::load_str(haproxy_cfg, "test.cfg", Syntax::Haproxy).unwrap_or_else(|e| panic!("config: {e}"));
+    adjust(&mut loaded.config);
+    run_config(loaded.config)
+}
+
+/// Starts warren from a model.
+pub fn run_config(config: warren::config::Config) -> Running {
+    let warren = Warren::bind(&config).expect("bind");
+    let warren_frontends = config.frontends.iter().map(|f| (f.name.clone(), warren.local_addrs(&f.name))).collect();
+    let backends = config.backends.iter().filter_map(|b| warren.backend(&b.name)).collect();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(warren.run(async move {
+        let _ = rx.await;
+    }));
+    Running { warren_frontends, backends, stop: Some(tx), task: Some(task) }
 }
