@@ -19,10 +19,14 @@ use crate::state::{AdminState, BackendState, LastCheck, ServerEvent, ServerState
 /// Runs active checks on `server` until `stop` is cancelled.
 pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: CancellationToken) {
     let cfg = &server.config;
-    let connect_timeout = probe_timeout(cfg.inter, backend.config.timeouts.connect, backend.config.timeouts.check);
+    let budget = budget(cfg.inter, backend.config.timeouts.connect, backend.config.timeouts.check);
+    let mut addr = cfg.addr;
+    if let Some(port) = cfg.check_port {
+        addr.set_port(port);
+    }
     loop {
         if server.admin() != AdminState::Maint {
-            let probe = check::tcp(cfg.addr, connect_timeout).await;
+            let probe = check::probe(&backend.config.check, addr, budget).await;
             record(&backend, &server, probe, false);
         }
         let wait = server.health().state.next_interval(cfg.inter, cfg.fastinter, cfg.downinter);
@@ -34,13 +38,16 @@ pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: Can
     }
 }
 
-/// How long one TCP probe may take. HAProxy: with `timeout check` set, the connect part
-/// is bounded by min(`timeout connect`, `inter`) and `timeout check` bounds the read that
-/// follows (none for a TCP check); without it, `inter` bounds the whole check.
-fn probe_timeout(inter: Duration, connect: Option<Duration>, check: Option<Duration>) -> Duration {
+/// How long a probe may take. HAProxy: with `timeout check` set, the connect is bounded
+/// by min(`timeout connect`, `inter`) and `timeout check` bounds the answer; without it,
+/// `inter` bounds both. Warren also never lets the answer take longer than `inter`, so a
+/// frozen node (which accepts TCP but never answers) is DOWN within about
+/// `fall × inter + timeout check` rather than `fall × (inter + timeout check)`: checks
+/// keep their rhythm instead of falling behind it.
+fn budget(inter: Duration, connect: Option<Duration>, check: Option<Duration>) -> check::Budget {
     match check {
-        Some(_) => connect.map_or(inter, |c| c.min(inter)),
-        None => inter,
+        Some(check) => check::Budget { connect: connect.map_or(inter, |c| c.min(inter)), read: check.min(inter) },
+        None => check::Budget { connect: inter, read: inter },
     }
 }
 
@@ -147,11 +154,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn probe_timeout_follows_haproxy() {
+    fn probe_budget_follows_haproxy_within_inter() {
         let s = Duration::from_secs;
-        assert_eq!(probe_timeout(s(2), Some(s(10)), None), s(2));
-        assert_eq!(probe_timeout(s(2), Some(s(10)), Some(s(10))), s(2));
-        assert_eq!(probe_timeout(s(20), Some(s(10)), Some(s(1))), s(10));
-        assert_eq!(probe_timeout(s(2), None, Some(s(1))), s(2));
+        let b = |i, c, t| {
+            let b = budget(i, c, t);
+            (b.connect, b.read)
+        };
+        assert_eq!(b(s(2), Some(s(10)), None), (s(2), s(2)));
+        assert_eq!(b(s(2), Some(s(10)), Some(s(10))), (s(2), s(2)));
+        assert_eq!(b(s(20), Some(s(10)), Some(s(1))), (s(10), s(1)));
+        assert_eq!(b(s(2), None, Some(s(1))), (s(2), s(1)));
     }
 }
