@@ -186,3 +186,54 @@ async fn a_malformed_frame_closes_that_session_only() {
     assert_eq!(good.next().await, Some(Got::CloseOk), "the other session is untouched");
     w.stop().await;
 }
+
+#[tokio::test]
+async fn rebalance_sheds_the_excess_to_a_node_that_came_back() {
+    let (a, b) = (Node::start(0).await, Node::start(0).await);
+    let c_addr = refused_addr().await;
+    let w = start_adjusted(
+        &cfg(
+            "    timeout client 30s\n    timeout server 30s",
+            &format!(
+                "    server a {} check inter 100 rise 1 fall 1\n    server b {} check inter 100 rise 1 fall 1\n    server c {c_addr} check inter 100 rise 1 fall 1",
+                a.addr, b.addr
+            ),
+        ),
+        |c| {
+            amqp(c);
+            c.backends[0].rebalance = Some(warren::config::Rebalance { window: Duration::from_millis(400), batch: 1 });
+        },
+    );
+    let be = w.backend("px");
+    let mut events = be.events.subscribe();
+    wait_state(&mut events, "c", false, LIMIT).await;
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        clients.push(Client::connect(w.addr("px"), 0).await);
+    }
+    let count = |name: &str| be.server(name).map(|s| s.counters.current.load(std::sync::atomic::Ordering::Relaxed)).unwrap_or(0);
+    assert_eq!((count("a"), count("b"), count("c")), (3, 3, 0));
+
+    let _c = Node::start_on(c_addr, 0).await;
+    wait_state(&mut events, "c", true, LIMIT).await;
+    // Two clients (one from a, one from b) are told to reconnect; they do, and land on c.
+    let mut shed = 0;
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while shed < 2 && tokio::time::Instant::now() < deadline {
+        for client in &mut clients {
+            // A short look at each client in turn; a frame not complete yet stays in the
+            // client's tracker for the next round.
+            let got = tokio::time::timeout(Duration::from_millis(20), client.next()).await;
+            if let Ok(Some(Got::Close { code, text })) = got {
+                assert_eq!(code, 320);
+                assert!(text.contains("rebalancing"), "{text}");
+                client.stream.write_all(&warren::amqp::methods::connection_close_ok()).await.expect("close-ok");
+                *client = Client::connect(w.addr("px"), 0).await;
+                shed += 1;
+            }
+        }
+    }
+    assert_eq!(shed, 2);
+    assert_eq!((count("a"), count("b"), count("c")), (2, 2, 2));
+    w.stop().await;
+}

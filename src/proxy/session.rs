@@ -118,15 +118,22 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client
     keepalive::apply(&conn.stream, &backend.config.keepalive, amqp_mode);
 
     let kill = server.kill_token();
+    let killed_by_server = kill.clone();
     let stop = process.stop.clone();
+    let shed_from = Arc::clone(&server);
+    let mut shedding = None;
+    let shed_slot = &mut shedding;
     let killed = async move {
         tokio::select! {
             _ = kill.cancelled() => {}
             _ = stop.cancelled() => {}
+            // Rebalancing sheds only AMQP sessions: they can be told to reconnect.
+            guard = shed(&shed_from), if amqp_mode => *shed_slot = Some(guard),
         }
     };
     let transfer = if amqp_mode {
-        let (transfer, extra) = amqp_data(&process, &server, &mut client, &mut conn, handshake_deadline, killed).await;
+        let (transfer, extra) =
+            amqp_data(&process, &server, &killed_by_server, &mut client, &mut conn, handshake_deadline, killed).await;
         rec.extra = Some(extra);
         transfer
     } else {
@@ -154,6 +161,7 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client
     rec.srv_conn = server.counters.current.load(Ordering::Relaxed);
     rec.beconn = backend_sessions(backend);
     drop(conn);
+    drop(shedding); // after the slot: never counted as settled while still open
     finish(&process, &frontend, rec, accepted);
 }
 
@@ -163,6 +171,7 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client
 async fn amqp_data(
     process: &Process,
     server: &ServerState,
+    server_kill: &tokio_util::sync::CancellationToken,
     client: &mut TcpStream,
     conn: &mut Connected,
     handshake_deadline: Instant,
@@ -181,7 +190,8 @@ async fn amqp_data(
     // (reason told to the client, whether the server is still worth a clean close)
     let polite: Option<(String, bool)> = match transfer.end {
         End::Killed if process.stop.is_cancelled() => Some(("warren is shutting down; reconnect".into(), true)),
-        End::Killed => Some((format!("{}; reconnect", server.kill_reason()), server.is_up())),
+        End::Killed if server_kill.is_cancelled() => Some((format!("{}; reconnect", server.kill_reason()), server.is_up())),
+        End::Killed => Some((format!("rebalancing: {node} has more than its share of sessions; reconnect"), true)),
         End::Eof(Side::Server) => Some((format!("{node} closed the connection; reconnect"), false)),
         End::ServerError => Some((format!("connection to {node} was lost; reconnect"), false)),
         End::ServerTimeout if proto.handshake.opened => {
@@ -217,6 +227,16 @@ async fn amqp_data(
         how
     );
     (transfer, extra)
+}
+
+/// Resolves when rebalancing picks this session to go.
+async fn shed(server: &Arc<ServerState>) -> crate::state::SheddingGuard {
+    loop {
+        server.shed.notified().await;
+        if let Some(guard) = server.take_shed() {
+            return guard;
+        }
+    }
 }
 
 fn count_bytes(frontend: &FrontendState, server: &ServerState, transfer: &Transfer) {

@@ -5,6 +5,8 @@
 //! binds `127.0.0.1:0`) learns the bound addresses, and a bind error is reported before
 //! anything starts.
 
+mod rebalance;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -104,6 +106,9 @@ impl Warren {
         for backend in &self.backends {
             for server in backend.servers.iter().filter(|s| s.config.check) {
                 tokio::spawn(checker::run(Arc::clone(backend), Arc::clone(server), self.process.stop.clone()));
+            }
+            if let Some(policy) = backend.config.rebalance {
+                tokio::spawn(rebalance::run(Arc::clone(backend), policy, self.process.stop.clone()));
             }
         }
         shutdown.await;

@@ -178,6 +178,9 @@ impl BackendState {
         if !any_usable {
             return Attempt::None;
         }
+        if self.config.rebalance.is_some() {
+            prefer_below_share(&mut candidates, self.servers.iter().filter(|s| s.usable()).map(|s| s.counters.current.load(Ordering::Relaxed)).sum());
+        }
         match balancer.pick(&candidates, client) {
             Some(i) => {
                 let server = Arc::clone(&self.servers[candidates[i].id]);
@@ -186,6 +189,17 @@ impl BackendState {
             }
             None => Attempt::Full,
         }
+    }
+}
+
+/// With rebalancing on, new sessions go to servers below their weighted share when there
+/// are any: otherwise the sessions shed from a crowded node would be dealt out round robin
+/// and land back on it.
+fn prefer_below_share(candidates: &mut Vec<Candidate>, total: u32) {
+    let weights: u64 = candidates.iter().map(|c| u64::from(c.weight)).sum();
+    let below = |c: &Candidate| u64::from(c.active) * weights < (u64::from(total) + 1) * u64::from(c.weight);
+    if candidates.iter().any(below) {
+        candidates.retain(below);
     }
 }
 
@@ -203,5 +217,30 @@ impl<'a> QueuedGuard<'a> {
 impl Drop for QueuedGuard<'_> {
     fn drop(&mut self) {
         self.0.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(id: usize, weight: u32, active: u32) -> Candidate {
+        Candidate { id, weight, active }
+    }
+
+    #[test]
+    fn rebalancing_prefers_servers_below_their_share() {
+        // 10/10/0 with equal weights: only the empty node is below its share.
+        let mut v = vec![c(0, 1, 10), c(1, 1, 10), c(2, 1, 0)];
+        prefer_below_share(&mut v, 20);
+        assert_eq!(v.iter().map(|c| c.id).collect::<Vec<_>>(), vec![2]);
+        // Balanced: everyone stays a candidate.
+        let mut v = vec![c(0, 1, 10), c(1, 1, 10), c(2, 1, 10)];
+        prefer_below_share(&mut v, 30);
+        assert_eq!(v.len(), 3);
+        // Weights count: 2:1 with 20/10 is balanced.
+        let mut v = vec![c(0, 2, 20), c(1, 1, 10)];
+        prefer_below_share(&mut v, 30);
+        assert_eq!(v.len(), 2);
     }
 }

@@ -8,6 +8,6 @@ mod process;
 mod server;
 
 pub use backend::{BackendCounters, BackendState, NoServer, ServerEvent};
-pub use server::{AdminState, Counters, Health, LastCheck, ServerState, Slot};
+pub use server::{AdminState, Counters, Health, LastCheck, ServerState, SheddingGuard, Slot};
 pub use frontend::{FrontendCounters, FrontendGuard, FrontendState};
 pub use process::Process;

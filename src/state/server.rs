@@ -104,6 +104,14 @@ pub struct ServerState {
     kill: Mutex<CancellationToken>,
     /// Why the last shutdown happened, for the `connection.close` text AMQP clients get.
     kill_reason: Mutex<String>,
+    /// Rebalancing: sessions in their data phase wait on this; on a wake-up each tries to
+    /// take one of `shed_pending` and ends if it got one. No registry of sessions, and no
+    /// stored permit that could end a session opened later.
+    pub shed: tokio::sync::Notify,
+    shed_pending: AtomicU32,
+    /// Sessions told to go that have not finished closing yet; rebalancing does not count
+    /// them as load, or it would shed again for the same excess.
+    shedding: AtomicU32,
     /// Wakes the health checker early (passive failure → check again at `fastinter`).
     pub check_now: tokio::sync::Notify,
 }
@@ -130,6 +138,9 @@ impl ServerState {
             kill: Mutex::new(CancellationToken::new()),
             kill_reason: Mutex::new(String::new()),
             check_now: tokio::sync::Notify::new(),
+            shed: tokio::sync::Notify::new(),
+            shed_pending: AtomicU32::new(0),
+            shedding: AtomicU32::new(0),
             config,
         }
     }
@@ -211,6 +222,31 @@ impl ServerState {
         self.counters.current.load(Ordering::Relaxed)
     }
 
+    /// Asks `n` sessions of this server to end (rebalancing). Replaces any request not
+    /// taken up yet.
+    pub fn shed_sessions(&self, n: u32) {
+        self.shed_pending.store(n, Ordering::Release);
+        self.shed.notify_waiters();
+    }
+
+    /// Called by a woken session: true if it is one of those to go. It then counts as
+    /// `shedding` until the returned guard drops.
+    pub fn take_shed(self: &Arc<Self>) -> Option<SheddingGuard> {
+        self.shed_pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| {
+                self.shedding.fetch_add(1, Ordering::Relaxed);
+                SheddingGuard(Arc::clone(self))
+            })
+    }
+
+    /// Sessions that count as load for rebalancing: open and not already told to go.
+    pub fn settled_sessions(&self) -> u32 {
+        let current = self.counters.current.load(Ordering::Relaxed);
+        current.saturating_sub(self.shedding.load(Ordering::Relaxed))
+    }
+
     /// The reason given to the last [`shutdown_sessions`](Self::shutdown_sessions).
     pub fn kill_reason(&self) -> String {
         lock(&self.kill_reason).clone()
@@ -225,6 +261,16 @@ impl ServerState {
 /// data is still meaningful, so keep serving rather than cascading the panic.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Keeps a shed session counted in `shedding` until it has closed.
+#[derive(Debug)]
+pub struct SheddingGuard(Arc<ServerState>);
+
+impl Drop for SheddingGuard {
+    fn drop(&mut self) {
+        self.0.shedding.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Counts a session against its server for as long as it lives.

@@ -106,7 +106,12 @@ pub struct Node {
 
 impl Node {
     pub async fn start(heartbeat: u16) -> Node {
-        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Node::start_on("127.0.0.1:0".parse().expect("addr"), heartbeat).await
+    }
+
+    /// A node on a given address (to bring a "dead" server back).
+    pub async fn start_on(addr: SocketAddr, heartbeat: u16) -> Node {
+        let l = TcpListener::bind(addr).await.expect("bind");
         let addr = l.local_addr().expect("addr");
         let (tx, events) = mpsc::unbounded_channel();
         let (die, die_rx) = tokio::sync::watch::channel(false);
@@ -192,7 +197,8 @@ impl Client {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
         stream.write_all(PROTOCOL_HEADER).await.expect("header");
         let mut tracker = FrameTracker::server();
-        assert!(matches!(next_frame(&mut stream, &mut tracker).await, Some(Got::Other(_))), "connection.start");
+        let first = next_frame(&mut stream, &mut tracker).await;
+        assert!(matches!(first, Some(Got::Other(_))), "connection.start, got {first:?}");
         stream.write_all(&methods::start_ok_plain("guest", "guest")).await.expect("start-ok");
         assert!(matches!(next_frame(&mut stream, &mut tracker).await, Some(Got::Other(_))), "connection.tune");
         stream.write_all(&tune_ok(heartbeat)).await.expect("tune-ok");
