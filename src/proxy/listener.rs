@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::session;
@@ -32,12 +33,19 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Accepts clients until the process stops, spawning one session each.
-pub async fn accept_loop(listener: TcpListener, frontend: Arc<FrontendState>, process: Arc<Process>, tasks: TaskTracker) {
+/// Accepts clients until `stop` (the generation's token: a reload or the process
+/// stopping), spawning one session each into `tasks`.
+pub async fn accept_loop(
+    listener: Arc<TcpListener>,
+    frontend: Arc<FrontendState>,
+    process: Arc<Process>,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+) {
     let mut backoff = Duration::from_millis(10);
     loop {
         let permits = tokio::select! {
-            _ = process.stop.cancelled() => return,
+            _ = stop.cancelled() => return,
             p = async {
                 let global = Arc::clone(&process.slots).acquire_owned().await;
                 let local = Arc::clone(&frontend.slots).acquire_owned().await;
@@ -46,7 +54,7 @@ pub async fn accept_loop(listener: TcpListener, frontend: Arc<FrontendState>, pr
         };
         let (Ok(global), Ok(local)) = permits else { return };
         let accepted = tokio::select! {
-            _ = process.stop.cancelled() => return,
+            _ = stop.cancelled() => return,
             a = listener.accept() => a,
         };
         match accepted {
@@ -63,7 +71,7 @@ pub async fn accept_loop(listener: TcpListener, frontend: Arc<FrontendState>, pr
                 // keep the listener (mini-redis's habit).
                 tracing::error!(frontend = %frontend.config.name, "accept failed: {e}; retrying in {:?}", backoff);
                 tokio::select! {
-                    _ = process.stop.cancelled() => return,
+                    _ = stop.cancelled() => return,
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(1));

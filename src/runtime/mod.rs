@@ -1,162 +1,256 @@
-//! Turning a [`Config`] into a running proxy: bind every listener, build the live state,
-//! start the health checkers and accept loops, and stop them all on request.
+//! Turning a [`Config`] into a running proxy, keeping it running across reloads, and
+//! stopping it.
 //!
-//! Binding is a separate step from running so that the caller (the binary, or a test that
-//! binds `127.0.0.1:0`) learns the bound addresses, and a bind error is reported before
-//! anything starts.
+//! ```text
+//! Warren::bind(config) ──▶ listeners bound, Generation built ──▶ run(shutdown)
+//!                                                                 ├─ accept loops, checkers, rebalancers (per generation)
+//!  Handle::reload(new config) ──▶ bind new addresses ──▶ next Generation ──▶ swap
+//!  shutdown resolves ──▶ stop accepting, end sessions (AMQP: connection.close 320), wait ≤ hard-stop-after
+//! ```
+//! Binding is a separate step from running so the caller (the binary, or a test binding
+//! `127.0.0.1:0`) learns the addresses, and a bind error is reported before anything starts.
 
+mod generation;
+pub mod process;
 mod rebalance;
+mod signals;
 
-use std::collections::HashMap;
+pub use generation::Generation;
+pub use signals::{reload_signal, stop_signal, Stop};
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, LogTarget};
+use crate::config::Config;
 use crate::health::checker;
-use crate::log::Logger;
 use crate::proxy::listener;
 use crate::state::{BackendState, FrontendState, Process};
 
-/// How long a stop waits for sessions to end before giving up on them (HAProxy's
-/// `hard-stop-after`; sessions are killed at once in tcp mode, so this only bounds
-/// the wait for their tasks to finish).
-const HARD_STOP_AFTER: Duration = Duration::from_secs(30);
+/// HAProxy's `hard-stop-after` default in warren: how long a stop waits for sessions to
+/// finish (AMQP sessions are each told to close; this bounds their goodbyes).
+pub const HARD_STOP_AFTER: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("frontend '{frontend}': cannot bind {addr}: {source}")]
     Bind { frontend: String, addr: SocketAddr, source: std::io::Error },
+    #[error("warren is not running")]
+    NotRunning,
 }
 
-/// A bound, not yet running warren.
+/// A listening socket and the configured address it was bound for.
+struct Bound {
+    /// As configured; port 0 (tests) is never reused across reloads.
+    configured: SocketAddr,
+    frontend: String,
+    socket: Socket,
+}
+
+enum Socket {
+    /// Bound before the runtime started.
+    Std(std::net::TcpListener),
+    Tokio(Arc<TcpListener>),
+}
+
+type ReloadRequest = (Config, oneshot::Sender<Result<(), RuntimeError>>);
+
+/// Asks a running warren to apply a new configuration.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<ReloadRequest>,
+}
+
+impl Handle {
+    /// Applies `config` (already validated). On a bind error nothing changes and the old
+    /// configuration keeps serving.
+    pub async fn reload(&self, config: Config) -> Result<(), RuntimeError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send((config, reply)).await.map_err(|_| RuntimeError::NotRunning)?;
+        answer.await.map_err(|_| RuntimeError::NotRunning)?
+    }
+}
+
+/// A bound warren.
 pub struct Warren {
     process: Arc<Process>,
-    frontends: Vec<Arc<FrontendState>>,
-    backends: Vec<Arc<BackendState>>,
-    /// Bound listeners, by index into `frontends`.
-    listeners: Vec<(usize, std::net::TcpListener)>,
+    current: Arc<ArcSwap<Generation>>,
+    listeners: Vec<Bound>,
+    reloads: mpsc::Receiver<ReloadRequest>,
+    handle: Handle,
+    hard_stop_after: Duration,
 }
 
 impl Warren {
     /// Builds the live state and binds every frontend address. Nothing is accepted until
     /// [`Warren::run`].
     pub fn bind(config: &Config) -> Result<Warren, RuntimeError> {
-        let mut loggers: HashMap<Vec<LogKey>, Arc<Logger>> = HashMap::new();
-        let mut logger = |targets: &[LogTarget]| {
-            let key: Vec<LogKey> = targets.iter().map(LogKey::of).collect();
-            Arc::clone(loggers.entry(key).or_insert_with(|| Arc::new(Logger::new(targets))))
-        };
-        let backends: Vec<Arc<BackendState>> = config
-            .backends
-            .iter()
-            .map(|b| Arc::new(BackendState::new(b.clone(), logger(&b.log.targets))))
-            .collect();
-        let frontends: Vec<Arc<FrontendState>> = config
-            .frontends
-            .iter()
-            .map(|f| {
-                let backend = f.default_backend.and_then(|i| backends.get(i)).map(Arc::clone);
-                Arc::new(FrontendState::new(f.clone(), backend, logger(&f.log.targets)))
-            })
-            .collect();
-        let mut listeners = Vec::new();
-        for (i, fe) in config.frontends.iter().enumerate() {
-            for bind in &fe.binds {
-                let l = listener::bind(bind.addr).map_err(|source| RuntimeError::Bind {
-                    frontend: fe.name.clone(),
-                    addr: bind.addr,
-                    source,
-                })?;
-                listeners.push((i, l));
-            }
-        }
-        Ok(Warren { process: Arc::new(Process::new(config.global.maxconn)), frontends, backends, listeners })
+        let process = Arc::new(Process::new(config.global.maxconn));
+        let generation = Generation::build(config.clone(), None, process.stop.child_token());
+        let listeners = bind_all(config, &[])?;
+        let (tx, reloads) = mpsc::channel(4);
+        Ok(Warren {
+            process,
+            current: Arc::new(ArcSwap::from_pointee(generation)),
+            listeners,
+            reloads,
+            handle: Handle { tx },
+            hard_stop_after: HARD_STOP_AFTER,
+        })
+    }
+
+    /// Sets the bound on how long a stop waits for sessions (`hard-stop-after`).
+    pub fn hard_stop_after(&mut self, limit: Duration) {
+        self.hard_stop_after = limit;
     }
 
     /// The addresses a frontend actually listens on (port 0 resolved).
     pub fn local_addrs(&self, frontend: &str) -> Vec<SocketAddr> {
-        self.listeners
-            .iter()
-            .filter(|(i, _)| self.frontends[*i].config.name == frontend)
-            .filter_map(|(_, l)| l.local_addr().ok())
-            .collect()
+        self.listeners.iter().filter(|b| b.frontend == frontend).filter_map(|b| b.local_addr()).collect()
+    }
+
+    /// The live state now; after a reload, the new generation.
+    pub fn current(&self) -> Arc<ArcSwap<Generation>> {
+        Arc::clone(&self.current)
     }
 
     pub fn backend(&self, name: &str) -> Option<Arc<BackendState>> {
-        self.backends.iter().find(|b| b.name() == name).cloned()
+        self.current.load().backend(name).cloned()
     }
 
     pub fn frontend(&self, name: &str) -> Option<Arc<FrontendState>> {
-        self.frontends.iter().find(|f| f.config.name == name).cloned()
+        self.current.load().frontend(name).cloned()
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting, ends every session and
-    /// waits (at most `HARD_STOP_AFTER`) for them to finish. Must run inside a tokio runtime.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Serves until `shutdown` resolves, applying reloads meanwhile; then stops accepting,
+    /// ends every session and waits (at most `hard-stop-after`) for them to finish. Must
+    /// run inside a tokio runtime.
+    pub async fn run(mut self, shutdown: impl Future<Output = Stop>) -> std::io::Result<()> {
         let tasks = TaskTracker::new();
-        for (i, l) in self.listeners {
-            let listener = tokio::net::TcpListener::from_std(l)?;
-            let fe = Arc::clone(&self.frontends[i]);
-            tokio::spawn(listener::accept_loop(listener, fe, Arc::clone(&self.process), tasks.clone()));
+        for bound in &mut self.listeners {
+            bound.start()?;
         }
-        for backend in &self.backends {
-            for server in backend.servers.iter().filter(|s| s.config.check) {
-                tokio::spawn(checker::run(Arc::clone(backend), Arc::clone(server), self.process.stop.clone()));
+        self.start_generation(&tasks);
+        tokio::pin!(shutdown);
+        let stop = loop {
+            tokio::select! {
+                stop = &mut shutdown => break stop,
+                Some((config, reply)) = self.reloads.recv() => {
+                    let _ = reply.send(self.apply(config, &tasks));
+                }
             }
-            if let Some(policy) = backend.config.rebalance {
-                tokio::spawn(rebalance::run(Arc::clone(backend), policy, self.process.stop.clone()));
-            }
-        }
-        shutdown.await;
-        tracing::info!("stopping: no new connections; ending {} sessions", self.process.actconn());
+        };
+        let limit = match stop {
+            Stop::Graceful => self.hard_stop_after,
+            Stop::Fast => self.hard_stop_after.min(signals::FAST_STOP),
+        };
+        tracing::info!("stopping: no new connections; ending {} sessions (waiting at most {limit:?})", self.process.actconn());
         self.process.stop.cancel();
         tasks.close();
-        if tokio::time::timeout(HARD_STOP_AFTER, tasks.wait()).await.is_err() {
-            tracing::warn!("sessions still open after {:?}; exiting anyway", HARD_STOP_AFTER);
+        if tokio::time::timeout(limit, tasks.wait()).await.is_err() {
+            tracing::warn!("sessions still open after {limit:?}; exiting anyway");
         }
+        Ok(())
+    }
+
+    /// Starts the accept loops, checkers and rebalancers of the current generation.
+    fn start_generation(&self, tasks: &TaskTracker) {
+        let generation = self.current.load_full();
+        for bound in &self.listeners {
+            let (Some(fe), Socket::Tokio(socket)) = (generation.frontend(&bound.frontend), &bound.socket) else { continue };
+            let stop = generation.tasks.clone();
+            tokio::spawn(listener::accept_loop(Arc::clone(socket), Arc::clone(fe), Arc::clone(&self.process), tasks.clone(), stop));
+        }
+        for backend in &generation.backends {
+            for server in backend.servers.iter().filter(|s| s.config.check) {
+                tokio::spawn(checker::run(Arc::clone(backend), Arc::clone(server), generation.tasks.clone()));
+            }
+            if let Some(policy) = backend.config.rebalance {
+                tokio::spawn(rebalance::run(Arc::clone(backend), policy, generation.tasks.clone()));
+            }
+        }
+    }
+
+    /// A reload: bind what is new, build the next generation, swap, retire the old one.
+    fn apply(&mut self, config: Config, tasks: &TaskTracker) -> Result<(), RuntimeError> {
+        let mut listeners = bind_all(&config, &self.listeners)?;
+        for bound in &mut listeners {
+            if let Err(source) = bound.start() {
+                return Err(RuntimeError::Bind { frontend: bound.frontend.clone(), addr: bound.configured, source });
+            }
+        }
+        let old = self.current.load_full();
+        let next = Generation::build(config, Some(&old), self.process.stop.child_token());
+        self.process.resize(next.config.global.maxconn);
+        self.current.store(Arc::new(next));
+        old.tasks.cancel();
+        self.listeners = listeners;
+        self.start_generation(tasks);
+        tracing::info!("configuration reloaded");
         Ok(())
     }
 }
 
-/// Loggers are shared between proxies with identical targets, so one UDP socket serves a
-/// whole `log global`.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct LogKey(String);
-
-impl LogKey {
-    fn of(t: &LogTarget) -> LogKey {
-        LogKey(format!("{t:?}"))
+impl Bound {
+    fn local_addr(&self) -> Option<SocketAddr> {
+        match &self.socket {
+            Socket::Std(l) => l.local_addr().ok(),
+            Socket::Tokio(l) => l.local_addr().ok(),
+        }
     }
-}
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-pub async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received"),
-                _ = int.recv() => tracing::info!("SIGINT received"),
+    /// Hands the socket to tokio (needs the runtime).
+    fn start(&mut self) -> std::io::Result<()> {
+        if let Socket::Std(l) = &self.socket {
+            let l = l.try_clone()?;
+            self.socket = Socket::Tokio(Arc::new(TcpListener::from_std(l)?));
+        }
+        Ok(())
+    }
+
+    /// The same listening socket for the next generation (reloads happen while running,
+    /// when every socket is tokio's).
+    fn reuse(&self, frontend: &str) -> Option<Bound> {
+        match &self.socket {
+            Socket::Tokio(l) => {
+                Some(Bound { configured: self.configured, frontend: frontend.to_string(), socket: Socket::Tokio(Arc::clone(l)) })
             }
-        }
-        _ => {
-            // Without signal handlers the process can still be killed; never return early.
-            std::future::pending::<()>().await;
+            Socket::Std(_) => None,
         }
     }
 }
 
-/// Writes `pidfile` when the configuration names one.
-pub fn write_pidfile(global: &crate::config::Global) -> std::io::Result<()> {
-    if let Some(path) = &global.pidfile {
-        std::fs::write(path, format!("{}\n", std::process::id()))
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write pidfile {}: {e}", path.display())))?;
+/// Binds every frontend address of `config`, reusing the sockets of `current` for
+/// addresses that were already bound (so a reload never closes a listening port that
+/// stays in the configuration).
+fn bind_all(config: &Config, current: &[Bound]) -> Result<Vec<Bound>, RuntimeError> {
+    let mut out = Vec::new();
+    for fe in &config.frontends {
+        for bind in &fe.binds {
+            let reusable = current.iter().find(|b| b.configured == bind.addr && bind.addr.port() != 0);
+            let bound = match reusable.and_then(|b| b.reuse(&fe.name)) {
+                Some(b) => b,
+                None => {
+                    let socket = listener::bind(bind.addr).map_err(|source| RuntimeError::Bind {
+                        frontend: fe.name.clone(),
+                        addr: bind.addr,
+                        source,
+                    })?;
+                    Bound { configured: bind.addr, frontend: fe.name.clone(), socket: Socket::Std(socket) }
+                }
+            };
+            out.push(bound);
+        }
     }
-    Ok(())
+    Ok(out)
 }

@@ -78,6 +78,12 @@ impl BackendState {
             .enumerate()
             .map(|(id, s)| Arc::new(ServerState::new(id, &config.name, s.clone())))
             .collect();
+        BackendState::with_servers(config, logger, servers)
+    }
+
+    /// A backend over given server states (a reload keeps the unchanged ones, so their
+    /// counters, health and open sessions carry over). `servers[i].id` must be `i`.
+    pub fn with_servers(config: Backend, logger: Arc<Logger>, servers: Vec<Arc<ServerState>>) -> BackendState {
         let weights: Vec<u32> = config.servers.iter().map(|s| s.weight).collect();
         BackendState {
             balancer: Mutex::new(balance::new(config.balance, &weights)),

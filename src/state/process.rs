@@ -14,6 +14,8 @@ pub struct Process {
     pub actconn: AtomicU32,
     /// Cancelled when warren stops: listeners close, sessions end, checkers return.
     pub stop: CancellationToken,
+    /// The limit `slots` was sized for.
+    maxconn: std::sync::Mutex<u32>,
 }
 
 impl Process {
@@ -22,7 +24,20 @@ impl Process {
             slots: Arc::new(Semaphore::new(maxconn as usize)),
             actconn: AtomicU32::new(0),
             stop: CancellationToken::new(),
+            maxconn: std::sync::Mutex::new(maxconn),
         }
+    }
+
+    /// Applies a new global `maxconn` (reload): adds permits, or withdraws free ones
+    /// (connections above a lowered limit are not cut; they just are not replaced).
+    pub fn resize(&self, maxconn: u32) {
+        let mut current = self.maxconn.lock().unwrap_or_else(|e| e.into_inner());
+        if maxconn > *current {
+            self.slots.add_permits((maxconn - *current) as usize);
+        } else {
+            self.slots.forget_permits((*current - maxconn) as usize);
+        }
+        *current = maxconn;
     }
 
     pub fn actconn(&self) -> u32 {

@@ -149,6 +149,35 @@ impl ServerState {
         &self.config.name
     }
 
+    /// A new state for a changed server line that keeps what the running process knew of
+    /// the server with the same name: UP/DOWN, admin state, weight set at run time (when
+    /// the configured weight did not change), and the health counters when rise/fall did
+    /// not change. HAProxy's `server-state-file` carries the same things across reloads.
+    pub fn carried_over(id: usize, backend: &str, config: Server, old: &ServerState) -> ServerState {
+        let new = ServerState::new(id, backend, config);
+        new.set_up(old.is_up());
+        if new.config.disabled == old.config.disabled {
+            new.set_admin(old.admin());
+        }
+        if new.config.weight == old.config.weight {
+            new.set_weight(old.weight());
+        }
+        {
+            let old_health = old.health();
+            let mut health = new.health();
+            if (new.config.rise, new.config.fall) == (old.config.rise, old.config.fall) {
+                health.state = old_health.state.clone();
+            } else if !old.is_up() {
+                health.state = HealthState::new_down(new.config.rise, new.config.fall);
+            }
+            health.last_check = old_health.last_check.clone();
+            health.last_change = old_health.last_change;
+            health.down_transitions = old_health.down_transitions;
+            health.failed_checks = old_health.failed_checks;
+        }
+        new
+    }
+
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Acquire)
     }

@@ -193,6 +193,7 @@ pub fn run_config(config: warren::config::Config) -> Running {
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(warren.run(async move {
         let _ = rx.await;
+        warren::runtime::Stop::Graceful
     }));
     Running { warren_frontends, backends, stop: Some(tx), task: Some(task) }
 }
