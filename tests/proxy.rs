@@ -317,3 +317,63 @@ async fn stop_ends_open_sessions() {
     let rest = tokio::time::timeout(LIMIT, read_to_end(&mut s)).await.expect("closed on stop");
     assert!(rest.is_empty());
 }
+
+#[tokio::test]
+async fn frontend_maxconn_leaves_extra_clients_in_the_backlog() {
+    let a = Backend::tagged("a").await;
+    let w = start(&format!(
+        "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\
+         frontend fe\n    bind 127.0.0.1:0\n    maxconn 1\n    default_backend be\n\
+         backend be\n    server a {}\n",
+        a.addr
+    ));
+    let (first, _) = which_backend(w.addr("fe")).await;
+    // The kernel completes the handshake, but warren does not accept: no greeting yet.
+    let mut second = TcpStream::connect(w.addr("fe")).await.expect("connect");
+    let early = tokio::time::timeout(Duration::from_millis(300), read_line(&mut second)).await;
+    assert!(early.is_err(), "a second client must wait while maxconn 1 is used");
+    drop(first);
+    let tag = tokio::time::timeout(LIMIT, read_line(&mut second)).await.expect("accepted once the first left");
+    assert_eq!(tag, "a");
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn session_and_state_change_lines_reach_syslog_over_udp() {
+    let syslog = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("udp");
+    let port = syslog.local_addr().expect("addr").port();
+    let a = Backend::tagged("a").await;
+    let dead = refused_addr().await;
+    let w = start(&format!(
+        "global\n    log 127.0.0.1:{port} local3\n\
+         defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\
+         frontend fe\n    bind 127.0.0.1:0\n    default_backend be\n\
+         backend be\n    server a {}\n    server b {dead} check inter 100 fall 1\n",
+        a.addr
+    ));
+    // b fails its first check: the DOWN alert (local3 = 19, alert = 1: <153>).
+    let down = datagram(&syslog).await;
+    assert!(down.starts_with("<153>"), "{down}");
+    assert!(down.contains("Server be/b is DOWN, reason: Layer4 connection problem"), "{down}");
+    // One session: its tcplog line when it ends (info = 6: <158>).
+    let (mut s, _) = which_backend(w.addr("fe")).await;
+    s.write_all(b"hi\n").await.expect("write");
+    assert_eq!(read_line(&mut s).await, "hi");
+    drop(s);
+    let line = loop {
+        let line = datagram(&syslog).await;
+        if line.contains(" fe be/a ") {
+            break line;
+        }
+    };
+    assert!(line.starts_with("<158>"), "{line}");
+    assert!(line.contains("warren["), "{line}");
+    assert!(line.contains(" 2 -- ") || line.contains(" 5 -- "), "bytes to client then termination state: {line}");
+    w.stop().await;
+}
+
+async fn datagram(socket: &tokio::net::UdpSocket) -> String {
+    let mut buf = [0u8; 2048];
+    let n = tokio::time::timeout(LIMIT, socket.recv(&mut buf)).await.expect("a syslog datagram").expect("recv");
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
