@@ -51,10 +51,11 @@ pub async fn declare_topology(ch: &Channel, quorum: bool) -> Result<()> {
         ExchangeDeclareOptions { durable: true, ..Default::default() },
         FieldTable::default(),
     )
-    .await?;
+    .await
+    .context("declaring the exchange")?;
     for (queue, key) in QUEUES {
         // a queue left by an earlier test may be of the other type: start clean
-        ch.queue_delete(queue, QueueDeleteOptions::default()).await?;
+        ch.queue_delete(queue, QueueDeleteOptions::default()).await.with_context(|| format!("deleting {queue}"))?;
         let mut args = FieldTable::default();
         if quorum {
             args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
@@ -62,7 +63,9 @@ pub async fn declare_topology(ch: &Channel, quorum: bool) -> Result<()> {
         ch.queue_declare(queue, QueueDeclareOptions { durable: true, ..Default::default() }, args)
             .await
             .with_context(|| format!("declaring {queue}"))?;
-        ch.queue_bind(queue, EXCHANGE, key, QueueBindOptions::default(), FieldTable::default()).await?;
+        ch.queue_bind(queue, EXCHANGE, key, QueueBindOptions::default(), FieldTable::default())
+            .await
+            .with_context(|| format!("binding {queue}"))?;
     }
     Ok(())
 }

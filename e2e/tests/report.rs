@@ -146,3 +146,240 @@ async fn quiet_consumer_is_cut_by_tcp_timeouts() {
     })
     .await;
 }
+
+/// How node 2 is failed.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// `kill -9` of its beam: its sockets close at once.
+    Kill,
+    /// `rabbitmqctl stop_app`: RabbitMQ closes its listener and its connections, the Erlang VM
+    /// stays up.
+    StopApp,
+}
+
+/// Report §3: node 2 is shut down; the consumers connected to it through the proxy lose their
+/// connection, reconnect through the proxy to a living node and resume; everything published
+/// is consumed; new connections through the proxy never fail meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_when_node_is_killed() {
+    e2e_test("failover_when_node_is_killed", |t| failover(t, Fault::Kill)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_when_node_app_is_stopped() {
+    e2e_test("failover_when_node_app_is_stopped", |t| failover(t, Fault::StopApp)).await;
+}
+
+async fn failover(t: TestCtx, fault: Fault) -> Result<()> {
+    let proxy = t.proxy(ProxyConfig::report()).await?;
+    let uri = proxy.amqp_uri("");
+    let admin = amqp::connect(&uri, "failover-admin").await?;
+    // quorum queues: replicated on all three nodes, so they outlive node 2
+    amqp::declare_topology(&admin.create_channel().await?, true).await?;
+    admin.close(200, "done").await?;
+
+    let prefix = format!("failover-{fault:?}").to_lowercase();
+    let mut clients = Clients::new();
+    clients.spawn_consumers(&uri, &prefix);
+    let board = clients.board.clone();
+    board.wait("4 consumers", Duration::from_secs(20), |o| (o.sessions.len() == 4).then_some(())).await?;
+
+    // where did the consumers land? (round robin over two servers: two on each node)
+    // sessions are listed in the order they started consuming, not in queue order
+    let names: Vec<(usize, String)> = board.read(|o| o.sessions.iter().map(|s| (s.queue, s.name.clone())).collect());
+    let placed = placement(&t, &names.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>()).await?;
+    let on_node2: Vec<usize> = names.iter().filter(|(_, n)| placed.get(n) == Some(&2)).map(|(q, _)| *q).collect();
+    eprintln!("[e2e] consumers on node 2 via the proxy: {:?}", on_node2.iter().map(|q| QUEUES[*q].0).collect::<Vec<_>>());
+    ensure!(!on_node2.is_empty(), "no consumer landed on node 2 ({placed:?}): nothing to fail over");
+
+    clients.spawn_publisher(&uri, &format!("{prefix}-publisher"), Duration::from_millis(20));
+    clients.spawn_prober(&uri, Duration::from_millis(50));
+    // steady state first: 30 messages confirmed and consumed where they belong
+    board
+        .wait("steady flow before the failure", Duration::from_secs(20), |o| {
+            let first: Vec<_> = o.confirmed.iter().take(30).map(|(_, id, k)| (*id, *k)).collect();
+            (first.len() == 30 && o.missing(&first).is_empty()).then_some(())
+        })
+        .await?;
+
+    let timeline = Timeline::new();
+    let mark = proxy.log.mark();
+    let t_fail = match fault {
+        Fault::Kill => {
+            // between two probes, so no probe is mid-handshake on node 2 when it dies
+            let _between = clients.probe_lock.lock().await;
+            let at = Instant::now();
+            t.lab.run_async(&["kill", "2"]).await?;
+            at
+        }
+        Fault::StopApp => {
+            let at = Instant::now();
+            t.lab.run_async(&["stop-app", "2"]).await?;
+            at
+        }
+    };
+    timeline.set_zero(t_fail);
+    timeline.now(format!("fault command returned ({fault:?} node 2)"));
+    timeline.at(t_fail, format!("fault injected ({fault:?} node 2)"));
+
+    let t_down = proxy.wait_server_state("clusterRabbit2", "DOWN", mark, Duration::from_secs(30)).await?;
+    timeline.at(t_down, "proxy logs clusterRabbit2 DOWN");
+
+    // each consumer that was on node 2 ends its session and consumes again on a new one
+    let reconnected = board
+        .wait("consumers of node 2 to reconnect", Duration::from_secs(60), |o| {
+            let mut times = Vec::new();
+            for &q in &on_node2 {
+                let s = o.sessions_of(q);
+                let again = s.iter().skip(1).find(|s| s.consuming_at > t_fail)?;
+                times.push((q, s[0].ended_at?, s[0].end_reason.clone().unwrap_or_default(), again.consuming_at, again.name.clone()));
+            }
+            Some(times)
+        })
+        .await?;
+    for (q, ended, reason, again, name) in &reconnected {
+        timeline.at(*ended, format!("consumer {} ({}) connection ended: {reason}", q + 1, QUEUES[*q].0));
+        timeline.at(*again, format!("consumer {} reconnected through the proxy as {name}", q + 1));
+    }
+    let t_reconnected = reconnected.iter().map(|r| r.3).max().expect("non-empty");
+    // the new sessions must be on a living node
+    let new_names: Vec<String> = reconnected.iter().map(|r| r.4.clone()).collect();
+    let placed_again = placement(&t, &new_names).await?;
+    ensure!(
+        placed_again.values().all(|&n| n != 2),
+        "reconnected consumers landed on the failed node: {placed_again:?}"
+    );
+
+    // keep publishing a while after the reconnection, then check everything arrived
+    let target = board.read(|o| o.confirmed.len()) + 100;
+    board.wait("100 more confirmed publishes", Duration::from_secs(30), |o| (o.confirmed.len() >= target).then_some(())).await?;
+    let sent: Vec<(u64, &'static str)> = board.read(|o| o.confirmed.iter().map(|(_, id, k)| (*id, *k)).collect());
+    let after_fail = board.read(|o| o.confirmed_since(t_fail).len());
+    board
+        .wait("every confirmed message consumed", Duration::from_secs(30), |o| o.missing(&sent).is_empty().then_some(()))
+        .await
+        .with_context(|| format!("missing (id, queue): {:?}", board.read(|o| o.missing(&sent))))?;
+
+    let (first_any, first_reconnected, misrouted, probes, failed_probes, pub_errors, others_ended) = board.read(|o| {
+        let first_any = o.deliveries.iter().find(|(at, _, _)| *at > t_fail).map(|d| d.0);
+        let back: BTreeMap<usize, Instant> = reconnected.iter().map(|r| (r.0, r.3)).collect();
+        let first_re = o.deliveries.iter().find(|(at, q, _)| back.get(q).is_some_and(|b| at >= b)).map(|d| d.0);
+        let failed: Vec<_> = o.probes.iter().filter(|(_, r)| r.is_err()).cloned().collect();
+        let others_ended: Vec<_> = o
+            .sessions
+            .iter()
+            .filter(|s| !on_node2.contains(&s.queue) && s.ended_at.is_some())
+            .map(|s| (s.name.clone(), s.end_reason.clone()))
+            .collect();
+        (first_any, first_re, o.misrouted(), o.probes.len(), failed, o.publisher_errors.clone(), others_ended)
+    });
+    if let Some(at) = first_any {
+        timeline.at(at, "first message consumed after the failure (any consumer)");
+    }
+    if let Some(at) = first_reconnected {
+        timeline.at(at, "first message consumed by a reconnected consumer");
+    }
+    for (at, e) in &pub_errors {
+        timeline.at(*at, format!("publisher: {e}"));
+    }
+    for (at, e) in &failed_probes {
+        timeline.at(*at, format!("PROBE FAILED: {e:?}"));
+    }
+    clients.stop().await;
+    eprintln!("{}", timeline.render(&format!("{fault:?} node 2 via {}", t.kind.name())));
+    eprintln!(
+        "[e2e] {fault:?}: {} messages confirmed ({after_fail} after the failure), all consumed; \
+         {probes} probe connections, {} failed; DOWN after {} ms, consumers back after {} ms",
+        sent.len(),
+        failed_probes.len(),
+        timeline.offset_ms(t_down),
+        timeline.offset_ms(t_reconnected)
+    );
+
+    ensure!(misrouted.is_empty(), "messages consumed from the wrong queue: {misrouted:?}");
+    ensure!(failed_probes.is_empty(), "new connections through the proxy failed during the failover: {failed_probes:?}");
+    ensure!(others_ended.is_empty(), "consumers on node 1 lost their connection too: {others_ended:?}");
+    ensure!(first_reconnected.is_some(), "reconnected consumers consumed nothing");
+
+    match fault {
+        Fault::Kill => t.lab.run_async(&["restart", "2"]).await?,
+        Fault::StopApp => t.lab.run_async(&["start-app", "2"]).await?,
+    };
+    Ok(())
+}
+
+/// Node of each named connection, waiting until all of them are listed by the broker.
+async fn placement(t: &TestCtx, names: &[String]) -> Result<BTreeMap<String, usize>> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let all: BTreeMap<String, usize> = t.lab.connections(1).await?.into_iter().collect();
+        let found: BTreeMap<String, usize> =
+            names.iter().filter_map(|n| all.get(n).map(|node| (n.clone(), *node))).collect();
+        if found.len() == names.len() {
+            return Ok(found);
+        }
+        ensure!(Instant::now() < deadline, "connections {names:?} not all listed by the broker: {found:?}");
+        // no event says when the broker lists a connection: poll, bounded
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Report §4 note 2: a failed node is dropped until it recovers. Node 2 is killed, the proxy
+/// marks it DOWN and sends new connections elsewhere; node 2 is started again, the proxy marks
+/// it UP after `rise` good checks, and new connections reach it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_comes_back_after_rise_checks() {
+    e2e_test("node_comes_back_after_rise_checks", |t| async move {
+        let config = ProxyConfig::report();
+        let (inter, rise) = (Duration::from_millis(config.inter_ms as u64), config.rise);
+        let proxy = t.proxy(config).await?;
+        let uri = proxy.amqp_uri("");
+        let timeline = Timeline::new();
+
+        let mark = proxy.log.mark();
+        let t_kill = Instant::now();
+        timeline.set_zero(t_kill);
+        t.lab.run_async(&["kill", "2"]).await?;
+        timeline.at(t_kill, "kill -9 node 2");
+        let t_down = proxy.wait_server_state("clusterRabbit2", "DOWN", mark, Duration::from_secs(30)).await?;
+        timeline.at(t_down, "proxy logs clusterRabbit2 DOWN");
+
+        // while it is down, every new connection goes to node 1
+        let mut conns = Vec::new();
+        for i in 0..10 {
+            conns.push(amqp::connect(&uri, &format!("back-down-{i}")).await?);
+        }
+        let down = count_by_node(&t, "back-down-", 10).await?;
+        for c in conns.drain(..) {
+            c.close(200, "done").await?;
+        }
+        ensure!(down.get(&2).is_none() && down.get(&1) == Some(&10), "with node 2 DOWN, connections went to {down:?}");
+
+        let mark = proxy.log.mark();
+        let t_restart = Instant::now();
+        timeline.at(t_restart, "restart node 2");
+        t.lab.run_async(&["restart", "2"]).await?;
+        // "restart" returns once node 2 serves AMQP and is back in the cluster
+        let t_served = Instant::now();
+        timeline.at(t_served, "node 2 serves AMQP again, back in the cluster");
+        let t_up = proxy.wait_server_state("clusterRabbit2", "UP", mark, Duration::from_secs(30)).await?;
+        timeline.at(t_up, "proxy logs clusterRabbit2 UP");
+        eprintln!("{}", timeline.render(&format!("node 2 back via {}", t.kind.name())));
+        // UP needs `rise` consecutive good checks, `inter` apart: not before (rise-1)*inter after
+        // the restart began (the port opens somewhere in between; no tighter bound is knowable)
+        let min_up = inter * (rise - 1);
+        ensure!(t_up >= t_restart + min_up, "UP {:?} after the restart began: sooner than {rise} checks", t_up - t_restart);
+
+        for i in 0..10 {
+            conns.push(amqp::connect(&uri, &format!("back-up-{i}")).await?);
+        }
+        let up = count_by_node(&t, "back-up-", 10).await?;
+        for c in conns {
+            c.close(200, "done").await?;
+        }
+        eprintln!("[e2e] 10 connections while node 2 was DOWN: {down:?}; 10 after it came back UP: {up:?}");
+        ensure!(up.get(&2).copied().unwrap_or(0) >= 4, "after UP, node 2 got too few of 10 connections: {up:?}");
+        Ok(())
+    })
+    .await;
+}
