@@ -53,7 +53,7 @@ async fn topology_routes_like_the_report() {
         }
         eprintln!("[e2e] routing: {:?}", got.iter().map(|s| s.iter().copied().collect::<Vec<_>>()).collect::<Vec<_>>());
         clients.stop().await;
-        admin.close(200, "done").await?;
+        amqp::close(&admin).await;
         Ok(())
     })
     .await;
@@ -75,7 +75,7 @@ async fn weighted_round_robin_over_real_nodes() {
             let per_node = count_by_node(&t, &format!("{prefix}-"), 60).await?;
             eprintln!("[e2e] weights {weights:?}: 60 connections per node {per_node:?}");
             for c in conns {
-                c.close(200, "done").await?;
+                amqp::close(&c).await;
             }
             let got = [per_node.get(&1).copied().unwrap_or(0), per_node.get(&2).copied().unwrap_or(0)];
             // a smooth weighted round robin is exact over whole cycles; allow one either way
@@ -119,7 +119,7 @@ async fn quiet_consumer_is_cut_by_tcp_timeouts() {
         let proxy = t.proxy(ProxyConfig::report().timeouts("5s", "5s")).await?;
         let admin = amqp::connect(&proxy.amqp_uri(""), "quiet-admin").await?;
         amqp::declare_topology(&admin.create_channel().await?, false).await?;
-        admin.close(200, "done").await?;
+        amqp::close(&admin).await;
 
         let beating = amqp::connect(&proxy.amqp_uri("heartbeat=2"), "quiet-heartbeat-2s").await?;
         let beating_ch = amqp::consumer_channel(&beating).await?;
@@ -141,7 +141,7 @@ async fn quiet_consumer_is_cut_by_tcp_timeouts() {
             "the consumer with a 2 s heartbeat was cut too: {:?}",
             beating.status().state()
         );
-        beating.close(200, "done").await?;
+        amqp::close(&beating).await;
         Ok(())
     })
     .await;
@@ -176,7 +176,7 @@ async fn failover(t: TestCtx, fault: Fault) -> Result<()> {
     let admin = amqp::connect(&uri, "failover-admin").await?;
     // quorum queues: replicated on all three nodes, so they outlive node 2
     amqp::declare_topology(&admin.create_channel().await?, true).await?;
-    admin.close(200, "done").await?;
+    amqp::close(&admin).await;
 
     let prefix = format!("failover-{fault:?}").to_lowercase();
     let mut clients = Clients::new();
@@ -351,7 +351,7 @@ async fn node_comes_back_after_rise_checks() {
         }
         let down = count_by_node(&t, "back-down-", 10).await?;
         for c in conns.drain(..) {
-            c.close(200, "done").await?;
+            amqp::close(&c).await;
         }
         ensure!(down.get(&2).is_none() && down.get(&1) == Some(&10), "with node 2 DOWN, connections went to {down:?}");
 
@@ -375,7 +375,7 @@ async fn node_comes_back_after_rise_checks() {
         }
         let up = count_by_node(&t, "back-up-", 10).await?;
         for c in conns {
-            c.close(200, "done").await?;
+            amqp::close(&c).await;
         }
         eprintln!("[e2e] 10 connections while node 2 was DOWN: {down:?}; 10 after it came back UP: {up:?}");
         ensure!(up.get(&2).copied().unwrap_or(0) >= 4, "after UP, node 2 got too few of 10 connections: {up:?}");
