@@ -134,7 +134,7 @@ impl RawQuietConsumer {
     pub async fn wait_end(mut self) -> String {
         loop {
             match read_frame(&mut self.stream).await {
-                Ok((t, _, _)) if t == 8 => continue, // a heartbeat: would mean heartbeats are on
+                Ok((8, _, _)) => continue, // a heartbeat: would mean heartbeats are on
                 Ok((1, _, payload)) if payload.len() >= 4 && payload[0..4] == [0, 10, 0, 50] => {
                     return "connection.close from server".into()
                 }

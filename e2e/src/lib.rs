@@ -41,6 +41,9 @@ impl TestCtx {
 /// Runs one end-to-end test: takes the suite lock, makes sure the cluster is up and every node
 /// healthy, runs `body`, and on failure prints the proxies' logs and the nodes' log tails
 /// before panicking with the error.
+// The std guard is held across awaits on purpose: it serialises whole tests, each on its own
+// runtime, and is never contended inside one runtime.
+#[allow(clippy::await_holding_lock)]
 pub async fn e2e_test<F, Fut>(name: &str, body: F)
 where
     F: FnOnce(TestCtx) -> Fut,
