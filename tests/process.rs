@@ -89,9 +89,9 @@ impl Proc {
 
     /// Waits for a stderr line containing `needle`; returns it.
     fn wait_line(&mut self, needle: &str) -> String {
-        let deadline = std::time::Instant::now() + LIMIT;
+        let deadline = tokio::time::Instant::now() + LIMIT;
         loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
                     self.seen.push(line.clone());
@@ -179,12 +179,12 @@ fn check_mode_exits_1_with_file_and_line() {
 }
 
 fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + LIMIT;
+    let deadline = tokio::time::Instant::now() + LIMIT;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return status;
         }
-        assert!(std::time::Instant::now() < deadline, "warren did not exit within {LIMIT:?}");
+        assert!(tokio::time::Instant::now() < deadline, "warren did not exit within {LIMIT:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }

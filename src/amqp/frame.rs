@@ -184,7 +184,10 @@ pub fn encode(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn collect(t: &mut FrameTracker, chunks: &[&[u8]]) -> Result<Vec<(u8, u16, Option<Vec<u8>>)>, FrameError> {
+    /// (type, channel, captured payload) of each frame seen.
+    type Seen = Vec<(u8, u16, Option<Vec<u8>>)>;
+
+    fn collect(t: &mut FrameTracker, chunks: &[&[u8]]) -> Result<Seen, FrameError> {
         let mut out = Vec::new();
         for c in chunks {
             t.feed(c, |f| out.push((f.kind, f.channel, f.payload.map(|p| p.to_vec()))))?;

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::frame::{FrameTracker, PROTOCOL_HEADER};
 use super::handshake::{Handshake, Seen};
 use super::methods::{self, CONNECTION_FORCED};
-use crate::proxy::forward::{Activity, OnEof, Protocol, Side};
+use crate::proxy::forward::{Activity, OnEof, Protocol, Side, Violation};
 
 /// Slack added to 2×heartbeat before a silent side is declared dead.
 const HEARTBEAT_SLACK: Duration = Duration::from_secs(1);
@@ -96,7 +96,7 @@ impl Amqp {
 }
 
 impl Protocol for Amqp {
-    fn observe(&mut self, from: Side, data: &[u8]) -> Result<(), ()> {
+    fn observe(&mut self, from: Side, data: &[u8]) -> Result<(), Violation> {
         let hs = &mut self.handshake;
         // Flags, not a list: this runs on every chunk and must not allocate.
         let (mut started, mut tuned, mut malformed, mut opened) = (false, false, false, false);
@@ -118,11 +118,11 @@ impl Protocol for Amqp {
         });
         if let Err(e) = fed {
             self.violation = Some(format!("{} sent a malformed frame: {e}", side_name(from)));
-            return Err(());
+            return Err(Violation);
         }
         if malformed {
             self.violation = Some(format!("{} sent a malformed connection method", side_name(from)));
-            return Err(());
+            return Err(Violation);
         }
         self.started |= started;
         if tuned {

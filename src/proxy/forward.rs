@@ -90,7 +90,7 @@ pub enum OnEof {
 /// `observe` runs on every chunk.
 pub trait Protocol {
     /// Sees every chunk read from `from` before it is written on. An error ends the session.
-    fn observe(&mut self, from: Side, data: &[u8]) -> Result<(), ()>;
+    fn observe(&mut self, from: Side, data: &[u8]) -> Result<(), Violation>;
     /// When `side` is to be declared dead or idle, given its last activity.
     fn deadline(&self, side: Side, half_closed: bool, activity: &Activity) -> Option<Instant>;
     fn on_eof(&mut self, from: Side) -> OnEof;
@@ -101,12 +101,16 @@ pub trait Protocol {
     }
 }
 
+/// A side broke the protocol; the protocol keeps the details for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Violation;
+
 /// Plain TCP: HAProxy's `mode tcp`.
 pub struct Tcp<'a>(pub &'a Timers);
 
 impl Protocol for Tcp<'_> {
     #[inline]
-    fn observe(&mut self, _: Side, _: &[u8]) -> Result<(), ()> {
+    fn observe(&mut self, _: Side, _: &[u8]) -> Result<(), Violation> {
         Ok(())
     }
 

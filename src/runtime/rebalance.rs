@@ -53,9 +53,8 @@ pub async fn run(backend: Arc<BackendState>, policy: Rebalance, stop: Cancellati
             Level::Notice,
             &format!("backend {}: rebalancing {total} sessions over {:?}", backend.name(), policy.window),
         );
-        loop {
-            // Recomputed each step: clients come and go while we shed.
-            let Some(&(id, n)) = excess(&backend).iter().max_by_key(|(_, n)| *n) else { break };
+        // Recomputed each step: clients come and go while we shed.
+        while let Some(&(id, n)) = excess(&backend).iter().max_by_key(|(_, n)| *n) {
             backend.servers[id].shed_sessions(n.min(policy.batch.max(1)));
             tokio::select! {
                 _ = stop.cancelled() => return,
