@@ -89,7 +89,10 @@ fn real_main() -> Result<()> {
         return Ok(());
     }
     process::raise_fd_limit(config.global.maxconn)?;
-    let warren = Warren::bind(&config)?;
+    let mut warren = Warren::bind(&config)?;
+    if let Some(limit) = config.global.hard_stop_after {
+        warren.hard_stop_after(limit);
+    }
     if args.daemon.unwrap_or(config.global.daemon) {
         process::daemonize()?;
     }

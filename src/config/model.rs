@@ -37,6 +37,8 @@ pub struct Global {
     pub daemon: bool,
     /// Worker threads; `None` lets the runtime use one per core.
     pub nbthread: Option<usize>,
+    /// How long a stop waits for sessions to end (`hard-stop-after`); `None` = 30 s.
+    pub hard_stop_after: Option<Duration>,
 }
 
 /// Default process-wide `maxconn` when the file gives none.

@@ -48,6 +48,7 @@ struct GlobalT {
     user: Option<String>,
     group: Option<String>,
     nbthread: Option<Spanned<usize>>,
+    hard_stop_after: Option<Spanned<String>>,
     #[serde(default)]
     log: Vec<Spanned<LogT>>,
 }
@@ -305,6 +306,7 @@ impl Builder<'_, '_> {
             group: g.group,
             daemon: g.daemon.unwrap_or(false),
             nbthread,
+            hard_stop_after: g.hard_stop_after.as_ref().and_then(|d| self.duration(d)),
         }
     }
 

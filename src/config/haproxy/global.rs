@@ -8,7 +8,7 @@ use crate::config::suggest;
 use super::draft::LogEntry;
 
 /// Keywords warren implements.
-const KNOWN: [&str; 8] = ["log", "pidfile", "maxconn", "user", "group", "daemon", "nbthread", "stats"];
+const KNOWN: [&str; 9] = ["log", "pidfile", "maxconn", "user", "group", "daemon", "nbthread", "stats", "hard-stop-after"];
 
 /// Keywords accepted with a warning because they do not apply to warren (yet); the text says
 /// what happens instead.
@@ -65,6 +65,14 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
         "daemon" => {
             if no_more_than(words, 1, key, report, line) {
                 global.daemon = true;
+            }
+        }
+        "hard-stop-after" => {
+            if let Some(value) = one_word(words, line, report) {
+                match crate::config::duration::parse(&value) {
+                    Ok(d) => global.hard_stop_after = Some(d),
+                    Err(e) => report.error(line, format!("'hard-stop-after': {e}")),
+                }
             }
         }
         "stats" => match words.get(1).map(String::as_str) {
