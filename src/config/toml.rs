@@ -535,11 +535,11 @@ impl Builder<'_, '_> {
         Some(Server {
             name: s.name.clone(),
             addr: addr?,
-            check_port: s.check_port.as_ref().and_then(|p| {
+            check_port: s.check_port.as_ref().map(|p| {
                 if *p.get_ref() == 0 {
                     self.report.error(self.lines.span(p), "check_port must be a port number from 1 to 65535");
                 }
-                Some(*p.get_ref())
+                *p.get_ref()
             }),
             check: s.check.unwrap_or(false),
             inter,
