@@ -158,3 +158,65 @@ fn missing_timeouts_and_missing_backend_are_warnings() {
     assert!(messages.iter().any(|m| m.starts_with("haproxy.cfg:1: frontend 'f' has no backend")));
     assert!(messages.iter().any(|m| m.starts_with("haproxy.cfg:3: missing timeouts for backend 'b'")));
 }
+
+#[test]
+fn amqp_mode_keywords_reach_the_model() {
+    use warren::config::{CheckKind, Keepalive, Mode, Rebalance};
+    let loaded = load("amqp.cfg");
+    let c = &loaded.config;
+    let front = &c.frontends[0];
+    assert_eq!(front.mode, Mode::Amqp);
+    assert_eq!(front.timeouts.handshake, Some(Duration::from_secs(15)));
+    let client_side = Keepalive {
+        enabled: true,
+        idle: Some(Duration::from_secs(30)),
+        interval: Some(Duration::from_secs(10)),
+        count: Some(3),
+    };
+    assert_eq!(front.keepalive, client_side, "bare clitcpka numbers are seconds, as in HAProxy");
+    let rabbits = &c.backends[0];
+    assert_eq!(rabbits.mode, Mode::Amqp);
+    assert_eq!(rabbits.keepalive.idle, Some(Duration::from_secs(60)));
+    assert_eq!(rabbits.keepalive.interval, Some(Duration::from_secs(5)));
+    assert_eq!(rabbits.rebalance, Some(Rebalance { window: Duration::from_secs(120), batch: 5 }));
+    match &rabbits.check {
+        CheckKind::AmqpLogin { user, password, vhost } => {
+            assert_eq!((user.as_str(), password.0.as_str(), vhost.as_str()), ("monitor", "s3cret", "/checks"));
+            assert!(!format!("{:?}", rabbits.check).contains("s3cret"), "the password is masked");
+        }
+        other => panic!("expected a login check, got {other:?}"),
+    }
+    let plain = c.backends.iter().find(|b| b.name == "plain_check").expect("plain_check");
+    assert_eq!(plain.check, CheckKind::Amqp);
+    assert!(!c.frontends[1].keepalive.enabled);
+    let mgmt = c.backends.iter().find(|b| b.name == "mgmt_check").expect("mgmt_check");
+    let CheckKind::Http(h) = &mgmt.check else { panic!("expected an HTTP check") };
+    assert_eq!((h.method.as_str(), h.uri.as_str()), ("GET", "/api/health/checks/alarms"));
+    assert_eq!(h.headers[0].0, "Authorization");
+    assert_eq!(h.expect_status, [200, 204]);
+    assert_eq!(mgmt.rebalance, Some(Rebalance { window: Duration::from_secs(60), batch: 1 }));
+    assert_eq!(mgmt.servers[0].check_port, Some(15672));
+    assert_eq!(mgmt.servers[1].check_port, Some(15673));
+    let legacy = c.backends.iter().find(|b| b.name == "legacy_tcp").expect("legacy_tcp");
+    assert_eq!((legacy.mode, legacy.keepalive.enabled, legacy.timeouts.handshake), (Mode::Tcp, false, None));
+    // The legacy listen inherits keep-alive settings without keep-alive: a warning, not an error.
+    assert!(loaded.warnings.iter().any(|w| w.message.contains("keep-alive settings of frontend 'legacy_tcp' have no effect")), "{:#?}", loaded.warnings);
+}
+
+#[test]
+fn amqp_toml_matches_amqp_cfg() {
+    assert_eq!(load("amqp.cfg").config, load("amqp.toml").config);
+}
+
+#[test]
+fn amqp_warnings() {
+    let text = "frontend f\n    bind 127.0.0.1:1\n    timeout handshake 5s\n    default_backend b\nbackend b\n    option amqp\n    option httpchk\n    server a 127.0.0.1:1\n";
+    let found = errors(config::load_str(text, "haproxy.cfg", Syntax::Haproxy));
+    assert!(found.iter().any(|d| d.line == 1 && d.message.contains("is mode tcp but its backend 'b' is mode amqp")), "{found:#?}");
+    let text = "frontend f\n    option amqp\n    bind 127.0.0.1:1\n    default_backend b\nfrontend g\n    bind 127.0.0.1:2\n    timeout handshake 5s\nbackend b\n    option amqp\n    timeout connect 1s\n    option httpchk\n    server a 127.0.0.1:1\n";
+    let loaded = config::load_str(text, "haproxy.cfg", Syntax::Haproxy).expect("loads");
+    let messages: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(messages.iter().any(|m| m.starts_with("haproxy.cfg:7: 'timeout handshake' is ignored in frontend 'g'")), "{messages:#?}");
+    assert!(messages.iter().any(|m| m.starts_with("haproxy.cfg:11: 'option httpchk' in backend 'b': no server has 'check', the check is never run")), "{messages:#?}");
+    assert!(!messages.iter().any(|m| m.contains("frontend 'f'") && m.contains("timeout")), "amqp mode needs no 'timeout client': {messages:#?}");
+}

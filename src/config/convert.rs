@@ -101,9 +101,50 @@ fn timeouts(out: &mut String, t: &Timeouts) {
         ("tunnel", t.tunnel),
         ("client_fin", t.client_fin),
         ("server_fin", t.server_fin),
+        ("handshake", t.handshake),
     ];
     let set: Vec<String> = all.iter().filter_map(|(n, v)| v.map(|v| format!("{n} = {}", d(v)))).collect();
     let _ = writeln!(out, "timeout = {{ {} }}", set.join(", "));
+}
+
+fn keepalive(out: &mut String, k: &Keepalive) {
+    let mut parts = vec![format!("enabled = {}", k.enabled)];
+    if let Some(v) = k.idle {
+        parts.push(format!("idle = {}", d(v)));
+    }
+    if let Some(v) = k.interval {
+        parts.push(format!("interval = {}", d(v)));
+    }
+    if let Some(n) = k.count {
+        parts.push(format!("count = {n}"));
+    }
+    let _ = writeln!(out, "keepalive = {{ {} }}", parts.join(", "));
+}
+
+fn check(out: &mut String, c: &CheckKind) {
+    let text = match c {
+        CheckKind::Tcp => q("tcp"),
+        CheckKind::Amqp => q("amqp"),
+        CheckKind::AmqpLogin { user, password, vhost } => format!(
+            "{{ type = \"amqp-login\", user = {}, password = {}, vhost = {} }}",
+            q(user),
+            q(&password.0),
+            q(vhost)
+        ),
+        CheckKind::Http(h) => {
+            let headers: Vec<String> =
+                h.headers.iter().map(|(n, v)| format!("{{ name = {}, value = {} }}", q(n), q(&v.0))).collect();
+            let codes: Vec<String> = h.expect_status.iter().map(u16::to_string).collect();
+            format!(
+                "{{ type = \"http\", method = {}, uri = {}, headers = [{}], expect_status = [{}] }}",
+                q(&h.method),
+                q(&h.uri),
+                headers.join(", "),
+                codes.join(", ")
+            )
+        }
+    };
+    let _ = writeln!(out, "check = {text}");
 }
 
 fn binds(binds: &[Bind]) -> String {
@@ -121,6 +162,7 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
         let _ = writeln!(out, "backend = {}", q(&b.name));
     }
     timeouts(out, &f.timeouts);
+    keepalive(out, &f.keepalive);
     proxy_log(out, &f.log, &config.global);
 }
 
@@ -132,6 +174,11 @@ fn backend(out: &mut String, b: &Backend, global: &Global) {
     let _ = writeln!(out, "retries = {}", b.retries);
     let _ = writeln!(out, "redispatch = {}", b.redispatch);
     timeouts(out, &b.timeouts);
+    keepalive(out, &b.keepalive);
+    check(out, &b.check);
+    if let Some(r) = b.rebalance {
+        let _ = writeln!(out, "rebalance = {{ window = {}, batch = {} }}", d(r.window), r.batch);
+    }
     proxy_log(out, &b.log, global);
     for s in &b.servers {
         server(out, s);
@@ -143,6 +190,9 @@ fn server(out: &mut String, s: &Server) {
     let _ = writeln!(out, "name = {}", q(&s.name));
     let _ = writeln!(out, "address = {}", q(&s.addr.to_string()));
     let _ = writeln!(out, "check = {}", s.check);
+    if let Some(port) = s.check_port {
+        let _ = writeln!(out, "check_port = {port}");
+    }
     let _ = writeln!(out, "inter = {}", d(s.inter));
     let _ = writeln!(out, "fastinter = {}", d(s.fastinter));
     let _ = writeln!(out, "downinter = {}", d(s.downinter));

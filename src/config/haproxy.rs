@@ -261,12 +261,112 @@ mod tests {
     }
 
     #[test]
-    fn http_balance_and_amqp_are_refused() {
-        let e = err("backend b\n balance uri\n option amqp-check\n server a 127.0.0.1:1\n");
+    fn http_balance_and_other_checks_are_refused() {
+        let e = err("backend b\n balance uri\n option mysql-check\n server a 127.0.0.1:1\n");
         assert!(has(&e, 6, "needs mode http"));
-        assert!(has(&e, 7, "AMQP mode is not implemented yet"));
+        assert!(has(&e, 7, "'option mysql-check' is not supported yet"));
         let e = err("backend b\n balance roundrobbin\n");
         assert!(has(&e, 6, "did you mean 'roundrobin'"));
+    }
+
+    #[test]
+    fn option_amqp_applies_to_tcp_mode_only() {
+        use crate::config::Mode;
+        let c = ok("defaults\n option amqp\nlisten l\n bind :5020\n server a 127.0.0.1:1\nlisten s\n bind :5021\n mode http\n stats enable\n").config;
+        assert_eq!((c.frontends[0].mode, c.backends[0].mode), (Mode::Amqp, Mode::Amqp));
+        assert_eq!(c.stats.len(), 1, "a stats page inheriting 'option amqp' is still a stats page");
+        let c = ok("defaults\n option amqp\nlisten l\n bind :5022\n no option amqp\n server a 127.0.0.1:1\n").config;
+        assert_eq!(c.frontends[0].mode, Mode::Tcp);
+        let e = err("listen l\n bind :5023\n mode amqp\n option amqq\n");
+        assert!(has(&e, 7, "write 'mode tcp' and 'option amqp'"));
+        assert!(has(&e, 8, "did you mean 'amqp'"), "{e:?}");
+    }
+
+    #[test]
+    fn keepalive_options_and_parameters() {
+        use std::time::Duration;
+        let c = ok("defaults\n option clitcpka\n clitcpka-idle 30\n srvtcpka-intvl 1500ms\nlisten l\n bind :5024\n srvtcpka-cnt 5\n server a 127.0.0.1:1\n").config;
+        let (f, b) = (&c.frontends[0].keepalive, &c.backends[0].keepalive);
+        assert!(f.enabled && !b.enabled);
+        assert_eq!(f.idle, Some(Duration::from_secs(30)));
+        assert_eq!((b.interval, b.count), (Some(Duration::from_millis(1500)), Some(5)));
+        let c = ok("listen l\n bind :5025\n option tcpka\n server a 127.0.0.1:1\n").config;
+        assert!(c.frontends[0].keepalive.enabled && c.backends[0].keepalive.enabled);
+        let l = ok("backend b\n option clitcpka\n clitcpka-cnt 2\n server a 127.0.0.1:1\n");
+        assert!(has(&l.warnings, 6, "applies to client sockets"));
+        assert!(has(&l.warnings, 7, "applies to client sockets"));
+        let e = err("listen l\n bind :5026\n clitcpka-cnt 0\n srvtcpka-idle 10x\n clitcpka-idel 3\n");
+        assert!(has(&e, 7, "at least 1") && has(&e, 8, "unknown time unit"));
+        assert!(has(&e, 9, "did you mean 'clitcpka-idle'"), "{e:?}");
+    }
+
+    #[test]
+    fn handshake_timeout_is_client_side() {
+        use std::time::Duration;
+        let l = ok("listen l\n bind :5027\n option amqp\n timeout handshake 5s\n server a 127.0.0.1:1\n");
+        assert_eq!(l.config.frontends[0].timeouts.handshake, Some(Duration::from_secs(5)));
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let l = ok("backend b\n timeout handshake 5s\n server a 127.0.0.1:1\n");
+        assert!(has(&l.warnings, 6, "applies to the client side"));
+    }
+
+    #[test]
+    fn amqp_check_forms() {
+        use crate::config::CheckKind;
+        let c = ok("backend b\n option amqp-check user u password p\n server a 127.0.0.1:1 check\n").config;
+        let CheckKind::AmqpLogin { vhost, .. } = &c.backends[0].check else { panic!("login check") };
+        assert_eq!(vhost, "/");
+        let c = ok("defaults\n option amqp-check\nbackend b\n no option amqp-check\n server a 127.0.0.1:1 check\n").config;
+        assert_eq!(c.backends[0].check, CheckKind::Tcp);
+        let e = err("backend b\n option amqp-check password p\n option amqp-check user u passwd p\n option amqp-check user u password\n");
+        assert!(has(&e, 6, "needs 'user <name>'"));
+        assert!(has(&e, 7, "did you mean 'password'"));
+        assert!(has(&e, 8, "'password' in 'option amqp-check' needs a value"), "{e:?}");
+    }
+
+    #[test]
+    fn httpchk_forms_and_http_check() {
+        use crate::config::CheckKind;
+        let http = |body: &str| match ok(body).config.backends[0].check.clone() {
+            CheckKind::Http(h) => h,
+            other => panic!("expected an HTTP check, got {other:?}"),
+        };
+        let h = http("backend b\n option httpchk\n server a 127.0.0.1:1 check\n");
+        assert_eq!((h.method.as_str(), h.uri.as_str()), ("OPTIONS", "/"));
+        let h = http("backend b\n option httpchk /health\n server a 127.0.0.1:1 check\n");
+        assert_eq!((h.method.as_str(), h.uri.as_str()), ("OPTIONS", "/health"));
+        // http-check lines may come first, and override the option's request.
+        let h = http("backend b\n http-check send meth GET uri /api/health/checks/alarms hdr Authorization \"Basic eA==\" hdr X-A b\n option httpchk HEAD /\n http-check expect status 200\n server a 127.0.0.1:1 check\n");
+        assert_eq!((h.method.as_str(), h.uri.as_str()), ("GET", "/api/health/checks/alarms"));
+        assert_eq!(h.headers.len(), 2);
+        assert_eq!(h.headers[0].1 .0, "Basic eA==");
+        assert!(!format!("{h:?}").contains("eA=="), "headers are masked");
+        assert_eq!(h.expect_status, [200]);
+        let l = ok("backend b\n option httpchk GET / HTTP/1.1\n http-check expect status 200\n server a 127.0.0.1:1 check\n");
+        assert!(has(&l.warnings, 6, "HTTP version 'HTTP/1.1'"));
+        let l = ok("backend b\n http-check expect status 200\n server a 127.0.0.1:1 check\n");
+        assert!(has(&l.warnings, 6, "'option httpchk', which is not set"));
+        let e = err("backend b\n http-check expect string ok\n http-check expect status 2xx\n http-check send body x\n http-check sned\n http-check expect ! status 500\n");
+        assert!(has(&e, 6, "'http-check expect string' is not supported yet"));
+        assert!(has(&e, 7, "not '2xx'"));
+        assert!(has(&e, 8, "'body' in 'http-check send' is not supported yet"));
+        assert!(has(&e, 9, "did you mean 'send'"));
+        assert!(has(&e, 10, "negated"), "{e:?}");
+    }
+
+    #[test]
+    fn rebalance_forms() {
+        use crate::config::Rebalance;
+        use std::time::Duration;
+        let c = ok("defaults\n option amqp\n rebalance batch 3\nbackend b\n server a 127.0.0.1:1\nbackend c\n no rebalance\n server a 127.0.0.1:1\n").config;
+        assert_eq!(c.backends[0].rebalance, Some(Rebalance { window: Duration::from_secs(60), batch: 3 }));
+        assert_eq!(c.backends[1].rebalance, None);
+        let e = err("backend b\n option amqp\n rebalance batch 0\n rebalance window 0\n rebalance windw 1m\n rebalance batch\n");
+        assert!(has(&e, 7, "at least 1") && has(&e, 8, "greater than 0"));
+        assert!(has(&e, 9, "did you mean 'window'"));
+        assert!(has(&e, 10, "'rebalance batch' needs a number"), "{e:?}");
+        let e = err("backend b\n rebalance\n server a 127.0.0.1:1\n");
+        assert!(has(&e, 6, "'rebalance' needs AMQP mode"));
     }
 
     #[test]

@@ -14,6 +14,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+mod check;
+
 use super::addr;
 use super::duration;
 use super::model::*;
@@ -76,6 +78,9 @@ struct ProxyDefaultsT {
     timeout: TimeoutsT,
     #[serde(default)]
     log: ProxyLogT,
+    #[serde(default)]
+    keepalive: KeepaliveT,
+    check: Option<Spanned<toml::Value>>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -89,6 +94,25 @@ struct TimeoutsT {
     tunnel: Option<Spanned<String>>,
     client_fin: Option<Spanned<String>>,
     server_fin: Option<Spanned<String>>,
+    handshake: Option<Spanned<String>>,
+}
+
+/// `keepalive = { enabled = true, idle = "30s", interval = "10s", count = 3 }`.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct KeepaliveT {
+    enabled: Option<bool>,
+    idle: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+    count: Option<Spanned<u32>>,
+}
+
+/// `rebalance = { window = "60s", batch = 1 }`; absent means off.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RebalanceT {
+    window: Option<Spanned<String>>,
+    batch: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -114,6 +138,7 @@ struct FrontendT {
     #[serde(default)]
     timeout: TimeoutsT,
     log: Option<ProxyLogT>,
+    keepalive: Option<KeepaliveT>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +152,10 @@ struct BackendT {
     #[serde(default)]
     timeout: TimeoutsT,
     log: Option<ProxyLogT>,
+    keepalive: Option<KeepaliveT>,
+    /// `"tcp"`, `"amqp"`, or a table with a `type` (see [`Builder::check`]).
+    check: Option<Spanned<toml::Value>>,
+    rebalance: Option<Spanned<RebalanceT>>,
     #[serde(default)]
     server: Vec<Spanned<ServerT>>,
 }
@@ -137,6 +166,8 @@ struct ServerT {
     name: String,
     address: Spanned<String>,
     check: Option<bool>,
+    /// HAProxy's `port`: health checks go to this port.
+    check_port: Option<Spanned<u16>>,
     inter: Option<Spanned<String>>,
     fastinter: Option<Spanned<String>>,
     downinter: Option<Spanned<String>>,
@@ -225,6 +256,9 @@ impl Builder<'_, '_> {
                     server_lines.push(sline);
                 }
             }
+            let check_value = b.check.as_ref().or(d.check.as_ref());
+            let check = check_value.map(|c| self.check(c)).unwrap_or(CheckKind::Tcp);
+            let rebalance = b.rebalance.as_ref().map(|r| self.rebalance(r.get_ref()));
             config.backends.push(Backend {
                 name: b.name.clone(),
                 mode: self.mode(b.mode.as_ref().or(d.mode.as_ref())),
@@ -233,12 +267,17 @@ impl Builder<'_, '_> {
                 retries: b.retries.or(d.retries).unwrap_or(3),
                 redispatch: b.redispatch.or(d.redispatch).unwrap_or(false),
                 timeouts: self.timeouts(&b.timeout, &d.timeout),
-                check: CheckKind::Tcp,
-                keepalive: Default::default(),
-                rebalance: None,
+                check,
+                keepalive: self.keepalive(b.keepalive.as_ref(), &d.keepalive),
+                rebalance: rebalance.flatten(),
                 log: self.proxy_log(b.log.as_ref(), &d.log, &config.global),
             });
-            origins.backends.push(BackendLines { line, servers: server_lines });
+            origins.backends.push(BackendLines {
+                line,
+                servers: server_lines,
+                check: check_value.filter(|c| c.get_ref().as_str() != Some("tcp")).map(|c| self.lines.span(c)),
+                rebalance: b.rebalance.as_ref().map(|r| self.lines.span(r)),
+            });
         }
 
         for spanned in &file.frontend {
@@ -264,9 +303,10 @@ impl Builder<'_, '_> {
                 default_backend,
                 timeouts: self.timeouts(&f.timeout, &d.timeout),
                 log: self.proxy_log(f.log.as_ref(), &d.log, &config.global),
-                keepalive: Default::default(),
+                keepalive: self.keepalive(f.keepalive.as_ref(), &d.keepalive),
             });
-            origins.frontends.push(ProxyLines { line, binds: bind_lines });
+            let handshake = f.timeout.handshake.as_ref().or(d.timeout.handshake.as_ref());
+            origins.frontends.push(ProxyLines { line, binds: bind_lines, handshake: handshake.map(|h| self.lines.span(h)) });
         }
 
         for spanned in &file.stats {
@@ -286,7 +326,7 @@ impl Builder<'_, '_> {
             if !s.uri.as_deref().unwrap_or("/").starts_with('/') {
                 self.report.error(line, format!("stats page '{}': 'uri' must start with '/'", s.name));
             }
-            origins.stats.push(ProxyLines { line, binds: bind_lines });
+            origins.stats.push(ProxyLines { line, binds: bind_lines, handshake: None });
         }
         (config, origins)
     }
@@ -354,12 +394,17 @@ impl Builder<'_, '_> {
         let Some(spanned) = mode else { return Mode::Tcp };
         let line = self.lines.span(spanned);
         match spanned.get_ref().as_str() {
-            "tcp" => {}
-            "amqp" => self.report.error(line, "mode amqp: AMQP mode is not implemented yet in this version"),
-            "http" => self.report.error(line, "warren does not proxy HTTP; use a [[stats]] section for the stats page"),
-            other => self.report.error(line, format!("unknown mode '{other}'; use \"tcp\"{}", suggest::hint(other, ["tcp", "amqp"]))),
+            "tcp" => Mode::Tcp,
+            "amqp" => Mode::Amqp,
+            "http" => {
+                self.report.error(line, "warren does not proxy HTTP; use a [[stats]] section for the stats page");
+                Mode::Tcp
+            }
+            other => {
+                self.report.error(line, format!("unknown mode '{other}'; use \"amqp\" or \"tcp\"{}", suggest::hint(other, ["tcp", "amqp"])));
+                Mode::Tcp
+            }
         }
-        Mode::Tcp
     }
 
     fn balance(&mut self, balance: Option<&Spanned<String>>) -> Algorithm {
@@ -396,7 +441,68 @@ impl Builder<'_, '_> {
             tunnel: self.timeout(&own.tunnel, &d.tunnel),
             client_fin: self.timeout(&own.client_fin, &d.client_fin),
             server_fin: self.timeout(&own.server_fin, &d.server_fin),
-            handshake: None,
+            handshake: self.timeout(&own.handshake, &d.handshake),
+        }
+    }
+
+    /// Keep-alive of a proxy, key by key over `[defaults]`.
+    fn keepalive(&mut self, own: Option<&KeepaliveT>, d: &KeepaliveT) -> Keepalive {
+        let empty = KeepaliveT::default();
+        let own = own.unwrap_or(&empty);
+        let mut positive = |v: Option<&Spanned<String>>, what: &str| {
+            let v = v?;
+            let d = self.duration(v)?;
+            if d.is_zero() {
+                self.report.error(self.lines.span(v), format!("keepalive {what} must be greater than 0"));
+            }
+            Some(d)
+        };
+        let idle = positive(own.idle.as_ref().or(d.idle.as_ref()), "idle");
+        let interval = positive(own.interval.as_ref().or(d.interval.as_ref()), "interval");
+        let count = own.count.as_ref().or(d.count.as_ref()).map(|c| {
+            if *c.get_ref() == 0 {
+                self.report.error(self.lines.span(c), "keepalive count must be at least 1");
+            }
+            *c.get_ref()
+        });
+        Keepalive { enabled: own.enabled.or(d.enabled).unwrap_or(false), idle, interval, count }
+    }
+
+    /// `rebalance = { window, batch }`, defaults 60 s and 1.
+    fn rebalance(&mut self, r: &RebalanceT) -> Option<Rebalance> {
+        let window = match &r.window {
+            Some(w) => {
+                let d = self.duration(w)?;
+                if d.is_zero() {
+                    self.report.error(self.lines.span(w), "rebalance window must be greater than 0");
+                }
+                d
+            }
+            None => Duration::from_secs(60),
+        };
+        let batch = match &r.batch {
+            Some(b) => {
+                if *b.get_ref() == 0 {
+                    self.report.error(self.lines.span(b), "rebalance batch must be at least 1");
+                }
+                *b.get_ref()
+            }
+            None => 1,
+        };
+        Some(Rebalance { window, batch })
+    }
+
+    /// `check = "tcp" | "amqp"`, or a table:
+    /// `{ type = "amqp-login", user, password, vhost = "/" }`,
+    /// `{ type = "http", method = "OPTIONS", uri = "/", headers = [{ name, value }], expect_status = [200] }`.
+    fn check(&mut self, value: &Spanned<toml::Value>) -> CheckKind {
+        let line = self.lines.span(value);
+        match check::parse(value.get_ref()) {
+            Ok(kind) => kind,
+            Err(message) => {
+                self.report.error(line, format!("check: {message}"));
+                CheckKind::Tcp
+            }
         }
     }
 
@@ -431,7 +537,12 @@ impl Builder<'_, '_> {
         Some(Server {
             name: s.name.clone(),
             addr: addr?,
-            check_port: None,
+            check_port: s.check_port.as_ref().map(|p| {
+                if *p.get_ref() == 0 {
+                    self.report.error(self.lines.span(p), "check_port must be a port number from 1 to 65535");
+                }
+                *p.get_ref()
+            }),
             check: s.check.unwrap_or(false),
             inter,
             fastinter,

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::model::{server_defaults, Config, Mode};
+use super::model::{server_defaults, CheckKind, Config, Keepalive, Mode};
 use super::report::Report;
 
 /// Where each object of a [`Config`] was written, index for index.
@@ -23,6 +23,8 @@ pub(crate) struct ProxyLines {
     pub line: usize,
     /// One line per entry of the proxy's `binds`.
     pub binds: Vec<usize>,
+    /// Where `timeout handshake` was set, if it was.
+    pub handshake: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -30,6 +32,10 @@ pub(crate) struct BackendLines {
     pub line: usize,
     /// One line per entry of the backend's `servers`.
     pub servers: Vec<usize>,
+    /// Where a check other than the TCP connect was chosen (`option amqp-check`/`httpchk`).
+    pub check: Option<usize>,
+    /// Where `rebalance` was set.
+    pub rebalance: Option<usize>,
 }
 
 /// Lines are looked up leniently: a missing entry reports at line 0 (the whole file)
@@ -83,6 +89,14 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
             ),
             Some(_) => {}
         }
+        if f.mode != Mode::Amqp && f.timeouts.handshake.is_some() {
+            let at_line = origins.frontends.get(i).and_then(|o| o.handshake).unwrap_or(line);
+            report.warn(
+                at_line,
+                format!("'timeout handshake' is ignored in frontend '{}': it only applies in AMQP mode ('option amqp')", f.name),
+            );
+        }
+        keepalive_tunes_nothing(&f.keepalive, f.mode, &format!("frontend '{}'", f.name), line, report);
         if f.mode == Mode::Tcp && f.timeouts.client.is_none() {
             report.warn(
                 line,
@@ -95,8 +109,15 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
         let lines = origins.backends.get(i);
         let line = lines.map(|o| o.line).unwrap_or(0);
         let server_lines = lines.map(|o| o.servers.as_slice()).unwrap_or(&[]);
-        if b.mode == Mode::Tcp {
-            let missing: Vec<&str> = [("connect", b.timeouts.connect), ("server", b.timeouts.server)]
+        // In AMQP mode an idle server is fine (heartbeats and keep-alive find dead ones), but
+        // a connect still needs a bound.
+        let needed: &[_] = match b.mode {
+            Mode::Tcp => &[("connect", b.timeouts.connect), ("server", b.timeouts.server)],
+            Mode::Amqp => &[("connect", b.timeouts.connect)],
+            Mode::Http => &[],
+        };
+        {
+            let missing: Vec<&str> = needed
                 .iter()
                 .filter(|(_, t)| t.is_none())
                 .map(|(n, _)| *n)
@@ -105,14 +126,32 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
                 report.warn(
                     line,
                     format!(
-                        "missing timeouts for backend '{}': {} not set, so connects and idle servers wait forever; set {}",
+                        "missing timeouts for backend '{}': {} not set, so {} forever; set {}",
                         b.name,
                         missing.iter().map(|n| format!("'timeout {n}'")).collect::<Vec<_>>().join(" and "),
+                        if b.mode == Mode::Tcp { "connects and idle servers wait" } else { "connects wait" },
                         if missing.len() == 1 { "it" } else { "them" }
                     ),
                 );
             }
         }
+        if b.check != CheckKind::Tcp && !b.servers.iter().any(|s| s.check) {
+            let what = match b.check {
+                CheckKind::Http(_) => "option httpchk",
+                _ => "option amqp-check",
+            };
+            report.warn(
+                lines.and_then(|o| o.check).unwrap_or(line),
+                format!("'{what}' in backend '{}': no server has 'check', the check is never run", b.name),
+            );
+        }
+        if b.rebalance.is_some() && b.mode != Mode::Amqp {
+            report.error(
+                lines.and_then(|o| o.rebalance).unwrap_or(line),
+                format!("'rebalance' needs AMQP mode, and backend '{}' is mode {}: only AMQP mode can close sessions politely (connection.close); add 'option amqp'", b.name, b.mode),
+            );
+        }
+        keepalive_tunes_nothing(&b.keepalive, b.mode, &format!("backend '{}'", b.name), line, report);
         let mut names: HashMap<&str, usize> = HashMap::new();
         for (j, s) in b.servers.iter().enumerate() {
             let sline = at(server_lines, j);
@@ -141,6 +180,18 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
     }
 
     listeners_are_distinct(config, origins, report);
+}
+
+/// Keep-alive settings without keep-alive: in tcp mode, `clitcpka-idle` and friends only
+/// tune probes that `option tcpka` (or `clitcpka`/`srvtcpka`) turns on, as in HAProxy.
+fn keepalive_tunes_nothing(k: &Keepalive, mode: Mode, what: &str, line: usize, report: &mut Report) {
+    let tuned = k.idle.is_some() || k.interval.is_some() || k.count.is_some();
+    if tuned && !k.enabled && mode == Mode::Tcp {
+        report.warn(
+            line,
+            format!("keep-alive settings of {what} have no effect: keep-alive is off in tcp mode unless 'option tcpka' (or clitcpka/srvtcpka) is set"),
+        );
+    }
 }
 
 /// Two listeners on the same address (or a specific address under a wildcard on the same

@@ -5,7 +5,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::config::model::{Algorithm, LogTarget, Mode, Server, StatsUser, Timeouts};
+use crate::config::model::{
+    Algorithm, CheckKind, Keepalive, LogTarget, Mode, Rebalance, Secret, Server, StatsUser, Timeouts,
+};
 
 /// The four kinds of proxy section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +78,7 @@ pub struct ServerParams {
     pub slowstart: Option<Duration>,
     pub shutdown_on_down: Option<bool>,
     pub shutdown_backup_on_up: Option<bool>,
+    pub check_port: Option<u16>,
 }
 
 impl ServerParams {
@@ -96,6 +99,7 @@ impl ServerParams {
             slowstart: self.slowstart.or(base.slowstart),
             shutdown_on_down: self.shutdown_on_down.or(base.shutdown_on_down),
             shutdown_backup_on_up: self.shutdown_backup_on_up.or(base.shutdown_backup_on_up),
+            check_port: self.check_port.or(base.check_port),
         }
     }
 
@@ -106,7 +110,7 @@ impl ServerParams {
         Server {
             name,
             addr,
-            check_port: None,
+            check_port: self.check_port,
             check: self.check.unwrap_or(false),
             inter,
             fastinter: self.fastinter.unwrap_or(inter),
@@ -136,6 +140,18 @@ pub struct HttpOnly {
     pub effect: &'static str,
 }
 
+/// `http-check send` and `http-check expect`: they refine `option httpchk`, in whichever
+/// order they are written, so they are kept apart and merged at the end.
+#[derive(Debug, Clone, Default)]
+pub struct HttpCheckDraft {
+    pub method: Option<String>,
+    pub uri: Option<String>,
+    pub headers: Vec<(String, Secret)>,
+    pub expect_status: Option<Vec<u16>>,
+    /// First `http-check` line, to warn when there is no `option httpchk` to refine.
+    pub line: Option<usize>,
+}
+
 /// One proxy or defaults section being read.
 #[derive(Debug, Clone)]
 pub struct Draft {
@@ -159,6 +175,22 @@ pub struct Draft {
     pub stats: StatsDraft,
     pub default_server: ServerParams,
     pub servers: Vec<(Server, usize)>,
+    /// `option amqp` / `no option amqp`, with its line.
+    pub amqp: Option<(bool, usize)>,
+    /// Line of an `option amqp` written in this very section (not inherited from defaults).
+    pub amqp_own_line: Option<usize>,
+    /// Line of the `timeout handshake` in force, for the warning outside AMQP mode.
+    pub handshake_line: Option<usize>,
+    /// Client-side keep-alive (`option clitcpka`/`tcpka`, `clitcpka-*`).
+    pub cli_keepalive: Keepalive,
+    /// Server-side keep-alive (`option srvtcpka`/`tcpka`, `srvtcpka-*`).
+    pub srv_keepalive: Keepalive,
+    /// The health check and the line of the option that chose it (0 for the default).
+    pub check: CheckKind,
+    pub check_line: usize,
+    pub http_check: HttpCheckDraft,
+    /// warren's `rebalance`, with its line.
+    pub rebalance: Option<(Rebalance, usize)>,
 }
 
 impl Draft {
@@ -185,6 +217,15 @@ impl Draft {
             stats: StatsDraft::default(),
             default_server: ServerParams::default(),
             servers: Vec::new(),
+            amqp: None,
+            amqp_own_line: None,
+            handshake_line: None,
+            cli_keepalive: Keepalive::default(),
+            srv_keepalive: Keepalive::default(),
+            check: CheckKind::Tcp,
+            check_line: 0,
+            http_check: HttpCheckDraft::default(),
+            rebalance: None,
         }
     }
 
@@ -195,14 +236,20 @@ impl Draft {
         draft.name = name.to_string();
         draft.line = line;
         draft.stats.own_line = None;
+        draft.amqp_own_line = None;
         // Only these may come from defaults; binds and servers never do.
         draft.binds.clear();
         draft.servers.clear();
         draft
     }
 
+    /// The proxy's mode: `option amqp` turns `mode tcp` into AMQP mode; with `mode http` it
+    /// has no effect here (the error is reported by `finish`).
     pub fn mode(&self) -> Mode {
-        self.mode.unwrap_or(Mode::Tcp)
+        match (self.mode.unwrap_or(Mode::Tcp), self.amqp) {
+            (Mode::Tcp, Some((true, _))) => Mode::Amqp,
+            (mode, _) => mode,
+        }
     }
 
     /// `kind 'name'` for messages.

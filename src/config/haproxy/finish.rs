@@ -27,6 +27,12 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
 
     for d in drafts {
         let mode = d.mode();
+        if let (Some(line), Mode::Http) = (d.amqp_own_line, mode) {
+            report.error(
+                line,
+                format!("'option amqp' needs 'mode tcp', but {} is mode http: AMQP mode follows AMQP frames over TCP", d.describe()),
+            );
+        }
         if mode != Mode::Http {
             for h in &d.http_only {
                 let entry = http_only.entry((h.line, h.directive.clone())).or_insert((h.effect, Vec::new()));
@@ -50,9 +56,13 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 default_backend: None,
                 timeouts: d.timeouts,
                 log: log.clone(),
-                keepalive: Default::default(),
+                keepalive: d.cli_keepalive,
             });
-            origins.frontends.push(ProxyLines { line: d.line, binds: d.binds.iter().map(|(_, l)| *l).collect() });
+            origins.frontends.push(ProxyLines {
+                line: d.line,
+                binds: d.binds.iter().map(|(_, l)| *l).collect(),
+                handshake: d.handshake_line,
+            });
             let target = match (&d.default_backend, d.kind) {
                 (Some(named), _) => Some(named.clone()),
                 (None, Kind::Listen) => Some((d.name.clone(), d.line)),
@@ -61,6 +71,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
             wanted.push(target);
         }
         if d.kind.has_backend() {
+            let check = backend_check(&d, report);
             config.backends.push(Backend {
                 name: d.name.clone(),
                 mode,
@@ -69,12 +80,17 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 retries: d.retries.unwrap_or(DEFAULT_RETRIES),
                 redispatch: d.redispatch,
                 timeouts: d.timeouts,
-                check: CheckKind::Tcp,
-                keepalive: Default::default(),
-                rebalance: None,
+                check,
+                keepalive: d.srv_keepalive,
+                rebalance: d.rebalance.map(|(r, _)| r),
                 log,
             });
-            origins.backends.push(BackendLines { line: d.line, servers: d.servers.iter().map(|(_, l)| *l).collect() });
+            origins.backends.push(BackendLines {
+                line: d.line,
+                servers: d.servers.iter().map(|(_, l)| *l).collect(),
+                check: (d.check_line > 0).then_some(d.check_line),
+                rebalance: d.rebalance.map(|(_, l)| l),
+            });
         }
     }
 
@@ -124,7 +140,34 @@ fn stats_page(d: Draft, config: &mut Config, origins: &mut Origins, report: &mut
         hide_version: s.hide_version,
         admin: s.admin,
     });
-    origins.stats.push(ProxyLines { line: d.line, binds: d.binds.iter().map(|(_, l)| *l).collect() });
+    origins.stats.push(ProxyLines { line: d.line, binds: d.binds.iter().map(|(_, l)| *l).collect(), handshake: None });
+}
+
+/// The backend's health check: `option httpchk` refined by the `http-check` lines.
+fn backend_check(d: &Draft, report: &mut Report) -> CheckKind {
+    let h = &d.http_check;
+    match &d.check {
+        CheckKind::Http(base) => {
+            let mut check = base.clone();
+            if let Some(method) = &h.method {
+                check.method = method.clone();
+            }
+            if let Some(uri) = &h.uri {
+                check.uri = uri.clone();
+            }
+            check.headers.extend(h.headers.iter().cloned());
+            if let Some(codes) = &h.expect_status {
+                check.expect_status = codes.clone();
+            }
+            CheckKind::Http(check)
+        }
+        other => {
+            if let Some(line) = h.line {
+                report.warn(line, format!("'http-check' is ignored in {}: it refines 'option httpchk', which is not set", d.describe()));
+            }
+            other.clone()
+        }
+    }
 }
 
 fn proxy_log(d: &Draft, global: &Global) -> ProxyLog {

@@ -1,11 +1,15 @@
 //! `option <name>` and `no option <name>`.
 
 use super::draft::{Draft, HttpOnly};
+use crate::config::model::{CheckKind, HttpCheck, Secret};
 use crate::config::report::Report;
 use crate::config::suggest;
 
 /// Options implemented by warren.
-const IMPLEMENTED: [&str; 4] = ["redispatch", "tcplog", "dontlognull", "log-health-checks"];
+const IMPLEMENTED: [&str; 10] = [
+    "redispatch", "tcplog", "dontlognull", "log-health-checks", "amqp", "amqp-check", "httpchk",
+    "tcpka", "clitcpka", "srvtcpka",
+];
 
 /// Options that only mean something in mode http; HAProxy warns about them in a TCP proxy.
 const HTTP_ONLY: [&str; 8] = [
@@ -14,18 +18,20 @@ const HTTP_ONLY: [&str; 8] = [
 ];
 
 /// Accepted but not acted on yet, with what happens instead.
-const IGNORED: [(&str, &str); 4] = [
-    ("abortonclose", "queued connections are not dropped early when their client leaves"),
-    ("tcpka", "warren does not enable TCP keep-alive on its sockets yet"),
-    ("clitcpka", "warren does not enable TCP keep-alive on client sockets yet"),
-    ("srvtcpka", "warren does not enable TCP keep-alive on server sockets yet"),
+const IGNORED: [(&str, &str); 1] =
+    [("abortonclose", "queued connections are not dropped early when their client leaves")];
+
+/// Health checks warren does not have.
+const OTHER_CHECKS: [&str; 8] = [
+    "tcp-check", "ssl-hello-chk", "mysql-check", "pgsql-check", "redis-check", "smtpchk",
+    "ldap-check", "spop-check",
 ];
 
-/// Health checks other than a TCP connect.
-const OTHER_CHECKS: [&str; 9] = [
-    "httpchk", "tcp-check", "ssl-hello-chk", "mysql-check", "pgsql-check", "redis-check",
-    "smtpchk", "ldap-check", "spop-check",
-];
+/// HAProxy's `option httpchk` request when no method or URI is given.
+const DEFAULT_CHECK_METHOD: &str = "OPTIONS";
+const DEFAULT_CHECK_URI: &str = "/";
+/// RabbitMQ's default virtual host, for `option amqp-check user ... password ...`.
+const DEFAULT_VHOST: &str = "/";
 
 pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, report: &mut Report) {
     let Some(name) = args.first().map(String::as_str) else {
@@ -33,14 +39,39 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
         return;
     };
     let written = if enabled { format!("option {name}") } else { format!("no option {name}") };
+    let takes_arguments = matches!(name, "amqp-check" | "httpchk");
+    if !takes_arguments && args.len() > 1 {
+        report.error(line, format!("too many arguments to '{written}': remove '{}'", args[1]));
+        return;
+    }
     match name {
         "redispatch" => draft.redispatch = enabled,
         "tcplog" => draft.tcplog = enabled,
         "dontlognull" => draft.dontlognull = enabled,
         "log-health-checks" => draft.log_health_checks = enabled,
-        "amqp" | "amqp-check" => {
-            report.error(line, format!("option {name}: AMQP mode is not implemented yet in this version"));
+        "amqp" => {
+            draft.amqp = Some((enabled, line));
+            draft.amqp_own_line = enabled.then_some(line);
         }
+        "tcpka" => {
+            draft.cli_keepalive.enabled = enabled;
+            draft.srv_keepalive.enabled = enabled;
+        }
+        "clitcpka" => {
+            if !draft.kind.has_frontend() {
+                report.warn(line, format!("'{written}' is ignored in {}: it applies to client sockets (frontends and listen sections)", draft.describe()));
+            } else {
+                draft.cli_keepalive.enabled = enabled;
+            }
+        }
+        "srvtcpka" => {
+            if !draft.kind.has_backend() {
+                report.warn(line, format!("'{written}' is ignored in {}: it applies to server sockets (backends and listen sections)", draft.describe()));
+            } else {
+                draft.srv_keepalive.enabled = enabled;
+            }
+        }
+        "amqp-check" | "httpchk" => check_option(draft, name, &args[1..], enabled, line, report),
         _ if HTTP_ONLY.contains(&name) => {
             let directive = format!("option {name}");
             draft.http_only.retain(|h| h.directive != directive);
@@ -58,7 +89,7 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
         }
         _ if OTHER_CHECKS.contains(&name) => report.error(
             line,
-            format!("'{written}' is not supported yet: health checks are TCP connects ('check' on the server line)"),
+            format!("'{written}' is not supported yet: use 'option amqp-check', 'option httpchk', or a TCP connect ('check' alone)"),
         ),
         _ => match IGNORED.iter().find(|(n, _)| *n == name) {
             Some((_, why)) => {
@@ -72,10 +103,187 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
                     "unknown option '{name}'{}",
                     suggest::hint(
                         name,
-                        IMPLEMENTED.iter().chain(HTTP_ONLY.iter()).copied().chain(IGNORED.iter().map(|(n, _)| *n))
+                        IMPLEMENTED
+                            .iter()
+                            .chain(HTTP_ONLY.iter())
+                            .chain(OTHER_CHECKS.iter())
+                            .copied()
+                            .chain(IGNORED.iter().map(|(n, _)| *n))
                     )
                 ),
             ),
         },
+    }
+}
+
+/// `option amqp-check [...]`, `option httpchk [...]` and their `no` forms.
+fn check_option(draft: &mut Draft, name: &str, args: &[String], enabled: bool, line: usize, report: &mut Report) {
+    if !draft.kind.has_backend() {
+        report.warn(line, format!("'option {name}' is ignored in {}: health checks belong to backends and listen sections", draft.describe()));
+        return;
+    }
+    if !enabled {
+        if let Some(extra) = args.first() {
+            report.error(line, format!("too many arguments to 'no option {name}': remove '{extra}'"));
+            return;
+        }
+        // Back to the default TCP connect, but only if this check was the one in force.
+        let current = match draft.check {
+            CheckKind::Amqp | CheckKind::AmqpLogin { .. } => "amqp-check",
+            CheckKind::Http(_) => "httpchk",
+            CheckKind::Tcp => "",
+        };
+        if current == name {
+            draft.check = CheckKind::Tcp;
+            draft.check_line = 0;
+        }
+        return;
+    }
+    let kind = if name == "amqp-check" { amqp_check(args) } else { httpchk(args, line, report) };
+    if let Some(kind) = report.check(line, kind) {
+        draft.check = kind;
+        draft.check_line = line;
+    }
+}
+
+/// `option amqp-check [user <u> password <p> [vhost <v>]]`.
+fn amqp_check(args: &[String]) -> Result<CheckKind, String> {
+    if args.is_empty() {
+        return Ok(CheckKind::Amqp);
+    }
+    let (mut user, mut password, mut vhost) = (None, None, None);
+    let mut rest = args.iter();
+    while let Some(key) = rest.next() {
+        let slot = match key.as_str() {
+            "user" => &mut user,
+            "password" => &mut password,
+            "vhost" => &mut vhost,
+            other => {
+                return Err(format!(
+                    "unknown argument '{other}' to 'option amqp-check'; it takes 'user <name> password <password> [vhost <vhost>]'{}",
+                    suggest::hint(other, ["user", "password", "vhost"])
+                ))
+            }
+        };
+        let Some(value) = rest.next() else {
+            return Err(format!("'{key}' in 'option amqp-check' needs a value"));
+        };
+        if slot.replace(value.clone()).is_some() {
+            return Err(format!("'{key}' is given twice in 'option amqp-check'"));
+        }
+    }
+    match (user, password) {
+        (Some(user), Some(password)) => Ok(CheckKind::AmqpLogin {
+            user,
+            password: Secret(password),
+            vhost: vhost.unwrap_or_else(|| DEFAULT_VHOST.to_string()),
+        }),
+        (Some(user), None) => Err(format!("'option amqp-check user {user}' needs 'password <password>' too (the check logs in)")),
+        (None, _) => Err("'option amqp-check' with 'password' or 'vhost' needs 'user <name>' too".to_string()),
+    }
+}
+
+/// `option httpchk`, `option httpchk <uri>`, `option httpchk <method> <uri> [<version>]`.
+fn httpchk(args: &[String], line: usize, report: &mut Report) -> Result<CheckKind, String> {
+    let (method, uri) = match args {
+        [] => (DEFAULT_CHECK_METHOD, DEFAULT_CHECK_URI),
+        [uri] => (DEFAULT_CHECK_METHOD, uri.as_str()),
+        [method, uri] => (method.as_str(), uri.as_str()),
+        [method, uri, version] => {
+            report.warn(
+                line,
+                format!("the HTTP version '{version}' of 'option httpchk' is ignored: warren chooses the version; add headers with 'http-check send hdr <name> <value>'"),
+            );
+            (method.as_str(), uri.as_str())
+        }
+        [_, _, _, extra, ..] => return Err(format!("too many arguments to 'option httpchk': remove '{extra}'")),
+    };
+    Ok(CheckKind::Http(HttpCheck {
+        method: method.to_string(),
+        uri: uri.to_string(),
+        headers: Vec::new(),
+        expect_status: Vec::new(),
+    }))
+}
+
+/// `http-check send ...` and `http-check expect status <codes>`.
+pub fn http_check(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    if !draft.kind.has_backend() {
+        report.warn(line, format!("'http-check' is ignored in {}: health checks belong to backends and listen sections", draft.describe()));
+        return;
+    }
+    let result = match words.get(1).map(String::as_str) {
+        Some("send") => http_check_send(draft, &words[2..], line, report),
+        Some("expect") => http_check_expect(&words[2..]).map(|codes| draft.http_check.expect_status = Some(codes)),
+        Some(other @ ("connect" | "disable-on-404" | "send-state" | "comment" | "set-var" | "unset-var" | "set-var-fmt")) => {
+            Err(format!("'http-check {other}' is not supported yet"))
+        }
+        Some(other) => Err(format!("unknown 'http-check {other}'; use 'http-check send' or 'http-check expect'{}", suggest::hint(other, ["send", "expect"]))),
+        None => Err("'http-check' needs 'send' or 'expect'".to_string()),
+    };
+    if report.check(line, result).is_some() {
+        draft.http_check.line.get_or_insert(line);
+    }
+}
+
+fn http_check_send(draft: &mut Draft, args: &[String], line: usize, report: &mut Report) -> Result<(), String> {
+    let mut method = None;
+    let mut uri = None;
+    let mut headers = Vec::new();
+    let mut rest = args.iter();
+    while let Some(key) = rest.next() {
+        let mut value = |what: &str| rest.next().cloned().ok_or_else(|| format!("'{key}' in 'http-check send' needs {what}"));
+        match key.as_str() {
+            "meth" => method = Some(value("a method")?),
+            "uri" => uri = Some(value("a URI")?),
+            "ver" => {
+                let version = value("a version")?;
+                report.warn(line, format!("the HTTP version '{version}' of 'http-check send' is ignored: warren chooses the version"));
+            }
+            "hdr" => {
+                let name = value("a header name and a value")?;
+                let val = value("a header name and a value")?;
+                headers.push((name, Secret(val)));
+            }
+            other @ ("body" | "body-lf" | "uri-lf" | "hdr-lf" | "comment") => {
+                return Err(format!("'{other}' in 'http-check send' is not supported yet"))
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument '{other}' to 'http-check send'; it takes 'meth', 'uri' and 'hdr'{}",
+                    suggest::hint(other, ["meth", "uri", "hdr", "ver"])
+                ))
+            }
+        }
+    }
+    // Like HAProxy, a later `http-check send` replaces the request of an earlier one.
+    draft.http_check.method = method.or(draft.http_check.method.take());
+    draft.http_check.uri = uri.or(draft.http_check.uri.take());
+    if !headers.is_empty() {
+        draft.http_check.headers = headers;
+    }
+    Ok(())
+}
+
+/// `http-check expect status <code>[,<code>...]`; other matches are refused.
+fn http_check_expect(args: &[String]) -> Result<Vec<u16>, String> {
+    match args {
+        [kind, pattern] if kind == "status" => pattern
+            .split(',')
+            .map(|code| match code.parse::<u16>() {
+                Ok(n) if (100..=599).contains(&n) => Ok(n),
+                _ => Err(format!("'http-check expect status' expects HTTP status codes (100 to 599), not '{code}'")),
+            })
+            .collect(),
+        [kind, ..] if kind == "!" => Err("'http-check expect !' (a negated match) is not supported yet".to_string()),
+        [kind, ..] if matches!(kind.as_str(), "rstatus" | "string" | "rstring" | "hdr" | "fhdr" | "custom") => {
+            Err(format!("'http-check expect {kind}' is not supported yet: use 'http-check expect status <code>'"))
+        }
+        [kind, ..] if kind == "status" => Err("'http-check expect status' needs one code or a comma-separated list, for example '200'".to_string()),
+        [kind, ..] if matches!(kind.as_str(), "min-recv" | "comment" | "ok-status" | "error-status" | "tout-status" | "on-success" | "on-error" | "status-code") => {
+            Err(format!("'{kind}' in 'http-check expect' is not supported yet"))
+        }
+        [kind, ..] => Err(format!("unknown match '{kind}' in 'http-check expect'; use 'status <code>'{}", suggest::hint(kind, ["status"]))),
+        [] => Err("'http-check expect' needs 'status <code>'".to_string()),
     }
 }

@@ -3,22 +3,27 @@
 use super::draft::{Draft, HttpOnly, Kind};
 use super::{duration, log, no_more_than, number, options, server, stats};
 use crate::config::addr;
-use crate::config::model::{Algorithm, Mode};
+use crate::config::model::{Algorithm, Keepalive, Mode, Rebalance};
 use crate::config::report::Report;
 use crate::config::suggest;
 
 /// Keywords warren implements or knowingly accepts, for suggestions.
-const KNOWN: [&str; 15] = [
+const KNOWN: [&str; 23] = [
     "mode", "bind", "default_backend", "maxconn", "balance", "retries", "option", "no", "timeout",
-    "log", "stats", "server", "default-server", "errorfile", "description",
+    "log", "stats", "server", "default-server", "errorfile", "description", "http-check",
+    "rebalance", "clitcpka-idle", "clitcpka-intvl", "clitcpka-cnt", "srvtcpka-idle",
+    "srvtcpka-intvl", "srvtcpka-cnt",
 ];
 
 /// Keywords warren knows but cannot honour yet: refusing them is safer than ignoring rules
 /// the user relies on.
-const UNSUPPORTED: [&str; 9] = [
+const UNSUPPORTED: [&str; 8] = [
     "use_backend", "acl", "http-request", "http-response", "tcp-request", "tcp-response",
-    "use-server", "redirect", "http-check",
+    "use-server", "redirect",
 ];
+
+/// warren's own `rebalance` defaults: shed the excess over a minute, one session at a time.
+const DEFAULT_REBALANCE: Rebalance = Rebalance { window: std::time::Duration::from_secs(60), batch: 1 };
 
 pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     let key = words[0].as_str();
@@ -64,8 +69,17 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
                     draft.logs.clear();
                 }
             }
-            _ => report.error(line, "'no' must be followed by 'option <name>' or 'log'"),
+            Some("rebalance") => {
+                if no_more_than(words, 2, "no rebalance", report, line) {
+                    draft.rebalance = None;
+                }
+            }
+            _ => report.error(line, "'no' must be followed by 'option <name>', 'log' or 'rebalance'"),
         },
+        "http-check" => options::http_check(draft, words, line, report),
+        "rebalance" => rebalance(draft, words, line, report),
+        "clitcpka-idle" | "clitcpka-intvl" | "clitcpka-cnt" | "srvtcpka-idle" | "srvtcpka-intvl"
+        | "srvtcpka-cnt" => keepalive_param(draft, words, line, report),
         "timeout" => timeout(draft, words, line, report),
         "log" => {
             if let Some(entry) = log::entry(&words[1..], line, false, report) {
@@ -108,6 +122,7 @@ fn mode(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
         Some("tcp") => draft.mode = Some(Mode::Tcp),
         // Allowed here, refused later unless the proxy is a stats page.
         Some("http") => draft.mode = Some(Mode::Http),
+        Some("amqp") => report.error(line, "there is no 'mode amqp' in haproxy.cfg: write 'mode tcp' and 'option amqp'"),
         Some("health") => report.error(line, "'mode health' was removed from HAProxy; use 'mode tcp' with health checks"),
         Some(other) => report.error(line, format!("unknown mode '{other}'; use 'tcp' (or 'http' for a stats page){}", suggest::hint(other, ["tcp", "http"]))),
         None => report.error(line, "'mode' needs 'tcp' or 'http'"),
@@ -180,9 +195,9 @@ fn balance(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
 
 /// `timeout <name> <duration>`; 0 means "no timeout", as in HAProxy.
 fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
-    const NAMES: [&str; 10] = [
+    const NAMES: [&str; 11] = [
         "client", "server", "connect", "queue", "check", "tunnel", "client-fin", "server-fin",
-        "http-request", "http-keep-alive",
+        "http-request", "http-keep-alive", "handshake",
     ];
     let Some(name) = words.get(1).map(String::as_str) else {
         report.error(line, "'timeout' needs a name and a duration, for example 'timeout client 1m'");
@@ -198,7 +213,7 @@ fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
     let keyword = format!("timeout {name}");
     let Some(value) = report.check(line, duration(&keyword, words.get(2))) else { return };
     let value = (!value.is_zero()).then_some(value);
-    let frontend_side = matches!(name, "client" | "client-fin" | "http-request" | "http-keep-alive");
+    let frontend_side = matches!(name, "client" | "client-fin" | "http-request" | "http-keep-alive" | "handshake");
     if frontend_side && !draft.kind.has_frontend() {
         report.warn(line, format!("'{keyword}' is ignored in {}: it applies to the client side (frontends and listen sections)", draft.describe()));
         return;
@@ -217,6 +232,92 @@ fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
         "tunnel" => t.tunnel = value,
         "client-fin" => t.client_fin = value,
         "server-fin" => t.server_fin = value,
+        "handshake" => {
+            t.handshake = value;
+            draft.handshake_line = value.map(|_| line);
+        }
         _ => draft.http_only.push(HttpOnly { line, directive: keyword, effect: "it is ignored" }),
+    }
+}
+
+/// warren extension: `rebalance [window <time>] [batch <n>]`.
+fn rebalance(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    if !draft.kind.has_backend() {
+        report.warn(line, format!("'rebalance' is ignored in {}: it applies to backends and listen sections", draft.describe()));
+        return;
+    }
+    let mut r = DEFAULT_REBALANCE;
+    let mut rest = words[1..].iter();
+    while let Some(key) = rest.next() {
+        let value = rest.next();
+        let result = match key.as_str() {
+            "window" => duration("rebalance window", value).map(|d| r.window = d),
+            "batch" => number("rebalance batch", value).map(|n| r.batch = n),
+            other => Err(format!(
+                "unknown argument '{other}' to 'rebalance'; it takes 'window <time>' and 'batch <n>'{}",
+                suggest::hint(other, ["window", "batch"])
+            )),
+        };
+        if report.check(line, result).is_none() {
+            return;
+        }
+    }
+    if r.window.is_zero() {
+        report.error(line, "'rebalance window' must be greater than 0");
+    } else if r.batch == 0 {
+        report.error(line, "'rebalance batch' must be at least 1");
+    } else {
+        draft.rebalance = Some((r, line));
+    }
+}
+
+/// `clitcpka-idle|intvl|cnt` and `srvtcpka-*` (HAProxy 2.2+): the socket's TCP_KEEPIDLE,
+/// TCP_KEEPINTVL and TCP_KEEPCNT. They tune keep-alive, they do not turn it on. As in
+/// HAProxy, a bare number of seconds is meant here, not milliseconds.
+fn keepalive_param(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    let key = words[0].as_str();
+    if !no_more_than(words, 2, key, report, line) {
+        return;
+    }
+    let client = key.starts_with("cli");
+    if client && !draft.kind.has_frontend() {
+        report.warn(line, format!("'{key}' is ignored in {}: it applies to client sockets (frontends and listen sections)", draft.describe()));
+        return;
+    }
+    if !client && !draft.kind.has_backend() {
+        report.warn(line, format!("'{key}' is ignored in {}: it applies to server sockets (backends and listen sections)", draft.describe()));
+        return;
+    }
+    let target: &mut Keepalive = if client { &mut draft.cli_keepalive } else { &mut draft.srv_keepalive };
+    let result = if key.ends_with("-cnt") {
+        number(key, words.get(1)).and_then(|n| {
+            if n == 0 {
+                Err(format!("'{key}' must be at least 1"))
+            } else {
+                target.count = Some(n);
+                Ok(())
+            }
+        })
+    } else {
+        seconds(key, words.get(1)).and_then(|d| {
+            if d.is_zero() {
+                return Err(format!("'{key}' must be greater than 0"));
+            }
+            if key.ends_with("-idle") {
+                target.idle = Some(d);
+            } else {
+                target.interval = Some(d);
+            }
+            Ok(())
+        })
+    };
+    report.check(line, result);
+}
+
+/// A duration whose bare numbers are seconds (HAProxy's TIME_UNIT_S keywords).
+fn seconds(keyword: &str, value: Option<&String>) -> Result<std::time::Duration, String> {
+    match value {
+        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => duration(keyword, Some(&format!("{v}s"))),
+        other => duration(keyword, other),
     }
 }

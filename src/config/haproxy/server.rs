@@ -7,14 +7,14 @@ use crate::config::report::Report;
 use crate::config::suggest;
 
 /// Keywords warren implements, for suggestions.
-const KNOWN: [&str; 15] = [
+const KNOWN: [&str; 16] = [
     "check", "inter", "fastinter", "downinter", "rise", "fall", "weight", "maxconn", "maxqueue",
-    "backup", "disabled", "enabled", "slowstart", "on-marked-down", "on-marked-up",
+    "backup", "disabled", "enabled", "slowstart", "on-marked-down", "on-marked-up", "port",
 ];
 
 /// Keywords warren knows but cannot honour yet.
-const UNSUPPORTED: [&str; 14] = [
-    "port", "addr", "send-proxy", "send-proxy-v2", "ssl", "check-ssl", "verify", "sni",
+const UNSUPPORTED: [&str; 13] = [
+    "addr", "send-proxy", "send-proxy-v2", "ssl", "check-ssl", "verify", "sni",
     "resolvers", "init-addr", "agent-check", "cookie", "id", "observe",
 ];
 
@@ -84,6 +84,13 @@ fn params(words: &[String], line: usize, report: &mut Report) -> Option<ServerPa
             "weight" => number(key, value).map(|n| p.weight = Some(n)),
             "maxconn" => number(key, value).map(|n| p.maxconn = Some(n)),
             "maxqueue" => number(key, value).map(|n| p.maxqueue = Some(n)),
+            "port" => number(key, value).and_then(|n| match u16::try_from(n) {
+                Ok(port) if port > 0 => {
+                    p.check_port = Some(port);
+                    Ok(())
+                }
+                _ => Err(format!("'port' must be a port number from 1 to 65535, not {n}")),
+            }),
             "on-marked-down" => match value.map(String::as_str) {
                 Some("shutdown-sessions") => {
                     p.shutdown_on_down = Some(true);
@@ -188,7 +195,21 @@ mod tests {
         server(&mut d, &words("server a 127.0.0.1:1 inter 2x rise many"), 3, &mut r);
         assert_eq!(r.errors.len(), 2);
         assert!(d.servers.is_empty());
-        server(&mut d, &words("server a 127.0.0.1:1 port 15672"), 4, &mut r);
+        server(&mut d, &words("server a 127.0.0.1:1 addr 10.0.0.1"), 4, &mut r);
         assert!(r.errors[2].message.contains("not supported yet"));
+        server(&mut d, &words("server a 127.0.0.1:1 port 70000"), 5, &mut r);
+        assert!(r.errors[3].message.contains("from 1 to 65535"), "{:?}", r.errors);
+    }
+
+    #[test]
+    fn check_port_from_the_server_or_default_server() {
+        let mut d = backend();
+        let mut r = Report::new("t.cfg");
+        default_server(&mut d, &words("default-server port 15672"), 1, &mut r);
+        server(&mut d, &words("server a 127.0.0.1:5672 check"), 2, &mut r);
+        server(&mut d, &words("server b 127.0.0.1:5673 check port 15673"), 3, &mut r);
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(d.servers[0].0.check_port, Some(15672));
+        assert_eq!(d.servers[1].0.check_port, Some(15673));
     }
 }
