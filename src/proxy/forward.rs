@@ -23,6 +23,8 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::splice::{self, Pipe};
+
 /// Size of the per-thread transfer buffer. Larger reads mean fewer syscalls on bulk
 /// transfers; the benchmark (`bench/`) is where this number is argued.
 const BUF_SIZE: usize = 64 * 1024;
@@ -99,23 +101,35 @@ pub trait Protocol {
     fn deadlines_changed(&mut self) -> bool {
         false
     }
+    /// May bulk data bypass user space (splice)? Only when the protocol never needs to
+    /// see the bytes.
+    fn splice(&self) -> bool {
+        false
+    }
 }
 
 /// A side broke the protocol; the protocol keeps the details for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Violation;
 
-/// Plain TCP: HAProxy's `mode tcp`.
-pub struct Tcp<'a>(pub &'a Timers);
+/// Plain TCP: HAProxy's `mode tcp`. `splice` allows zero-copy forwarding of bulk data.
+pub struct Tcp<'a> {
+    pub timers: &'a Timers,
+    pub splice: bool,
+}
 
 impl Protocol for Tcp<'_> {
+    fn splice(&self) -> bool {
+        self.splice
+    }
+
     #[inline]
     fn observe(&mut self, _: Side, _: &[u8]) -> Result<(), Violation> {
         Ok(())
     }
 
     fn deadline(&self, side: Side, half_closed: bool, activity: &Activity) -> Option<Instant> {
-        self.0.limit(side, half_closed).map(|t| activity.any(side) + t)
+        self.timers.limit(side, half_closed).map(|t| activity.any(side) + t)
     }
 
     fn on_eof(&mut self, _: Side) -> OnEof {
@@ -123,11 +137,19 @@ impl Protocol for Tcp<'_> {
     }
 }
 
+/// A read at least this large marks a bulk transfer, which splice moves more cheaply than
+/// a copy; smaller ones (AMQP publishes, heartbeats) are copied.
+const BULK: usize = 16 * 1024;
+
 /// One direction of the session.
 struct Direction {
     from: Side,
     /// Bytes read but not yet written (only under back-pressure).
     pending: Vec<u8>,
+    /// While spliced bytes wait in a pipe: the pipe and how many bytes it holds.
+    pipe: Option<(Pipe, usize)>,
+    /// The last read was bulk-sized: the next one may splice.
+    bulk: bool,
     /// Set once the source sent FIN and everything was passed on.
     done: bool,
     bytes: u64,
@@ -147,7 +169,7 @@ enum Step {
 
 impl Direction {
     fn new(from: Side) -> Direction {
-        Direction { from, pending: Vec::new(), done: false, bytes: 0 }
+        Direction { from, pending: Vec::new(), pipe: None, bulk: false, done: false, bytes: 0 }
     }
 
     fn to(&self) -> Side {
@@ -160,15 +182,61 @@ impl Direction {
     /// Waits until this direction can make progress: the source is readable, or (when
     /// data is pending) the destination is writable.
     async fn ready(&self, src: &TcpStream, dst: &TcpStream) -> io::Result<()> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.pipe.is_none() {
             src.readable().await
         } else {
             dst.writable().await
         }
     }
 
+    /// The splice path: empty the pipe, or fill it from `src` and empty it into `dst`.
+    fn step_spliced(&mut self, src: &TcpStream, dst: &TcpStream) -> Option<Step> {
+        let (pipe, held, read) = match self.pipe.take() {
+            Some((pipe, held)) => (pipe, held, false),
+            None => {
+                let pipe = Pipe::get().ok()?; // out of fds: copy instead
+                match splice::fill(src, &pipe) {
+                    Ok(0) => {
+                        pipe.put();
+                        return Some(Step::Eof);
+                    }
+                    Ok(n) => {
+                        self.bytes += n as u64;
+                        self.bulk = n >= BULK;
+                        (pipe, n, true)
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        pipe.put();
+                        return Some(Step::Progress { read: false, wrote: false });
+                    }
+                    Err(_) => return Some(Step::Failed(self.from)),
+                }
+            }
+        };
+        match splice::drain(&pipe, dst, held) {
+            Ok(n) if n == held => {
+                pipe.put();
+                Some(Step::Progress { read, wrote: true })
+            }
+            Ok(n) => {
+                self.pipe = Some((pipe, held - n));
+                Some(Step::Progress { read, wrote: n > 0 })
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                self.pipe = Some((pipe, held));
+                Some(Step::Progress { read, wrote: false })
+            }
+            Err(_) => Some(Step::Failed(self.to())),
+        }
+    }
+
     /// Moves what can be moved without blocking, showing what it reads to `proto`.
     fn step(&mut self, src: &TcpStream, dst: &TcpStream, proto: &mut impl Protocol) -> Step {
+        if self.pipe.is_some() || (self.bulk && self.pending.is_empty() && proto.splice()) {
+            if let Some(step) = self.step_spliced(src, dst) {
+                return step;
+            }
+        }
         if !self.pending.is_empty() {
             return match dst.try_write(&self.pending) {
                 Ok(n) => {
@@ -192,6 +260,7 @@ impl Direction {
                 Err(_) => return Step::Failed(self.from),
             };
             self.bytes += n as u64;
+            self.bulk = n >= BULK;
             if proto.observe(self.from, &buf[..n]).is_err() {
                 return Step::Violation;
             }
@@ -387,7 +456,7 @@ mod tests {
     fn no_timeouts_means_no_deadline() {
         let a = Activity::new(Instant::now());
         let timers = Timers::default();
-        let d = next_deadline(&Tcp(&timers), &a, &Direction::new(Side::Client), &Direction::new(Side::Server));
+        let d = next_deadline(&Tcp { timers: &timers, splice: false }, &a, &Direction::new(Side::Client), &Direction::new(Side::Server));
         assert!(d.is_none());
     }
 }

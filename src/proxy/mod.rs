@@ -10,3 +10,4 @@ pub mod forward;
 pub mod keepalive;
 pub mod listener;
 pub mod session;
+pub mod splice;

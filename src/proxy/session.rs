@@ -20,6 +20,9 @@ use crate::log::tcplog::{connect_line, Cause, Phase, SessionRecord};
 use crate::log::LocalTime;
 use crate::state::{BackendState, FrontendState, NoServer, Process, ServerState};
 
+/// Zero-copy forwarding of bulk data in tcp mode (see `splice.rs`).
+const SPLICE: bool = true;
+
 /// Runs one session to its end. The caller holds the `maxconn` permits for its lifetime.
 pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client: TcpStream, peer: SocketAddr) {
     let accepted = Instant::now();
@@ -144,7 +147,7 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client
             client_fin: fe.timeouts.client_fin,
             server_fin: backend.config.timeouts.server_fin,
         };
-        forward::forward(&client, &conn.stream, &mut Tcp(&timers), killed).await
+        forward::forward(&client, &conn.stream, &mut Tcp { timers: &timers, splice: SPLICE }, killed).await
     };
 
     count_bytes(&frontend, &server, &transfer);
