@@ -11,6 +11,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Duration;
 
 /// The report's exchange (its name is not in the report; a direct exchange is).
 pub const EXCHANGE: &str = "clusterRabbitExchange";
@@ -87,13 +88,32 @@ pub async fn consumer_channel(conn: &Connection) -> lapin::Result<Channel> {
 /// A bare AMQP 0-9-1 client that negotiates heartbeat 0 and consumes from a queue, then
 /// reads until the peer ends the connection.
 pub struct RawQuietConsumer {
-    stream: TcpStream,
+    reader: tokio::net::tcp::OwnedReadHalf,
+    /// Kept so the socket stays open for writing (dropping it would send FIN); `None` while
+    /// the heartbeat task owns it.
+    _writer: Option<tokio::net::tcp::OwnedWriteHalf>,
+    beat: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RawQuietConsumer {
+    fn drop(&mut self) {
+        if let Some(b) = self.beat.take() {
+            b.abort();
+        }
+    }
 }
 
 impl RawQuietConsumer {
     /// Handshake as guest/guest on vhost `/`, `tune-ok` with `heartbeat`, channel 1,
     /// `basic.consume` on `queue` (no-ack). Returns once `consume-ok` is read.
     pub async fn start(addr: (&str, u16), queue: &str, heartbeat: u16) -> Result<RawQuietConsumer> {
+        Self::start_with(addr, queue, heartbeat, false).await
+    }
+
+    /// As [`start`](Self::start), and with `send_heartbeats` a task sends a heartbeat frame
+    /// every `heartbeat / 2` seconds, as a live client does (the client never checks the
+    /// server's heartbeats, as many client libraries don't).
+    pub async fn start_with(addr: (&str, u16), queue: &str, heartbeat: u16, send_heartbeats: bool) -> Result<RawQuietConsumer> {
         let mut s = TcpStream::connect(addr).await?;
         s.write_all(b"AMQP\x00\x00\x09\x01").await?;
         expect_method(&mut s, 10, 10).await.context("connection.start")?;
@@ -127,16 +147,43 @@ impl RawQuietConsumer {
         p.extend_from_slice(&0u32.to_be_bytes());
         send(&mut s, 1, &p).await?;
         expect_method(&mut s, 60, 21).await.context("basic.consume-ok")?;
-        Ok(RawQuietConsumer { stream: s })
+        let (reader, mut writer) = s.into_split();
+        if send_heartbeats && heartbeat > 0 {
+            let every = Duration::from_millis(u64::from(heartbeat) * 500);
+            let beat = tokio::spawn(async move {
+                let frame = [8u8, 0, 0, 0, 0, 0, 0, 0xCE];
+                loop {
+                    tokio::time::sleep(every).await;
+                    if writer.write_all(&frame).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            return Ok(RawQuietConsumer { reader, _writer: None, beat: Some(beat) });
+        }
+        Ok(RawQuietConsumer { reader, _writer: Some(writer), beat: None })
+    }
+
+    /// Reads frames until a `basic.deliver`; an error if the connection ends first.
+    pub async fn wait_delivery(&mut self) -> Result<()> {
+        loop {
+            match read_frame(&mut self.reader).await? {
+                (1, _, payload) if payload.len() >= 4 && payload[0..4] == [0, 60, 0, 60] => return Ok(()),
+                (1, _, payload) if payload.len() >= 4 && payload[0..4] == [0, 10, 0, 50] => {
+                    bail!("connection.close from the server")
+                }
+                _ => continue,
+            }
+        }
     }
 
     /// Reads frames until EOF or an error; returns how the connection ended.
     pub async fn wait_end(mut self) -> String {
         loop {
-            match read_frame(&mut self.stream).await {
+            match read_frame(&mut self.reader).await {
                 Ok((8, _, _)) => continue, // a heartbeat: would mean heartbeats are on
                 Ok((1, _, payload)) if payload.len() >= 4 && payload[0..4] == [0, 10, 0, 50] => {
-                    return "connection.close from server".into()
+                    return format!("connection.close from server: {}", close_reason(&payload))
                 }
                 Ok(_) => continue,
                 Err(e) => return format!("{e:#}"),
@@ -171,7 +218,15 @@ async fn send(s: &mut TcpStream, channel: u16, payload: &[u8]) -> Result<()> {
     Ok(())
 }
 
-async fn read_frame(s: &mut TcpStream) -> Result<(u8, u16, Vec<u8>)> {
+/// `code text` of a `connection.close` payload.
+fn close_reason(payload: &[u8]) -> String {
+    let code = payload.get(4..6).map(|b| u16::from_be_bytes([b[0], b[1]])).unwrap_or(0);
+    let len = payload.get(6).copied().unwrap_or(0) as usize;
+    let text = payload.get(7..7 + len).map(String::from_utf8_lossy).unwrap_or_default();
+    format!("{code} {text}")
+}
+
+async fn read_frame(s: &mut (impl tokio::io::AsyncRead + Unpin)) -> Result<(u8, u16, Vec<u8>)> {
     let mut h = [0u8; 7];
     s.read_exact(&mut h).await.context("connection ended")?;
     let size = u32::from_be_bytes([h[3], h[4], h[5], h[6]]) as usize;

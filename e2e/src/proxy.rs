@@ -61,6 +61,14 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+fn hold_free_port() -> std::net::TcpListener {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
+}
+
+fn port_of(l: &std::net::TcpListener) -> u16 {
+    l.local_addr().expect("local addr").port()
+}
+
 /// One `server` line of the backend.
 #[derive(Debug, Clone)]
 pub struct ServerLine {
@@ -81,15 +89,29 @@ pub struct ProxyConfig {
     pub rise: u32,
     pub fall: u32,
     pub servers: Vec<ServerLine>,
+    /// `timeout check`, as written.
+    pub timeout_check: String,
+    /// Warren's AMQP mode (`option amqp`); HAProxy has no such option.
+    pub amqp: bool,
+    /// `option amqp-check` (warren): the header must be answered with `connection.start`.
+    pub amqp_check: bool,
+    /// `on-marked-down shutdown-sessions` on every server line.
+    pub shutdown_sessions: bool,
+    /// Warren's `rebalance window <w> batch <n>` line, as written.
+    pub rebalance: Option<String>,
 }
 
 impl ProxyConfig {
     /// Defaults: servers clusterRabbit1/2 on nodes 1 and 2, weight 30, `inter 500 rise 3
     /// fall 3`, `timeout client/server 1m` (as in the report), fresh free ports.
     pub fn report() -> ProxyConfig {
+        // Both sockets held at once: two calls to free_port() may return the same port.
+        let (front, stats) = (hold_free_port(), hold_free_port());
+        let (front_port, stats_port) = (port_of(&front), port_of(&stats));
+        drop((front, stats));
         ProxyConfig {
-            front_port: free_port(),
-            stats_port: free_port(),
+            front_port,
+            stats_port,
             timeout_client: "1m".into(),
             timeout_server: "1m".into(),
             inter_ms: 500,
@@ -98,7 +120,27 @@ impl ProxyConfig {
             servers: (1..=2)
                 .map(|i| ServerLine { name: format!("clusterRabbit{i}"), port: amqp_port(i), weight: 30 })
                 .collect(),
+            timeout_check: "2s".into(),
+            amqp: false,
+            amqp_check: false,
+            shutdown_sessions: false,
+            rebalance: None,
         }
+    }
+
+    /// Warren's AMQP mode on the frontend and backend.
+    pub fn amqp(mut self) -> Self {
+        self.amqp = true;
+        self
+    }
+
+    /// Only these nodes as servers (weight 30 each).
+    pub fn nodes(mut self, nodes: &[usize]) -> Self {
+        self.servers = nodes
+            .iter()
+            .map(|&i| ServerLine { name: format!("clusterRabbit{i}"), port: amqp_port(i), weight: 30 })
+            .collect();
+        self
     }
 
     pub fn timeouts(mut self, client: &str, server: &str) -> Self {
@@ -150,9 +192,9 @@ defaults
     timeout client {tc}
     timeout server {ts}
     timeout http-keep-alive 10s
-    timeout check 2s
+    timeout check {tchk}
     maxconn 3000
-
+{extra_defaults}
 frontend rabbitmq_cluster_front
     bind 127.0.0.1:{front}
     default_backend {be}
@@ -164,10 +206,16 @@ backend {be}
             ts = self.timeout_server,
             front = self.front_port,
             be = Self::BACKEND,
+            tchk = self.timeout_check,
+            extra_defaults = self.extra_defaults(),
         );
+        if let Some(r) = &self.rebalance {
+            s.push_str(&format!("    rebalance {r}\n"));
+        }
+        let on_down = if self.shutdown_sessions { " on-marked-down shutdown-sessions" } else { "" };
         for sv in &self.servers {
             s.push_str(&format!(
-                "    server {} 127.0.0.1:{} check inter {} rise {} fall {} weight {}\n",
+                "    server {} 127.0.0.1:{} check inter {} rise {} fall {} weight {}{on_down}\n",
                 sv.name, sv.port, self.inter_ms, self.rise, self.fall, sv.weight
             ));
         }
@@ -184,6 +232,19 @@ listen admin_stats
 ",
             stats = self.stats_port
         ));
+        s
+    }
+}
+
+impl ProxyConfig {
+    fn extra_defaults(&self) -> String {
+        let mut s = String::new();
+        if self.amqp {
+            s.push_str("    option amqp\n");
+        }
+        if self.amqp_check {
+            s.push_str("    option amqp-check\n");
+        }
         s
     }
 }

@@ -27,6 +27,8 @@ pub struct Handshake {
     pub server_closing: bool,
     /// The client sent `connection.close`.
     pub client_closing: bool,
+    /// The client answered a `connection.close` with `close-ok`.
+    pub client_close_ok: bool,
     /// Reply code and text of the last `connection.close` seen, for the log.
     pub close_reason: Option<(u16, String)>,
 }
@@ -75,7 +77,10 @@ impl Handshake {
                 self.close_reason = Some((m.reply_code, m.reply_text.as_str().to_string()));
                 Seen::Close
             }
-            connection::AMQPMethod::CloseOk(_) => Seen::CloseOk,
+            connection::AMQPMethod::CloseOk(_) => {
+                self.client_close_ok = true;
+                Seen::CloseOk
+            }
             _ => Seen::Other,
         }
     }

@@ -209,6 +209,18 @@ pub async fn end_politely(
     ending
 }
 
+/// The node sent `connection.close` and then dropped the socket before the client's
+/// `close-ok` (RabbitMQ does on `stop_app`). Warren stands in for it: it waits (briefly)
+/// for the client's answer, so the client library reports the node's reply code rather than
+/// a broken connection. Returns whether the client answered.
+pub async fn await_client_close_ok(amqp: &mut Amqp, client: &mut TcpStream) -> bool {
+    if amqp.handshake.client_close_ok {
+        return true;
+    }
+    let deadline = Instant::now() + CLOSE_OK_WAIT;
+    await_close_ok(&mut amqp.c2s, Side::Client, client, deadline).await
+}
+
 async fn write_by(stream: &mut TcpStream, data: &[u8], deadline: Instant) -> bool {
     matches!(tokio::time::timeout_at(deadline, stream.write_all(data)).await, Ok(Ok(())))
 }

@@ -190,8 +190,10 @@ async fn amqp_data(
         Err(_) => Transfer { to_server: 0, to_client: 0, end: End::ServerError, undelivered_to_client: Vec::new() },
     };
     let node = format!("node {} ({})", server.full_name, server.config.addr);
+    let server_gone = matches!(transfer.end, End::Eof(Side::Server) | End::ServerError);
     // (reason told to the client, whether the server is still worth a clean close)
     let polite: Option<(String, bool)> = match transfer.end {
+        _ if server_gone && proto.handshake.server_closing => None,
         End::Killed if process.stop.is_cancelled() => Some(("warren is shutting down; reconnect".into(), true)),
         End::Killed if server_kill.is_cancelled() => Some((format!("{}; reconnect", server.kill_reason()), server.is_up())),
         End::Killed => Some((format!("rebalancing: {node} has more than its share of sessions; reconnect"), true)),
@@ -211,11 +213,16 @@ async fn amqp_data(
         End::ClientError | End::Eof(Side::Client) => "client connection lost".to_string(),
         _ => String::new(),
     };
+    if server_gone && proto.handshake.server_closing {
+        let answered = amqp::await_client_close_ok(&mut proto, client).await;
+        let (code, text) = proto.handshake.close_reason.clone().unwrap_or_default();
+        how = format!("server sent connection.close {code} {text}{}", if answered { "" } else { " (no close-ok)" });
+    }
     if let Some((reason, server_alive)) = polite {
         let ending =
             amqp::end_politely(&mut proto, client, &mut conn.stream, &transfer.undelivered_to_client, &reason, server_alive).await;
         how = if ending.client_told {
-            format!("client sent connection.close 320: {reason}{}", if ending.client_acknowledged { "" } else { " (no close-ok)" })
+            format!("told the client (connection.close 320): {reason}{}", if ending.client_acknowledged { "" } else { " (no close-ok)" })
         } else {
             format!("{reason} (client could not be told)")
         };
