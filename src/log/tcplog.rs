@@ -103,6 +103,35 @@ pub struct SessionRecord<'a> {
     pub extra: Option<String>,
 }
 
+impl<'a> SessionRecord<'a> {
+    /// A session just accepted: no backend, no server, nothing moved yet.
+    pub fn new(client: SocketAddr, accepted: LocalTime, frontend: &'a str) -> SessionRecord<'a> {
+        SessionRecord {
+            client,
+            accepted,
+            frontend,
+            backend: "<NOBACKEND>",
+            server: "<NOSRV>",
+            queue_ms: None,
+            connect_ms: None,
+            total_ms: 0,
+            bytes_to_client: 0,
+            bytes_to_server: 0,
+            cause: Cause::None,
+            phase: Phase::None,
+            actconn: 0,
+            feconn: 0,
+            beconn: 0,
+            srv_conn: 0,
+            retries: 0,
+            redispatched: false,
+            srv_queue: 0,
+            backend_queue: 0,
+            extra: None,
+        }
+    }
+}
+
 fn ms(v: Option<u64>) -> String {
     v.map_or_else(|| "-1".to_string(), |v| v.to_string())
 }
@@ -157,10 +186,8 @@ mod tests {
 
     #[test]
     fn tcplog_fields_in_haproxy_order() {
+        let client = "10.0.1.2:33313".parse().unwrap_or_else(|_| unreachable!());
         let rec = SessionRecord {
-            client: "10.0.1.2:33313".parse().unwrap_or_else(|_| unreachable!()),
-            accepted: LocalTime::now(),
-            frontend: "fnt",
             backend: "bck",
             server: "srv1",
             queue_ms: Some(0),
@@ -168,17 +195,9 @@ mod tests {
             total_ms: 5007,
             bytes_to_client: 212,
             bytes_to_server: 10,
-            cause: Cause::None,
-            phase: Phase::None,
-            actconn: 0,
-            feconn: 0,
-            beconn: 0,
-            srv_conn: 0,
             retries: 3,
             redispatched: true,
-            srv_queue: 0,
-            backend_queue: 0,
-            extra: None,
+            ..SessionRecord::new(client, LocalTime::now(), "fnt")
         };
         let line = rec.tcplog();
         let after_date = line.split("] ").nth(1).unwrap_or("");
@@ -188,28 +207,15 @@ mod tests {
 
     #[test]
     fn termination_codes() {
+        let client = "127.0.0.1:1".parse().unwrap_or_else(|_| unreachable!());
         let mut rec = SessionRecord {
-            client: "127.0.0.1:1".parse().unwrap_or_else(|_| unreachable!()),
-            accepted: LocalTime::now(),
-            frontend: "f",
             backend: "b",
-            server: "<NOSRV>",
-            queue_ms: None,
-            connect_ms: None,
-            total_ms: 0,
-            bytes_to_client: 0,
-            bytes_to_server: 0,
             cause: Cause::ServerTimeout,
             phase: Phase::Queue,
             actconn: 1,
             feconn: 1,
             beconn: 1,
-            srv_conn: 0,
-            retries: 0,
-            redispatched: false,
-            srv_queue: 0,
-            backend_queue: 0,
-            extra: None,
+            ..SessionRecord::new(client, LocalTime::now(), "f")
         };
         assert_eq!(rec.termination(), "sQ");
         rec.cause = Cause::ClientTimeout;

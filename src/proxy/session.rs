@@ -38,29 +38,7 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client
             frontend.logger.send(Level::Info, &connect_line(peer, local, &fe.name, fe.mode.as_str()));
         }
     }
-    let mut rec = SessionRecord {
-        client: peer,
-        accepted: accepted_wall,
-        frontend: &fe.name,
-        backend: "<NOBACKEND>",
-        server: "<NOSRV>",
-        queue_ms: None,
-        connect_ms: None,
-        total_ms: 0,
-        bytes_to_client: 0,
-        bytes_to_server: 0,
-        cause: Cause::None,
-        phase: Phase::None,
-        actconn: 0,
-        feconn: 0,
-        beconn: 0,
-        srv_conn: 0,
-        retries: 0,
-        redispatched: false,
-        srv_queue: 0,
-        backend_queue: 0,
-        extra: None,
-    };
+    let mut rec = SessionRecord::new(peer, accepted_wall, &fe.name);
 
     let Some(backend) = frontend.backend.as_ref() else {
         (rec.cause, rec.phase) = (Cause::Proxy, Phase::Connect);
