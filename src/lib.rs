@@ -13,5 +13,6 @@ pub mod config;
 pub mod health;
 pub mod log;
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod runtime;
 pub mod state;

@@ -156,6 +156,11 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
     out.push_str("\n[[frontend]]\n");
     let _ = writeln!(out, "name = {}", q(&f.name));
     let _ = writeln!(out, "bind = {}", binds(&f.binds));
+    // TOML says it per frontend; a HAProxy frontend mixing both kinds of bind line
+    // is written with the stricter setting.
+    if f.binds.iter().any(|b| b.accept_proxy) {
+        let _ = writeln!(out, "accept_proxy = true");
+    }
     let _ = writeln!(out, "mode = {}", q(f.mode.as_str()));
     let _ = writeln!(out, "maxconn = {}", f.maxconn);
     if let Some(b) = f.default_backend.and_then(|i| config.backends.get(i)) {
@@ -208,6 +213,14 @@ fn server(out: &mut String, s: &Server) {
     }
     let _ = writeln!(out, "shutdown_sessions_on_down = {}", s.shutdown_on_down);
     let _ = writeln!(out, "shutdown_backup_sessions_on_up = {}", s.shutdown_backup_on_up);
+    match s.send_proxy {
+        Some(ProxyProtocol::V1) => out.push_str("send_proxy = \"v1\"\n"),
+        Some(ProxyProtocol::V2) => out.push_str("send_proxy = \"v2\"\n"),
+        None => {}
+    }
+    if s.check_send_proxy {
+        let _ = writeln!(out, "check_send_proxy = true");
+    }
 }
 
 fn stats(out: &mut String, s: &StatsPage) {

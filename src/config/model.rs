@@ -251,6 +251,16 @@ pub struct HttpCheck {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bind {
     pub addr: SocketAddr,
+    /// `accept-proxy`: clients must start with a PROXY protocol header (warren behind
+    /// another load balancer); its address is the client's for balancing and logs.
+    pub accept_proxy: bool,
+}
+
+/// Which PROXY protocol version to send to a server (`send-proxy`, `send-proxy-v2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    V1,
+    V2,
 }
 
 /// Per-proxy logging switches (`option tcplog`, `option dontlognull`, `log global`).
@@ -400,6 +410,12 @@ pub struct Server {
     /// `on-marked-up shutdown-backup-sessions`: when this active server comes UP, close
     /// the sessions on backup servers so clients come back to it.
     pub shutdown_backup_on_up: bool,
+    /// `send-proxy` / `send-proxy-v2`: start every connection with a PROXY header, so the
+    /// node (RabbitMQ with `proxy_protocol = true`) sees the real client.
+    pub send_proxy: Option<ProxyProtocol>,
+    /// `check-send-proxy`: health checks send the header too (a node that requires it
+    /// refuses connections without one).
+    pub check_send_proxy: bool,
 }
 
 /// Credentials for a stats page; the password is masked in `Debug` so it never reaches a log.

@@ -132,6 +132,8 @@ struct ProxyLogT {
 struct FrontendT {
     name: String,
     bind: Vec<Spanned<String>>,
+    /// Every bind of this frontend expects a PROXY protocol header (HAProxy: `accept-proxy`).
+    accept_proxy: Option<bool>,
     backend: Option<Spanned<String>>,
     mode: Option<Spanned<String>>,
     maxconn: Option<u32>,
@@ -181,6 +183,9 @@ struct ServerT {
     slowstart: Option<Spanned<String>>,
     shutdown_sessions_on_down: Option<bool>,
     shutdown_backup_sessions_on_up: Option<bool>,
+    /// `"v1"` or `"v2"` (HAProxy: `send-proxy`, `send-proxy-v2`).
+    send_proxy: Option<Spanned<String>>,
+    check_send_proxy: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -283,7 +288,10 @@ impl Builder<'_, '_> {
         for spanned in &file.frontend {
             let line = self.lines.span(spanned);
             let f = spanned.get_ref();
-            let (binds, bind_lines) = self.binds(&f.bind);
+            let (mut binds, bind_lines) = self.binds(&f.bind);
+            for b in &mut binds {
+                b.accept_proxy = f.accept_proxy.unwrap_or(false);
+            }
             let default_backend = f.backend.as_ref().and_then(|name| {
                 let found = config.backends.iter().position(|b| b.name == *name.get_ref());
                 if found.is_none() {
@@ -513,7 +521,7 @@ impl Builder<'_, '_> {
             let line = self.lines.span(text);
             if let Some(addrs) = self.report.check(line, addr::parse_bind(text.get_ref())) {
                 for a in addrs {
-                    binds.push(Bind { addr: a });
+                    binds.push(Bind { addr: a, accept_proxy: false });
                     lines.push(line);
                 }
             }
@@ -557,6 +565,18 @@ impl Builder<'_, '_> {
             slowstart,
             shutdown_on_down: s.shutdown_sessions_on_down.unwrap_or(false),
             shutdown_backup_on_up: s.shutdown_backup_sessions_on_up.unwrap_or(false),
+            send_proxy: match s.send_proxy.as_ref() {
+                None => None,
+                Some(v) => match v.get_ref().as_str() {
+                    "v1" => Some(ProxyProtocol::V1),
+                    "v2" => Some(ProxyProtocol::V2),
+                    other => {
+                        self.report.error(self.lines.span(v), format!("send_proxy must be \"v1\" or \"v2\", not \"{other}\""));
+                        None
+                    }
+                },
+            },
+            check_send_proxy: s.check_send_proxy.unwrap_or(false),
         })
     }
 }

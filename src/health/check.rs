@@ -17,7 +17,8 @@ use super::CheckStatus;
 use crate::amqp::frame::{FrameTracker, PROTOCOL_HEADER};
 use crate::amqp::handshake::{Handshake, Seen};
 use crate::amqp::methods;
-use crate::config::{CheckKind, HttpCheck};
+use crate::config::{CheckKind, HttpCheck, ProxyProtocol};
+use crate::proxy_protocol;
 
 /// The result of one probe.
 #[derive(Debug, Clone)]
@@ -36,10 +37,25 @@ pub struct Budget {
     pub read: Duration,
 }
 
-/// Runs the probe `kind` against `addr`.
-pub async fn probe(kind: &CheckKind, addr: SocketAddr, budget: Budget) -> Probe {
+/// Runs the probe `kind` against `addr`, first sending a PROXY header when `proxy` says
+/// so (`check-send-proxy`: a node with `proxy_protocol = true` refuses connections without).
+pub async fn probe(kind: &CheckKind, addr: SocketAddr, budget: Budget, proxy: Option<ProxyProtocol>) -> Probe {
     let started = Instant::now();
-    let (status, info) = match connect(addr, budget.connect).await {
+    let connected = match (connect(addr, budget.connect).await, proxy) {
+        (Ok(mut stream), Some(version)) => {
+            let (local, peer) = (stream.local_addr(), stream.peer_addr());
+            let header = match (local, peer) {
+                (Ok(l), Ok(p)) => proxy_protocol::encode(version.into(), l, p),
+                _ => Vec::new(),
+            };
+            match stream.write_all(&header).await {
+                Ok(()) => Ok(stream),
+                Err(e) => Err((CheckStatus::L4Con, e.to_string())),
+            }
+        }
+        (result, _) => result,
+    };
+    let (status, info) = match connected {
         Err(failed) => failed,
         Ok(stream) => match kind {
             CheckKind::Tcp => {

@@ -24,9 +24,16 @@ pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: Can
     if let Some(port) = cfg.check_port {
         addr.set_port(port);
     }
+    // HAProxy's rule: checks speak the PROXY protocol when the traffic does and they go to
+    // the same port, or when `check-send-proxy` asks for it.
+    let proxy = match (cfg.send_proxy, cfg.check_send_proxy) {
+        (Some(v), _) if cfg.check_port.is_none() => Some(v),
+        (v, true) => Some(v.unwrap_or(crate::config::ProxyProtocol::V1)),
+        _ => None,
+    };
     loop {
         if server.admin() != AdminState::Maint {
-            let probe = check::probe(&backend.config.check, addr, budget).await;
+            let probe = check::probe(&backend.config.check, addr, budget, proxy).await;
             record(&backend, &server, probe, false);
         }
         let wait = server.health().state.next_interval(cfg.inter, cfg.fastinter, cfg.downinter);

@@ -5,7 +5,7 @@
 //! a node that died between two active checks stops receiving sessions after `fall`
 //! failures instead of after `fall × inter`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +13,9 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use tokio::io::AsyncWriteExt;
+
+use crate::proxy_protocol;
 use crate::health::{CheckStatus, Probe};
 use crate::health::checker as checks;
 use crate::state::{BackendState, NoServer, Slot};
@@ -53,7 +56,11 @@ pub enum FailReason {
 }
 
 /// Picks a server and connects to it, with retries and redispatch.
-pub async fn connect(backend: &Arc<BackendState>, client: IpAddr) -> Result<Connected, Failed> {
+/// `client` is the client's address (from a PROXY header when there was one) and
+/// `destination` the address it connected to; both go into the PROXY header of servers
+/// with `send-proxy`.
+pub async fn connect(backend: &Arc<BackendState>, client_addr: SocketAddr, destination: SocketAddr) -> Result<Connected, Failed> {
+    let client = client_addr.ip();
     let cfg = &backend.config;
     let mut retries = 0u32;
     let mut redispatched = false;
@@ -73,7 +80,16 @@ pub async fn connect(backend: &Arc<BackendState>, client: IpAddr) -> Result<Conn
         let last_server = Some(server.name().to_string());
         let started = Instant::now();
         connect_started.get_or_insert(started);
-        let attempt = open(server.config.addr, cfg.timeouts.connect).await;
+        let attempt = match open(server.config.addr, cfg.timeouts.connect).await {
+            Ok(mut stream) => match server.config.send_proxy {
+                Some(version) => {
+                    let header = proxy_protocol::encode(version.into(), client_addr, destination);
+                    stream.write_all(&header).await.map(|()| stream)
+                }
+                None => Ok(stream),
+            },
+            Err(e) => Err(e),
+        };
         let err = match attempt {
             Ok(stream) => {
                 let connect_time = connect_started.map_or(Duration::ZERO, |s| s.elapsed());

@@ -33,10 +33,18 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
+/// How a listener's clients start their connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Accept {
+    /// A PROXY protocol header comes first (`accept-proxy`).
+    pub proxy_header: bool,
+}
+
 /// Accepts clients until `stop` (the generation's token: a reload or the process
 /// stopping), spawning one session each into `tasks`.
 pub async fn accept_loop(
     listener: Arc<TcpListener>,
+    accept: Accept,
     frontend: Arc<FrontendState>,
     process: Arc<Process>,
     tasks: TaskTracker,
@@ -62,7 +70,7 @@ pub async fn accept_loop(
                 backoff = Duration::from_millis(10);
                 let (process, frontend) = (Arc::clone(&process), Arc::clone(&frontend));
                 tasks.spawn(async move {
-                    session::run(process, frontend, client, peer).await;
+                    session::run(process, frontend, client, peer, accept).await;
                     drop((global, local));
                 });
             }

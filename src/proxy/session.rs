@@ -13,6 +13,8 @@ use tokio::time::Instant;
 use super::connect::{self, Connected, FailReason};
 use super::forward::{self, End, Side, Tcp, Timers, Transfer};
 use super::keepalive;
+use super::listener::Accept;
+use crate::proxy_protocol;
 use crate::amqp::frame::PROTOCOL_HEADER;
 use crate::amqp::session::{self as amqp, Amqp, HeaderError};
 use crate::config::{Level, Mode, DEFAULT_HANDSHAKE_TIMEOUT};
@@ -24,7 +26,7 @@ use crate::state::{BackendState, FrontendState, NoServer, Process, ServerState};
 const SPLICE: bool = true;
 
 /// Runs one session to its end. The caller holds the `maxconn` permits for its lifetime.
-pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client: TcpStream, peer: SocketAddr) {
+pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client: TcpStream, mut peer: SocketAddr, accept: Accept) {
     let accepted = Instant::now();
     let accepted_wall = LocalTime::now();
     let _counted = frontend.enter();
@@ -38,6 +40,21 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client
             frontend.logger.send(Level::Info, &connect_line(peer, local, &fe.name, fe.mode.as_str()));
         }
     }
+    // Warren behind another balancer: the header says who the client really is, and
+    // that address is the one balanced on, logged, and passed on.
+    let handshake_deadline = accepted + fe.timeouts.handshake.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+    let mut destination = client.local_addr().unwrap_or(peer);
+    if accept.proxy_header {
+        match proxy_protocol::read(&mut client, handshake_deadline).await {
+            Ok(proxy_protocol::Header::Proxied { source, destination: d }) => (peer, destination) = (source, d),
+            Ok(proxy_protocol::Header::Local) => {}
+            Err(e) => {
+                let mut rec = SessionRecord::new(peer, accepted_wall, &fe.name);
+                (rec.cause, rec.phase, rec.extra) = (Cause::ClientAbort, Phase::Connect, Some(format!("{{{e}}}")));
+                return finish(&process, &frontend, rec, accepted);
+            }
+        }
+    }
     let mut rec = SessionRecord::new(peer, accepted_wall, &fe.name);
 
     let Some(backend) = frontend.backend.as_ref() else {
@@ -47,7 +64,6 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client
     rec.backend = &backend.config.name;
 
     // AMQP: refuse what is not AMQP 0-9-1 before bothering a node with it.
-    let handshake_deadline = accepted + fe.timeouts.handshake.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
     if amqp_mode {
         if let Err(e) = amqp::read_protocol_header(&mut client, handshake_deadline).await {
             (rec.cause, rec.phase, rec.extra) = match e {
@@ -60,7 +76,7 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client
     }
 
     let connected = tokio::select! {
-        r = connect::connect(backend, peer.ip()) => r,
+        r = connect::connect(backend, peer, destination) => r,
         _ = process.stop.cancelled() => {
             (rec.cause, rec.phase) = (Cause::Killed, Phase::Connect);
             return finish(&process, &frontend, rec, accepted);

@@ -49,6 +49,8 @@ pub enum RuntimeError {
 struct Bound {
     /// As configured; port 0 (tests) is never reused across reloads.
     configured: SocketAddr,
+    /// Clients must send a PROXY protocol header first (`accept-proxy`).
+    accept_proxy: bool,
     frontend: String,
     socket: Socket,
 }
@@ -169,7 +171,8 @@ impl Warren {
         for bound in &self.listeners {
             let (Some(fe), Socket::Tokio(socket)) = (generation.frontend(&bound.frontend), &bound.socket) else { continue };
             let stop = generation.tasks.clone();
-            tokio::spawn(listener::accept_loop(Arc::clone(socket), Arc::clone(fe), Arc::clone(&self.process), tasks.clone(), stop));
+            let accept = listener::Accept { proxy_header: bound.accept_proxy };
+            tokio::spawn(listener::accept_loop(Arc::clone(socket), accept, Arc::clone(fe), Arc::clone(&self.process), tasks.clone(), stop));
         }
         for backend in &generation.backends {
             for server in backend.servers.iter().filter(|s| s.config.check) {
@@ -223,7 +226,12 @@ impl Bound {
     fn reuse(&self, frontend: &str) -> Option<Bound> {
         match &self.socket {
             Socket::Tokio(l) => {
-                Some(Bound { configured: self.configured, frontend: frontend.to_string(), socket: Socket::Tokio(Arc::clone(l)) })
+                Some(Bound {
+                    configured: self.configured,
+                    accept_proxy: self.accept_proxy,
+                    frontend: frontend.to_string(),
+                    socket: Socket::Tokio(Arc::clone(l)),
+                })
             }
             Socket::Std(_) => None,
         }
@@ -239,14 +247,14 @@ fn bind_all(config: &Config, current: &[Bound]) -> Result<Vec<Bound>, RuntimeErr
         for bind in &fe.binds {
             let reusable = current.iter().find(|b| b.configured == bind.addr && bind.addr.port() != 0);
             let bound = match reusable.and_then(|b| b.reuse(&fe.name)) {
-                Some(b) => b,
+                Some(b) => Bound { accept_proxy: bind.accept_proxy, ..b },
                 None => {
                     let socket = listener::bind(bind.addr).map_err(|source| RuntimeError::Bind {
                         frontend: fe.name.clone(),
                         addr: bind.addr,
                         source,
                     })?;
-                    Bound { configured: bind.addr, frontend: fe.name.clone(), socket: Socket::Std(socket) }
+                    Bound { configured: bind.addr, accept_proxy: bind.accept_proxy, frontend: fe.name.clone(), socket: Socket::Std(socket) }
                 }
             };
             out.push(bound);

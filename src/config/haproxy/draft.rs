@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::config::model::{
-    Algorithm, CheckKind, Keepalive, LogTarget, Mode, Rebalance, Secret, Server, StatsUser, Timeouts,
+    Algorithm, Bind, CheckKind, Keepalive, LogTarget, Mode, ProxyProtocol, Rebalance, Secret, Server, StatsUser, Timeouts,
 };
 
 /// The four kinds of proxy section.
@@ -78,6 +78,8 @@ pub struct ServerParams {
     pub slowstart: Option<Duration>,
     pub shutdown_on_down: Option<bool>,
     pub shutdown_backup_on_up: Option<bool>,
+    pub send_proxy: Option<Option<ProxyProtocol>>,
+    pub check_send_proxy: Option<bool>,
     pub check_port: Option<u16>,
 }
 
@@ -99,6 +101,8 @@ impl ServerParams {
             slowstart: self.slowstart.or(base.slowstart),
             shutdown_on_down: self.shutdown_on_down.or(base.shutdown_on_down),
             shutdown_backup_on_up: self.shutdown_backup_on_up.or(base.shutdown_backup_on_up),
+            send_proxy: self.send_proxy.or(base.send_proxy),
+            check_send_proxy: self.check_send_proxy.or(base.check_send_proxy),
             check_port: self.check_port.or(base.check_port),
         }
     }
@@ -125,6 +129,8 @@ impl ServerParams {
             slowstart: self.slowstart,
             shutdown_on_down: self.shutdown_on_down.unwrap_or(false),
             shutdown_backup_on_up: self.shutdown_backup_on_up.unwrap_or(false),
+            send_proxy: self.send_proxy.flatten(),
+            check_send_proxy: self.check_send_proxy.unwrap_or(false),
         }
     }
 }
@@ -159,7 +165,7 @@ pub struct Draft {
     pub name: String,
     pub line: usize,
     pub mode: Option<Mode>,
-    pub binds: Vec<(SocketAddr, usize)>,
+    pub binds: Vec<(Bind, usize)>,
     pub default_backend: Option<(String, usize)>,
     pub maxconn: Option<u32>,
     pub balance: Option<Algorithm>,

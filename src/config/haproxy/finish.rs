@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::draft::{Draft, Kind, LogEntry};
 use crate::config::model::{
-    Backend, Bind, CheckKind, Config, Frontend, Global, Mode, ProxyLog, StatsPage, DEFAULT_STATS_URI,
+    Backend, CheckKind, Config, Frontend, Global, Mode, ProxyLog, StatsPage, DEFAULT_STATS_URI,
 };
 use crate::config::report::Report;
 use crate::config::suggest;
@@ -50,7 +50,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
         if d.kind.has_frontend() {
             config.frontends.push(Frontend {
                 name: d.name.clone(),
-                binds: d.binds.iter().map(|(addr, _)| Bind { addr: *addr }).collect(),
+                binds: d.binds.iter().map(|(bind, _)| bind.clone()).collect(),
                 mode,
                 maxconn: d.maxconn.unwrap_or(config.global.maxconn),
                 default_backend: None,
@@ -132,7 +132,7 @@ fn stats_page(d: Draft, config: &mut Config, origins: &mut Origins, report: &mut
     let s = d.stats;
     config.stats.push(StatsPage {
         name: d.name,
-        binds: d.binds.iter().map(|(addr, _)| Bind { addr: *addr }).collect(),
+        binds: d.binds.iter().map(|(bind, _)| bind.clone()).collect(),
         uri: s.uri.unwrap_or_else(|| DEFAULT_STATS_URI.to_string()),
         refresh: s.refresh,
         realm: s.realm.unwrap_or_else(|| DEFAULT_REALM.to_string()),

@@ -3,7 +3,7 @@
 use super::draft::{Draft, HttpOnly, Kind};
 use super::{duration, log, no_more_than, number, options, server, stats};
 use crate::config::addr;
-use crate::config::model::{Algorithm, Keepalive, Mode, Rebalance};
+use crate::config::model::{Algorithm, Bind, Keepalive, Mode, Rebalance};
 use crate::config::report::Report;
 use crate::config::suggest;
 
@@ -138,12 +138,16 @@ fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
         report.error(line, "'bind' needs an address, for example '0.0.0.0:5672'");
         return;
     };
+    let mut accept_proxy = false;
     for option in &words[2..] {
-        report.error(line, format!("bind option '{option}' is not supported yet"));
+        match option.as_str() {
+            "accept-proxy" => accept_proxy = true,
+            _ => report.error(line, format!("bind option '{option}' is not supported yet")),
+        }
     }
     for text in list.split(',').filter(|t| !t.is_empty()) {
         if let Some(addrs) = report.check(line, addr::parse_bind(text)) {
-            draft.binds.extend(addrs.into_iter().map(|a| (a, line)));
+            draft.binds.extend(addrs.into_iter().map(|addr| (Bind { addr, accept_proxy }, line)));
         }
     }
 }

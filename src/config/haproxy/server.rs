@@ -3,18 +3,20 @@
 use super::draft::{Draft, Kind, ServerParams};
 use super::{duration, number};
 use crate::config::addr;
+use crate::config::model::ProxyProtocol;
 use crate::config::report::Report;
 use crate::config::suggest;
 
 /// Keywords warren implements, for suggestions.
-const KNOWN: [&str; 16] = [
+const KNOWN: [&str; 20] = [
     "check", "inter", "fastinter", "downinter", "rise", "fall", "weight", "maxconn", "maxqueue",
     "backup", "disabled", "enabled", "slowstart", "on-marked-down", "on-marked-up", "port",
+    "send-proxy", "send-proxy-v2", "no-send-proxy", "check-send-proxy",
 ];
 
 /// Keywords warren knows but cannot honour yet.
-const UNSUPPORTED: [&str; 13] = [
-    "addr", "send-proxy", "send-proxy-v2", "ssl", "check-ssl", "verify", "sni",
+const UNSUPPORTED: [&str; 11] = [
+    "addr", "ssl", "check-ssl", "verify", "sni",
     "resolvers", "init-addr", "agent-check", "cookie", "id", "observe",
 ];
 
@@ -68,6 +70,20 @@ fn params(words: &[String], line: usize, report: &mut Report) -> Option<ServerPa
             "backup" => {
                 takes_value = false;
                 p.backup = Some(true);
+                Ok(())
+            }
+            "send-proxy" | "send-proxy-v2" | "no-send-proxy" => {
+                takes_value = false;
+                p.send_proxy = Some(match key {
+                    "send-proxy" => Some(ProxyProtocol::V1),
+                    "send-proxy-v2" => Some(ProxyProtocol::V2),
+                    _ => None,
+                });
+                Ok(())
+            }
+            "check-send-proxy" => {
+                takes_value = false;
+                p.check_send_proxy = Some(true);
                 Ok(())
             }
             "disabled" | "enabled" => {
