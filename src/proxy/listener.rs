@@ -52,7 +52,10 @@ pub async fn accept_loop(
 ) {
     let mut backoff = Duration::from_millis(10);
     loop {
+        // `biased`: once a reload retired this loop, it must never take one more client,
+        // even when a connection and the stop are ready at the same time.
         let permits = tokio::select! {
+            biased;
             _ = stop.cancelled() => return,
             p = async {
                 let global = Arc::clone(&process.slots).acquire_owned().await;
@@ -62,6 +65,7 @@ pub async fn accept_loop(
         };
         let (Ok(global), Ok(local)) = permits else { return };
         let accepted = tokio::select! {
+            biased;
             _ = stop.cancelled() => return,
             a = listener.accept() => a,
         };
