@@ -16,3 +16,4 @@ pub mod proxy;
 pub mod proxy_protocol;
 pub mod runtime;
 pub mod state;
+pub mod stats;

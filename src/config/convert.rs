@@ -51,6 +51,9 @@ fn global(out: &mut String, g: &Global) {
     if let Some(n) = g.nbthread {
         let _ = writeln!(out, "nbthread = {n}");
     }
+    if let Some(s) = &g.stats_socket {
+        let _ = writeln!(out, "stats_socket = {{ path = {}, mode = \"{:o}\" }}", q(&s.path.display().to_string()), s.mode);
+    }
     if let Some(d) = g.hard_stop_after {
         let _ = writeln!(out, "hard_stop_after = {}", q(&super::duration::format(d)));
     }

@@ -39,6 +39,16 @@ pub struct Global {
     pub nbthread: Option<usize>,
     /// How long a stop waits for sessions to end (`hard-stop-after`); `None` = 30 s.
     pub hard_stop_after: Option<Duration>,
+    /// The runtime API's unix socket (`stats socket`).
+    pub stats_socket: Option<StatsSocket>,
+}
+
+/// `stats socket <path> [mode <octal>] [level admin]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsSocket {
+    pub path: PathBuf,
+    /// File permissions of the socket: who may send commands (default 0600).
+    pub mode: u32,
 }
 
 /// Default process-wide `maxconn` when the file gives none.

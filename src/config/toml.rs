@@ -51,8 +51,17 @@ struct GlobalT {
     group: Option<String>,
     nbthread: Option<Spanned<usize>>,
     hard_stop_after: Option<Spanned<String>>,
+    stats_socket: Option<StatsSocketT>,
     #[serde(default)]
     log: Vec<Spanned<LogT>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct StatsSocketT {
+    path: String,
+    /// Octal, as a string ("600").
+    mode: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -355,6 +364,20 @@ impl Builder<'_, '_> {
             daemon: g.daemon.unwrap_or(false),
             nbthread,
             hard_stop_after: g.hard_stop_after.as_ref().and_then(|d| self.duration(d)),
+            stats_socket: g.stats_socket.as_ref().map(|s| StatsSocket {
+                path: s.path.clone().into(),
+                mode: match &s.mode {
+                    None => 0o600,
+                    Some(m) => match u32::from_str_radix(m.get_ref(), 8) {
+                        Ok(mode) if mode <= 0o777 => mode,
+                        _ => {
+                            let line = self.lines.span(m);
+                            self.report.error(line, format!("stats_socket mode '{}' is not an octal file mode such as \"600\"", m.get_ref()));
+                            0o600
+                        }
+                    },
+                },
+            }),
         }
     }
 

@@ -71,10 +71,19 @@ pub fn record(backend: &BackendState, server: &Arc<ServerState>, probe: Probe, p
         let before = health.state.status_text();
         let transition = health.state.record(passed);
         let after = health.state.status_text();
-        if transition.is_some() {
-            health.last_change = Instant::now();
-            if transition == Some(Transition::Down) {
-                health.down_transitions += 1;
+        if let Some(t) = transition {
+            let now = Instant::now();
+            health.last_change = now;
+            match t {
+                Transition::Down => {
+                    health.down_transitions += 1;
+                    health.down_since = Some(now);
+                }
+                Transition::Up => {
+                    if let Some(since) = health.down_since.take() {
+                        health.downtime += now.saturating_duration_since(since);
+                    }
+                }
             }
         }
         health.last_check = Some(LastCheck { status: probe.status, info: probe.info.clone(), duration: probe.duration });

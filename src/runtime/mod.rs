@@ -28,7 +28,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, StatsPage};
+use crate::stats;
 use crate::health::checker;
 use crate::proxy::listener;
 use crate::state::{BackendState, FrontendState, Process};
@@ -43,6 +44,10 @@ pub enum RuntimeError {
     Bind { frontend: String, addr: SocketAddr, source: std::io::Error },
     #[error("warren is not running")]
     NotRunning,
+    #[error("stats page '{page}': cannot bind {addr}: {source}")]
+    StatsBind { page: String, addr: SocketAddr, source: std::io::Error },
+    #[error("stats socket {path}: {source}")]
+    StatsSocket { path: String, source: std::io::Error },
 }
 
 /// A listening socket and the configured address it was bound for.
@@ -87,6 +92,10 @@ pub struct Warren {
     reloads: mpsc::Receiver<ReloadRequest>,
     handle: Handle,
     hard_stop_after: Duration,
+    /// Stats pages and their bound sockets (taken as configured at start; a reload does
+    /// not move them).
+    stats: Vec<(StatsPage, std::net::TcpListener)>,
+    stats_socket: Option<std::os::unix::net::UnixListener>,
 }
 
 impl Warren {
@@ -96,6 +105,24 @@ impl Warren {
         let process = Arc::new(Process::new(config.global.maxconn));
         let generation = Generation::build(config.clone(), None, process.stop.child_token());
         let listeners = bind_all(config, &[])?;
+        let mut stats = Vec::new();
+        for page in &config.stats {
+            for bind in &page.binds {
+                let l = listener::bind(bind.addr).map_err(|source| RuntimeError::StatsBind {
+                    page: page.name.clone(),
+                    addr: bind.addr,
+                    source,
+                })?;
+                stats.push((page.clone(), l));
+            }
+        }
+        let stats_socket = match &config.global.stats_socket {
+            Some(s) => Some(stats::socket::bind(&s.path, s.mode).map_err(|source| RuntimeError::StatsSocket {
+                path: s.path.display().to_string(),
+                source,
+            })?),
+            None => None,
+        };
         let (tx, reloads) = mpsc::channel(4);
         Ok(Warren {
             process,
@@ -104,6 +131,8 @@ impl Warren {
             reloads,
             handle: Handle { tx },
             hard_stop_after: HARD_STOP_AFTER,
+            stats,
+            stats_socket,
         })
     }
 
@@ -120,6 +149,11 @@ impl Warren {
     /// The live state now; after a reload, the new generation.
     pub fn current(&self) -> Arc<ArcSwap<Generation>> {
         Arc::clone(&self.current)
+    }
+
+    /// The addresses a stats page listens on.
+    pub fn stats_addrs(&self, page: &str) -> Vec<SocketAddr> {
+        self.stats.iter().filter(|(p, _)| p.name == page).filter_map(|(_, l)| l.local_addr().ok()).collect()
     }
 
     pub fn backend(&self, name: &str) -> Option<Arc<BackendState>> {
@@ -143,6 +177,7 @@ impl Warren {
             bound.start()?;
         }
         self.start_generation(&tasks);
+        self.start_stats()?;
         tokio::pin!(shutdown);
         let stop = loop {
             tokio::select! {
@@ -161,6 +196,21 @@ impl Warren {
         tasks.close();
         if tokio::time::timeout(limit, tasks.wait()).await.is_err() {
             tracing::warn!("sessions still open after {limit:?}; exiting anyway");
+        }
+        Ok(())
+    }
+
+    /// Starts the stats pages and the runtime socket; they read whatever generation is
+    /// current.
+    fn start_stats(&mut self) -> std::io::Result<()> {
+        let csrf = stats::auth::new_csrf_token();
+        for (config, l) in self.stats.drain(..) {
+            let page = Arc::new(stats::http::Page { config, current: Arc::clone(&self.current), csrf: csrf.clone() });
+            tokio::spawn(stats::http::serve(TcpListener::from_std(l)?, page, self.process.stop.clone()));
+        }
+        if let Some(l) = self.stats_socket.take() {
+            let l = tokio::net::UnixListener::from_std(l)?;
+            tokio::spawn(stats::socket::serve(l, Arc::clone(&self.current), self.process.stop.clone()));
         }
         Ok(())
     }

@@ -57,6 +57,17 @@ pub struct Health {
     pub down_transitions: u64,
     /// Failed checks, active and passive (HAProxy's `chkfail`).
     pub failed_checks: u64,
+    /// Since when the server is DOWN (None while UP).
+    pub down_since: Option<Instant>,
+    /// Time spent DOWN before `down_since` (HAProxy's `downtime`).
+    pub downtime: std::time::Duration,
+}
+
+impl Health {
+    /// Total time spent DOWN up to `now`.
+    pub fn downtime_at(&self, now: Instant) -> std::time::Duration {
+        self.downtime + self.down_since.map_or(std::time::Duration::ZERO, |s| now.saturating_duration_since(s))
+    }
 }
 
 /// Session and byte counters; relaxed atomics, read as a snapshot by stats.
@@ -134,6 +145,8 @@ impl ServerState {
                 last_change: Instant::now(),
                 down_transitions: 0,
                 failed_checks: 0,
+                down_since: None,
+                downtime: std::time::Duration::ZERO,
             }),
             kill: Mutex::new(CancellationToken::new()),
             kill_reason: Mutex::new(String::new()),
@@ -174,6 +187,8 @@ impl ServerState {
             health.last_change = old_health.last_change;
             health.down_transitions = old_health.down_transitions;
             health.failed_checks = old_health.failed_checks;
+            health.down_since = old_health.down_since;
+            health.downtime = old_health.downtime;
         }
         new
     }

@@ -76,12 +76,9 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
             }
         }
         "stats" => match words.get(1).map(String::as_str) {
-            Some("socket") => report.warn(
-                line,
-                "'stats socket' is accepted but the admin socket is not available yet; use the stats page's admin actions",
-            ),
+            Some("socket") => stats_socket(global, &words[2..], line, report),
             Some("timeout") | Some("maxconn") => {
-                report.warn(line, format!("'stats {}' is ignored: the admin socket is not available yet", words[1]))
+                report.warn(line, format!("'stats {}' is ignored: the admin socket answers one request per connection", words[1]))
             }
             _ => report.error(line, "in 'global', warren knows 'stats socket', 'stats timeout' and 'stats maxconn'"),
         },
@@ -99,6 +96,43 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
             ),
         },
     }
+}
+
+/// `stats socket <path> [mode <octal>] [level user|operator|admin] [user ..] [group ..]`.
+fn stats_socket(global: &mut Global, args: &[String], line: usize, report: &mut Report) {
+    let Some(path) = args.first() else {
+        report.error(line, "'stats socket' needs a path, for example '/run/warren/admin.sock'");
+        return;
+    };
+    if !path.starts_with('/') {
+        report.error(line, format!("'stats socket {path}': warren's runtime API listens on a unix socket path only"));
+        return;
+    }
+    let mut socket = crate::config::model::StatsSocket { path: path.into(), mode: 0o600 };
+    let mut i = 1;
+    while i < args.len() {
+        let value = args.get(i + 1);
+        match (args[i].as_str(), value) {
+            ("mode", Some(v)) => match u32::from_str_radix(v, 8) {
+                Ok(m) if m <= 0o777 => socket.mode = m,
+                _ => report.error(line, format!("'stats socket ... mode {v}': not an octal file mode such as 600")),
+            },
+            ("level", Some(v)) => {
+                if v != "admin" {
+                    report.warn(line, format!("'level {v}' is ignored: the socket's file mode decides who may act"));
+                }
+            }
+            ("user" | "group" | "expose-fd", Some(_)) => {
+                report.warn(line, format!("'stats socket ... {}' is ignored", args[i]));
+            }
+            (other, _) => {
+                report.error(line, format!("unknown 'stats socket' option '{other}' (warren knows mode and level)"));
+                return;
+            }
+        }
+        i += 2;
+    }
+    global.stats_socket = Some(socket);
 }
 
 fn one_word(words: &[String], line: usize, report: &mut Report) -> Option<String> {
