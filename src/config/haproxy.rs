@@ -242,9 +242,11 @@ mod tests {
     #[test]
     fn ignored_keywords_warn_with_their_line() {
         let l = ok("global\n nbproc 2\n chroot /var/empty\n stats socket /run/h.sock mode 600\n tune.bufsize 16384\nlisten l\n bind :5004\n option abortonclose\n server a 127.0.0.1:1\n");
-        for (line, fragment) in [(6, "nbproc"), (7, "chroot"), (8, "admin socket"), (9, "tune.bufsize"), (12, "abortonclose")] {
+        for (line, fragment) in [(6, "nbproc"), (7, "chroot"), (9, "tune.bufsize"), (12, "abortonclose")] {
             assert!(has(&l.warnings, line, fragment), "{line} {fragment}: {:?}", l.warnings);
         }
+        let socket = l.config.global.stats_socket.as_ref().map(|s| (s.path.display().to_string(), s.mode));
+        assert_eq!(socket, Some(("/run/h.sock".to_string(), 0o600)), "'stats socket' is implemented");
     }
 
     #[test]
