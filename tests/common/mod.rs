@@ -92,15 +92,26 @@ pub fn blackhole() -> (SocketAddr, Vec<std::net::TcpStream>, socket2::Socket) {
 /// Warren running in this test's runtime; stops when dropped or on `stop()`.
 pub struct Running {
     pub warren_frontends: Vec<(String, Vec<SocketAddr>)>,
+    pub frontends: Vec<std::sync::Arc<warren::state::FrontendState>>,
+    pub stats_pages: Vec<(String, Vec<SocketAddr>)>,
     pub backends: Vec<std::sync::Arc<warren::state::BackendState>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Running {
+    /// The first address of a stats page.
+    pub fn stats_addr(&self, page: &str) -> SocketAddr {
+        self.stats_pages.iter().find(|(n, _)| n == page).and_then(|(_, a)| a.first().copied()).expect("stats page address")
+    }
+
     /// The first address of a frontend.
     pub fn addr(&self, frontend: &str) -> SocketAddr {
         self.warren_frontends.iter().find(|(n, _)| n == frontend).and_then(|(_, a)| a.first().copied()).expect("frontend address")
+    }
+
+    pub fn frontend_state(&self, name: &str) -> std::sync::Arc<warren::state::FrontendState> {
+        self.frontends.iter().find(|f| f.config.name == name).cloned().expect("frontend")
     }
 
     pub fn backend(&self, name: &str) -> std::sync::Arc<warren::state::BackendState> {
@@ -189,11 +200,71 @@ pub fn start_adjusted(haproxy_cfg: &str, adjust: impl FnOnce(&mut warren::config
 pub fn run_config(config: warren::config::Config) -> Running {
     let warren = Warren::bind(&config).expect("bind");
     let warren_frontends = config.frontends.iter().map(|f| (f.name.clone(), warren.local_addrs(&f.name))).collect();
+    let stats_pages = config.stats.iter().map(|p| (p.name.clone(), warren.stats_addrs(&p.name))).collect();
+    let frontends = config.frontends.iter().filter_map(|f| warren.frontend(&f.name)).collect();
     let backends = config.backends.iter().filter_map(|b| warren.backend(&b.name)).collect();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(warren.run(async move {
         let _ = rx.await;
         warren::runtime::Stop::Graceful
     }));
-    Running { warren_frontends, backends, stop: Some(tx), task: Some(task) }
+    Running { warren_frontends, frontends, stats_pages, backends, stop: Some(tx), task: Some(task) }
+}
+
+/// An HTTP/1.1 answer: status, headers (lower-case names), body.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP request on a fresh connection (`Connection: close`), read to the end.
+pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> HttpAnswer {
+    let mut s = TcpStream::connect(addr).await.expect("connect to the stats page");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.expect("send request");
+    let raw = String::from_utf8_lossy(&read_to_end(&mut s).await).into_owned();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked { dechunk(body) } else { body.to_string() };
+    HttpAnswer { status, headers, body }
+}
+
+/// Undoes chunked transfer encoding.
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { return body.to_string() };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Basic-auth header value.
+pub fn basic(user_pass: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user_pass))
 }
