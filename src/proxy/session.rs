@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::connect::{self, Connected, FailReason};
-use super::forward::{self, End, Side, Tcp, Timers, Transfer};
+use super::forward::{self, End, Meter, Side, Tcp, Timers, Transfer};
 use super::keepalive;
 use super::listener::Accept;
 use crate::proxy_protocol;
@@ -134,7 +134,7 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client
         // Boxed: the AMQP data phase's state is larger than tcp mode's, and an unboxed
         // future would make every session's task that large, AMQP or not.
         let (transfer, extra) =
-            Box::pin(amqp_data(&process, &server, &killed_by_server, &mut client, &mut conn, handshake_deadline, killed)).await;
+            Box::pin(amqp_data(&process, &server, &killed_by_server, &mut client, &mut conn, handshake_deadline, meters(&frontend, &server), killed)).await;
         rec.extra = Some(extra);
         transfer
     } else {
@@ -145,10 +145,9 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client
             client_fin: fe.timeouts.client_fin,
             server_fin: backend.config.timeouts.server_fin,
         };
-        forward::forward(&client, &conn.stream, &mut Tcp { timers: &timers, splice: SPLICE }, killed).await
+        forward::forward(&client, &conn.stream, &mut Tcp { timers: &timers, splice: SPLICE }, meters(&frontend, &server), killed).await
     };
 
-    count_bytes(&frontend, &server, &transfer);
     rec.bytes_to_client = transfer.to_client;
     rec.bytes_to_server = transfer.to_server;
     (rec.cause, rec.phase) = match transfer.end {
@@ -176,12 +175,14 @@ async fn amqp_data(
     client: &mut TcpStream,
     conn: &mut Connected,
     handshake_deadline: Instant,
+    meters: [Meter<'_>; 2],
     killed: impl std::future::Future<Output = ()>,
 ) -> (Transfer, String) {
     let mut proto = Amqp::new(handshake_deadline);
     let transfer = match conn.stream.write_all(PROTOCOL_HEADER).await {
         Ok(()) => {
-            let mut t = forward::forward(client, &conn.stream, &mut proto, killed).await;
+            meters[0].add(PROTOCOL_HEADER.len());
+            let mut t = forward::forward(client, &conn.stream, &mut proto, meters, killed).await;
             t.to_server += PROTOCOL_HEADER.len() as u64;
             t
         }
@@ -247,11 +248,12 @@ async fn shed(server: &Arc<ServerState>) -> crate::state::SheddingGuard {
     }
 }
 
-fn count_bytes(frontend: &FrontendState, server: &ServerState, transfer: &Transfer) {
-    server.counters.bytes_in.fetch_add(transfer.to_server, Ordering::Relaxed);
-    server.counters.bytes_out.fetch_add(transfer.to_client, Ordering::Relaxed);
-    frontend.counters.bytes_in.fetch_add(transfer.to_server, Ordering::Relaxed);
-    frontend.counters.bytes_out.fetch_add(transfer.to_client, Ordering::Relaxed);
+/// Live byte counters of a session: client → server into `bin`, server → client into `bout`.
+fn meters<'a>(frontend: &'a FrontendState, server: &'a ServerState) -> [Meter<'a>; 2] {
+    [
+        Meter { server: &server.counters.bytes_in, frontend: &frontend.counters.bytes_in },
+        Meter { server: &server.counters.bytes_out, frontend: &frontend.counters.bytes_out },
+    ]
 }
 
 fn backend_sessions(backend: &BackendState) -> u32 {
