@@ -26,10 +26,9 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::{auth, export, html, schema};
+use super::{auth, export, html, run_action, schema};
 use crate::config::StatsPage;
 use crate::runtime::Generation;
-use crate::state::admin::{self, Action};
 
 /// Admin requests larger than this are refused (a form post is a few hundred bytes).
 const MAX_BODY: usize = 16 * 1024;
@@ -207,23 +206,6 @@ fn api_action(body: &[u8], generation: &Generation) -> Result<String, String> {
     let s = |k: &str| v.get(k).and_then(|x| x.as_str());
     let weight = v.get("weight").map(|w| w.as_u64().map_or_else(|| w.as_str().unwrap_or("").to_string(), |n| n.to_string()));
     run_action(generation, s("backend"), s("server"), s("action"), weight.as_deref(), "the admin API")
-}
-
-/// Looks up the server and applies the action through the one mutation path.
-pub fn run_action(
-    generation: &Generation,
-    backend: Option<&str>,
-    server: Option<&str>,
-    action: Option<&str>,
-    weight: Option<&str>,
-    by: &str,
-) -> Result<String, String> {
-    let (Some(backend), Some(server), Some(action)) = (backend, server, action) else {
-        return Err("backend, server and action are required".into());
-    };
-    let action = Action::parse(action, weight).map_err(|e| e.to_string())?;
-    let (b, s) = admin::find(&generation.backends, backend, server).map_err(|e| e.to_string())?;
-    Ok(admin::apply(b, s, action, by))
 }
 
 /// `application/x-www-form-urlencoded` → pairs.

@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use tokio_util::sync::CancellationToken;
 
-use super::http::run_action;
+use super::run_action;
 use super::schema;
 use crate::runtime::Generation;
 use crate::state::AdminState;
