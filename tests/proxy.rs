@@ -377,3 +377,19 @@ async fn datagram(socket: &tokio::net::UdpSocket) -> String {
     let n = tokio::time::timeout(LIMIT, socket.recv(&mut buf)).await.expect("a syslog datagram").expect("recv");
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
+
+#[tokio::test]
+async fn bytes_are_counted_while_the_session_is_open() {
+    let a = Backend::tagged("a").await;
+    let w = start(&cfg("", &format!("    server a {}", a.addr)));
+    let (mut s, _) = which_backend(w.addr("fe")).await;
+    s.write_all(b"12345\n").await.expect("write");
+    assert_eq!(read_line(&mut s).await, "12345");
+    let server = w.backend("be").server("a").cloned().expect("server");
+    let bin = server.counters.bytes_in.load(std::sync::atomic::Ordering::Relaxed);
+    let bout = server.counters.bytes_out.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(bin, 6, "client → server bytes, counted live");
+    assert_eq!(bout, 2 + 6, "greeting and echo, counted live");
+    drop(s);
+    w.stop().await;
+}

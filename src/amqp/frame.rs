@@ -107,16 +107,25 @@ impl FrameTracker {
                     }
                 }
                 State::Header { buf, have } => {
-                    let take = (7 - *have).min(data.len());
-                    buf[*have..*have + take].copy_from_slice(&data[..take]);
-                    *have += take;
-                    data = &data[take..];
-                    if *have < 7 {
-                        continue;
-                    }
-                    let kind = buf[0];
-                    let channel = u16::from_be_bytes([buf[1], buf[2]]);
-                    let size = u32::from_be_bytes([buf[3], buf[4], buf[5], buf[6]]);
+                    // Fast path: a whole header in this chunk (the common case) is read in
+                    // place; only a header split across chunks is assembled in `buf`.
+                    let header: [u8; 7] = if *have == 0 && data.len() >= 7 {
+                        let h = [data[0], data[1], data[2], data[3], data[4], data[5], data[6]];
+                        data = &data[7..];
+                        h
+                    } else {
+                        let take = (7 - *have).min(data.len());
+                        buf[*have..*have + take].copy_from_slice(&data[..take]);
+                        *have += take;
+                        data = &data[take..];
+                        if *have < 7 {
+                            continue;
+                        }
+                        *buf
+                    };
+                    let kind = header[0];
+                    let channel = u16::from_be_bytes([header[1], header[2]]);
+                    let size = u32::from_be_bytes([header[3], header[4], header[5], header[6]]);
                     if !matches!(kind, FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT) {
                         return Err(FrameError::BadType(kind));
                     }

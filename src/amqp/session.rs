@@ -228,7 +228,9 @@ async fn write_by(stream: &mut TcpStream, data: &[u8], deadline: Instant) -> boo
 /// Reads (and drops: after a close, the spec has the peer discard everything) until the
 /// peer's `close-ok`, EOF or the deadline.
 async fn await_close_ok(tracker: &mut FrameTracker, from: Side, stream: &mut TcpStream, deadline: Instant) -> bool {
-    let mut buf = [0u8; 4096];
+    // On the heap: this runs once per session at its end, and a stack array here would
+    // sit in every session's future for its whole life (idle sessions must stay small).
+    let mut buf = vec![0u8; 4096];
     let mut handshake = Handshake::default();
     loop {
         let n = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {

@@ -18,6 +18,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, ErrorKind};
 use std::net::Shutdown;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -141,8 +142,25 @@ impl Protocol for Tcp<'_> {
 /// a copy; smaller ones (AMQP publishes, heartbeats) are copied.
 const BULK: usize = 16 * 1024;
 
+/// Where the bytes a direction moves are counted as they move, so the stats page shows
+/// live numbers for sessions that last hours (AMQP consumers). Relaxed atomic adds, one per
+/// chunk read, to the server's and the frontend's counter.
+#[derive(Clone, Copy)]
+pub struct Meter<'a> {
+    pub server: &'a AtomicU64,
+    pub frontend: &'a AtomicU64,
+}
+
+impl Meter<'_> {
+    #[inline]
+    pub fn add(&self, n: usize) {
+        self.server.fetch_add(n as u64, Ordering::Relaxed);
+        self.frontend.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
 /// One direction of the session.
-struct Direction {
+struct Direction<'m> {
     from: Side,
     /// Bytes read but not yet written (only under back-pressure).
     pending: Vec<u8>,
@@ -150,6 +168,7 @@ struct Direction {
     pipe: Option<(Pipe, usize)>,
     /// The last read was bulk-sized: the next one may splice.
     bulk: bool,
+    meter: Meter<'m>,
     /// Set once the source sent FIN and everything was passed on.
     done: bool,
     bytes: u64,
@@ -167,9 +186,9 @@ enum Step {
     Violation,
 }
 
-impl Direction {
-    fn new(from: Side) -> Direction {
-        Direction { from, pending: Vec::new(), pipe: None, bulk: false, done: false, bytes: 0 }
+impl<'m> Direction<'m> {
+    fn new(from: Side, meter: Meter<'m>) -> Direction<'m> {
+        Direction { from, pending: Vec::new(), pipe: None, bulk: false, meter, done: false, bytes: 0 }
     }
 
     fn to(&self) -> Side {
@@ -202,6 +221,7 @@ impl Direction {
                     }
                     Ok(n) => {
                         self.bytes += n as u64;
+                        self.meter.add(n);
                         self.bulk = n >= BULK;
                         (pipe, n, true)
                     }
@@ -260,6 +280,7 @@ impl Direction {
                 Err(_) => return Step::Failed(self.from),
             };
             self.bytes += n as u64;
+            self.meter.add(n);
             self.bulk = n >= BULK;
             if proto.observe(self.from, &buf[..n]).is_err() {
                 return Step::Violation;
@@ -337,11 +358,13 @@ pub async fn forward<P: Protocol>(
     client: &TcpStream,
     server: &TcpStream,
     proto: &mut P,
+    meters: [Meter<'_>; 2],
     killed: impl Future<Output = ()>,
 ) -> Transfer {
     tokio::pin!(killed);
-    let mut c2s = Direction::new(Side::Client);
-    let mut s2c = Direction::new(Side::Server);
+    let [to_server, to_client] = meters;
+    let mut c2s = Direction::new(Side::Client, to_server);
+    let mut s2c = Direction::new(Side::Server, to_client);
     let mut activity = Activity::new(Instant::now());
 
     // One timer for the whole session, reset only when it fires early: activity updates
@@ -456,7 +479,9 @@ mod tests {
     fn no_timeouts_means_no_deadline() {
         let a = Activity::new(Instant::now());
         let timers = Timers::default();
-        let d = next_deadline(&Tcp { timers: &timers, splice: false }, &a, &Direction::new(Side::Client), &Direction::new(Side::Server));
+        let (x, y) = (AtomicU64::new(0), AtomicU64::new(0));
+        let m = Meter { server: &x, frontend: &y };
+        let d = next_deadline(&Tcp { timers: &timers, splice: false }, &a, &Direction::new(Side::Client, m), &Direction::new(Side::Server, m));
         assert!(d.is_none());
     }
 }
