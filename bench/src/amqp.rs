@@ -60,8 +60,22 @@ async fn expect(r: &mut BufReader<OwnedReadHalf>, class: u16, id: u16) -> Result
     }
 }
 
+type Conn = (BufReader<OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf);
+
 /// Handshake as guest on `/`, channel 1 open, the bench queue declared and purged.
-async fn open(addr: SocketAddr) -> Result<(BufReader<OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf)> {
+async fn open(addr: SocketAddr) -> Result<Conn> {
+    let (mut r, mut w) = handshake(addr).await?;
+    let mut a = Vec::new();
+    shortstr(&mut a, "");
+    w.write_all(&method(1, 20, 10, &a)).await?;
+    expect(&mut r, 20, 11).await?;
+    declare(&mut r, &mut w).await?;
+    Ok((r, w))
+}
+
+/// Connection-level handshake as guest, up to connection.open-ok on `/`: what a client
+/// needs before it can do anything.
+pub async fn handshake(addr: SocketAddr) -> Result<Conn> {
     let s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
     let (r, mut w) = s.into_split();
@@ -86,22 +100,23 @@ async fn open(addr: SocketAddr) -> Result<(BufReader<OwnedReadHalf>, tokio::net:
     a.push(0);
     w.write_all(&method(0, 10, 40, &a)).await?;
     expect(&mut r, 10, 41).await?;
-    let mut a = Vec::new();
-    shortstr(&mut a, "");
-    w.write_all(&method(1, 20, 10, &a)).await?;
-    expect(&mut r, 20, 11).await?;
+    Ok((r, w))
+}
+
+/// Declares the bench queue and purges it.
+async fn declare(r: &mut BufReader<OwnedReadHalf>, w: &mut tokio::net::tcp::OwnedWriteHalf) -> Result<()> {
     let mut a = 0u16.to_be_bytes().to_vec();
     shortstr(&mut a, QUEUE);
     a.push(0); // passive, durable, exclusive, auto-delete, no-wait: all off
     a.extend_from_slice(&0u32.to_be_bytes());
     w.write_all(&method(1, 50, 10, &a)).await?;
-    expect(&mut r, 50, 11).await?;
+    expect(r, 50, 11).await?;
     let mut a = 0u16.to_be_bytes().to_vec();
     shortstr(&mut a, QUEUE);
     a.push(0);
     w.write_all(&method(1, 50, 30, &a)).await?;
-    expect(&mut r, 50, 31).await?;
-    Ok((r, w))
+    expect(r, 50, 31).await?;
+    Ok(())
 }
 
 /// One message: basic.publish + content header + a 64-byte body, as one buffer.
@@ -134,6 +149,14 @@ pub async fn publish(addr: SocketAddr, confirms: bool, secs: f64) -> Result<()> 
             w.write_all(&msg).await?;
             sent += 1;
         }
+        // A channel handles its frames in order, so basic.qos-ok arrives once the node has
+        // taken every message before it: what still sits in socket buffers (more of it
+        // through a proxy) is not counted as published until then.
+        let mut a = 0u32.to_be_bytes().to_vec(); // prefetch-size
+        a.extend_from_slice(&0u16.to_be_bytes()); // prefetch-count
+        a.push(0); // global
+        w.write_all(&method(1, 60, 10, &a)).await?;
+        expect(&mut r, 60, 11).await?;
         let rate = sent as f64 / started.elapsed().as_secs_f64();
         println!("RESULT amqp_small_writes {rate:.0} msg/s");
         return Ok(());

@@ -10,9 +10,13 @@
 //! warren-bench amqp <addr> confirms|small <secs>         publishes/s to a real RabbitMQ node
 //! warren-bench idle <addr> <conns> <pid>                 RSS growth of <pid> per idle proxied connection
 //! warren-bench amqp-ready <addr> <timeout-secs>          ms until an AMQP handshake through <addr> succeeds
+//! warren-bench failover <addr> <pid> kill|stop <log> <server> <secs>
+//!                         signal a node, then probe AMQP handshakes through <addr> and watch
+//!                         <log> for "<server> is DOWN" (see failover.rs)
 //! ```
 
 mod amqp;
+mod failover;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -39,6 +43,17 @@ fn main() -> Result<()> {
             Some("amqp") => amqp::publish(addr, args.get(2).map(String::as_str) == Some("confirms"), arg(&args, 3, "seconds")?).await,
             Some("idle") => idle(addr, arg(&args, 2, "connections")?, arg(&args, 3, "pid")?).await,
             Some("amqp-ready") => amqp::ready(addr, arg(&args, 2, "timeout")?).await,
+            Some("failover") => {
+                failover::run(failover::Args {
+                    addr,
+                    pid: arg(&args, 2, "pid")?,
+                    signal: arg(&args, 3, "kill|stop")?,
+                    log: arg(&args, 4, "log file")?,
+                    server: arg(&args, 5, "server (backend/name)")?,
+                    secs: arg(&args, 6, "seconds")?,
+                })
+                .await
+            }
             _ => bail!("usage: see the header of bench/src/main.rs"),
         }
     })
@@ -78,6 +93,12 @@ async fn throughput(addr: SocketAddr, streams: usize, secs: f64) -> Result<()> {
                 s.write_all(&buf).await?;
                 sent += buf.len() as u64;
             }
+            // Counted only once the sink has read it all: half-close, and the sink closes
+            // when it reaches the end. Otherwise the megabytes still sitting in socket
+            // buffers (more of them through a proxy) would count as transferred.
+            s.shutdown().await?;
+            let mut rest = [0u8; 64];
+            while s.read(&mut rest).await? > 0 {}
             Ok::<u64, std::io::Error>(sent)
         }));
     }
