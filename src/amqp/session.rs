@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use crate::proxy::stream::Stream;
 use tokio::time::Instant;
 
 use super::frame::{FrameTracker, PROTOCOL_HEADER};
@@ -42,7 +42,7 @@ pub enum HeaderError {
 
 /// Reads the 8-byte protocol header. On a wrong header, answers as the spec says (with
 /// the header of the version warren speaks) before the caller closes the socket.
-pub async fn read_protocol_header(client: &mut TcpStream, deadline: Instant) -> Result<(), HeaderError> {
+pub async fn read_protocol_header(client: &mut Stream, deadline: Instant) -> Result<(), HeaderError> {
     let mut header = [0u8; 8];
     match tokio::time::timeout_at(deadline, client.read_exact(&mut header)).await {
         Err(_) => Err(HeaderError::Timeout),
@@ -181,8 +181,8 @@ pub struct Ending {
 /// `close-ok`; when `server_alive`, closes the upstream connection the same way.
 pub async fn end_politely(
     amqp: &mut Amqp,
-    client: &mut TcpStream,
-    server: &mut TcpStream,
+    client: &mut Stream,
+    server: &mut Stream,
     undelivered: &[u8],
     reason: &str,
     server_alive: bool,
@@ -213,7 +213,7 @@ pub async fn end_politely(
 /// `close-ok` (RabbitMQ does on `stop_app`). Warren stands in for it: it waits (briefly)
 /// for the client's answer, so the client library reports the node's reply code rather than
 /// a broken connection. Returns whether the client answered.
-pub async fn await_client_close_ok(amqp: &mut Amqp, client: &mut TcpStream) -> bool {
+pub async fn await_client_close_ok(amqp: &mut Amqp, client: &mut Stream) -> bool {
     if amqp.handshake.client_close_ok {
         return true;
     }
@@ -221,13 +221,13 @@ pub async fn await_client_close_ok(amqp: &mut Amqp, client: &mut TcpStream) -> b
     await_close_ok(&mut amqp.c2s, Side::Client, client, deadline).await
 }
 
-async fn write_by(stream: &mut TcpStream, data: &[u8], deadline: Instant) -> bool {
+async fn write_by(stream: &mut Stream, data: &[u8], deadline: Instant) -> bool {
     matches!(tokio::time::timeout_at(deadline, stream.write_all(data)).await, Ok(Ok(())))
 }
 
 /// Reads (and drops: after a close, the spec has the peer discard everything) until the
 /// peer's `close-ok`, EOF or the deadline.
-async fn await_close_ok(tracker: &mut FrameTracker, from: Side, stream: &mut TcpStream, deadline: Instant) -> bool {
+async fn await_close_ok(tracker: &mut FrameTracker, from: Side, stream: &mut Stream, deadline: Instant) -> bool {
     // On the heap: this runs once per session at its end, and a stack array here would
     // sit in every session's future for its whole life (idle sessions must stay small).
     let mut buf = vec![0u8; 4096];

@@ -150,15 +150,58 @@ fn check(out: &mut String, c: &CheckKind) {
     let _ = writeln!(out, "check = {text}");
 }
 
-fn binds(binds: &[Bind]) -> String {
-    let items: Vec<String> = binds.iter().map(|b| q(&b.addr.to_string())).collect();
+fn binds<'a>(binds: impl IntoIterator<Item = &'a Bind>) -> String {
+    let items: Vec<String> = binds.into_iter().map(|b| q(&b.addr.to_string())).collect();
     format!("[{}]", items.join(", "))
+}
+
+fn path(p: &std::path::Path) -> String {
+    q(&p.display().to_string())
+}
+
+/// `tls = { bind = [...], crt = [...] }`: the TLS binds of a frontend. TOML has one TLS
+/// setting per frontend, so a HAProxy frontend with differently configured TLS binds is
+/// written with the first one's certificates.
+fn tls_binds(out: &mut String, f: &Frontend) {
+    let tls: Vec<&Bind> = f.binds.iter().filter(|b| b.tls.is_some()).collect();
+    let Some(t) = tls.first().and_then(|b| b.tls.as_ref()) else { return };
+    let crt: Vec<String> = t.crt.iter().map(|p| path(p)).collect();
+    let mut items = vec![format!("bind = {}", binds(tls.iter().copied())), format!("crt = [{}]", crt.join(", "))];
+    if let Some(ca) = &t.ca_file {
+        items.push(format!("ca_file = {}", path(ca)));
+    }
+    if t.verify != ClientVerify::None {
+        items.push(format!("verify = {}", q(t.verify.name())));
+    }
+    if t.min_version != MinVersion::Tls12 {
+        items.push("min_version = \"1.3\"".to_string());
+    }
+    let _ = writeln!(out, "tls = {{ {} }}", items.join(", "));
+}
+
+fn server_tls(out: &mut String, s: &Server) {
+    let Some(t) = &s.tls else { return };
+    let mut items = vec![format!("sessions = {}", s.ssl), format!("checks = {}", s.check_ssl), format!("verify = {}", t.verify)];
+    if let Some(ca) = &t.ca_file {
+        items.push(format!("ca_file = {}", path(ca)));
+    }
+    if let Some(crt) = &t.crt {
+        items.push(format!("crt = {}", path(crt)));
+    }
+    if let Some(name) = &t.name {
+        items.push(format!("name = {}", q(name)));
+    }
+    if t.min_version != MinVersion::Tls12 {
+        items.push("min_version = \"1.3\"".to_string());
+    }
+    let _ = writeln!(out, "tls = {{ {} }}", items.join(", "));
 }
 
 fn frontend(out: &mut String, f: &Frontend, config: &Config) {
     out.push_str("\n[[frontend]]\n");
     let _ = writeln!(out, "name = {}", q(&f.name));
-    let _ = writeln!(out, "bind = {}", binds(&f.binds));
+    let _ = writeln!(out, "bind = {}", binds(f.binds.iter().filter(|b| b.tls.is_none())));
+    tls_binds(out, f);
     // TOML says it per frontend; a HAProxy frontend mixing both kinds of bind line
     // is written with the stricter setting.
     if f.binds.iter().any(|b| b.accept_proxy) {
@@ -224,6 +267,7 @@ fn server(out: &mut String, s: &Server) {
     if s.check_send_proxy {
         let _ = writeln!(out, "check_send_proxy = true");
     }
+    server_tls(out, s);
 }
 
 fn stats(out: &mut String, s: &StatsPage) {

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::tls::{BindTls, ClientVerify, MinVersion, ServerTls};
+
 /// A whole configuration, ready to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -264,6 +266,8 @@ pub struct Bind {
     /// `accept-proxy`: clients must start with a PROXY protocol header (warren behind
     /// another load balancer); its address is the client's for balancing and logs.
     pub accept_proxy: bool,
+    /// `ssl crt <pem>`: clients speak TLS (AMQPS); warren terminates it.
+    pub tls: Option<BindTls>,
 }
 
 /// Which PROXY protocol version to send to a server (`send-proxy`, `send-proxy-v2`).
@@ -426,6 +430,13 @@ pub struct Server {
     /// `check-send-proxy`: health checks send the header too (a node that requires it
     /// refuses connections without one).
     pub check_send_proxy: bool,
+    /// How warren speaks TLS to this server, when `ssl` or `check-ssl` is set.
+    pub tls: Option<ServerTls>,
+    /// `ssl`: sessions reach the server over TLS.
+    pub ssl: bool,
+    /// Health checks go over TLS: `check-ssl`, or `ssl` without a separate check `port`
+    /// (HAProxy's rule).
+    pub check_ssl: bool,
 }
 
 /// Credentials for a stats page; the password is masked in `Debug` so it never reaches a log.

@@ -9,6 +9,7 @@
 //! `file:line`. The keys mirror HAProxy's keywords, so `warren convert` output reads
 //! naturally to someone who knows `haproxy.cfg`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -22,6 +23,7 @@ use super::model::*;
 use super::report::Report;
 use super::suggest;
 use super::validate::{BackendLines, Origins, ProxyLines};
+use crate::tls::{BindOptions, ServerOptions};
 
 /// HAProxy's default `stats realm`, also warren's.
 const DEFAULT_REALM: &str = "HAProxy Statistics";
@@ -140,9 +142,12 @@ struct ProxyLogT {
 #[serde(deny_unknown_fields)]
 struct FrontendT {
     name: String,
+    #[serde(default)]
     bind: Vec<Spanned<String>>,
     /// Every bind of this frontend expects a PROXY protocol header (HAProxy: `accept-proxy`).
     accept_proxy: Option<bool>,
+    /// TLS listeners of this frontend (HAProxy: `bind ... ssl crt <pem>`).
+    tls: Option<Spanned<BindTlsT>>,
     backend: Option<Spanned<String>>,
     mode: Option<Spanned<String>>,
     maxconn: Option<u32>,
@@ -195,6 +200,35 @@ struct ServerT {
     /// `"v1"` or `"v2"` (HAProxy: `send-proxy`, `send-proxy-v2`).
     send_proxy: Option<Spanned<String>>,
     check_send_proxy: Option<bool>,
+    /// TLS towards this server (HAProxy: `ssl verify required ca-file <pem>`).
+    tls: Option<Spanned<ServerTlsT>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindTlsT {
+    bind: Vec<Spanned<String>>,
+    crt: Vec<String>,
+    ca_file: Option<String>,
+    /// `"none"`, `"optional"` or `"required"` (client certificates).
+    verify: Option<String>,
+    /// `"1.2"` or `"1.3"`.
+    min_version: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerTlsT {
+    /// Sessions use TLS (default true; false with `checks = true` is HAProxy's `check-ssl` alone).
+    sessions: Option<bool>,
+    /// Checks use TLS (default: as sessions, unless `check_port` sends them elsewhere).
+    checks: Option<bool>,
+    verify: Option<bool>,
+    ca_file: Option<String>,
+    crt: Option<String>,
+    /// SNI and the name checked in the certificate.
+    name: Option<String>,
+    min_version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -297,7 +331,12 @@ impl Builder<'_, '_> {
         for spanned in &file.frontend {
             let line = self.lines.span(spanned);
             let f = spanned.get_ref();
-            let (mut binds, bind_lines) = self.binds(&f.bind);
+            let (mut binds, mut bind_lines) = self.binds(&f.bind);
+            if let Some(tls) = &f.tls {
+                let (tls_binds, tls_lines) = self.tls_binds(tls);
+                binds.extend(tls_binds);
+                bind_lines.extend(tls_lines);
+            }
             for b in &mut binds {
                 b.accept_proxy = f.accept_proxy.unwrap_or(false);
             }
@@ -544,7 +583,7 @@ impl Builder<'_, '_> {
             let line = self.lines.span(text);
             if let Some(addrs) = self.report.check(line, addr::parse_bind(text.get_ref())) {
                 for a in addrs {
-                    binds.push(Bind { addr: a, accept_proxy: false });
+                    binds.push(Bind { addr: a, accept_proxy: false, tls: None });
                     lines.push(line);
                 }
             }
@@ -552,7 +591,75 @@ impl Builder<'_, '_> {
         (binds, lines)
     }
 
+    /// The TLS binds of a frontend, with the certificates read.
+    fn tls_binds(&mut self, t: &Spanned<BindTlsT>) -> (Vec<Bind>, Vec<usize>) {
+        let line = self.lines.span(t);
+        let t = t.get_ref();
+        let mut options = BindOptions { ssl: true, crt: t.crt.iter().map(PathBuf::from).collect(), ca_file: t.ca_file.as_ref().map(PathBuf::from), ..BindOptions::default() };
+        if let Some(v) = &t.verify {
+            options.verify = ClientVerify::from_name(v);
+            if options.verify.is_none() {
+                self.report.error(line, format!("tls.verify must be \"none\", \"optional\" or \"required\", not \"{v}\""));
+            }
+        }
+        if let Some(v) = &t.min_version {
+            options.min_version = MinVersion::from_name(v);
+            if options.min_version.is_none() {
+                self.report.error(line, format!("tls.min_version must be \"1.2\" or \"1.3\", not \"{v}\""));
+            }
+        }
+        let tls = match options.build() {
+            Ok(tls) => tls,
+            Err(message) => {
+                self.report.error(line, format!("tls: {message}"));
+                return (Vec::new(), Vec::new());
+            }
+        };
+        let (mut binds, lines) = self.binds(&t.bind);
+        for b in &mut binds {
+            b.tls = tls.clone();
+        }
+        (binds, lines)
+    }
+
+    fn server_tls(&mut self, s: &ServerT) -> Option<ServerTls> {
+        let t = s.tls.as_ref()?;
+        let line = self.lines.span(t);
+        let t = t.get_ref();
+        let sessions = t.sessions.unwrap_or(true);
+        let min_version = match &t.min_version {
+            Some(v) => match MinVersion::from_name(v) {
+                Some(m) => Some(m),
+                None => {
+                    self.report.error(line, format!("tls.min_version must be \"1.2\" or \"1.3\", not \"{v}\""));
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let options = ServerOptions {
+            sessions,
+            checks: t.checks.unwrap_or(sessions && s.check_port.is_none()),
+            verify: t.verify,
+            ca_file: t.ca_file.as_ref().map(PathBuf::from),
+            crt: t.crt.as_ref().map(PathBuf::from),
+            name: t.name.clone(),
+            min_version,
+        };
+        match options.build() {
+            Ok(tls) => tls,
+            Err(message) => {
+                self.report.error(line, format!("server '{}': {message}", s.name));
+                None
+            }
+        }
+    }
+
     fn server(&mut self, s: &ServerT) -> Option<Server> {
+        let tls = self.server_tls(s);
+        let ssl = tls.is_some() && s.tls.as_ref().is_some_and(|t| t.get_ref().sessions.unwrap_or(true));
+        let check_ssl = tls.is_some()
+            && s.tls.as_ref().is_some_and(|t| t.get_ref().checks.unwrap_or(t.get_ref().sessions.unwrap_or(true) && s.check_port.is_none()));
         let addr = self.report.check(self.lines.span(&s.address), addr::parse_server(s.address.get_ref()));
         let inter = match &s.inter {
             Some(v) => self.duration(v)?,
@@ -600,6 +707,9 @@ impl Builder<'_, '_> {
                 },
             },
             check_send_proxy: s.check_send_proxy.unwrap_or(false),
+            tls,
+            ssl,
+            check_ssl,
         })
     }
 }

@@ -18,6 +18,7 @@ use crate::amqp::frame::{FrameTracker, PROTOCOL_HEADER};
 use crate::amqp::handshake::{Handshake, Seen};
 use crate::amqp::methods;
 use crate::config::{CheckKind, HttpCheck, ProxyProtocol};
+use crate::proxy::stream::{Stream, Tls};
 use crate::proxy_protocol;
 
 /// The result of one probe.
@@ -37,9 +38,13 @@ pub struct Budget {
     pub read: Duration,
 }
 
+/// TLS for a check (`check-ssl`, or `ssl` on the server): the connector and the name.
+pub type CheckTls = (std::sync::Arc<rustls::ClientConfig>, rustls_pki_types::ServerName<'static>);
+
 /// Runs the probe `kind` against `addr`, first sending a PROXY header when `proxy` says
-/// so (`check-send-proxy`: a node with `proxy_protocol = true` refuses connections without).
-pub async fn probe(kind: &CheckKind, addr: SocketAddr, budget: Budget, proxy: Option<ProxyProtocol>) -> Probe {
+/// so (`check-send-proxy`: a node with `proxy_protocol = true` refuses connections without),
+/// then completing a TLS handshake when `tls` is set (a failed one is `L6RSP`).
+pub async fn probe(kind: &CheckKind, addr: SocketAddr, budget: Budget, proxy: Option<ProxyProtocol>, tls: Option<&CheckTls>) -> Probe {
     let started = Instant::now();
     let connected = match (connect(addr, budget.connect).await, proxy) {
         (Ok(mut stream), Some(version)) => {
@@ -55,14 +60,25 @@ pub async fn probe(kind: &CheckKind, addr: SocketAddr, budget: Budget, proxy: Op
         }
         (result, _) => result,
     };
+    let connected = match (connected, tls) {
+        (Ok(stream), Some((config, name))) => {
+            match tokio::time::timeout(budget.connect, Box::pin(Tls::connect(stream, config, name.clone()))).await {
+                Ok(Ok(stream)) => Ok(stream),
+                Ok(Err(e)) => Err((CheckStatus::L6Rsp, format!("TLS handshake failed: {e}"))),
+                Err(_) => Err((CheckStatus::L6TimeOut, format!("no TLS handshake within {} ms", budget.connect.as_millis()))),
+            }
+        }
+        (connected, _) => connected.map(Stream::Plain),
+    };
     let (status, info) = match connected {
         Err(failed) => failed,
         Ok(stream) => match kind {
             CheckKind::Tcp => {
                 // Linger 0 (RST on close, which never blocks) as HAProxy does for TCP
                 // checks: no TIME_WAIT pile-up at one check every `inter` per server.
-                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
-                (CheckStatus::L4Ok, String::new())
+                let _ = socket2::SockRef::from(stream.tcp()).set_linger(Some(Duration::ZERO));
+                let status = if tls.is_some() { CheckStatus::L6Ok } else { CheckStatus::L4Ok };
+                (status, String::new())
             }
             CheckKind::Amqp => within(budget.read, amqp_start(stream)).await,
             CheckKind::AmqpLogin { user, password, vhost } => {
@@ -92,7 +108,7 @@ async fn within(limit: Duration, check: impl std::future::Future<Output = (Check
 }
 
 /// Reads frames until a channel-0 method the check is waiting for (or a close) arrives.
-async fn next_method(stream: &mut TcpStream, tracker: &mut FrameTracker, hs: &mut Handshake) -> Result<Seen, String> {
+async fn next_method(stream: &mut Stream, tracker: &mut FrameTracker, hs: &mut Handshake) -> Result<Seen, String> {
     let mut buf = [0u8; 4096];
     loop {
         let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
@@ -114,7 +130,7 @@ async fn next_method(stream: &mut TcpStream, tracker: &mut FrameTracker, hs: &mu
 }
 
 /// `option amqp-check`: the protocol header must be answered with `connection.start`.
-async fn amqp_start(mut stream: TcpStream) -> (CheckStatus, String) {
+async fn amqp_start(mut stream: Stream) -> (CheckStatus, String) {
     if let Err(e) = stream.write_all(PROTOCOL_HEADER).await {
         return (CheckStatus::L7Rsp, e.to_string());
     }
@@ -130,7 +146,7 @@ async fn amqp_start(mut stream: TcpStream) -> (CheckStatus, String) {
 
 /// `option amqp-check user .. password .. vhost ..`: the whole handshake to `open-ok`,
 /// then a clean `connection.close`.
-async fn amqp_login(mut stream: TcpStream, user: &str, password: &str, vhost: &str) -> (CheckStatus, String) {
+async fn amqp_login(mut stream: Stream, user: &str, password: &str, vhost: &str) -> (CheckStatus, String) {
     let mut tracker = FrameTracker::server();
     let mut hs = Handshake::default();
     let refused = |hs: &Handshake| {
@@ -168,7 +184,7 @@ async fn amqp_login(mut stream: TcpStream, user: &str, password: &str, vhost: &s
 }
 
 /// `option httpchk`: one request, judged by its status line.
-async fn http_check(mut stream: TcpStream, addr: SocketAddr, check: &HttpCheck) -> (CheckStatus, String) {
+async fn http_check(mut stream: Stream, addr: SocketAddr, check: &HttpCheck) -> (CheckStatus, String) {
     let mut request = format!("{} {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: warren\r\n", check.method, check.uri);
     for (name, value) in &check.headers {
         request.push_str(&format!("{name}: {}\r\n", value.0));

@@ -31,9 +31,12 @@ pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: Can
         (v, true) => Some(v.unwrap_or(crate::config::ProxyProtocol::V1)),
         _ => None,
     };
+    let tls = cfg.tls.as_ref().filter(|_| cfg.check_ssl).map(|t| {
+        (std::sync::Arc::clone(&t.connector.0), crate::tls::server_name(t.name.as_deref(), addr))
+    });
     loop {
         if server.admin() != AdminState::Maint {
-            let probe = check::probe(&backend.config.check, addr, budget, proxy).await;
+            let probe = check::probe(&backend.config.check, addr, budget, proxy, tls.as_ref()).await;
             record(&backend, &server, probe, false);
         }
         let wait = server.health().state.next_interval(cfg.inter, cfg.fastinter, cfg.downinter);

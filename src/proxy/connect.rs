@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use tokio::io::AsyncWriteExt;
 
+use super::stream::{Stream, Tls};
 use crate::proxy_protocol;
 use crate::health::{CheckStatus, Probe};
 use crate::health::checker as checks;
@@ -26,7 +27,7 @@ const TURN_AROUND: Duration = Duration::from_secs(1);
 
 /// A connected server, with how it was reached.
 pub struct Connected {
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub slot: Slot,
     /// Time spent waiting in the queue.
     pub queue_time: Duration,
@@ -80,16 +81,7 @@ pub async fn connect(backend: &Arc<BackendState>, client_addr: SocketAddr, desti
         let last_server = Some(server.name().to_string());
         let started = Instant::now();
         connect_started.get_or_insert(started);
-        let attempt = match open(server.config.addr, cfg.timeouts.connect).await {
-            Ok(mut stream) => match server.config.send_proxy {
-                Some(version) => {
-                    let header = proxy_protocol::encode(version.into(), client_addr, destination);
-                    stream.write_all(&header).await.map(|()| stream)
-                }
-                None => Ok(stream),
-            },
-            Err(e) => Err(e),
-        };
+        let attempt = establish(&server.config, cfg.timeouts.connect, client_addr, destination).await;
         let err = match attempt {
             Ok(stream) => {
                 let connect_time = connect_started.map_or(Duration::ZERO, |s| s.elapsed());
@@ -142,6 +134,30 @@ pub async fn connect(backend: &Arc<BackendState>, client_addr: SocketAddr, desti
 
 fn failed(reason: FailReason, queue_time: Option<Duration>, retries: u32, redispatched: bool, server: Option<String>) -> Failed {
     Failed { reason, queue_time, retries, redispatched, server }
+}
+
+/// A usable connection to `server`: TCP, then the PROXY header (`send-proxy`), then TLS
+/// (`ssl`), all within `timeout connect`, which HAProxy also applies to the TLS handshake.
+async fn establish(server: &crate::config::Server, timeout: Option<Duration>, client: SocketAddr, destination: SocketAddr) -> std::io::Result<Stream> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut stream = open(server.addr, timeout).await?;
+    if let Some(version) = server.send_proxy {
+        let header = proxy_protocol::encode(version.into(), client, destination);
+        stream.write_all(&header).await?;
+    }
+    match (&server.tls, server.ssl) {
+        (Some(tls), true) => {
+            let name = crate::tls::server_name(tls.name.as_deref(), server.addr);
+            let handshake = Box::pin(Tls::connect(stream, &tls.connector.0, name));
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d, handshake)
+                    .await
+                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?,
+                None => handshake.await,
+            }
+        }
+        _ => Ok(Stream::Plain(stream)),
+    }
 }
 
 /// One TCP connect, bounded by `timeout` when set; the socket gets `TCP_NODELAY` since

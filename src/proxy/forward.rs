@@ -17,7 +17,6 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io::{self, ErrorKind};
-use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -25,6 +24,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::splice::{self, Pipe};
+use super::stream::Stream;
 
 /// Size of the per-thread transfer buffer. Larger reads mean fewer syscalls on bulk
 /// transfers; the benchmark (`bench/`) is where this number is argued.
@@ -200,8 +200,8 @@ impl<'m> Direction<'m> {
 
     /// Waits until this direction can make progress: the source is readable, or (when
     /// data is pending) the destination is writable.
-    async fn ready(&self, src: &TcpStream, dst: &TcpStream) -> io::Result<()> {
-        if self.pending.is_empty() && self.pipe.is_none() {
+    async fn ready(&self, src: &Stream, dst: &Stream) -> io::Result<()> {
+        if self.pending.is_empty() && self.pipe.is_none() && !dst.wants_flush() {
             src.readable().await
         } else {
             dst.writable().await
@@ -251,10 +251,23 @@ impl<'m> Direction<'m> {
     }
 
     /// Moves what can be moved without blocking, showing what it reads to `proto`.
-    fn step(&mut self, src: &TcpStream, dst: &TcpStream, proto: &mut impl Protocol) -> Step {
+    fn step(&mut self, src: &mut Stream, dst: &mut Stream, proto: &mut impl Protocol) -> Step {
+        if dst.wants_flush() {
+            // TLS records (or a close_notify and FIN) wait for the destination first.
+            match dst.try_flush() {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Progress { read: false, wrote: false },
+                Err(_) => return Step::Failed(self.to()),
+            }
+            if self.done {
+                return Step::Progress { read: false, wrote: true };
+            }
+        }
         if self.pipe.is_some() || (self.bulk && self.pending.is_empty() && proto.splice()) {
-            if let Some(step) = self.step_spliced(src, dst) {
-                return step;
+            if let (Some(s), Some(d)) = (src.plain(), dst.plain()) {
+                if let Some(step) = self.step_spliced(s, d) {
+                    return step;
+                }
             }
         }
         if !self.pending.is_empty() {
@@ -355,8 +368,8 @@ impl Timers {
 /// Forwards until the session ends. Counters are returned rather than updated per
 /// packet so the hot loop touches no shared memory.
 pub async fn forward<P: Protocol>(
-    client: &TcpStream,
-    server: &TcpStream,
+    client: &mut Stream,
+    server: &mut Stream,
     proto: &mut P,
     meters: [Meter<'_>; 2],
     killed: impl Future<Output = ()>,
@@ -377,19 +390,19 @@ pub async fn forward<P: Protocol>(
     }
 
     let end = loop {
-        if c2s.done && s2c.done {
+        if c2s.done && s2c.done && !client.wants_flush() && !server.wants_flush() {
             break End::Closed;
         }
         tokio::select! {
             biased;
             _ = &mut killed => break End::Killed,
-            r = c2s.ready(client, server), if !c2s.done => {
+            r = c2s.ready(client, server), if !c2s.done || server.wants_flush() => {
                 if r.is_err() { break End::ClientError; }
                 let step = c2s.step(client, server, proto);
                 if let Some(end) = after_step(step, &mut c2s, server, proto, &mut activity) { break end; }
                 if proto.deadlines_changed() { rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far); }
             }
-            r = s2c.ready(server, client), if !s2c.done => {
+            r = s2c.ready(server, client), if !s2c.done || client.wants_flush() => {
                 if r.is_err() { break End::ServerError; }
                 let step = s2c.step(server, client, proto);
                 if let Some(end) = after_step(step, &mut s2c, client, proto, &mut activity) { break end; }
@@ -418,7 +431,7 @@ fn rearm(sleep: std::pin::Pin<&mut tokio::time::Sleep>, proto: &impl Protocol, a
 }
 
 /// Books the activity of one step; `Some` when it ends the session.
-fn after_step(step: Step, dir: &mut Direction, dst: &TcpStream, proto: &mut impl Protocol, activity: &mut Activity) -> Option<End> {
+fn after_step(step: Step, dir: &mut Direction, dst: &mut Stream, proto: &mut impl Protocol, activity: &mut Activity) -> Option<End> {
     match step {
         Step::Progress { read, wrote } => {
             let now = Instant::now();
@@ -433,7 +446,7 @@ fn after_step(step: Step, dir: &mut Direction, dst: &TcpStream, proto: &mut impl
         Step::Eof => match proto.on_eof(dir.from) {
             OnEof::PassOn => {
                 // Half-close: pass the FIN on, keep the other direction open.
-                let _ = socket2::SockRef::from(dst).shutdown(Shutdown::Write);
+                dst.shutdown_write();
                 dir.done = true;
                 None
             }

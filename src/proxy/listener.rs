@@ -34,10 +34,12 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 }
 
 /// How a listener's clients start their connection.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Accept {
     /// A PROXY protocol header comes first (`accept-proxy`).
     pub proxy_header: bool,
+    /// Then a TLS handshake (`ssl crt <pem>`).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Accepts clients until `stop` (the generation's token: a reload or the process
@@ -72,7 +74,7 @@ pub async fn accept_loop(
         match accepted {
             Ok((client, peer)) => {
                 backoff = Duration::from_millis(10);
-                let (process, frontend) = (Arc::clone(&process), Arc::clone(&frontend));
+                let (process, frontend, accept) = (Arc::clone(&process), Arc::clone(&frontend), accept.clone());
                 tasks.spawn(async move {
                     session::run(process, frontend, client, peer, accept).await;
                     drop((global, local));

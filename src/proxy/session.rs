@@ -14,6 +14,7 @@ use super::connect::{self, Connected, FailReason};
 use super::forward::{self, End, Meter, Side, Tcp, Timers, Transfer};
 use super::keepalive;
 use super::listener::Accept;
+use super::stream::{Stream, Tls};
 use crate::proxy_protocol;
 use crate::amqp::frame::PROTOCOL_HEADER;
 use crate::amqp::session::{self as amqp, Amqp, HeaderError};
@@ -26,26 +27,26 @@ use crate::state::{BackendState, FrontendState, NoServer, Process, ServerState};
 const SPLICE: bool = true;
 
 /// Runs one session to its end. The caller holds the `maxconn` permits for its lifetime.
-pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client: TcpStream, mut peer: SocketAddr, accept: Accept) {
+pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStream, mut peer: SocketAddr, accept: Accept) {
     let accepted = Instant::now();
     let accepted_wall = LocalTime::now();
     let _counted = frontend.enter();
     process.actconn.fetch_add(1, Ordering::Relaxed);
-    let _ = client.set_nodelay(true);
+    let _ = tcp.set_nodelay(true);
     let fe = &frontend.config;
     let amqp_mode = fe.mode == Mode::Amqp;
-    keepalive::apply(&client, &fe.keepalive, amqp_mode);
+    keepalive::apply(&tcp, &fe.keepalive, amqp_mode);
     if !fe.log.tcplog && !frontend.logger.is_empty() {
-        if let Ok(local) = client.local_addr() {
+        if let Ok(local) = tcp.local_addr() {
             frontend.logger.send(Level::Info, &connect_line(peer, local, &fe.name, fe.mode.as_str()));
         }
     }
     // Warren behind another balancer: the header says who the client really is, and
     // that address is the one balanced on, logged, and passed on.
     let handshake_deadline = accepted + fe.timeouts.handshake.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
-    let mut destination = client.local_addr().unwrap_or(peer);
+    let mut destination = tcp.local_addr().unwrap_or(peer);
     if accept.proxy_header {
-        match proxy_protocol::read(&mut client, handshake_deadline).await {
+        match proxy_protocol::read(&mut tcp, handshake_deadline).await {
             Ok(proxy_protocol::Header::Proxied { source, destination: d }) => (peer, destination) = (source, d),
             Ok(proxy_protocol::Header::Local) => {}
             Err(e) => {
@@ -56,6 +57,23 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client
         }
     }
     let mut rec = SessionRecord::new(peer, accepted_wall, &fe.name);
+    // AMQPS: the TLS handshake shares the handshake deadline with AMQP's own.
+    let mut client = match &accept.tls {
+        None => Stream::Plain(tcp),
+        // Boxed: only TLS sessions should pay for the handshake's state.
+        Some(config) => match tokio::time::timeout_at(handshake_deadline, Box::pin(Tls::accept(tcp, config))).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                (rec.cause, rec.phase, rec.extra) = (Cause::ClientAbort, Phase::Connect, Some(format!("{{TLS handshake failed: {e}}}")));
+                return finish(&process, &frontend, rec, accepted);
+            }
+            Err(_) => {
+                (rec.cause, rec.phase, rec.extra) =
+                    (Cause::ClientTimeout, Phase::Connect, Some("{no TLS handshake within timeout handshake}".into()));
+                return finish(&process, &frontend, rec, accepted);
+            }
+        },
+    };
 
     let Some(backend) = frontend.backend.as_ref() else {
         (rec.cause, rec.phase) = (Cause::Proxy, Phase::Connect);
@@ -114,7 +132,7 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client
     rec.connect_ms = Some(ms(conn.connect_time));
     rec.retries = conn.retries;
     rec.redispatched = conn.redispatched;
-    keepalive::apply(&conn.stream, &backend.config.keepalive, amqp_mode);
+    keepalive::apply(conn.stream.tcp(), &backend.config.keepalive, amqp_mode);
 
     let kill = server.kill_token();
     let killed_by_server = kill.clone();
@@ -145,7 +163,7 @@ pub async fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut client
             client_fin: fe.timeouts.client_fin,
             server_fin: backend.config.timeouts.server_fin,
         };
-        forward::forward(&client, &conn.stream, &mut Tcp { timers: &timers, splice: SPLICE }, meters(&frontend, &server), killed).await
+        forward::forward(&mut client, &mut conn.stream, &mut Tcp { timers: &timers, splice: SPLICE }, meters(&frontend, &server), killed).await
     };
 
     rec.bytes_to_client = transfer.to_client;
@@ -172,7 +190,7 @@ async fn amqp_data(
     process: &Process,
     server: &ServerState,
     server_kill: &tokio_util::sync::CancellationToken,
-    client: &mut TcpStream,
+    client: &mut Stream,
     conn: &mut Connected,
     handshake_deadline: Instant,
     meters: [Meter<'_>; 2],
@@ -182,7 +200,7 @@ async fn amqp_data(
     let transfer = match conn.stream.write_all(PROTOCOL_HEADER).await {
         Ok(()) => {
             meters[0].add(PROTOCOL_HEADER.len());
-            let mut t = forward::forward(client, &conn.stream, &mut proto, meters, killed).await;
+            let mut t = forward::forward(client, &mut conn.stream, &mut proto, meters, killed).await;
             t.to_server += PROTOCOL_HEADER.len() as u64;
             t
         }

@@ -54,8 +54,9 @@ pub enum RuntimeError {
 struct Bound {
     /// As configured; port 0 (tests) is never reused across reloads.
     configured: SocketAddr,
-    /// Clients must send a PROXY protocol header first (`accept-proxy`).
-    accept_proxy: bool,
+    /// How clients start (PROXY header, TLS); from the configuration in force, so a
+    /// reload brings new certificates.
+    accept: listener::Accept,
     frontend: String,
     socket: Socket,
 }
@@ -94,7 +95,7 @@ pub struct Warren {
     hard_stop_after: Duration,
     /// Stats pages and their bound sockets (taken as configured at start; a reload does
     /// not move them).
-    stats: Vec<(StatsPage, std::net::TcpListener)>,
+    stats: Vec<(StatsPage, std::net::TcpListener, Option<Arc<rustls::ServerConfig>>)>,
     stats_socket: Option<std::os::unix::net::UnixListener>,
 }
 
@@ -113,7 +114,7 @@ impl Warren {
                     addr: bind.addr,
                     source,
                 })?;
-                stats.push((page.clone(), l));
+                stats.push((page.clone(), l, bind.tls.as_ref().map(|t| Arc::clone(&t.acceptor.0))));
             }
         }
         let stats_socket = match &config.global.stats_socket {
@@ -153,7 +154,7 @@ impl Warren {
 
     /// The addresses a stats page listens on.
     pub fn stats_addrs(&self, page: &str) -> Vec<SocketAddr> {
-        self.stats.iter().filter(|(p, _)| p.name == page).filter_map(|(_, l)| l.local_addr().ok()).collect()
+        self.stats.iter().filter(|(p, _, _)| p.name == page).filter_map(|(_, l, _)| l.local_addr().ok()).collect()
     }
 
     pub fn backend(&self, name: &str) -> Option<Arc<BackendState>> {
@@ -204,9 +205,9 @@ impl Warren {
     /// current.
     fn start_stats(&mut self) -> std::io::Result<()> {
         let csrf = stats::auth::new_csrf_token();
-        for (config, l) in self.stats.drain(..) {
+        for (config, l, tls) in self.stats.drain(..) {
             let page = Arc::new(stats::http::Page { config, current: Arc::clone(&self.current), csrf: csrf.clone() });
-            tokio::spawn(stats::http::serve(TcpListener::from_std(l)?, page, self.process.stop.clone()));
+            tokio::spawn(stats::http::serve(TcpListener::from_std(l)?, page, tls, self.process.stop.clone()));
         }
         if let Some(l) = self.stats_socket.take() {
             let l = tokio::net::UnixListener::from_std(l)?;
@@ -221,7 +222,7 @@ impl Warren {
         for bound in &self.listeners {
             let (Some(fe), Socket::Tokio(socket)) = (generation.frontend(&bound.frontend), &bound.socket) else { continue };
             let stop = generation.tasks.clone();
-            let accept = listener::Accept { proxy_header: bound.accept_proxy };
+            let accept = bound.accept.clone();
             tokio::spawn(listener::accept_loop(Arc::clone(socket), accept, Arc::clone(fe), Arc::clone(&self.process), tasks.clone(), stop));
         }
         for backend in &generation.backends {
@@ -278,7 +279,7 @@ impl Bound {
             Socket::Tokio(l) => {
                 Some(Bound {
                     configured: self.configured,
-                    accept_proxy: self.accept_proxy,
+                    accept: self.accept.clone(),
                     frontend: frontend.to_string(),
                     socket: Socket::Tokio(Arc::clone(l)),
                 })
@@ -286,6 +287,10 @@ impl Bound {
             Socket::Std(_) => None,
         }
     }
+}
+
+fn accept(bind: &crate::config::Bind) -> listener::Accept {
+    listener::Accept { proxy_header: bind.accept_proxy, tls: bind.tls.as_ref().map(|t| Arc::clone(&t.acceptor.0)) }
 }
 
 /// Binds every frontend address of `config`, reusing the sockets of `current` for
@@ -297,14 +302,14 @@ fn bind_all(config: &Config, current: &[Bound]) -> Result<Vec<Bound>, RuntimeErr
         for bind in &fe.binds {
             let reusable = current.iter().find(|b| b.configured == bind.addr && bind.addr.port() != 0);
             let bound = match reusable.and_then(|b| b.reuse(&fe.name)) {
-                Some(b) => Bound { accept_proxy: bind.accept_proxy, ..b },
+                Some(b) => Bound { accept: accept(bind), ..b },
                 None => {
                     let socket = listener::bind(bind.addr).map_err(|source| RuntimeError::Bind {
                         frontend: fe.name.clone(),
                         addr: bind.addr,
                         source,
                     })?;
-                    Bound { configured: bind.addr, accept_proxy: bind.accept_proxy, frontend: fe.name.clone(), socket: Socket::Std(socket) }
+                    Bound { configured: bind.addr, accept: accept(bind), frontend: fe.name.clone(), socket: Socket::Std(socket) }
                 }
             };
             out.push(bound);

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{auth, export, html, run_action, schema};
 use crate::config::StatsPage;
+use crate::proxy::stream::{Stream, Tls};
 use crate::runtime::Generation;
 
 /// Admin requests larger than this are refused (a form post is a few hundred bytes).
@@ -41,7 +42,10 @@ pub struct Page {
 }
 
 /// Serves `listener` until `stop`.
-pub async fn serve(listener: TcpListener, page: Arc<Page>, stop: CancellationToken) {
+/// Time a browser has to finish the TLS handshake of an HTTPS stats page.
+const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub async fn serve(listener: TcpListener, page: Arc<Page>, tls: Option<Arc<rustls::ServerConfig>>, stop: CancellationToken) {
     loop {
         let accepted = tokio::select! {
             biased;
@@ -49,9 +53,15 @@ pub async fn serve(listener: TcpListener, page: Arc<Page>, stop: CancellationTok
             a = listener.accept() => a,
         };
         let Ok((stream, _)) = accepted else { continue };
-        let page = Arc::clone(&page);
-        let stop = stop.clone();
+        let (page, stop, tls) = (Arc::clone(&page), stop.clone(), tls.clone());
         tokio::spawn(async move {
+            let stream = match tls {
+                None => Stream::Plain(stream),
+                Some(config) => match tokio::time::timeout(TLS_HANDSHAKE, Tls::accept(stream, &config)).await {
+                    Ok(Ok(stream)) => stream,
+                    _ => return,
+                },
+            };
             let io = hyper_util::rt::TokioIo::new(stream);
             let service = hyper::service::service_fn(move |req| {
                 let page = Arc::clone(&page);

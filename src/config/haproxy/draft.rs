@@ -3,11 +3,13 @@
 //! HAProxy's inheritance rule; [`super::finish`] turns drafts into the typed model.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::model::{
-    Algorithm, Bind, CheckKind, Keepalive, LogTarget, Mode, ProxyProtocol, Rebalance, Secret, Server, StatsUser, Timeouts,
+    Algorithm, Bind, CheckKind, Keepalive, LogTarget, Mode, ProxyProtocol, Rebalance, Secret, Server, ServerTls, StatsUser, Timeouts,
 };
+use crate::tls::MinVersion;
 
 /// The four kinds of proxy section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,15 @@ pub struct ServerParams {
     pub send_proxy: Option<Option<ProxyProtocol>>,
     pub check_send_proxy: Option<bool>,
     pub check_port: Option<u16>,
+    pub ssl: Option<bool>,
+    pub check_ssl: Option<bool>,
+    /// `verify required` (true) or `verify none`.
+    pub verify: Option<bool>,
+    pub ca_file: Option<PathBuf>,
+    pub crt: Option<PathBuf>,
+    /// `sni str(<name>)` or `verifyhost <name>`.
+    pub tls_name: Option<String>,
+    pub ssl_min_ver: Option<MinVersion>,
 }
 
 impl ServerParams {
@@ -104,7 +115,28 @@ impl ServerParams {
             send_proxy: self.send_proxy.or(base.send_proxy),
             check_send_proxy: self.check_send_proxy.or(base.check_send_proxy),
             check_port: self.check_port.or(base.check_port),
+            ssl: self.ssl.or(base.ssl),
+            check_ssl: self.check_ssl.or(base.check_ssl),
+            verify: self.verify.or(base.verify),
+            ca_file: self.ca_file.clone().or_else(|| base.ca_file.clone()),
+            crt: self.crt.clone().or_else(|| base.crt.clone()),
+            tls_name: self.tls_name.clone().or_else(|| base.tls_name.clone()),
+            ssl_min_ver: self.ssl_min_ver.or(base.ssl_min_ver),
         }
+    }
+
+    /// The TLS side of a server: `None` without `ssl` or `check-ssl`. Reads the files.
+    pub fn tls(&self) -> Result<Option<ServerTls>, String> {
+        crate::tls::ServerOptions {
+            sessions: self.ssl.unwrap_or(false),
+            checks: self.check_ssl.unwrap_or(false),
+            verify: self.verify,
+            ca_file: self.ca_file.clone(),
+            crt: self.crt.clone(),
+            name: self.tls_name.clone(),
+            min_version: self.ssl_min_ver,
+        }
+        .build()
     }
 
     /// A server with HAProxy's defaults for everything not given.
@@ -131,6 +163,10 @@ impl ServerParams {
             shutdown_backup_on_up: self.shutdown_backup_on_up.unwrap_or(false),
             send_proxy: self.send_proxy.flatten(),
             check_send_proxy: self.check_send_proxy.unwrap_or(false),
+            tls: None,
+            ssl: self.ssl.unwrap_or(false),
+            // HAProxy: with `ssl`, checks use TLS too unless they go to another port.
+            check_ssl: self.check_ssl.unwrap_or(false) || (self.ssl.unwrap_or(false) && self.check_port.is_none()),
         }
     }
 }

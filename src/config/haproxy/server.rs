@@ -6,18 +6,27 @@ use crate::config::addr;
 use crate::config::model::ProxyProtocol;
 use crate::config::report::Report;
 use crate::config::suggest;
+use crate::tls::MinVersion;
+
+/// A file argument (`ca-file`, `crt`).
+pub fn path(key: &str, value: Option<&String>) -> Result<std::path::PathBuf, String> {
+    match value {
+        Some(v) if !v.is_empty() => Ok(std::path::PathBuf::from(v)),
+        _ => Err(format!("'{key}' needs a file name")),
+    }
+}
 
 /// Keywords warren implements, for suggestions.
-const KNOWN: [&str; 20] = [
+const KNOWN: [&str; 29] = [
     "check", "inter", "fastinter", "downinter", "rise", "fall", "weight", "maxconn", "maxqueue",
     "backup", "disabled", "enabled", "slowstart", "on-marked-down", "on-marked-up", "port",
     "send-proxy", "send-proxy-v2", "no-send-proxy", "check-send-proxy",
+    "ssl", "no-ssl", "check-ssl", "verify", "ca-file", "crt", "sni", "verifyhost", "ssl-min-ver",
 ];
 
 /// Keywords warren knows but cannot honour yet.
-const UNSUPPORTED: [&str; 11] = [
-    "addr", "ssl", "check-ssl", "verify", "sni",
-    "resolvers", "init-addr", "agent-check", "cookie", "id", "observe",
+const UNSUPPORTED: [&str; 8] = [
+    "addr", "resolvers", "init-addr", "agent-check", "cookie", "id", "observe", "check-sni",
 ];
 
 pub fn server(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
@@ -32,7 +41,12 @@ pub fn server(draft: &mut Draft, words: &[String], line: usize, report: &mut Rep
     let params = params(&words[3..], line, report);
     let Some(addr) = report.check(line, addr::parse_server(address)) else { return };
     if let Some(params) = params {
-        let server = params.over(&draft.default_server).build(name.clone(), addr);
+        let params = params.over(&draft.default_server);
+        let mut server = params.build(name.clone(), addr);
+        match params.tls() {
+            Ok(tls) => server.tls = tls,
+            Err(message) => return report.error(line, format!("server '{name}': {message}")),
+        }
         draft.servers.push((server, line));
     }
 }
@@ -86,6 +100,44 @@ fn params(words: &[String], line: usize, report: &mut Report) -> Option<ServerPa
                 p.check_send_proxy = Some(true);
                 Ok(())
             }
+            "ssl" | "no-ssl" => {
+                takes_value = false;
+                p.ssl = Some(key == "ssl");
+                Ok(())
+            }
+            "check-ssl" => {
+                takes_value = false;
+                p.check_ssl = Some(true);
+                Ok(())
+            }
+            "verify" => match value.map(String::as_str) {
+                Some("none") => {
+                    p.verify = Some(false);
+                    Ok(())
+                }
+                Some("required") => {
+                    p.verify = Some(true);
+                    Ok(())
+                }
+                _ => Err("'verify' takes 'none' or 'required'".to_string()),
+            },
+            "ca-file" => path(key, value).map(|v| p.ca_file = Some(v)),
+            "crt" => path(key, value).map(|v| p.crt = Some(v)),
+            "verifyhost" => value.ok_or_else(|| "'verifyhost' needs a host name".to_string()).map(|v| p.tls_name = Some(v.clone())),
+            "sni" => match value.and_then(|v| v.strip_prefix("str(")).and_then(|v| v.strip_suffix(')')) {
+                Some(name) if !name.is_empty() => {
+                    p.tls_name = Some(name.to_string());
+                    Ok(())
+                }
+                _ => Err("'sni' supports a fixed name only, written 'sni str(<name>)'".to_string()),
+            },
+            "ssl-min-ver" => match value.and_then(|v| MinVersion::from_name(v)) {
+                Some(v) => {
+                    p.ssl_min_ver = Some(v);
+                    Ok(())
+                }
+                None => Err("'ssl-min-ver' takes 'TLSv1.2' or 'TLSv1.3' (older versions are not spoken)".to_string()),
+            },
             "disabled" | "enabled" => {
                 takes_value = false;
                 p.disabled = Some(key == "disabled");
