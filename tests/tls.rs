@@ -374,3 +374,26 @@ async fn a_reload_reads_renewed_certificates() {
     let _ = tx.send(());
     running.await.expect("joined").expect("ran");
 }
+
+#[tokio::test]
+async fn the_stats_page_can_be_served_over_https() {
+    let ca = Ca::new();
+    let dir = tempdir();
+    let (cert, key) = ca.issue(&["localhost"]);
+    write(&dir.join("stats.pem"), &format!("{cert}{key}"));
+    let backend = Backend::tagged("b").await;
+    let text = format!(
+        "{}\nlisten admin_stats\n    bind 127.0.0.1:0 ssl crt {}\n    mode http\n    stats uri /haproxy\n",
+        cfg("", &backend.addr.to_string()),
+        dir.join("stats.pem").display()
+    );
+    let w = start(&text);
+    let mut c = tls_connect(w.stats_addr("admin_stats"), &ca, "localhost").await.expect("HTTPS handshake");
+    c.write_all(b"GET /haproxy;csv HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.expect("request");
+    let mut answer = Vec::new();
+    tokio::time::timeout(LIMIT, c.read_to_end(&mut answer)).await.expect("answer in time").expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("# pxname,svname,"), "the CSV over HTTPS: {answer}");
+    w.stop().await;
+}

@@ -99,6 +99,10 @@ pub struct ProxyConfig {
     pub shutdown_sessions: bool,
     /// Warren's `rebalance window <w> batch <n>` line, as written.
     pub rebalance: Option<String>,
+    /// Extra words on the frontend's bind line (`ssl crt <pem>`, `accept-proxy`).
+    pub bind_options: String,
+    /// Extra words on every server line (`send-proxy-v2 check-send-proxy`).
+    pub server_options: String,
 }
 
 impl ProxyConfig {
@@ -125,6 +129,8 @@ impl ProxyConfig {
             amqp_check: false,
             shutdown_sessions: false,
             rebalance: None,
+            bind_options: String::new(),
+            server_options: String::new(),
         }
     }
 
@@ -196,7 +202,7 @@ defaults
     maxconn 3000
 {extra_defaults}
 frontend rabbitmq_cluster_front
-    bind 127.0.0.1:{front}
+    bind 127.0.0.1:{front}{bind_options}
     default_backend {be}
 
 backend {be}
@@ -208,11 +214,16 @@ backend {be}
             be = Self::BACKEND,
             tchk = self.timeout_check,
             extra_defaults = self.extra_defaults(),
+            bind_options = if self.bind_options.is_empty() { String::new() } else { format!(" {}", self.bind_options) },
         );
         if let Some(r) = &self.rebalance {
             s.push_str(&format!("    rebalance {r}\n"));
         }
-        let on_down = if self.shutdown_sessions { " on-marked-down shutdown-sessions" } else { "" };
+        let mut on_down = if self.shutdown_sessions { " on-marked-down shutdown-sessions".to_string() } else { String::new() };
+        if !self.server_options.is_empty() {
+            on_down.push(' ');
+            on_down.push_str(&self.server_options);
+        }
         for sv in &self.servers {
             s.push_str(&format!(
                 "    server {} 127.0.0.1:{} check inter {} rise {} fall {} weight {}{on_down}\n",

@@ -162,8 +162,8 @@ fn path(p: &std::path::Path) -> String {
 /// `tls = { bind = [...], crt = [...] }`: the TLS binds of a frontend. TOML has one TLS
 /// setting per frontend, so a HAProxy frontend with differently configured TLS binds is
 /// written with the first one's certificates.
-fn tls_binds(out: &mut String, f: &Frontend) {
-    let tls: Vec<&Bind> = f.binds.iter().filter(|b| b.tls.is_some()).collect();
+fn tls_binds(out: &mut String, all: &[Bind]) {
+    let tls: Vec<&Bind> = all.iter().filter(|b| b.tls.is_some()).collect();
     let Some(t) = tls.first().and_then(|b| b.tls.as_ref()) else { return };
     let crt: Vec<String> = t.crt.iter().map(|p| path(p)).collect();
     let mut items = vec![format!("bind = {}", binds(tls.iter().copied())), format!("crt = [{}]", crt.join(", "))];
@@ -201,7 +201,7 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
     out.push_str("\n[[frontend]]\n");
     let _ = writeln!(out, "name = {}", q(&f.name));
     let _ = writeln!(out, "bind = {}", binds(f.binds.iter().filter(|b| b.tls.is_none())));
-    tls_binds(out, f);
+    tls_binds(out, &f.binds);
     // TOML says it per frontend; a HAProxy frontend mixing both kinds of bind line
     // is written with the stricter setting.
     if f.binds.iter().any(|b| b.accept_proxy) {
@@ -273,7 +273,8 @@ fn server(out: &mut String, s: &Server) {
 fn stats(out: &mut String, s: &StatsPage) {
     out.push_str("\n[[stats]]\n");
     let _ = writeln!(out, "name = {}", q(&s.name));
-    let _ = writeln!(out, "bind = {}", binds(&s.binds));
+    let _ = writeln!(out, "bind = {}", binds(s.binds.iter().filter(|b| b.tls.is_none())));
+    tls_binds(out, &s.binds);
     let _ = writeln!(out, "uri = {}", q(&s.uri));
     if let Some(r) = s.refresh {
         let _ = writeln!(out, "refresh = {}", d(r));

@@ -235,7 +235,10 @@ struct ServerTlsT {
 #[serde(deny_unknown_fields)]
 struct StatsT {
     name: String,
+    #[serde(default)]
     bind: Vec<Spanned<String>>,
+    /// HTTPS listeners of the page.
+    tls: Option<Spanned<BindTlsT>>,
     uri: Option<String>,
     refresh: Option<Spanned<String>>,
     realm: Option<String>,
@@ -368,7 +371,12 @@ impl Builder<'_, '_> {
         for spanned in &file.stats {
             let line = self.lines.span(spanned);
             let s = spanned.get_ref();
-            let (binds, bind_lines) = self.binds(&s.bind);
+            let (mut binds, mut bind_lines) = self.binds(&s.bind);
+            if let Some(tls) = &s.tls {
+                let (tls_binds, tls_lines) = self.tls_binds(tls);
+                binds.extend(tls_binds);
+                bind_lines.extend(tls_lines);
+            }
             config.stats.push(StatsPage {
                 name: s.name.clone(),
                 binds,

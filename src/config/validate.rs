@@ -89,11 +89,11 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
             ),
             Some(_) => {}
         }
-        if f.mode != Mode::Amqp && f.timeouts.handshake.is_some() {
+        if f.mode != Mode::Amqp && f.timeouts.handshake.is_some() && f.binds.iter().all(|b| b.tls.is_none()) {
             let at_line = origins.frontends.get(i).and_then(|o| o.handshake).unwrap_or(line);
             report.warn(
                 at_line,
-                format!("'timeout handshake' is ignored in frontend '{}': it only applies in AMQP mode ('option amqp')", f.name),
+                format!("'timeout handshake' is ignored in frontend '{}': it only applies in AMQP mode ('option amqp') and to TLS handshakes ('bind ... ssl')", f.name),
             );
         }
         keepalive_tunes_nothing(&f.keepalive, f.mode, &format!("frontend '{}'", f.name), line, report);
