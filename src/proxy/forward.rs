@@ -16,6 +16,8 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::io::{self, ErrorKind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -114,9 +116,26 @@ pub trait Protocol {
 pub struct Violation;
 
 /// Plain TCP: HAProxy's `mode tcp`. `splice` allows zero-copy forwarding of bulk data.
+/// The timeouts are borrowed from the configuration and resolved when a deadline is
+/// needed (rarely), so an idle session does not carry a copy of them.
 pub struct Tcp<'a> {
-    pub timers: &'a Timers,
+    /// The frontend's timeouts (`client`, `client-fin`).
+    pub frontend: &'a crate::config::Timeouts,
+    /// The backend's timeouts (`server`, `tunnel`, `server-fin`).
+    pub backend: &'a crate::config::Timeouts,
     pub splice: bool,
+}
+
+impl Tcp<'_> {
+    fn timers(&self) -> Timers {
+        Timers {
+            client: self.frontend.client,
+            server: self.backend.server,
+            tunnel: self.backend.tunnel,
+            client_fin: self.frontend.client_fin,
+            server_fin: self.backend.server_fin,
+        }
+    }
 }
 
 impl Protocol for Tcp<'_> {
@@ -130,7 +149,7 @@ impl Protocol for Tcp<'_> {
     }
 
     fn deadline(&self, side: Side, half_closed: bool, activity: &Activity) -> Option<Instant> {
-        self.timers.limit(side, half_closed).map(|t| activity.any(side) + t)
+        self.timers().limit(side, half_closed).map(|t| activity.any(side) + t)
     }
 
     fn on_eof(&mut self, _: Side) -> OnEof {
@@ -198,13 +217,13 @@ impl<'m> Direction<'m> {
         }
     }
 
-    /// Waits until this direction can make progress: the source is readable, or (when
+    /// Ready when this direction can make progress: the source is readable, or (when
     /// data is pending) the destination is writable.
-    async fn ready(&self, src: &Stream, dst: &Stream) -> io::Result<()> {
+    fn poll_ready(&self, cx: &mut Context<'_>, src: &Stream, dst: &Stream) -> Poll<io::Result<()>> {
         if self.pending.is_empty() && self.pipe.is_none() && !dst.wants_flush() {
-            src.readable().await
+            src.poll_read_ready(cx)
         } else {
-            dst.writable().await
+            dst.poll_write_ready(cx)
         }
     }
 
@@ -367,14 +386,19 @@ impl Timers {
 
 /// Forwards until the session ends. Counters are returned rather than updated per
 /// packet so the hot loop touches no shared memory.
+///
+/// The loop is a hand-written poll rather than `select!` over readiness futures: every
+/// idle session is parked here, and this way its state is the two directions, one timer
+/// and `killed`, with the wakers kept in the sockets' own slots (no waiter node per
+/// await, no futures rebuilt per wake-up). Tokio's cooperative budget, which
+/// `poll_read_ready` consumes, keeps one busy session from starving the others.
 pub async fn forward<P: Protocol>(
     client: &mut Stream,
     server: &mut Stream,
     proto: &mut P,
     meters: [Meter<'_>; 2],
-    killed: impl Future<Output = ()>,
+    mut killed: Pin<&mut impl Future<Output = ()>>,
 ) -> Transfer {
-    tokio::pin!(killed);
     let [to_server, to_client] = meters;
     let mut c2s = Direction::new(Side::Client, to_server);
     let mut s2c = Direction::new(Side::Server, to_client);
@@ -389,43 +413,67 @@ pub async fn forward<P: Protocol>(
         sleep.as_mut().reset(d);
     }
 
-    let end = loop {
+    let end = std::future::poll_fn(|cx| loop {
         if c2s.done && s2c.done && !client.wants_flush() && !server.wants_flush() {
-            break End::Closed;
+            return Poll::Ready(End::Closed);
         }
-        tokio::select! {
-            biased;
-            _ = &mut killed => break End::Killed,
-            r = c2s.ready(client, server), if !c2s.done || server.wants_flush() => {
-                if r.is_err() { break End::ClientError; }
+        if killed.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(End::Killed);
+        }
+        let mut progressed = false;
+        if !c2s.done || server.wants_flush() {
+            if let Poll::Ready(r) = c2s.poll_ready(cx, client, server) {
+                if r.is_err() {
+                    return Poll::Ready(End::ClientError);
+                }
+                progressed = true;
                 let step = c2s.step(client, server, proto);
-                if let Some(end) = after_step(step, &mut c2s, server, proto, &mut activity) { break end; }
-                if proto.deadlines_changed() { rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far); }
-            }
-            r = s2c.ready(server, client), if !s2c.done || client.wants_flush() => {
-                if r.is_err() { break End::ServerError; }
-                let step = s2c.step(server, client, proto);
-                if let Some(end) = after_step(step, &mut s2c, client, proto, &mut activity) { break end; }
-                if proto.deadlines_changed() { rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far); }
-            }
-            _ = &mut sleep => {
-                match next_deadline(proto, &activity, &c2s, &s2c) {
-                    Some((d, side)) if d <= Instant::now() => {
-                        break match side {
-                            Side::Client => End::ClientTimeout,
-                            Side::Server => End::ServerTimeout,
-                        };
-                    }
-                    Some((d, _)) => sleep.as_mut().reset(d),
-                    None => sleep.as_mut().reset(Instant::now() + far),
+                if let Some(end) = after_step(step, &mut c2s, server, proto, &mut activity) {
+                    return Poll::Ready(end);
+                }
+                if proto.deadlines_changed() {
+                    rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far);
                 }
             }
         }
-    };
+        if !s2c.done || client.wants_flush() {
+            if let Poll::Ready(r) = s2c.poll_ready(cx, server, client) {
+                if r.is_err() {
+                    return Poll::Ready(End::ServerError);
+                }
+                progressed = true;
+                let step = s2c.step(server, client, proto);
+                if let Some(end) = after_step(step, &mut s2c, client, proto, &mut activity) {
+                    return Poll::Ready(end);
+                }
+                if proto.deadlines_changed() {
+                    rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far);
+                }
+            }
+        }
+        if sleep.as_mut().poll(cx).is_ready() {
+            match next_deadline(proto, &activity, &c2s, &s2c) {
+                Some((d, side)) if d <= Instant::now() => {
+                    return Poll::Ready(match side {
+                        Side::Client => End::ClientTimeout,
+                        Side::Server => End::ServerTimeout,
+                    });
+                }
+                Some((d, _)) => sleep.as_mut().reset(d),
+                None => sleep.as_mut().reset(Instant::now() + far),
+            }
+            // Polled again on the next turn, which registers the new deadline.
+            progressed = true;
+        }
+        if !progressed {
+            return Poll::Pending;
+        }
+    })
+    .await;
     Transfer { to_server: c2s.bytes, to_client: s2c.bytes, end, undelivered_to_client: s2c.pending }
 }
 
-fn rearm(sleep: std::pin::Pin<&mut tokio::time::Sleep>, proto: &impl Protocol, activity: &Activity, c2s: &Direction, s2c: &Direction, far: Duration) {
+fn rearm(sleep: Pin<&mut tokio::time::Sleep>, proto: &impl Protocol, activity: &Activity, c2s: &Direction, s2c: &Direction, far: Duration) {
     let at = next_deadline(proto, activity, c2s, s2c).map_or_else(|| Instant::now() + far, |(d, _)| d);
     sleep.reset(at);
 }
@@ -491,10 +539,10 @@ mod tests {
     #[test]
     fn no_timeouts_means_no_deadline() {
         let a = Activity::new(Instant::now());
-        let timers = Timers::default();
+        let none = crate::config::Timeouts::default();
         let (x, y) = (AtomicU64::new(0), AtomicU64::new(0));
         let m = Meter { server: &x, frontend: &y };
-        let d = next_deadline(&Tcp { timers: &timers, splice: false }, &a, &Direction::new(Side::Client, m), &Direction::new(Side::Server, m));
+        let d = next_deadline(&Tcp { frontend: &none, backend: &none, splice: false }, &a, &Direction::new(Side::Client, m), &Direction::new(Side::Server, m));
         assert!(d.is_none());
     }
 }

@@ -81,17 +81,18 @@ impl Stream {
         }
     }
 
-    /// Waits until a read may return something (data, EOF or an error).
-    pub async fn readable(&self) -> io::Result<()> {
+    /// Ready when a read may return something (data, EOF or an error). The poll form
+    /// keeps the waker in the socket's own slot: a session's task holds no waiter node.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            Stream::Plain(tcp) => tcp.readable().await,
-            Stream::Tls(tls) if tls.buffered > 0 || tls.peer_closed => Ok(()),
-            Stream::Tls(tls) => tls.tcp.readable().await,
+            Stream::Plain(tcp) => tcp.poll_read_ready(cx),
+            Stream::Tls(tls) if tls.buffered > 0 || tls.peer_closed => Poll::Ready(Ok(())),
+            Stream::Tls(tls) => tls.tcp.poll_read_ready(cx),
         }
     }
 
-    pub async fn writable(&self) -> io::Result<()> {
-        self.tcp().writable().await
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.tcp().poll_write_ready(cx)
     }
 
     /// Reads what is there without blocking; `WouldBlock` when nothing is.
