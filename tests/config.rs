@@ -220,3 +220,14 @@ fn amqp_warnings() {
     assert!(messages.iter().any(|m| m.starts_with("haproxy.cfg:11: 'option httpchk' in backend 'b': no server has 'check', the check is never run")), "{messages:#?}");
     assert!(!messages.iter().any(|m| m.contains("frontend 'f'") && m.contains("timeout")), "amqp mode needs no 'timeout client': {messages:#?}");
 }
+
+#[test]
+fn toml_proxies_default_to_amqp_mode_and_haproxy_cfg_to_tcp() {
+    let toml = "[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:0\"]\nbackend = \"b\"\n\n[[backend]]\nname = \"b\"\n\n[[backend.server]]\nname = \"s\"\naddress = \"127.0.0.1:5672\"\n";
+    let loaded = config::load_str(toml, "t.toml", Syntax::Toml).expect("loads");
+    assert_eq!(loaded.config.frontends[0].mode, config::Mode::Amqp);
+    assert_eq!(loaded.config.backends[0].mode, config::Mode::Amqp);
+    let cfg = "frontend f\n    bind 127.0.0.1:0\n    default_backend b\nbackend b\n    server s 127.0.0.1:5672\n";
+    let loaded = config::load_str(cfg, "t.cfg", Syntax::Haproxy).expect("loads");
+    assert_eq!(loaded.config.frontends[0].mode, config::Mode::Tcp);
+}
