@@ -26,6 +26,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, StatsPage};
@@ -93,10 +94,22 @@ pub struct Warren {
     reloads: mpsc::Receiver<ReloadRequest>,
     handle: Handle,
     hard_stop_after: Duration,
-    /// Stats pages and their bound sockets (taken as configured at start; a reload does
-    /// not move them).
-    stats: Vec<(StatsPage, std::net::TcpListener, Option<Arc<rustls::ServerConfig>>)>,
+    /// Stats pages and their sockets, as the configuration in force has them; a reload
+    /// keeps the sockets of addresses that stay and serves the new page settings on them.
+    stats: Vec<StatsBound>,
+    /// Retires the stats pages' accept loops on a reload.
+    stats_retire: CancellationToken,
+    /// One per process, so a form loaded before a reload still posts after it.
+    csrf: String,
     stats_socket: Option<std::os::unix::net::UnixListener>,
+}
+
+/// A stats page's listening socket.
+struct StatsBound {
+    configured: SocketAddr,
+    page: StatsPage,
+    socket: Socket,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Warren {
@@ -106,17 +119,7 @@ impl Warren {
         let process = Arc::new(Process::new(config.global.maxconn));
         let generation = Generation::build(config.clone(), None, process.stop.child_token());
         let listeners = bind_all(config, &[])?;
-        let mut stats = Vec::new();
-        for page in &config.stats {
-            for bind in &page.binds {
-                let l = listener::bind(bind.addr).map_err(|source| RuntimeError::StatsBind {
-                    page: page.name.clone(),
-                    addr: bind.addr,
-                    source,
-                })?;
-                stats.push((page.clone(), l, bind.tls.as_ref().map(|t| Arc::clone(&t.acceptor.0))));
-            }
-        }
+        let stats = bind_stats(config, &[])?;
         let stats_socket = match &config.global.stats_socket {
             Some(s) => Some(stats::socket::bind(&s.path, s.mode).map_err(|source| RuntimeError::StatsSocket {
                 path: s.path.display().to_string(),
@@ -133,6 +136,8 @@ impl Warren {
             handle: Handle { tx },
             hard_stop_after: HARD_STOP_AFTER,
             stats,
+            stats_retire: CancellationToken::new(),
+            csrf: stats::auth::new_csrf_token(),
             stats_socket,
         })
     }
@@ -154,7 +159,7 @@ impl Warren {
 
     /// The addresses a stats page listens on.
     pub fn stats_addrs(&self, page: &str) -> Vec<SocketAddr> {
-        self.stats.iter().filter(|(p, _, _)| p.name == page).filter_map(|(_, l, _)| l.local_addr().ok()).collect()
+        self.stats.iter().filter(|s| s.page.name == page).filter_map(|s| s.socket.local_addr()).collect()
     }
 
     pub fn backend(&self, name: &str) -> Option<Arc<BackendState>> {
@@ -179,6 +184,7 @@ impl Warren {
         }
         self.start_generation(&tasks);
         self.start_stats()?;
+        self.start_runtime_socket()?;
         tokio::pin!(shutdown);
         let stop = loop {
             tokio::select! {
@@ -201,14 +207,21 @@ impl Warren {
         Ok(())
     }
 
-    /// Starts the stats pages and the runtime socket; they read whatever generation is
-    /// current.
+    /// Starts the stats pages' accept loops; they read whatever generation is current.
     fn start_stats(&mut self) -> std::io::Result<()> {
-        let csrf = stats::auth::new_csrf_token();
-        for (config, l, tls) in self.stats.drain(..) {
-            let page = Arc::new(stats::http::Page { config, current: Arc::clone(&self.current), csrf: csrf.clone() });
-            tokio::spawn(stats::http::serve(TcpListener::from_std(l)?, page, tls, self.process.stop.clone()));
+        self.stats_retire = self.process.stop.child_token();
+        for bound in &mut self.stats {
+            bound.socket.start()?;
+            let Socket::Tokio(l) = &bound.socket else { continue };
+            let page = Arc::new(stats::http::Page { config: bound.page.clone(), current: Arc::clone(&self.current), csrf: self.csrf.clone() });
+            let (retire, stop) = (self.stats_retire.clone(), self.process.stop.clone());
+            tokio::spawn(stats::http::serve(Arc::clone(l), page, bound.tls.clone(), retire, stop));
         }
+        Ok(())
+    }
+
+    /// Starts the runtime API socket (bound once, at start).
+    fn start_runtime_socket(&mut self) -> std::io::Result<()> {
         if let Some(l) = self.stats_socket.take() {
             let l = tokio::net::UnixListener::from_std(l)?;
             tokio::spawn(stats::socket::serve(l, Arc::clone(&self.current), self.process.stop.clone()));
@@ -243,6 +256,12 @@ impl Warren {
                 return Err(RuntimeError::Bind { frontend: bound.frontend.clone(), addr: bound.configured, source });
             }
         }
+        let mut stats = bind_stats(&config, &self.stats)?;
+        for bound in &mut stats {
+            if let Err(source) = bound.socket.start() {
+                return Err(RuntimeError::StatsBind { page: bound.page.name.clone(), addr: bound.configured, source });
+            }
+        }
         let old = self.current.load_full();
         let next = Generation::build(config, Some(&old), self.process.stop.child_token());
         self.process.resize(next.config.global.maxconn);
@@ -250,14 +269,19 @@ impl Warren {
         old.tasks.cancel();
         self.listeners = listeners;
         self.start_generation(tasks);
+        self.stats_retire.cancel();
+        self.stats = stats;
+        if let Err(e) = self.start_stats() {
+            tracing::error!("stats pages after the reload: {e}");
+        }
         tracing::info!("configuration reloaded");
         Ok(())
     }
 }
 
-impl Bound {
+impl Socket {
     fn local_addr(&self) -> Option<SocketAddr> {
-        match &self.socket {
+        match self {
             Socket::Std(l) => l.local_addr().ok(),
             Socket::Tokio(l) => l.local_addr().ok(),
         }
@@ -265,28 +289,53 @@ impl Bound {
 
     /// Hands the socket to tokio (needs the runtime).
     fn start(&mut self) -> std::io::Result<()> {
-        if let Socket::Std(l) = &self.socket {
+        if let Socket::Std(l) = self {
             let l = l.try_clone()?;
-            self.socket = Socket::Tokio(Arc::new(TcpListener::from_std(l)?));
+            *self = Socket::Tokio(Arc::new(TcpListener::from_std(l)?));
         }
         Ok(())
     }
 
     /// The same listening socket for the next generation (reloads happen while running,
     /// when every socket is tokio's).
-    fn reuse(&self, frontend: &str) -> Option<Bound> {
-        match &self.socket {
-            Socket::Tokio(l) => {
-                Some(Bound {
-                    configured: self.configured,
-                    accept: self.accept.clone(),
-                    frontend: frontend.to_string(),
-                    socket: Socket::Tokio(Arc::clone(l)),
-                })
-            }
+    fn reuse(&self) -> Option<Socket> {
+        match self {
+            Socket::Tokio(l) => Some(Socket::Tokio(Arc::clone(l))),
             Socket::Std(_) => None,
         }
     }
+}
+
+impl Bound {
+    fn local_addr(&self) -> Option<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    fn start(&mut self) -> std::io::Result<()> {
+        self.socket.start()
+    }
+}
+
+/// Binds every stats page address, reusing the sockets of `current` for addresses that
+/// stay (port 0, as in tests, is never reused).
+fn bind_stats(config: &Config, current: &[StatsBound]) -> Result<Vec<StatsBound>, RuntimeError> {
+    let mut out = Vec::new();
+    for page in &config.stats {
+        for bind in &page.binds {
+            let reused = current.iter().find(|b| b.configured == bind.addr && bind.addr.port() != 0).and_then(|b| b.socket.reuse());
+            let socket = match reused {
+                Some(s) => s,
+                None => Socket::Std(listener::bind(bind.addr).map_err(|source| RuntimeError::StatsBind {
+                    page: page.name.clone(),
+                    addr: bind.addr,
+                    source,
+                })?),
+            };
+            let tls = bind.tls.as_ref().map(|t| Arc::clone(&t.acceptor.0));
+            out.push(StatsBound { configured: bind.addr, page: page.clone(), socket, tls });
+        }
+    }
+    Ok(out)
 }
 
 fn accept(bind: &crate::config::Bind) -> listener::Accept {
@@ -301,8 +350,8 @@ fn bind_all(config: &Config, current: &[Bound]) -> Result<Vec<Bound>, RuntimeErr
     for fe in &config.frontends {
         for bind in &fe.binds {
             let reusable = current.iter().find(|b| b.configured == bind.addr && bind.addr.port() != 0);
-            let bound = match reusable.and_then(|b| b.reuse(&fe.name)) {
-                Some(b) => Bound { accept: accept(bind), ..b },
+            let bound = match reusable.and_then(|b| b.socket.reuse()) {
+                Some(socket) => Bound { configured: bind.addr, accept: accept(bind), frontend: fe.name.clone(), socket },
                 None => {
                     let socket = listener::bind(bind.addr).map_err(|source| RuntimeError::Bind {
                         frontend: fe.name.clone(),

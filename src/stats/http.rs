@@ -41,15 +41,16 @@ pub struct Page {
     pub csrf: String,
 }
 
-/// Serves `listener` until `stop`.
 /// Time a browser has to finish the TLS handshake of an HTTPS stats page.
 const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub async fn serve(listener: TcpListener, page: Arc<Page>, tls: Option<Arc<rustls::ServerConfig>>, stop: CancellationToken) {
+/// Serves `listener` until `retire` (a reload: the next configuration's loop takes the
+/// socket over) or `stop` (the process stops, which also ends open connections).
+pub async fn serve(listener: Arc<TcpListener>, page: Arc<Page>, tls: Option<Arc<rustls::ServerConfig>>, retire: CancellationToken, stop: CancellationToken) {
     loop {
         let accepted = tokio::select! {
             biased;
-            _ = stop.cancelled() => return,
+            _ = retire.cancelled() => return,
             a = listener.accept() => a,
         };
         let Ok((stream, _)) = accepted else { continue };
