@@ -30,6 +30,7 @@ const SPLICE: bool = true;
 /// A plain `fn` returning an `async move` block rather than an `async fn`: an `async fn`
 /// copies its arguments into the body's own locals and keeps both slots for the task's
 /// whole life; the block uses its captures in place (idle sessions must stay small).
+#[allow(clippy::manual_async_fn)] // on purpose: see above
 pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStream, mut peer: SocketAddr, accept: Accept) -> impl std::future::Future<Output = ()> + Send {
     async move {
         let accepted = Instant::now();
@@ -158,7 +159,6 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
             // future would make every session's task that large, AMQP or not.
             let (transfer, extra) = Box::pin(amqp_data(
                 &process,
-                &server,
                 &killed_by_server,
                 &mut client,
                 &mut conn,
@@ -204,7 +204,6 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
 /// log line.
 async fn amqp_data(
     process: &Process,
-    server: &ServerState,
     server_kill: &tokio_util::sync::CancellationToken,
     client: &mut Stream,
     conn: &mut Connected,
@@ -212,6 +211,7 @@ async fn amqp_data(
     meters: [Meter<'_>; 2],
     killed: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> (Transfer, String) {
+    let server = Arc::clone(&conn.slot.server);
     let mut proto = Amqp::new(handshake_deadline);
     let transfer = match conn.stream.write_all(PROTOCOL_HEADER).await {
         Ok(()) => {
