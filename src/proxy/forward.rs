@@ -413,60 +413,63 @@ pub async fn forward<P: Protocol>(
         sleep.as_mut().reset(d);
     }
 
-    let end = std::future::poll_fn(|cx| loop {
-        if c2s.done && s2c.done && !client.wants_flush() && !server.wants_flush() {
-            return Poll::Ready(End::Closed);
-        }
+    let end = std::future::poll_fn(|cx| {
+        // Once per wake-up, not per turn of the loop below: its waker stays registered.
         if killed.as_mut().poll(cx).is_ready() {
             return Poll::Ready(End::Killed);
         }
-        let mut progressed = false;
-        if !c2s.done || server.wants_flush() {
-            if let Poll::Ready(r) = c2s.poll_ready(cx, client, server) {
-                if r.is_err() {
-                    return Poll::Ready(End::ClientError);
+        loop {
+            if c2s.done && s2c.done && !client.wants_flush() && !server.wants_flush() {
+                return Poll::Ready(End::Closed);
+            }
+            let mut progressed = false;
+            if !c2s.done || server.wants_flush() {
+                if let Poll::Ready(r) = c2s.poll_ready(cx, client, server) {
+                    if r.is_err() {
+                        return Poll::Ready(End::ClientError);
+                    }
+                    progressed = true;
+                    let step = c2s.step(client, server, proto);
+                    if let Some(end) = after_step(step, &mut c2s, server, proto, &mut activity) {
+                        return Poll::Ready(end);
+                    }
+                    if proto.deadlines_changed() {
+                        rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far);
+                    }
                 }
+            }
+            if !s2c.done || client.wants_flush() {
+                if let Poll::Ready(r) = s2c.poll_ready(cx, server, client) {
+                    if r.is_err() {
+                        return Poll::Ready(End::ServerError);
+                    }
+                    progressed = true;
+                    let step = s2c.step(server, client, proto);
+                    if let Some(end) = after_step(step, &mut s2c, client, proto, &mut activity) {
+                        return Poll::Ready(end);
+                    }
+                    if proto.deadlines_changed() {
+                        rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far);
+                    }
+                }
+            }
+            if sleep.as_mut().poll(cx).is_ready() {
+                match next_deadline(proto, &activity, &c2s, &s2c) {
+                    Some((d, side)) if d <= Instant::now() => {
+                        return Poll::Ready(match side {
+                            Side::Client => End::ClientTimeout,
+                            Side::Server => End::ServerTimeout,
+                        });
+                    }
+                    Some((d, _)) => sleep.as_mut().reset(d),
+                    None => sleep.as_mut().reset(Instant::now() + far),
+                }
+                // Polled again on the next turn, which registers the new deadline.
                 progressed = true;
-                let step = c2s.step(client, server, proto);
-                if let Some(end) = after_step(step, &mut c2s, server, proto, &mut activity) {
-                    return Poll::Ready(end);
-                }
-                if proto.deadlines_changed() {
-                    rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far);
-                }
             }
-        }
-        if !s2c.done || client.wants_flush() {
-            if let Poll::Ready(r) = s2c.poll_ready(cx, server, client) {
-                if r.is_err() {
-                    return Poll::Ready(End::ServerError);
-                }
-                progressed = true;
-                let step = s2c.step(server, client, proto);
-                if let Some(end) = after_step(step, &mut s2c, client, proto, &mut activity) {
-                    return Poll::Ready(end);
-                }
-                if proto.deadlines_changed() {
-                    rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far);
-                }
+            if !progressed {
+                return Poll::Pending;
             }
-        }
-        if sleep.as_mut().poll(cx).is_ready() {
-            match next_deadline(proto, &activity, &c2s, &s2c) {
-                Some((d, side)) if d <= Instant::now() => {
-                    return Poll::Ready(match side {
-                        Side::Client => End::ClientTimeout,
-                        Side::Server => End::ServerTimeout,
-                    });
-                }
-                Some((d, _)) => sleep.as_mut().reset(d),
-                None => sleep.as_mut().reset(Instant::now() + far),
-            }
-            // Polled again on the next turn, which registers the new deadline.
-            progressed = true;
-        }
-        if !progressed {
-            return Poll::Pending;
         }
     })
     .await;
