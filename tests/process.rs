@@ -11,14 +11,8 @@ use std::time::Duration;
 
 use common::*;
 use tokio::io::AsyncWriteExt;
-use warren::config::{self, Syntax};
 
 const LIMIT: Duration = Duration::from_secs(15);
-
-/// A port nothing listens on right now (the listener is closed before returning).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
 
 fn cfg(port: u16, server: SocketAddr) -> String {
     format!(
@@ -32,20 +26,12 @@ fn cfg(port: u16, server: SocketAddr) -> String {
 async fn reload_keeps_the_listener_and_open_sessions_and_changes_routing() {
     let (a, b) = (Backend::tagged("a").await, Backend::tagged("b").await);
     let port = free_port();
-    let loaded = config::load_str(&cfg(port, a.addr), "test.cfg", Syntax::Haproxy).expect("config");
-    let warren = warren::runtime::Warren::bind(&loaded.config).expect("bind");
-    let handle = warren.handle();
+    let w = start(&cfg(port, a.addr));
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(warren.run(async move {
-        let _ = rx.await;
-        warren::runtime::Stop::Graceful
-    }));
 
     let (mut old_session, tag) = which_backend(addr).await;
     assert_eq!(tag, "a");
-    let next = config::load_str(&cfg(port, b.addr), "test.cfg", Syntax::Haproxy).expect("config");
-    handle.reload(next.config).await.expect("reload applies");
+    w.reload(&cfg(port, b.addr)).await.expect("reload applies");
     assert_eq!(which_backend(addr).await.1, "b", "new sessions follow the new configuration");
     old_session.write_all(b"still a?\n").await.expect("old session open");
     assert_eq!(read_line(&mut old_session).await, "still a?", "the old session continues on its server");
@@ -53,11 +39,9 @@ async fn reload_keeps_the_listener_and_open_sessions_and_changes_routing() {
     // A reload that cannot bind changes nothing.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let busy = taken.local_addr().expect("addr").port();
-    let bad = config::load_str(&cfg(busy, a.addr), "test.cfg", Syntax::Haproxy).expect("config");
-    assert!(handle.reload(bad.config).await.is_err());
+    assert!(w.reload(&cfg(busy, a.addr)).await.is_err());
     assert_eq!(which_backend(addr).await.1, "b", "the previous configuration keeps serving");
-    let _ = tx.send(());
-    running.await.expect("joined").expect("ran");
+    w.stop().await;
 }
 
 /// The warren binary in the foreground, its stderr lines on a channel.

@@ -250,23 +250,14 @@ async fn runtime_socket_speaks_haproxys_commands() {
 #[tokio::test]
 async fn a_reload_applies_new_stats_settings_on_the_same_socket() {
     let (a, b) = two_backends().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
+    let port = free_port();
     let text = |auth: &str| cfg(a.addr, b.addr, &format!("    stats auth {auth}")).replace("admin_stats\n    bind 127.0.0.1:0", &format!("admin_stats\n    bind 127.0.0.1:{port}"));
-    let loaded = warren::config::load_str(&text("old:pw"), "t.cfg", warren::config::Syntax::Haproxy).expect("config");
-    let warren = warren::runtime::Warren::bind(&loaded.config).expect("bind");
-    let handle = warren.handle();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(warren.run(async move {
-        let _ = rx.await;
-        warren::runtime::Stop::Graceful
-    }));
+    let w = start(&text("old:pw"));
     let page: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     assert_eq!(http(page, "GET", "/haproxy", &[("Authorization", &basic("old:pw"))], "").await.status, 200);
 
-    let next = warren::config::load_str(&text("new:pw"), "t.cfg", warren::config::Syntax::Haproxy).expect("config");
-    handle.reload(next.config).await.expect("reload");
+    w.reload(&text("new:pw")).await.expect("reload");
     assert_eq!(http(page, "GET", "/haproxy", &[("Authorization", &basic("old:pw"))], "").await.status, 401, "the old user is gone");
     assert_eq!(http(page, "GET", "/haproxy", &[("Authorization", &basic("new:pw"))], "").await.status, 200, "the new one works");
-    let _ = tx.send(());
-    running.await.expect("joined").expect("ran");
+    w.stop().await;
 }

@@ -347,17 +347,9 @@ async fn a_reload_reads_renewed_certificates() {
     let (cert, key) = ca.issue(&["old.rabbit.test"]);
     write(&pem, &format!("{cert}{key}"));
     let backend = Backend::tagged("b").await;
-    let text = cfg(&format!("ssl crt {}", pem.display()), &backend.addr.to_string());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port");
-    let text = text.replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
-    let loaded = config::load_str(&text, "t.cfg", Syntax::Haproxy).expect("config");
-    let warren = warren::runtime::Warren::bind(&loaded.config).expect("bind");
-    let handle = warren.handle();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(warren.run(async move {
-        let _ = rx.await;
-        warren::runtime::Stop::Graceful
-    }));
+    let port = free_port();
+    let text = cfg(&format!("ssl crt {}", pem.display()), &backend.addr.to_string()).replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let w = start(&text);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let mut old = tls_connect(addr, &ca, "old.rabbit.test").await.expect("old certificate");
     assert_eq!(line(&mut old).await, "b");
@@ -365,14 +357,12 @@ async fn a_reload_reads_renewed_certificates() {
     // Renewed in place, as certbot or an operator would, then reloaded.
     let (cert, key) = ca.issue(&["new.rabbit.test"]);
     write(&pem, &format!("{cert}{key}"));
-    let next = config::load_str(&text, "t.cfg", Syntax::Haproxy).expect("config");
-    handle.reload(next.config).await.expect("reload");
+    w.reload(&text).await.expect("reload");
     let mut c = tls_connect(addr, &ca, "new.rabbit.test").await.expect("the renewed certificate is served");
     assert_eq!(line(&mut c).await, "b");
     assert!(tls_connect(addr, &ca, "old.rabbit.test").await.is_err(), "the old certificate is gone");
     assert_eq!(echo(&mut old, "still here").await, "still here", "sessions opened before the reload go on");
-    let _ = tx.send(());
-    running.await.expect("joined").expect("ran");
+    w.stop().await;
 }
 
 #[tokio::test]

@@ -64,6 +64,12 @@ impl Backend {
     }
 }
 
+/// A port nothing listens on right now (the listener is closed before returning), for
+/// tests that need an address to stay the same across a reload.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
 /// An address where nothing listens: connects are refused.
 pub async fn refused_addr() -> SocketAddr {
     let l = listener().await;
@@ -95,6 +101,7 @@ pub struct Running {
     pub frontends: Vec<std::sync::Arc<warren::state::FrontendState>>,
     pub stats_pages: Vec<(String, Vec<SocketAddr>)>,
     pub backends: Vec<std::sync::Arc<warren::state::BackendState>>,
+    pub handle: warren::runtime::Handle,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -116,6 +123,12 @@ impl Running {
 
     pub fn backend(&self, name: &str) -> std::sync::Arc<warren::state::BackendState> {
         self.backends.iter().find(|b| b.name() == name).cloned().expect("backend")
+    }
+
+    /// Applies new HAProxy-syntax text as a reload would (the text must load).
+    pub async fn reload(&self, haproxy_cfg: &str) -> Result<(), warren::runtime::RuntimeError> {
+        let loaded = config::load_str(haproxy_cfg, "test.cfg", Syntax::Haproxy).unwrap_or_else(|e| panic!("config: {e}"));
+        self.handle.reload(loaded.config).await
     }
 
     /// Stops warren and waits until it has.
@@ -203,12 +216,13 @@ pub fn run_config(config: warren::config::Config) -> Running {
     let stats_pages = config.stats.iter().map(|p| (p.name.clone(), warren.stats_addrs(&p.name))).collect();
     let frontends = config.frontends.iter().filter_map(|f| warren.frontend(&f.name)).collect();
     let backends = config.backends.iter().filter_map(|b| warren.backend(&b.name)).collect();
+    let handle = warren.handle();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(warren.run(async move {
         let _ = rx.await;
         warren::runtime::Stop::Graceful
     }));
-    Running { warren_frontends, frontends, stats_pages, backends, stop: Some(tx), task: Some(task) }
+    Running { warren_frontends, frontends, stats_pages, backends, handle, stop: Some(tx), task: Some(task) }
 }
 
 /// An HTTP/1.1 answer: status, headers (lower-case names), body.
