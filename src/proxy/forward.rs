@@ -334,6 +334,34 @@ impl<'m> Direction<'m> {
     }
 }
 
+/// What one direction's turn in the loop did.
+enum Turn {
+    /// Not ready (its waker is registered).
+    Idle,
+    Moved,
+    End(End),
+}
+
+impl Direction<'_> {
+    /// If the direction is ready, one step of it, with its activity booked.
+    fn turn(&mut self, cx: &mut Context<'_>, src: &mut Stream, dst: &mut Stream, proto: &mut impl Protocol, activity: &mut Activity) -> Turn {
+        if self.done && !dst.wants_flush() {
+            return Turn::Idle;
+        }
+        match self.poll_ready(cx, src, dst) {
+            Poll::Pending => Turn::Idle,
+            Poll::Ready(Err(_)) => Turn::End(if self.from == Side::Client { End::ClientError } else { End::ServerError }),
+            Poll::Ready(Ok(())) => {
+                let step = self.step(src, dst, proto);
+                match after_step(step, self, dst, proto, activity) {
+                    Some(end) => Turn::End(end),
+                    None => Turn::Moved,
+                }
+            }
+        }
+    }
+}
+
 /// Last activity of each side: when warren last read from it, and when it last read
 /// from or wrote to it.
 #[derive(Debug, Clone, Copy)]
@@ -423,34 +451,18 @@ pub async fn forward<P: Protocol>(
                 return Poll::Ready(End::Closed);
             }
             let mut progressed = false;
-            if !c2s.done || server.wants_flush() {
-                if let Poll::Ready(r) = c2s.poll_ready(cx, client, server) {
-                    if r.is_err() {
-                        return Poll::Ready(End::ClientError);
-                    }
-                    progressed = true;
-                    let step = c2s.step(client, server, proto);
-                    if let Some(end) = after_step(step, &mut c2s, server, proto, &mut activity) {
-                        return Poll::Ready(end);
-                    }
-                    if proto.deadlines_changed() {
-                        rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far);
-                    }
+            for from in [Side::Client, Side::Server] {
+                let turn = match from {
+                    Side::Client => c2s.turn(cx, client, server, proto, &mut activity),
+                    Side::Server => s2c.turn(cx, server, client, proto, &mut activity),
+                };
+                match turn {
+                    Turn::Idle => {}
+                    Turn::Moved => progressed = true,
+                    Turn::End(end) => return Poll::Ready(end),
                 }
-            }
-            if !s2c.done || client.wants_flush() {
-                if let Poll::Ready(r) = s2c.poll_ready(cx, server, client) {
-                    if r.is_err() {
-                        return Poll::Ready(End::ServerError);
-                    }
-                    progressed = true;
-                    let step = s2c.step(server, client, proto);
-                    if let Some(end) = after_step(step, &mut s2c, client, proto, &mut activity) {
-                        return Poll::Ready(end);
-                    }
-                    if proto.deadlines_changed() {
-                        rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far);
-                    }
+                if proto.deadlines_changed() {
+                    rearm(sleep.as_mut(), proto, &activity, &c2s, &s2c, far);
                 }
             }
             if sleep.as_mut().poll(cx).is_ready() {
