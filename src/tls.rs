@@ -43,6 +43,13 @@ impl MinVersion {
         }
     }
 
+    /// The value of `ssl-min-ver`, or what is wrong with it.
+    pub fn parse(value: Option<&String>) -> Result<MinVersion, String> {
+        value
+            .and_then(|v| MinVersion::from_name(v))
+            .ok_or_else(|| "'ssl-min-ver' takes 'TLSv1.2' or 'TLSv1.3' (older versions are not spoken)".to_string())
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             MinVersion::Tls12 => "TLSv1.2",

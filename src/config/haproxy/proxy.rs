@@ -165,13 +165,7 @@ fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
                 }
                 None => Err("'verify' takes 'none', 'optional' or 'required'".to_string()),
             },
-            "ssl-min-ver" => match value.and_then(|v| MinVersion::from_name(v)) {
-                Some(v) => {
-                    tls.min_version = Some(v);
-                    Ok(())
-                }
-                None => Err("'ssl-min-ver' takes 'TLSv1.2' or 'TLSv1.3' (older versions are not spoken)".to_string()),
-            },
+            "ssl-min-ver" => MinVersion::parse(value).map(|v| tls.min_version = Some(v)),
             // What these forbid, warren never speaks.
             "no-sslv3" | "no-tlsv10" | "no-tlsv11" | "force-tlsv12" | "force-tlsv13" => {
                 takes_value = false;

@@ -131,13 +131,7 @@ fn params(words: &[String], line: usize, report: &mut Report) -> Option<ServerPa
                 }
                 _ => Err("'sni' supports a fixed name only, written 'sni str(<name>)'".to_string()),
             },
-            "ssl-min-ver" => match value.and_then(|v| MinVersion::from_name(v)) {
-                Some(v) => {
-                    p.ssl_min_ver = Some(v);
-                    Ok(())
-                }
-                None => Err("'ssl-min-ver' takes 'TLSv1.2' or 'TLSv1.3' (older versions are not spoken)".to_string()),
-            },
+            "ssl-min-ver" => MinVersion::parse(value).map(|v| p.ssl_min_ver = Some(v)),
             "disabled" | "enabled" => {
                 takes_value = false;
                 p.disabled = Some(key == "disabled");
