@@ -180,10 +180,54 @@ async fn a_malformed_frame_closes_that_session_only() {
     let mut bad = Client::connect(w.addr("px"), 0).await;
     assert!(matches!(node.next().await, NodeEvent::Opened));
     bad.stream.write_all(&[9, 0, 0, 0, 0, 0, 0, 0xCE]).await.expect("garbage frame type");
-    assert_eq!(bad.next().await, None, "the bad session is closed");
+    match bad.next().await {
+        Some(Got::Close { code, text }) => {
+            assert_eq!(code, 501, "{text}");
+            assert!(text.starts_with("FRAME_ERROR") && text.contains("unknown frame type 9"), "{text}");
+        }
+        other => panic!("expected connection.close 501, got {other:?}"),
+    }
+    assert_eq!(bad.next().await, None, "then the bad session is closed");
     assert!(matches!(node.next().await, NodeEvent::Ended { .. }));
     good.stream.write_all(&warren::amqp::methods::connection_close(200, "bye")).await.expect("write");
     assert_eq!(good.next().await, Some(Got::CloseOk), "the other session is untouched");
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn frames_over_the_limit_get_connection_close_501_before_and_after_tune() {
+    let mut node = Node::start(0).await;
+    let w = start_adjusted(&cfg("    timeout client 30s\n    timeout server 30s", &format!("    server n {}", node.addr)), amqp);
+    // Before tune-ok: RabbitMQ's initial frame_max (8192) holds, with its 8-byte fudge.
+    let mut s = TcpStream::connect(w.addr("px")).await.expect("connect");
+    s.write_all(PROTOCOL_HEADER).await.expect("header");
+    let mut tracker = warren::amqp::frame::FrameTracker::server();
+    assert!(matches!(common::amqp::next_frame(&mut s, &mut tracker).await, Some(Got::Other(_))), "connection.start");
+    let mut big_start_ok = vec![1u8, 0, 0];
+    big_start_ok.extend_from_slice(&8193u32.to_be_bytes());
+    s.write_all(&big_start_ok).await.expect("oversized frame header");
+    match tokio::time::timeout(LIMIT, common::amqp::next_frame(&mut s, &mut tracker)).await.expect("an answer") {
+        Some(Got::Close { code, text }) => {
+            assert_eq!(code, 501);
+            assert!(text.contains("8201 bytes") && text.contains("before connection.tune-ok"), "{text}");
+        }
+        other => panic!("expected connection.close 501, got {other:?}"),
+    }
+    // After tune-ok (frame_max 131072), a body frame one byte over the fudge is refused.
+    let mut c = Client::connect(w.addr("px"), 0).await;
+    assert!(matches!(node.next().await, NodeEvent::Opened));
+    let mut body = vec![3u8, 0, 1];
+    body.extend_from_slice(&(131072u32 + 1).to_be_bytes());
+    c.stream.write_all(&body).await.expect("oversized body header");
+    match c.next().await {
+        Some(Got::Close { code, text }) => {
+            assert_eq!(code, 501);
+            assert!(text.contains("negotiated frame_max 131072"), "{text}");
+        }
+        other => panic!("expected connection.close 501, got {other:?}"),
+    }
+    assert_eq!(c.next().await, None, "and the session ends");
+    assert!(matches!(node.next().await, NodeEvent::Ended { close_seen: false }));
     w.stop().await;
 }
 

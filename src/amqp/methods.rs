@@ -11,6 +11,9 @@ use super::frame::{encode, FRAME_METHOD};
 pub const CONNECTION_FORCED: u16 = 320;
 /// AMQP reply code for a normal close.
 pub const REPLY_SUCCESS: u16 = 200;
+/// AMQP reply code FRAME_ERROR: "the sender sent a malformed frame that the recipient could
+/// not decode"; RabbitMQ closes with it for oversized frames and a bad frame-end.
+pub const FRAME_ERROR: u16 = 501;
 
 /// Encodes a method's payload (class id, method id, arguments).
 pub fn encode_class(class: &AMQPClass) -> Option<Vec<u8>> {

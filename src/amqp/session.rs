@@ -11,6 +11,11 @@
 //! When warren ends a session, [`end_politely`] sends the client `connection.close` 320
 //! with the reason at a frame boundary, and, if the server is alive, closes the upstream
 //! connection cleanly too, so RabbitMQ logs a normal close instead of a lost client.
+//!
+//! A client that breaks the framing (a frame larger than allowed, an unknown frame type,
+//! a bad frame-end octet, an undecodable connection method) gets what RabbitMQ sends:
+//! `connection.close` 501 FRAME_ERROR with the reason ([`refuse_frame`]), then the socket
+//! closes. Only that session ends.
 
 use std::time::Duration;
 
@@ -18,9 +23,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::proxy::stream::Stream;
 use tokio::time::Instant;
 
-use super::frame::{FrameTracker, PROTOCOL_HEADER};
+use super::frame::{FrameError, FrameTracker, FRAME_MIN_SIZE, PROTOCOL_HEADER};
 use super::handshake::{Handshake, Seen};
-use super::methods::{self, CONNECTION_FORCED};
+use super::methods::{self, CONNECTION_FORCED, FRAME_ERROR};
 use crate::proxy::forward::{Activity, OnEof, Protocol, Side, Violation};
 
 /// Slack added to 2×heartbeat before a silent side is declared dead.
@@ -40,19 +45,26 @@ pub enum HeaderError {
     Closed,
 }
 
-/// Reads the 8-byte protocol header. On a wrong header, answers as the spec says (with
-/// the header of the version warren speaks) before the caller closes the socket.
-pub async fn read_protocol_header(client: &mut Stream, deadline: Instant) -> Result<(), HeaderError> {
+/// Reads the 8-byte protocol header, however slowly it trickles in, until `deadline`.
+/// On a wrong header, answers as the spec says (with the header of the version warren
+/// speaks) before the caller closes the socket; RabbitMQ does the same. Returns, with the
+/// outcome, how many bytes the client sent (for the log's byte count).
+pub async fn read_protocol_header(client: &mut Stream, deadline: Instant) -> (Result<(), HeaderError>, usize) {
     let mut header = [0u8; 8];
-    match tokio::time::timeout_at(deadline, client.read_exact(&mut header)).await {
-        Err(_) => Err(HeaderError::Timeout),
-        Ok(Err(_)) => Err(HeaderError::Closed),
-        Ok(Ok(_)) if &header == PROTOCOL_HEADER => Ok(()),
-        Ok(Ok(_)) => {
+    let mut have = 0;
+    while have < header.len() {
+        match tokio::time::timeout_at(deadline, client.read(&mut header[have..])).await {
+            Err(_) => return (Err(HeaderError::Timeout), have),
+            Ok(Ok(0)) | Ok(Err(_)) => return (Err(HeaderError::Closed), have),
+            Ok(Ok(n)) => have += n,
+        }
+        // A wrong byte is refused at once: no need to wait for the rest.
+        if header[..have] != PROTOCOL_HEADER[..have] {
             let _ = tokio::time::timeout(CLOSE_OK_WAIT, client.write_all(PROTOCOL_HEADER)).await;
-            Err(HeaderError::NotAmqp)
+            return (Err(HeaderError::NotAmqp), have);
         }
     }
+    (Ok(()), have)
 }
 
 /// The AMQP view of one session (the protocol header already consumed).
@@ -67,13 +79,18 @@ pub struct Amqp {
     handshake_deadline: Instant,
     /// What was wrong when the session ended on a protocol violation.
     pub violation: Option<String>,
+    /// When the client broke the framing: the reply text of the `connection.close` 501 it
+    /// is owed (RabbitMQ's FRAME_ERROR).
+    pub frame_error: Option<String>,
     /// Set when the handshake moved on in a way that changes deadlines.
     rearm: bool,
 }
 
 impl Amqp {
-    pub fn new(handshake_deadline: Instant) -> Amqp {
-        let mut c2s = FrameTracker::client();
+    /// `initial_frame_max` limits the client's frames until `tune-ok` (the frontend's
+    /// `amqp-initial-frame-max`, RabbitMQ's `initial_frame_max`).
+    pub fn new(handshake_deadline: Instant, initial_frame_max: u32) -> Amqp {
+        let mut c2s = FrameTracker::client().initial_frame_max(initial_frame_max);
         // The header was read (and checked) before the loop started.
         c2s.skip_protocol_header();
         Amqp {
@@ -83,14 +100,29 @@ impl Amqp {
             started: false,
             handshake_deadline,
             violation: None,
+            frame_error: None,
             rearm: false,
         }
     }
 
     fn apply_tune(&mut self) {
         if let Some(max) = self.handshake.frame_max {
+            // 0 is "no limit"; below the spec's minimum the node refuses the connection
+            // itself (530), and its close must still reach the client.
+            let max = if max == 0 { 0 } else { max.max(FRAME_MIN_SIZE) };
             self.c2s.frame_max = max;
             self.s2c.frame_max = max;
+        }
+    }
+
+    /// The frame error in words, for the log and the client's `connection.close` 501.
+    fn describe(&self, e: &FrameError) -> String {
+        match e {
+            FrameError::TooLarge { size, max } if self.handshake.frame_max.is_none() => {
+                format!("frame of {size} bytes is larger than {max}, the limit before connection.tune-ok")
+            }
+            FrameError::TooLarge { size, max } => format!("frame of {size} bytes exceeds the negotiated frame_max {max}"),
+            other => other.to_string(),
         }
     }
 }
@@ -117,11 +149,19 @@ impl Protocol for Amqp {
             }
         });
         if let Err(e) = fed {
-            self.violation = Some(format!("{} sent a malformed frame: {e}", side_name(from)));
+            let what = self.describe(&e);
+            self.violation = Some(format!("{} sent a malformed frame: {what}", side_name(from)));
+            if from == Side::Client {
+                self.frame_error = Some(format!("FRAME_ERROR - {what}"));
+            }
             return Err(Violation);
         }
         if malformed {
             self.violation = Some(format!("{} sent a malformed connection method", side_name(from)));
+            if from == Side::Client {
+                // RabbitMQ: a method that does not decode is a frame_error too.
+                self.frame_error = Some("FRAME_ERROR - cannot decode the connection method".into());
+            }
             return Err(Violation);
         }
         self.started |= started;
@@ -207,6 +247,29 @@ pub async fn end_politely(
         await_close_ok(&mut amqp.s2c, Side::Server, server, deadline).await;
     }
     ending
+}
+
+/// The client broke the framing: like RabbitMQ, send it `connection.close` 501 with
+/// `text` (after what it was still owed, at a frame boundary), then close. Warren has lost
+/// sync with the client's stream, so it does not wait for a `close-ok` it could not find:
+/// it half-closes and discards what the client still sends, for at most
+/// [`CLOSE_OK_WAIT`], so the close is read rather than lost in a reset. Returns whether the
+/// client was told.
+pub async fn refuse_frame(amqp: &Amqp, client: &mut Stream, undelivered: &[u8], text: &str) -> bool {
+    let deadline = Instant::now() + CLOSE_OK_WAIT;
+    let flushed = undelivered.is_empty() || write_by(client, undelivered, deadline).await;
+    let told = flushed && amqp.s2c.at_boundary() && write_by(client, &methods::connection_close(FRAME_ERROR, text), deadline).await;
+    let _ = client.shutdown().await;
+    let mut buf = vec![0u8; 4096];
+    let mut drained = 0usize;
+    // Bounded in time and in bytes: a hostile client cannot keep warren reading.
+    while drained < 1 << 20 {
+        match tokio::time::timeout_at(deadline, client.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => break,
+        }
+    }
+    told
 }
 
 /// The node sent `connection.close` and then dropped the socket before the client's

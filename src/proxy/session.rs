@@ -16,7 +16,7 @@ use super::keepalive;
 use super::listener::Accept;
 use super::stream::{Stream, Tls};
 use crate::proxy_protocol;
-use crate::amqp::frame::PROTOCOL_HEADER;
+use crate::amqp::frame::{DEFAULT_INITIAL_FRAME_MAX, PROTOCOL_HEADER};
 use crate::amqp::session::{self as amqp, Amqp, HeaderError};
 use crate::config::{Level, Mode, DEFAULT_HANDSHAKE_TIMEOUT};
 use crate::log::tcplog::{connect_line, Cause, Phase, SessionRecord};
@@ -88,7 +88,11 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
 
         // AMQP: refuse what is not AMQP 0-9-1 before bothering a node with it.
         if amqp_mode {
-            if let Err(e) = amqp::read_protocol_header(&mut client, handshake_deadline).await {
+            let (header, got) = amqp::read_protocol_header(&mut client, handshake_deadline).await;
+            if let Err(e) = header {
+                // What the client sent counts, so a slow or wrong header is logged even with
+                // `option dontlognull`.
+                rec.bytes_to_server = got as u64;
                 (rec.cause, rec.phase, rec.extra) = match e {
                     HeaderError::NotAmqp => (Cause::ClientAbort, Phase::Connect, Some("{not an AMQP 0-9-1 client}".into())),
                     HeaderError::Timeout => (Cause::ClientTimeout, Phase::Connect, Some("{no AMQP header within timeout handshake}".into())),
@@ -212,7 +216,7 @@ async fn amqp_data(
     killed: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> (Transfer, String) {
     let server = Arc::clone(&conn.slot.server);
-    let mut proto = Amqp::new(handshake_deadline);
+    let mut proto = Amqp::new(handshake_deadline, DEFAULT_INITIAL_FRAME_MAX);
     let transfer = match conn.stream.write_all(PROTOCOL_HEADER).await {
         Ok(()) => {
             meters[0].add(PROTOCOL_HEADER.len());
@@ -250,6 +254,16 @@ async fn amqp_data(
         let answered = amqp::await_client_close_ok(&mut proto, client).await;
         let (code, text) = proto.handshake.close_reason.clone().unwrap_or_default();
         how = format!("server sent connection.close {code} {text}{}", if answered { "" } else { " (no close-ok)" });
+    }
+    if let (End::Violation(Side::Client), Some(text)) = (transfer.end, proto.frame_error.clone()) {
+        // The node may hold the first bytes of the bad frame, so nothing can be slipped in
+        // on its side: it is simply disconnected.
+        let told = amqp::refuse_frame(&proto, client, &transfer.undelivered_to_client, &text).await;
+        how = if told {
+            format!("told the client (connection.close 501): {text}")
+        } else {
+            format!("{text} (client could not be told)")
+        };
     }
     if let Some((reason, server_alive)) = polite {
         let ending =
