@@ -231,3 +231,37 @@ fn toml_proxies_default_to_amqp_mode_and_haproxy_cfg_to_tcp() {
     let loaded = config::load_str(cfg, "t.cfg", Syntax::Haproxy).expect("loads");
     assert_eq!(loaded.config.frontends[0].mode, config::Mode::Tcp);
 }
+
+#[test]
+fn limit_keywords_reach_the_model_in_both_syntaxes() {
+    use warren::config::RateLimit;
+    let loaded = load("limits.cfg");
+    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
+    let c = &loaded.config;
+    let front = &c.frontends[0];
+    assert_eq!(front.initial_frame_max, 16 * 1024);
+    assert_eq!(front.rate_limit, RateLimit { sessions: Some(500), per_source: Some(20) }, "sessions comes from defaults");
+    assert_eq!(front.timeouts.client_hs, Some(Duration::from_secs(5)));
+    let unlimited = &c.frontends[1];
+    assert_eq!(unlimited.rate_limit, RateLimit::default(), "0 turns the inherited limit off");
+    assert_eq!(unlimited.initial_frame_max, 8192, "RabbitMQ's initial_frame_max by default");
+    assert_eq!(load("limits.toml").config, loaded.config);
+}
+
+#[test]
+fn limit_keywords_warn_where_they_do_nothing() {
+    let text = "frontend f\n    bind 127.0.0.1:1\n    timeout client 1m\n    amqp-initial-frame-max 64k\n    default_backend b\n\
+                backend b\n    rate-limit sessions 10\n    timeout client-hs 5s\n    timeout connect 1s\n    timeout server 1m\n    server a 127.0.0.1:1\n";
+    let loaded = config::load_str(text, "haproxy.cfg", Syntax::Haproxy).expect("loads");
+    let messages: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    for expected in [
+        "haproxy.cfg:4: 'amqp-initial-frame-max' is ignored in frontend 'f': it only applies in AMQP mode",
+        "haproxy.cfg:7: 'rate-limit sessions' is ignored in backend 'b': it limits frontends",
+        "haproxy.cfg:8: 'timeout client-hs' is ignored in backend 'b'",
+    ] {
+        assert!(messages.iter().any(|m| m.starts_with(expected)), "{expected}\n{messages:#?}");
+    }
+    let toml = "[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:1\"]\ninitial_frame_max = 65536\nmode = \"tcp\"\ntimeout = { client = \"1m\" }\n";
+    let loaded = config::load_str(toml, "warren.toml", Syntax::Toml).expect("loads");
+    assert!(loaded.warnings.iter().any(|w| w.line == 4 && w.message.contains("only applies in AMQP mode")), "{:#?}", loaded.warnings);
+}

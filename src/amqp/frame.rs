@@ -30,7 +30,7 @@ pub const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
 /// reader starts with `frame_max = initial_frame_max`, whose default is `FRAME_MIN_SIZE`,
 /// 8192 since RabbitMQ 4.1 (4096 before; raised for large JWT tokens in `start-ok`).
 /// Warren is never stricter than the node behind it; `amqp-initial-frame-max` changes it.
-pub const DEFAULT_INITIAL_FRAME_MAX: u32 = 8192;
+pub const DEFAULT_INITIAL_FRAME_MAX: u32 = crate::config::DEFAULT_INITIAL_FRAME_MAX;
 
 /// The spec's `frame-min-size`: no peer may be held to less than this.
 pub const FRAME_MIN_SIZE: u32 = 4096;

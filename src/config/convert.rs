@@ -105,6 +105,7 @@ fn timeouts(out: &mut String, t: &Timeouts) {
         ("client_fin", t.client_fin),
         ("server_fin", t.server_fin),
         ("handshake", t.handshake),
+        ("client_hs", t.client_hs),
     ];
     let set: Vec<String> = all.iter().filter_map(|(n, v)| v.map(|v| format!("{n} = {}", d(v)))).collect();
     let _ = writeln!(out, "timeout = {{ {} }}", set.join(", "));
@@ -214,6 +215,17 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
     }
     timeouts(out, &f.timeouts);
     keepalive(out, &f.keepalive);
+    // Only where it means something, so a converted tcp frontend raises no warning.
+    if f.mode == Mode::Amqp || f.initial_frame_max != DEFAULT_INITIAL_FRAME_MAX {
+        let _ = writeln!(out, "initial_frame_max = {}", f.initial_frame_max);
+    }
+    let r = f.rate_limit;
+    let _ = writeln!(
+        out,
+        "rate_limit = {{ sessions = {}, sessions_per_source = {} }}",
+        r.sessions.unwrap_or(0),
+        r.per_source.unwrap_or(0)
+    );
     proxy_log(out, &f.log, &config.global);
 }
 

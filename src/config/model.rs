@@ -214,13 +214,39 @@ pub struct Timeouts {
     pub client_fin: Option<Duration>,
     /// Inactivity allowed after the server half-closed.
     pub server_fin: Option<Duration>,
-    /// AMQP mode: time a client has to complete the handshake (protocol header to
+    /// AMQP mode: time a client has to complete the handshake (from accept to
     /// `connection.open`); `None` means [`DEFAULT_HANDSHAKE_TIMEOUT`], RabbitMQ's own.
     pub handshake: Option<Duration>,
+    /// HAProxy's `timeout client-hs`: time a client has for the connection-level handshake
+    /// before any application byte, i.e. the PROXY protocol header of `accept-proxy`
+    /// (and a TLS handshake, where one is terminated). `None`: `timeout client` applies,
+    /// as in HAProxy.
+    pub client_hs: Option<Duration>,
 }
 
 /// RabbitMQ's `handshake_timeout`.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest frame an AMQP client may send before `tune-ok` negotiates `frame_max`:
+/// RabbitMQ's `initial_frame_max` default (its `FRAME_MIN_SIZE`: 8192 since 4.1, raised
+/// from 4096 for large JWT tokens in `start-ok`).
+pub const DEFAULT_INITIAL_FRAME_MAX: u32 = 8192;
+
+/// The bounds of `amqp-initial-frame-max`: the spec's `frame-min-size`, and a ceiling that
+/// keeps what one handshaking client can make warren hold small.
+pub const INITIAL_FRAME_MAX_RANGE: std::ops::RangeInclusive<u32> = 4096..=1024 * 1024;
+
+/// How fast a frontend takes new sessions. Both off by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateLimit {
+    /// HAProxy's `rate-limit sessions`: at most this many new sessions per second; above
+    /// it warren stops accepting for a while (clients wait in the kernel's backlog, they
+    /// are not refused).
+    pub sessions: Option<u32>,
+    /// warren's `rate-limit sessions-per-source`: at most this many new sessions per second
+    /// from one client address; more are refused (closed at once) and logged.
+    pub per_source: Option<u32>,
+}
 
 /// TCP keep-alive on one side's sockets (`option clitcpka`/`srvtcpka`/`tcpka` and
 /// `clitcpka-idle` …). In AMQP mode keep-alive is always on: it is how a dead peer is
@@ -305,6 +331,10 @@ pub struct Frontend {
     pub log: ProxyLog,
     /// Keep-alive on client sockets.
     pub keepalive: Keepalive,
+    /// AMQP mode: the frame size a client may send before `tune-ok`
+    /// (`amqp-initial-frame-max`; default [`DEFAULT_INITIAL_FRAME_MAX`]).
+    pub initial_frame_max: u32,
+    pub rate_limit: RateLimit,
 }
 
 /// How a backend picks a server for a new connection.

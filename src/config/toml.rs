@@ -92,6 +92,17 @@ struct ProxyDefaultsT {
     #[serde(default)]
     keepalive: KeepaliveT,
     check: Option<Spanned<toml::Value>>,
+    /// For frontends: AMQP frame size allowed before `tune-ok` (`amqp-initial-frame-max`).
+    initial_frame_max: Option<Spanned<u32>>,
+    rate_limit: Option<RateLimitT>,
+}
+
+/// `rate_limit = { sessions = 200, sessions_per_source = 20 }`; 0 or absent means off.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RateLimitT {
+    sessions: Option<u32>,
+    sessions_per_source: Option<u32>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -106,6 +117,7 @@ struct TimeoutsT {
     client_fin: Option<Spanned<String>>,
     server_fin: Option<Spanned<String>>,
     handshake: Option<Spanned<String>>,
+    client_hs: Option<Spanned<String>>,
 }
 
 /// `keepalive = { enabled = true, idle = "30s", interval = "10s", count = 3 }`.
@@ -155,6 +167,8 @@ struct FrontendT {
     timeout: TimeoutsT,
     log: Option<ProxyLogT>,
     keepalive: Option<KeepaliveT>,
+    initial_frame_max: Option<Spanned<u32>>,
+    rate_limit: Option<RateLimitT>,
 }
 
 #[derive(Deserialize)]
@@ -253,6 +267,12 @@ struct StatsT {
 struct AuthT {
     user: String,
     password: String,
+}
+
+/// A frontend's rate limits, key by key over `[defaults]`; 0 is off.
+fn rate_limit(own: Option<&RateLimitT>, d: Option<&RateLimitT>) -> RateLimit {
+    let pick = |f: fn(&RateLimitT) -> Option<u32>| own.and_then(f).or_else(|| d.and_then(f)).filter(|n| *n > 0);
+    RateLimit { sessions: pick(|r| r.sessions), per_source: pick(|r| r.sessions_per_source) }
 }
 
 /// Turns byte offsets into 1-based line numbers.
@@ -363,9 +383,17 @@ impl Builder<'_, '_> {
                 timeouts: self.timeouts(&f.timeout, &d.timeout),
                 log: self.proxy_log(f.log.as_ref(), &d.log, &config.global),
                 keepalive: self.keepalive(f.keepalive.as_ref(), &d.keepalive),
+                initial_frame_max: self.initial_frame_max(f.initial_frame_max.as_ref().or(d.initial_frame_max.as_ref())),
+                rate_limit: rate_limit(f.rate_limit.as_ref(), d.rate_limit.as_ref()),
             });
             let handshake = f.timeout.handshake.as_ref().or(d.timeout.handshake.as_ref());
-            origins.frontends.push(ProxyLines { line, binds: bind_lines, handshake: handshake.map(|h| self.lines.span(h)) });
+            let frame_max = f.initial_frame_max.as_ref().or(d.initial_frame_max.as_ref());
+            origins.frontends.push(ProxyLines {
+                line,
+                binds: bind_lines,
+                handshake: handshake.map(|h| self.lines.span(h)),
+                initial_frame_max: frame_max.map(|v| self.lines.span(v)),
+            });
         }
 
         for spanned in &file.stats {
@@ -390,7 +418,7 @@ impl Builder<'_, '_> {
             if !s.uri.as_deref().unwrap_or("/").starts_with('/') {
                 self.report.error(line, format!("stats page '{}': 'uri' must start with '/'", s.name));
             }
-            origins.stats.push(ProxyLines { line, binds: bind_lines, handshake: None });
+            origins.stats.push(ProxyLines { line, binds: bind_lines, ..ProxyLines::default() });
         }
         (config, origins)
     }
@@ -522,7 +550,25 @@ impl Builder<'_, '_> {
             client_fin: self.timeout(&own.client_fin, &d.client_fin),
             server_fin: self.timeout(&own.server_fin, &d.server_fin),
             handshake: self.timeout(&own.handshake, &d.handshake),
+            client_hs: self.timeout(&own.client_hs, &d.client_hs),
         }
+    }
+
+    /// `initial_frame_max` in bytes, within [`INITIAL_FRAME_MAX_RANGE`].
+    fn initial_frame_max(&mut self, value: Option<&Spanned<u32>>) -> u32 {
+        let Some(v) = value else { return DEFAULT_INITIAL_FRAME_MAX };
+        let n = *v.get_ref();
+        if !INITIAL_FRAME_MAX_RANGE.contains(&n) {
+            self.report.error(
+                self.lines.span(v),
+                format!(
+                    "initial_frame_max must be from {} to {} bytes (RabbitMQ's default initial_frame_max is 8192), not {n}",
+                    INITIAL_FRAME_MAX_RANGE.start(),
+                    INITIAL_FRAME_MAX_RANGE.end()
+                ),
+            );
+        }
+        n
     }
 
     /// Keep-alive of a proxy, key by key over `[defaults]`.

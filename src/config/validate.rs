@@ -25,6 +25,8 @@ pub(crate) struct ProxyLines {
     pub binds: Vec<usize>,
     /// Where `timeout handshake` was set, if it was.
     pub handshake: Option<usize>,
+    /// Where `amqp-initial-frame-max` was set, if it was.
+    pub initial_frame_max: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -89,11 +91,20 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
             ),
             Some(_) => {}
         }
-        if f.mode != Mode::Amqp && f.timeouts.handshake.is_some() && f.binds.iter().all(|b| b.tls.is_none()) {
+        // In tcp mode `timeout handshake` only bounds the connection-level handshakes (PROXY
+        // header, TLS), and only when `timeout client-hs` does not.
+        let connection_hs = f.binds.iter().any(|b| b.tls.is_some() || b.accept_proxy) && f.timeouts.client_hs.is_none();
+        if f.mode != Mode::Amqp && f.timeouts.handshake.is_some() && !connection_hs {
             let at_line = origins.frontends.get(i).and_then(|o| o.handshake).unwrap_or(line);
             report.warn(
                 at_line,
-                format!("'timeout handshake' is ignored in frontend '{}': it only applies in AMQP mode ('option amqp') and to TLS handshakes ('bind ... ssl')", f.name),
+                format!("'timeout handshake' is ignored in frontend '{}': it only applies in AMQP mode ('option amqp') and to TLS handshakes and PROXY headers ('bind ... ssl', 'accept-proxy') when 'timeout client-hs' is not set", f.name),
+            );
+        }
+        if let (true, Some(at_line)) = (f.mode != Mode::Amqp, origins.frontends.get(i).and_then(|o| o.initial_frame_max)) {
+            report.warn(
+                at_line,
+                format!("'amqp-initial-frame-max' is ignored in frontend '{}': it only applies in AMQP mode ('option amqp')", f.name),
             );
         }
         keepalive_tunes_nothing(&f.keepalive, f.mode, &format!("frontend '{}'", f.name), line, report);

@@ -2,7 +2,11 @@
 //!
 //! `maxconn` is enforced before `accept()`: while the global or the frontend limit is
 //! reached, warren simply stops accepting and new clients wait in the kernel's backlog,
-//! which is what HAProxy does and what clients' connect timeouts expect.
+//! which is what HAProxy does and what clients' connect timeouts expect. `rate-limit
+//! sessions` works the same way: above the rate the loop pauses for as long as the sliding
+//! second needs. `rate-limit sessions-per-source` refuses a connection right after
+//! `accept()` (or, behind `accept-proxy`, once the PROXY header named the client): it is
+//! reset, with no task spawned and no server contacted.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +46,13 @@ pub struct Accept {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
+/// Closes a refused connection at once with a reset, so no TIME_WAIT is left on warren's
+/// side (HAProxy does the same for rejected connections).
+pub fn refuse(client: tokio::net::TcpStream) {
+    let _ = socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO));
+    drop(client);
+}
+
 /// Accepts clients until `stop` (the generation's token: a reload or the process
 /// stopping), spawning one session each into `tasks`.
 pub async fn accept_loop(
@@ -66,6 +77,17 @@ pub async fn accept_loop(
             } => p,
         };
         let (Ok(global), Ok(local)) = permits else { return };
+        loop {
+            let wait = frontend.session_wait();
+            if wait.is_zero() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
         let accepted = tokio::select! {
             biased;
             _ = stop.cancelled() => return,
@@ -74,6 +96,11 @@ pub async fn accept_loop(
         match accepted {
             Ok((client, peer)) => {
                 backoff = Duration::from_millis(10);
+                if !accept.proxy_header && !frontend.admit_source(peer.ip()) {
+                    refuse(client);
+                    continue;
+                }
+                frontend.count_session();
                 let (process, frontend, accept) = (Arc::clone(&process), Arc::clone(&frontend), accept.clone());
                 tasks.spawn(async move {
                     session::run(process, frontend, client, peer, accept).await;

@@ -13,10 +13,10 @@ use tokio::time::Instant;
 use super::connect::{self, Connected, FailReason};
 use super::forward::{self, End, Meter, Side, Tcp, Transfer};
 use super::keepalive;
-use super::listener::Accept;
+use super::listener::{self, Accept};
 use super::stream::{Stream, Tls};
 use crate::proxy_protocol;
-use crate::amqp::frame::{DEFAULT_INITIAL_FRAME_MAX, PROTOCOL_HEADER};
+use crate::amqp::frame::PROTOCOL_HEADER;
 use crate::amqp::session::{self as amqp, Amqp, HeaderError};
 use crate::config::{Level, Mode, DEFAULT_HANDSHAKE_TIMEOUT};
 use crate::log::tcplog::{connect_line, Cause, Phase, SessionRecord};
@@ -46,12 +46,17 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
                 frontend.logger.send(Level::Info, &connect_line(peer, local, &fe.name, fe.mode.as_str()));
             }
         }
+        let handshake_deadline = accepted + fe.timeouts.handshake.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+        // The connection-level handshakes (PROXY header, TLS): HAProxy's `timeout client-hs`
+        // when set, else `timeout handshake`. In AMQP mode the AMQP handshake, which starts
+        // at accept, bounds them too.
+        let connection_hs = fe.timeouts.client_hs.map_or(handshake_deadline, |t| accepted + t);
+        let connection_hs = if amqp_mode { connection_hs.min(handshake_deadline) } else { connection_hs };
         // Warren behind another balancer: the header says who the client really is, and
         // that address is the one balanced on, logged, and passed on.
-        let handshake_deadline = accepted + fe.timeouts.handshake.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
         let mut destination = tcp.local_addr().unwrap_or(peer);
         if accept.proxy_header {
-            match proxy_protocol::read(&mut tcp, handshake_deadline).await {
+            match proxy_protocol::read(&mut tcp, connection_hs).await {
                 Ok(proxy_protocol::Header::Proxied { source, destination: d }) => (peer, destination) = (source, d),
                 Ok(proxy_protocol::Header::Local) => {}
                 Err(e) => {
@@ -60,13 +65,18 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
                     return finish(&process, &frontend, rec, accepted);
                 }
             }
+            // Only now is the client known: the accept loop saw the balancer in front.
+            if !frontend.admit_source(peer.ip()) {
+                process.actconn.fetch_sub(1, Ordering::Relaxed);
+                return listener::refuse(tcp);
+            }
         }
         let mut rec = SessionRecord::new(peer, accepted_wall, &fe.name);
         // AMQPS: the TLS handshake shares the handshake deadline with AMQP's own.
         let mut client = match &accept.tls {
             None => Stream::Plain(tcp),
             // Boxed: only TLS sessions should pay for the handshake's state.
-            Some(config) => match tokio::time::timeout_at(handshake_deadline, Box::pin(Tls::accept(tcp, config))).await {
+            Some(config) => match tokio::time::timeout_at(connection_hs, Box::pin(Tls::accept(tcp, config))).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
                     (rec.cause, rec.phase, rec.extra) = (Cause::ClientAbort, Phase::Connect, Some(format!("{{TLS handshake failed: {e}}}")));
@@ -74,7 +84,7 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
                 }
                 Err(_) => {
                     (rec.cause, rec.phase, rec.extra) =
-                        (Cause::ClientTimeout, Phase::Connect, Some("{no TLS handshake within timeout handshake}".into()));
+                        (Cause::ClientTimeout, Phase::Connect, Some("{no TLS handshake in time (timeout client-hs, else timeout handshake)}".into()));
                     return finish(&process, &frontend, rec, accepted);
                 }
             },
@@ -166,7 +176,7 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
                 &killed_by_server,
                 &mut client,
                 &mut conn,
-                handshake_deadline,
+                Amqp::new(handshake_deadline, fe.initial_frame_max),
                 meters(&frontend, &server),
                 killed.as_mut(),
             ))
@@ -211,12 +221,11 @@ async fn amqp_data(
     server_kill: &tokio_util::sync::CancellationToken,
     client: &mut Stream,
     conn: &mut Connected,
-    handshake_deadline: Instant,
+    mut proto: Amqp,
     meters: [Meter<'_>; 2],
     killed: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> (Transfer, String) {
     let server = Arc::clone(&conn.slot.server);
-    let mut proto = Amqp::new(handshake_deadline, DEFAULT_INITIAL_FRAME_MAX);
     let transfer = match conn.stream.write_all(PROTOCOL_HEADER).await {
         Ok(()) => {
             meters[0].add(PROTOCOL_HEADER.len());

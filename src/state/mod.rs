@@ -6,6 +6,7 @@ pub mod admin;
 mod backend;
 mod frontend;
 mod process;
+pub mod rate;
 mod server;
 
 pub use backend::{BackendCounters, BackendState, NoServer, ServerEvent};

@@ -99,6 +99,12 @@ pub fn prometheus(rows: &[Row]) -> String {
     registry.register("frontend_current_sessions", "Client sessions open on the frontend", fe_current.clone());
     let fe_sessions = Family::<ProxyLabels, Counter>::default();
     registry.register("frontend_sessions", "Client sessions accepted by the frontend", fe_sessions.clone());
+    let fe_denied = Family::<ProxyLabels, Counter>::default();
+    registry.register(
+        "frontend_denied_connections",
+        "Connections refused by rate-limit sessions-per-source",
+        fe_denied.clone(),
+    );
     let be_queue = Family::<ProxyLabels, Gauge>::default();
     registry.register("backend_queue_current", "Sessions waiting for a server slot", be_queue.clone());
     let be_usable = Family::<ProxyLabels, Gauge>::default();
@@ -129,6 +135,7 @@ pub fn prometheus(rows: &[Row]) -> String {
                 let l = ProxyLabels { proxy };
                 fe_current.get_or_create(&l).set(num(row, "scur"));
                 fe_sessions.get_or_create(&l).inc_by(num(row, "stot").max(0) as u64);
+                fe_denied.get_or_create(&l).inc_by(num(row, "dcon").max(0) as u64);
             }
             Kind::Backend => {
                 let l = ProxyLabels { proxy };

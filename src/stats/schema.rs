@@ -105,6 +105,12 @@ fn frontend_row(fe: &FrontendState, iid: usize) -> Row {
     r.set("sid", 0);
     r.set("mode", fe.config.mode.as_str());
     r.set("conn_tot", c.total.load(Ordering::Relaxed));
+    r.set("rate", fe.session_rate());
+    r.set("rate_max", c.rate_max.load(Ordering::Relaxed));
+    if let Some(limit) = fe.config.rate_limit.sessions {
+        r.set("rate_lim", limit);
+    }
+    r.set("dcon", c.denied.load(Ordering::Relaxed));
     r
 }
 

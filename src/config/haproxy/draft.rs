@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::model::{
-    Algorithm, Bind, CheckKind, Keepalive, LogTarget, Mode, ProxyProtocol, Rebalance, Secret, Server, ServerTls, StatsUser, Timeouts,
+    Algorithm, Bind, CheckKind, Keepalive, LogTarget, Mode, ProxyProtocol, RateLimit, Rebalance, Secret, Server, ServerTls,
+    StatsUser, Timeouts,
 };
 use crate::tls::MinVersion;
 
@@ -233,6 +234,10 @@ pub struct Draft {
     pub http_check: HttpCheckDraft,
     /// warren's `rebalance`, with its line.
     pub rebalance: Option<(Rebalance, usize)>,
+    /// `rate-limit sessions` / `rate-limit sessions-per-source`.
+    pub rate_limit: RateLimit,
+    /// warren's `amqp-initial-frame-max`, with its line (warned about outside AMQP mode).
+    pub initial_frame_max: Option<(u32, usize)>,
 }
 
 impl Draft {
@@ -268,6 +273,8 @@ impl Draft {
             check_line: 0,
             http_check: HttpCheckDraft::default(),
             rebalance: None,
+            rate_limit: RateLimit::default(),
+            initial_frame_max: None,
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::draft::{Draft, Kind, LogEntry};
 use crate::config::model::{
-    Backend, CheckKind, Config, Frontend, Global, Mode, ProxyLog, StatsPage, DEFAULT_STATS_URI,
+    Backend, CheckKind, Config, Frontend, Global, Mode, ProxyLog, StatsPage, DEFAULT_INITIAL_FRAME_MAX, DEFAULT_STATS_URI,
 };
 use crate::config::report::Report;
 use crate::config::suggest;
@@ -57,11 +57,14 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 timeouts: d.timeouts,
                 log: log.clone(),
                 keepalive: d.cli_keepalive,
+                initial_frame_max: d.initial_frame_max.map_or(DEFAULT_INITIAL_FRAME_MAX, |(n, _)| n),
+                rate_limit: d.rate_limit,
             });
             origins.frontends.push(ProxyLines {
                 line: d.line,
                 binds: d.binds.iter().map(|(_, l)| *l).collect(),
                 handshake: d.handshake_line,
+                initial_frame_max: d.initial_frame_max.map(|(_, l)| l),
             });
             let target = match (&d.default_backend, d.kind) {
                 (Some(named), _) => Some(named.clone()),
@@ -140,7 +143,7 @@ fn stats_page(d: Draft, config: &mut Config, origins: &mut Origins, report: &mut
         hide_version: s.hide_version,
         admin: s.admin,
     });
-    origins.stats.push(ProxyLines { line: d.line, binds: d.binds.iter().map(|(_, l)| *l).collect(), handshake: None });
+    origins.stats.push(ProxyLines { line: d.line, binds: d.binds.iter().map(|(_, l)| *l).collect(), ..ProxyLines::default() });
 }
 
 /// The backend's health check: `option httpchk` refined by the `http-check` lines.

@@ -3,17 +3,17 @@
 use super::draft::{Draft, HttpOnly, Kind};
 use super::{duration, log, no_more_than, number, options, server, stats};
 use crate::config::addr;
-use crate::config::model::{Algorithm, Bind, Keepalive, Mode, Rebalance};
+use crate::config::model::{Algorithm, Bind, Keepalive, Mode, Rebalance, INITIAL_FRAME_MAX_RANGE};
 use crate::config::report::Report;
 use crate::config::suggest;
 use crate::tls::{BindOptions, ClientVerify, MinVersion};
 
 /// Keywords warren implements or knowingly accepts, for suggestions.
-const KNOWN: [&str; 23] = [
+const KNOWN: [&str; 25] = [
     "mode", "bind", "default_backend", "maxconn", "balance", "retries", "option", "no", "timeout",
     "log", "stats", "server", "default-server", "errorfile", "description", "http-check",
     "rebalance", "clitcpka-idle", "clitcpka-intvl", "clitcpka-cnt", "srvtcpka-idle",
-    "srvtcpka-intvl", "srvtcpka-cnt",
+    "srvtcpka-intvl", "srvtcpka-cnt", "rate-limit", "amqp-initial-frame-max",
 ];
 
 /// Keywords warren knows but cannot honour yet: refusing them is safer than ignoring rules
@@ -82,6 +82,8 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
         "clitcpka-idle" | "clitcpka-intvl" | "clitcpka-cnt" | "srvtcpka-idle" | "srvtcpka-intvl"
         | "srvtcpka-cnt" => keepalive_param(draft, words, line, report),
         "timeout" => timeout(draft, words, line, report),
+        "rate-limit" => rate_limit(draft, words, line, report),
+        "amqp-initial-frame-max" => initial_frame_max(draft, words, line, report),
         "log" => {
             if let Some(entry) = log::entry(&words[1..], line, false, report) {
                 draft.logs.push(entry);
@@ -244,9 +246,9 @@ fn balance(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
 
 /// `timeout <name> <duration>`; 0 means "no timeout", as in HAProxy.
 fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
-    const NAMES: [&str; 11] = [
+    const NAMES: [&str; 12] = [
         "client", "server", "connect", "queue", "check", "tunnel", "client-fin", "server-fin",
-        "http-request", "http-keep-alive", "handshake",
+        "http-request", "http-keep-alive", "handshake", "client-hs",
     ];
     let Some(name) = words.get(1).map(String::as_str) else {
         report.error(line, "'timeout' needs a name and a duration, for example 'timeout client 1m'");
@@ -262,7 +264,7 @@ fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
     let keyword = format!("timeout {name}");
     let Some(value) = report.check(line, duration(&keyword, words.get(2))) else { return };
     let value = (!value.is_zero()).then_some(value);
-    let frontend_side = matches!(name, "client" | "client-fin" | "http-request" | "http-keep-alive" | "handshake");
+    let frontend_side = matches!(name, "client" | "client-fin" | "http-request" | "http-keep-alive" | "handshake" | "client-hs");
     if frontend_side && !draft.kind.has_frontend() {
         report.warn(line, format!("'{keyword}' is ignored in {}: it applies to the client side (frontends and listen sections)", draft.describe()));
         return;
@@ -285,8 +287,91 @@ fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
             t.handshake = value;
             draft.handshake_line = value.map(|_| line);
         }
+        "client-hs" => t.client_hs = value,
         _ => draft.http_only.push(HttpOnly { line, directive: keyword, effect: "it is ignored" }),
     }
+}
+
+/// `rate-limit sessions <n>` (HAProxy: new sessions per second; above it the frontend
+/// pauses accepting) and warren's `rate-limit sessions-per-source <n>` (per client address;
+/// above it connections are refused). 0 turns a limit off, as in HAProxy.
+fn rate_limit(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    const KINDS: [&str; 2] = ["sessions", "sessions-per-source"];
+    let Some(kind) = words.get(1).map(String::as_str) else {
+        report.error(line, "'rate-limit' needs 'sessions <n>' or 'sessions-per-source <n>'");
+        return;
+    };
+    if !KINDS.contains(&kind) {
+        report.error(line, format!("unknown 'rate-limit {kind}': use 'sessions <n>' or 'sessions-per-source <n>'{}", suggest::hint(kind, KINDS)));
+        return;
+    }
+    let keyword = format!("rate-limit {kind}");
+    if !no_more_than(words, 3, &keyword, report, line) {
+        return;
+    }
+    let Some(n) = report.check(line, number(&keyword, words.get(2))) else { return };
+    if !draft.kind.has_frontend() {
+        // HAProxy: "'rate-limit' ignored because backend has no frontend capability".
+        report.warn(line, format!("'{keyword}' is ignored in {}: it limits frontends", draft.describe()));
+        return;
+    }
+    let value = (n > 0).then_some(n);
+    if kind == "sessions" {
+        draft.rate_limit.sessions = value;
+    } else {
+        draft.rate_limit.per_source = value;
+    }
+}
+
+/// warren extension: `amqp-initial-frame-max <size>`, the frame size a client may send
+/// before `tune-ok` (RabbitMQ's `initial_frame_max`). HAProxy's size format: bytes, or
+/// with a `k` or `m` suffix (×1024).
+fn initial_frame_max(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    let key = "amqp-initial-frame-max";
+    if !no_more_than(words, 2, key, report, line) {
+        return;
+    }
+    let Some(n) = report.check(line, size(key, words.get(1))) else { return };
+    if !INITIAL_FRAME_MAX_RANGE.contains(&n) {
+        report.error(
+            line,
+            format!(
+                "'{key}' must be from {} to {} bytes (RabbitMQ's default initial_frame_max is 8192), not {n}",
+                INITIAL_FRAME_MAX_RANGE.start(),
+                INITIAL_FRAME_MAX_RANGE.end()
+            ),
+        );
+        return;
+    }
+    if !draft.kind.has_frontend() {
+        report.warn(line, format!("'{key}' is ignored in {}: it applies to clients (frontends and listen sections)", draft.describe()));
+        return;
+    }
+    draft.initial_frame_max = Some((n, line));
+}
+
+/// A size in HAProxy's format: a number of bytes, or with a `k`, `m` or `g` suffix.
+fn size(keyword: &str, value: Option<&String>) -> Result<u32, String> {
+    let Some(value) = value else {
+        return Err(format!("'{keyword}' needs a size (for example '8k')"));
+    };
+    let (digits, unit) = match value.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => value.split_at(i),
+        None => (value.as_str(), ""),
+    };
+    let multiplier: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" => 1,
+        "k" => 1024,
+        "m" => 1024 * 1024,
+        "g" => 1024 * 1024 * 1024,
+        _ => return Err(format!("'{keyword}' expects a size such as 8192 or 8k, not '{value}'")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| format!("'{keyword}' expects a size such as 8192 or 8k, not '{value}'"))
 }
 
 /// warren extension: `rebalance [window <time>] [batch <n>]`.
@@ -368,5 +453,23 @@ fn seconds(keyword: &str, value: Option<&String>) -> Result<std::time::Duration,
     match value {
         Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => duration(keyword, Some(&format!("{v}s"))),
         other => duration(keyword, other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size;
+
+    #[test]
+    fn sizes_in_haproxys_format() {
+        let s = |v: &str| size("k", Some(&v.to_string()));
+        assert_eq!(s("8192"), Ok(8192));
+        assert_eq!(s("8k"), Ok(8192));
+        assert_eq!(s("1M"), Ok(1024 * 1024));
+        assert!(s("8kb").is_err());
+        assert!(s("k").is_err());
+        assert!(s("-1").is_err());
+        assert!(s("4g").is_err(), "does not fit 32 bits");
+        assert!(size("k", None).is_err());
     }
 }
