@@ -203,7 +203,8 @@ impl Client {
         assert!(matches!(next_frame(&mut stream, &mut tracker).await, Some(Got::Other(_))), "connection.tune");
         stream.write_all(&tune_ok(heartbeat)).await.expect("tune-ok");
         stream.write_all(&methods::open("/")).await.expect("open");
-        assert!(matches!(next_frame(&mut stream, &mut tracker).await, Some(Got::Other(_))), "connection.open-ok");
+        let open_ok = next_frame(&mut stream, &mut tracker).await;
+        assert!(matches!(open_ok, Some(Got::Other(_))), "connection.open-ok, got {open_ok:?}");
         Client { stream, tracker }
     }
 
