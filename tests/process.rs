@@ -53,7 +53,13 @@ struct Proc {
 
 impl Proc {
     fn start(config: &std::path::Path) -> Proc {
+        Proc::start_with(config, &[])
+    }
+
+    /// With extra command-line arguments (`-d` for debug output).
+    fn start_with(config: &std::path::Path, extra: &[&str]) -> Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+            .args(extra)
             .args(["-db", "-f"])
             .arg(config)
             .stderr(Stdio::piped())
@@ -84,6 +90,19 @@ impl Proc {
                     }
                 }
                 Err(_) => panic!("no line with '{needle}' within {LIMIT:?}; saw:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Every stderr line until the process closes it (it exited), with a bound.
+    fn rest(&mut self) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return self.seen.clone(),
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("stderr still open after {LIMIT:?}"),
             }
         }
     }
@@ -177,4 +196,76 @@ fn tempdir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("warren-test-{}-{}", std::process::id(), free_port()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+/// What a log reader could see of the credentials: nothing, whatever happens, at debug
+/// level: bad and good stats logins, admin actions, a client's AMQP login, the AMQP and
+/// HTTP health checks' credentials, and a reload refused for a bad line.
+#[tokio::test]
+async fn credentials_never_reach_the_logs() {
+    use base64::Engine;
+    const SECRETS: [&str; 5] = ["StatsPw-0815", "Wrong-Guess-99", "CheckPw-4711", "ClientPw-1234", "HdrSecret-5150"];
+    let node = common::amqp::Node::start(0).await;
+    let web = Backend::tagged("not http").await;
+    let dir = tempdir();
+    let path = dir.join("warren.cfg");
+    let (port, stats_port) = (free_port(), free_port());
+    let hdr = base64::engine::general_purpose::STANDARD.encode("monitor:HdrSecret-5150");
+    let text = format!(
+        "global\n    log stderr local0 debug\n\
+         defaults\n    mode tcp\n    log global\n    option tcplog\n    option log-health-checks\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\
+         listen amqp\n    bind 127.0.0.1:{port}\n    option amqp\n    option amqp-check user monitor password CheckPw-4711 vhost /\n    server n {node} check inter 200\n\
+         listen mgmt\n    bind 127.0.0.1:0\n    option httpchk GET /api/health\n    http-check send hdr Authorization \"Basic {hdr}\"\n    server m {web} check inter 200\n\
+         listen admin_stats\n    bind 127.0.0.1:{stats_port}\n    mode http\n    stats uri /haproxy\n    stats auth admin:StatsPw-0815\n    stats admin if TRUE\n",
+        node = node.addr,
+        web = web.addr,
+    );
+    write(&path, &text);
+    let mut p = Proc::start_with(&path, &["-d"]);
+    p.wait_line("started with");
+    let page: SocketAddr = ([127, 0, 0, 1], stats_port).into();
+    assert_eq!(http(page, "GET", "/haproxy", &[("Authorization", &basic("admin:Wrong-Guess-99"))], "").await.status, 401);
+    assert_eq!(http(page, "GET", "/haproxy", &[("Authorization", &basic("admin:StatsPw-0815"))], "").await.status, 200);
+    let api = http(
+        page,
+        "POST",
+        "/haproxy/api/server",
+        &[("Authorization", &basic("admin:StatsPw-0815")), ("Content-Type", "application/json")],
+        r#"{"backend":"mgmt","server":"m","action":"drain"}"#,
+    )
+    .await;
+    assert_eq!(api.status, 200, "{}", api.body);
+    p.wait_line("enters DRAIN mode");
+    // A client logs in through warren (PLAIN, its password in start-ok).
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    s.write_all(warren::amqp::frame::PROTOCOL_HEADER).await.expect("header");
+    let mut tracker = warren::amqp::frame::FrameTracker::server();
+    common::amqp::next_frame(&mut s, &mut tracker).await.expect("connection.start");
+    s.write_all(&warren::amqp::methods::start_ok_plain("guest", "ClientPw-1234")).await.expect("start-ok");
+    common::amqp::next_frame(&mut s, &mut tracker).await.expect("connection.tune");
+    s.write_all(&warren::amqp::methods::tune_ok(2047, 131072)).await.expect("tune-ok");
+    s.write_all(&warren::amqp::methods::open("/")).await.expect("open");
+    common::amqp::next_frame(&mut s, &mut tracker).await.expect("connection.open-ok");
+    s.write_all(&warren::amqp::methods::connection_close(200, "bye")).await.expect("close");
+    common::amqp::next_frame(&mut s, &mut tracker).await.expect("connection.close-ok");
+    drop(s);
+    p.wait_line("{guest");
+    // A reload refused for a bad line next to the secrets.
+    write(&path, &text.replace("vhost /\n", "vhost / CheckPw-4711\n"));
+    p.signal(libc::SIGHUP);
+    p.wait_line("reload failed");
+    p.wait_line("not shown: it may be part of the password");
+    // And a TOML file with a mistyped (numeric) password.
+    let toml = dir.join("warren.toml");
+    write(&toml, "[[stats]]\nname = \"s\"\nbind = [\"127.0.0.1:0\"]\nauth = [{ user = \"admin\", password = 4711 }]\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_warren")).args(["-c", "-f"]).arg(&toml).output().expect("run");
+    let checked = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(checked.contains("warren.toml:4:") && !checked.contains("4711"), "{checked}");
+    p.signal(libc::SIGTERM);
+    let all = p.rest().join("\n");
+    for secret in SECRETS.iter().map(|s| s.to_string()).chain([hdr.clone(), basic("admin:StatsPw-0815"), basic("admin:Wrong-Guess-99")]) {
+        let bare = secret.trim_start_matches("Basic ");
+        assert!(!all.contains(bare), "'{secret}' appears in the logs:\n{all}");
+    }
+    assert!(wait_exit(&mut p.child).success());
 }

@@ -295,12 +295,40 @@ pub(crate) fn parse(text: &str, report: &mut Report) -> Option<(Config, Origins)
         Ok(f) => f,
         Err(e) => {
             let line = e.span().map(|s| lines.of(s.start)).unwrap_or(0);
-            report.error(line, e.message().trim_end().to_string());
+            let on_line = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+            let message = e.message().trim_end();
+            // serde quotes the offending value ("invalid type: integer `1234`"); on a line
+            // holding a secret that value may be the password, and errors reach the logs.
+            let message = if holds_secret(on_line) { hide_values(message) } else { message.to_string() };
+            report.error(line, message);
             return None;
         }
     };
     let mut b = Builder { lines, report };
     Some(b.build(file))
+}
+
+/// A TOML line that may carry a password or a secret header value.
+fn holds_secret(line: &str) -> bool {
+    ["password", "value", "auth"].iter().any(|k| line.contains(k))
+}
+
+/// Replaces every quoted value in a parser message (`` `…` `` or `"…"`) by "(hidden)".
+fn hide_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quote: Option<char> = None;
+    for c in message.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push_str("(hidden)");
+                quote = None;
+            }
+            Some(_) => {}
+            None if c == '`' || c == '"' => quote = Some(c),
+            None => out.push(c),
+        }
+    }
+    out
 }
 
 struct Builder<'a, 'r> {
@@ -767,5 +795,25 @@ impl Builder<'_, '_> {
             ssl,
             check_ssl,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mistyped_password_is_not_echoed_in_the_error() {
+        let text = "[[stats]]\nname = \"s\"\nbind = [\"127.0.0.1:0\"]\nauth = [{ user = \"a\", password = 918273645 }]\n";
+        let mut report = Report::new("w.toml");
+        assert!(parse(text, &mut report).is_none());
+        let all: Vec<String> = report.errors.iter().map(|d| d.to_string()).collect();
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert!(all[0].starts_with("w.toml:4: invalid type: integer (hidden), expected a string"), "{all:?}");
+        assert!(!all[0].contains("918273645"));
+        // Elsewhere the value stays, to help.
+        let mut report = Report::new("w.toml");
+        assert!(parse("[global]\nmaxconn = \"lots\"\n", &mut report).is_none());
+        assert!(report.errors[0].message.contains("lots"), "{:?}", report.errors);
     }
 }

@@ -158,6 +158,11 @@ fn amqp_check(args: &[String]) -> Result<CheckKind, String> {
             "user" => &mut user,
             "password" => &mut password,
             "vhost" => &mut vhost,
+            // After the password, a stray word may be the rest of it (a password with an
+            // unescaped space): errors reach the logs, so it is not repeated.
+            _ if password.is_some() => {
+                return Err("unexpected word after the password in 'option amqp-check' (not shown: it may be part of the password); quote or escape a password that contains spaces".to_string())
+            }
             other => {
                 return Err(format!(
                     "unknown argument '{other}' to 'option amqp-check'; it takes 'user <name> password <password> [vhost <vhost>]'{}",
@@ -247,6 +252,11 @@ fn http_check_send(draft: &mut Draft, args: &[String], line: usize, report: &mut
             }
             other @ ("body" | "body-lf" | "uri-lf" | "hdr-lf" | "comment") => {
                 return Err(format!("'{other}' in 'http-check send' is not supported yet"))
+            }
+            // Header values are secrets (basic auth); a stray word after one may be the
+            // rest of it, so it is not repeated.
+            _ if !headers.is_empty() => {
+                return Err("unexpected word after a header value in 'http-check send' (not shown: it may be part of the value); quote a value that contains spaces".to_string())
             }
             other => {
                 return Err(format!(
