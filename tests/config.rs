@@ -265,3 +265,30 @@ fn limit_keywords_warn_where_they_do_nothing() {
     let loaded = config::load_str(toml, "warren.toml", Syntax::Toml).expect("loads");
     assert!(loaded.warnings.iter().any(|w| w.line == 4 && w.message.contains("only applies in AMQP mode")), "{:#?}", loaded.warnings);
 }
+
+#[test]
+fn stats_admin_without_auth_warns_that_admin_actions_are_refused() {
+    let text = "listen admin_stats\n    bind 127.0.0.1:0\n    mode http\n    stats uri /haproxy\n    stats admin if TRUE\n";
+    let loaded = config::load_str(text, "haproxy.cfg", Syntax::Haproxy).expect("loads");
+    assert!(
+        loaded.warnings.iter().any(|w| w.line == 1 && w.message.contains("warren refuses admin actions without credentials")),
+        "{:#?}",
+        loaded.warnings
+    );
+    let toml = "[[stats]]\nname = \"s\"\nbind = [\"127.0.0.1:0\"]\nadmin = true\n";
+    let loaded = config::load_str(toml, "warren.toml", Syntax::Toml).expect("loads");
+    assert!(loaded.warnings.iter().any(|w| w.line == 1 && w.message.contains("no 'stats auth'")), "{:#?}", loaded.warnings);
+}
+
+#[test]
+fn errors_on_lines_with_secrets_do_not_repeat_them() {
+    // Passwords with an unescaped space: the stray half is not echoed (errors are logged).
+    let text = "backend b\n    option amqp-check user monitor password correct horse\n    server a 127.0.0.1:1 check\n\
+                backend c\n    option httpchk\n    http-check send hdr Authorization Basic bW9uaXRvcjpzM2NyZXQ=\n    server a 127.0.0.1:1 check\n";
+    let found = errors(config::load_str(text, "haproxy.cfg", Syntax::Haproxy));
+    let all: Vec<String> = found.iter().map(|d| d.to_string()).collect();
+    assert_eq!(found.iter().map(|d| d.line).collect::<Vec<_>>(), [2, 6], "{all:#?}");
+    for d in &all {
+        assert!(!d.contains("horse") && !d.contains("bW9uaXRvcjpzM2NyZXQ="), "{d}");
+    }
+}

@@ -173,6 +173,11 @@ async fn cross_site_and_unauthenticated_admin_posts_are_refused() {
     let form = "backend=px&server=b&action=maint";
     let r = http(page, "POST", "/haproxy", &[("Content-Type", "application/x-www-form-urlencoded")], form).await;
     assert_eq!(r.status, 401, "admin needs credentials even on a public page");
+    let api = http(page, "POST", "/haproxy/api/server", &[("Content-Type", "application/json")], r#"{"backend":"px","server":"b","action":"maint"}"#).await;
+    assert_eq!(api.status, 401, "so does the JSON API");
+    let forged = http(page, "POST", "/haproxy/api/server", &[("Authorization", &basic(CREDS)), ("Content-Type", "application/json")], "{}").await;
+    assert_eq!(forged.status, 401, "no stats auth: there is no credential to present");
+    assert!(w.backend("px").server("b").map(|s| s.usable()).unwrap_or(false), "nothing changed");
     w.stop().await;
 
     let w = start(&cfg(a.addr, b.addr, &format!("    stats auth {CREDS}\n    stats admin if TRUE")));
@@ -185,6 +190,19 @@ async fn cross_site_and_unauthenticated_admin_posts_are_refused() {
     let body = format!("token={token}&{form}");
     let foreign = http(page, "POST", "/haproxy", &[("Authorization", &auth), ("Origin", "http://evil.example")], &body).await;
     assert_eq!(foreign.status, 403);
+    let referred = http(page, "POST", "/haproxy", &[("Authorization", &auth), ("Referer", "http://evil.example/page")], &body).await;
+    assert_eq!(referred.status, 403, "a foreign Referer counts when there is no Origin");
+    let wrong = http(page, "POST", "/haproxy", &[("Authorization", &basic("duomai:guess")), ("Origin", &format!("http://{page}"))], &body).await;
+    assert_eq!(wrong.status, 401, "the token alone is not enough");
+    let api_foreign = http(
+        page,
+        "POST",
+        "/haproxy/api/server",
+        &[("Authorization", &auth), ("Content-Type", "application/json"), ("Origin", "https://evil.example")],
+        r#"{"backend":"px","server":"b","action":"drain"}"#,
+    )
+    .await;
+    assert_eq!(api_foreign.status, 403, "the JSON API refuses a browser on another site");
     let api_as_form = http(page, "POST", "/haproxy/api/server", &[("Authorization", &auth), ("Content-Type", "text/plain")], "{}").await;
     assert_eq!(api_as_form.status, 415, "the JSON API refuses what a cross-site form can send");
     let be = w.backend("px");

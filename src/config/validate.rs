@@ -188,6 +188,12 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
         if s.binds.is_empty() {
             report.error(at(&stats_lines, i), format!("stats page '{}' has no bind address", s.name));
         }
+        if s.admin && s.users.is_empty() {
+            report.warn(
+                at(&stats_lines, i),
+                format!("stats page '{}' has 'stats admin' but no 'stats auth': warren refuses admin actions without credentials (HAProxy would accept them from anyone); add 'stats auth <user>:<password>'", s.name),
+            );
+        }
     }
 
     listeners_are_distinct(config, origins, report);

@@ -10,9 +10,12 @@
 //! | `POST <uri>/api/server` (JSON: backend, server, action, weight) | the same, for scripts |
 //!
 //! Every request needs the page's credentials when it has `stats auth`; admin actions need
-//! `stats admin` and credentials even when the page is public. Form posts carry the page's
-//! CSRF token and must come from the page's own origin; the JSON API needs
-//! `Content-Type: application/json`, which a cross-site form cannot send.
+//! `stats admin` and credentials even when the page is public (with no `stats auth`, admin
+//! actions are refused: HAProxy would let anyone act). Form posts carry the page's CSRF
+//! token; the JSON API needs `Content-Type: application/json`, which a cross-site form
+//! cannot send; both must come from the page's own origin when the browser names one.
+//! A client has 30 s to send its request headers (hyper's `header_read_timeout`), so idle
+//! or trickling connections do not pile up.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -33,6 +36,9 @@ use crate::runtime::Generation;
 
 /// Admin requests larger than this are refused (a form post is a few hundred bytes).
 const MAX_BODY: usize = 16 * 1024;
+
+/// Time a client has to send a request's headers (hyper's default, made effective).
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What every request of one stats page shares.
 pub struct Page {
@@ -68,7 +74,12 @@ pub async fn serve(listener: Arc<TcpListener>, page: Arc<Page>, tls: Option<Arc<
                 let page = Arc::clone(&page);
                 async move { Ok::<_, Infallible>(handle(req, &page).await) }
             });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+            // The timer makes hyper's 30 s header read timeout apply (without one it is
+            // silently off, and a slowloris could hold the stats port's connections).
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(io, service);
             tokio::select! {
                 _ = conn => {}
                 _ = stop.cancelled() => {}
@@ -106,7 +117,7 @@ async fn handle(req: Request<Incoming>, page: &Page) -> Response<Full<Bytes>> {
     let generation = page.current.load_full();
 
     match (req.method().clone(), path_and_query.as_str()) {
-        (Method::GET, p) if p == "/metrics" => {
+        (Method::GET, "/metrics") => {
             if !authenticated {
                 return unauthorized(&cfg.realm);
             }
@@ -130,6 +141,9 @@ async fn handle(req: Request<Incoming>, page: &Page) -> Response<Full<Bytes>> {
         (Method::POST, p) if p == format!("{uri}/api/server") || (uri.is_empty() && p == "/api/server") => {
             if !admin_allowed(cfg, authorization) {
                 return unauthorized(&cfg.realm);
+            }
+            if !same_origin(&req) {
+                return response(StatusCode::FORBIDDEN, "text/plain", "403 cross-site request refused\n");
             }
             let json = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
             if !json {
