@@ -387,3 +387,24 @@ async fn the_stats_page_can_be_served_over_https() {
     assert!(answer.contains("# pxname,svname,"), "the CSV over HTTPS: {answer}");
     w.stop().await;
 }
+
+/// `timeout client-hs` bounds the TLS handshake: a client that connects and never starts
+/// it is closed by that timeout, long before `timeout handshake` (60 s here) would.
+#[tokio::test]
+async fn timeout_client_hs_bounds_the_tls_handshake() {
+    let ca = Ca::new();
+    let dir = tempdir();
+    let (cert, key) = ca.issue(&["localhost"]);
+    write(&dir.join("rabbit.pem"), &format!("{cert}{key}"));
+    let backend = Backend::tagged("b").await;
+    let text = cfg(&format!("ssl crt {}", dir.join("rabbit.pem").display()), &backend.addr.to_string())
+        .replace("    timeout client 10s\n", "    timeout client 10s\n    timeout handshake 60s\n    timeout client-hs 300ms\n");
+    let w = start(&text);
+    let mut silent = TcpStream::connect(w.addr("px")).await.expect("connect");
+    let got = tokio::time::timeout(LIMIT, read_to_end(&mut silent)).await.expect("closed by timeout client-hs, not left to the 60 s one");
+    assert!(got.is_empty());
+    // A client that does the handshake is served.
+    let mut c = tls_connect(w.addr("px"), &ca, "localhost").await.expect("handshake");
+    assert_eq!(line(&mut c).await, "b");
+    w.stop().await;
+}
