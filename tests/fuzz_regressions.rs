@@ -1,6 +1,11 @@
 //! Inputs the fuzz targets (`fuzz/`, see the README's "Fuzzing" section) once failed on,
 //! replayed in the ordinary test suite so the fixes stay fixed.
 
+use tokio::time::Instant;
+use warren::amqp::frame::{self, FrameError, FrameTracker, FRAME_METHOD, MAX_CAPTURED};
+use warren::amqp::methods;
+use warren::amqp::session::Amqp;
+use warren::proxy::forward::{Protocol, Side};
 use warren::proxy_protocol::{self, HeaderError};
 
 /// proxy_header: `TCP6` with an IPv4 source was accepted, giving a mixed-family pair that
@@ -11,4 +16,35 @@ fn proxy_v1_tcp6_with_an_ipv4_address_is_refused() {
     assert!(matches!(proxy_protocol::parse(input), Err(HeaderError::Malformed(_))));
     let input = b"PROXY TCP6 2::264 200.168.0.1 12 5372\r\n";
     assert!(matches!(proxy_protocol::parse(input), Err(HeaderError::Malformed(_))));
+}
+
+/// amqp_frames (out of memory): with `frame_max` 0 ("no limit", as a `tune-ok` may
+/// negotiate), a channel-0 method header announcing 2,332,099,070 bytes made the tracker
+/// reserve that much before a byte of payload came. Fuzz input
+/// `05 03 fe fe fe` + the stream below (server side, frame_max 0).
+#[test]
+fn amqp_huge_connection_method_is_refused_before_any_allocation() {
+    let stream = [0x01, 0x00, 0x00, 0x8b, 0x01, 0x01, 0xfe, 0x01, 0x00, 0x03, 0x00, 0x00];
+    let mut tracker = FrameTracker::server();
+    tracker.frame_max = 0;
+    assert_eq!(
+        tracker.feed(&stream, |_| panic!("no frame is complete")),
+        Err(FrameError::MethodTooLarge { size: 0x8b01_01fe, max: MAX_CAPTURED })
+    );
+}
+
+/// The same through the session path: a client negotiates `frame_max` 0 in `tune-ok`,
+/// then announces a 4 GiB connection method; the session ends on a violation.
+#[test]
+fn amqp_client_cannot_make_warren_buffer_a_huge_method_after_tune_ok() {
+    let tune_ok = [0, 10, 0, 31, 0x07, 0xff, 0, 0, 0, 0, 0, 60]; // channel_max 2047, frame_max 0, heartbeat 60
+    let mut stream = frame::encode(FRAME_METHOD, 0, &tune_ok);
+    stream.extend_from_slice(&[FRAME_METHOD, 0, 0, 0xff, 0xff, 0xff, 0xf0]);
+    let mut amqp = Amqp::new(Instant::now());
+    assert!(amqp.observe(Side::Client, &stream[..20]).is_ok());
+    assert_eq!(amqp.handshake.frame_max, Some(0));
+    assert!(amqp.observe(Side::Client, &stream[20..]).is_err());
+    assert!(amqp.violation.as_deref().is_some_and(|v| v.contains("exceeds")), "{:?}", amqp.violation);
+    // Ordinary connection methods are far below the limit.
+    assert!(methods::start_ok_plain("guest", "guest").len() < MAX_CAPTURED as usize);
 }

@@ -6,7 +6,7 @@
 //! The tracker is fed each chunk as it passes and does arithmetic on sizes: content bodies
 //! are skipped, never copied. Only method frames on channel 0 (the connection class:
 //! start, tune, open, close) are captured whole, since those are all warren needs to
-//! decode; they are small and bounded by `max_captured`.
+//! decode; they are small and bounded by [`MAX_CAPTURED`], whatever `frame_max` says.
 
 use thiserror::Error;
 
@@ -25,6 +25,12 @@ pub const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
 /// properties, so that is what warren allows before the limit is negotiated.
 pub const PRE_TUNE_FRAME_MAX: u32 = 128 * 1024;
 
+/// Largest channel-0 method payload warren copies to decode. `frame_max` alone cannot
+/// bound it: a `tune-ok` may negotiate 0 ("no limit"), after which a 4 GiB method header
+/// would make warren reserve 4 GiB. Connection methods are small; the biggest,
+/// `start-ok`, fits in the pre-tune limit.
+pub const MAX_CAPTURED: u32 = PRE_TUNE_FRAME_MAX;
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum FrameError {
     #[error("not an AMQP 0-9-1 protocol header")]
@@ -35,6 +41,8 @@ pub enum FrameError {
     TooLarge { size: u32, max: u32 },
     #[error("frame does not end with 0xCE")]
     BadFrameEnd,
+    #[error("connection method of {size} bytes exceeds {max}")]
+    MethodTooLarge { size: u32, max: u32 },
 }
 
 /// A complete frame seen by the tracker. `payload` is present only for captured frames
@@ -134,6 +142,9 @@ impl FrameTracker {
                         return Err(FrameError::TooLarge { size: size.saturating_add(8), max: self.frame_max });
                     }
                     let capture = kind == FRAME_METHOD && channel == 0;
+                    if capture && size > MAX_CAPTURED {
+                        return Err(FrameError::MethodTooLarge { size, max: MAX_CAPTURED });
+                    }
                     if capture {
                         self.captured.clear();
                         self.captured.reserve(size as usize);
