@@ -1,12 +1,65 @@
 //! Inputs the fuzz targets (`fuzz/`, see the README's "Fuzzing" section) once failed on,
-//! replayed in the ordinary test suite so the fixes stay fixed.
+//! replayed in the ordinary test suite so the fixes stay fixed. Config inputs live as
+//! files under `tests/fixtures/fuzz/<target>/` and go through the same checks as in
+//! `fuzz/src/lib.rs`; the others are inlined below.
+
+use std::path::Path;
 
 use tokio::time::Instant;
 use warren::amqp::frame::{self, FrameError, FrameTracker, FRAME_METHOD, MAX_CAPTURED};
 use warren::amqp::methods;
+use warren::config::{self, ConfigError, Syntax};
 use warren::amqp::session::Amqp;
 use warren::proxy::forward::{Protocol, Side};
 use warren::proxy_protocol::{self, HeaderError};
+
+/// What `check_config` in `fuzz/src/lib.rs` asserts: a config that loads survives
+/// `warren convert`; a refused one names the file, a line in it, and what is wrong.
+fn check_config(name: &str, text: &str, syntax: Syntax) {
+    let lines = text.lines().count();
+    match config::load_str(text, "fuzz.cfg", syntax) {
+        Ok(loaded) => {
+            let toml = config::to_toml(&loaded.config);
+            let again = config::load_str(&toml, "converted.toml", Syntax::Toml)
+                .unwrap_or_else(|e| panic!("{name}: converted config does not load:\n{e}\n{toml}"));
+            assert_eq!(loaded.config, again.config, "{name}: changed in the round trip");
+            assert_eq!(toml, config::to_toml(&again.config), "{name}: converted text is not stable");
+        }
+        Err(ConfigError::Invalid(diagnostics)) => {
+            assert!(!diagnostics.is_empty(), "{name}: refused without a reason");
+            for d in &diagnostics {
+                assert_eq!(d.file, "fuzz.cfg", "{name}");
+                assert!(d.line <= lines.max(1), "{name}: line {} of a {lines}-line file: {d}", d.line);
+                assert!(!d.message.trim().is_empty(), "{name}: empty message at line {}", d.line);
+            }
+        }
+        Err(e) => panic!("{name}: {e}"),
+    }
+}
+
+fn replay(target: &str, syntax: Syntax) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz").join(target);
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("directory entry").path();
+        let bytes = std::fs::read(&path).expect("fixture");
+        // The targets skip input that is not UTF-8, so no stored input is.
+        let text = std::str::from_utf8(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        check_config(&path.display().to_string(), text, syntax);
+        n += 1;
+    }
+    assert!(n > 0, "no inputs in {}", dir.display());
+}
+
+/// nul-in-comment.toml: the TOML parser gives an empty message for a NUL in a comment,
+/// so the diagnostic read `fuzz.cfg:1: ` and said nothing.
+#[test]
+fn toml_config_inputs() {
+    replay("toml_config", Syntax::Toml);
+    let text = "# a\0b\n[global]\n";
+    let Err(ConfigError::Invalid(d)) = config::load_str(text, "w.toml", Syntax::Toml) else { panic!("accepted") };
+    assert_eq!(d[0].to_string(), "w.toml:1: invalid character U+0000 (control characters are allowed only as escapes in strings)");
+}
 
 /// proxy_header: `TCP6` with an IPv4 source was accepted, giving a mixed-family pair that
 /// no longer round-tripped through `encode` (which writes mixed pairs as IPv6).

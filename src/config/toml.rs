@@ -238,12 +238,28 @@ pub(crate) fn parse(text: &str, report: &mut Report) -> Option<(Config, Origins)
         Ok(f) => f,
         Err(e) => {
             let line = e.span().map(|s| lines.of(s.start)).unwrap_or(0);
-            report.error(line, e.message().trim_end().to_string());
+            report.error(line, syntax_message(text, &e));
             return None;
         }
     };
     let mut b = Builder { lines, report };
     Some(b.build(file))
+}
+
+/// The TOML parser's message, or, where it has none (a control character in a comment
+/// gets an empty one), what it stopped at: a diagnostic must always say what is wrong.
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    if !message.is_empty() {
+        return message.to_string();
+    }
+    match e.span().and_then(|s| text.get(s.start..)).and_then(|rest| rest.chars().next()) {
+        Some(c) if c.is_control() => {
+            format!("invalid character U+{:04X} (control characters are allowed only as escapes in strings)", u32::from(c))
+        }
+        Some(c) => format!("invalid TOML: unexpected {c:?}"),
+        None => "invalid TOML: unexpected end of file".to_string(),
+    }
 }
 
 struct Builder<'a, 'r> {
