@@ -51,14 +51,26 @@ fn replay(target: &str, syntax: Syntax) {
     assert!(n > 0, "no inputs in {}", dir.display());
 }
 
-/// nul-in-comment.toml: the TOML parser gives an empty message for a NUL in a comment,
-/// so the diagnostic read `fuzz.cfg:1: ` and said nothing.
+fn toml_errors(text: &str) -> Vec<String> {
+    match config::load_str(text, "w.toml", Syntax::Toml) {
+        Err(ConfigError::Invalid(d)) => d.iter().map(ToString::to_string).collect(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// - nul-in-comment.toml: the TOML parser gives an empty message for a NUL in a comment,
+///   so the diagnostic read `fuzz.cfg:1: ` and said nothing.
+/// - eof-after-newline.toml: an array left open at the end of a file ending in a newline
+///   was reported on the line after the last one.
 #[test]
 fn toml_config_inputs() {
     replay("toml_config", Syntax::Toml);
-    let text = "# a\0b\n[global]\n";
-    let Err(ConfigError::Invalid(d)) = config::load_str(text, "w.toml", Syntax::Toml) else { panic!("accepted") };
-    assert_eq!(d[0].to_string(), "w.toml:1: invalid character U+0000 (control characters are allowed only as escapes in strings)");
+    assert_eq!(
+        toml_errors("# a\0b\n[global]\n")[0],
+        "w.toml:1: invalid character U+0000 (control characters are allowed only as escapes in strings)"
+    );
+    assert!(toml_errors("[global]\nmaxconn = 1\nx = [1,\n")[0].starts_with("w.toml:3: invalid array"));
+    assert!(toml_errors("[global]\nmaxconn = 1\nx = [1,")[0].starts_with("w.toml:3: invalid array"));
 }
 
 /// proxy_header: `TCP6` with an IPv4 source was accepted, giving a mixed-family pair that

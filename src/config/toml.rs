@@ -224,7 +224,13 @@ struct Lines<'a>(&'a str);
 impl Lines<'_> {
     fn of(&self, offset: usize) -> usize {
         let end = offset.min(self.0.len());
-        self.0.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        let mut before = &self.0.as_bytes()[..end];
+        // The end of a file that ends with a newline is on its last line (an unclosed
+        // array is reported there), not on a line after it that editors do not show.
+        if end == self.0.len() {
+            before = before.strip_suffix(b"\n").unwrap_or(before);
+        }
+        before.iter().filter(|b| **b == b'\n').count() + 1
     }
     fn span<T>(&self, s: &Spanned<T>) -> usize {
         self.of(s.span().start)
