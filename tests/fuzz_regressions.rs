@@ -51,6 +51,25 @@ fn replay(target: &str, syntax: Syntax) {
     assert!(n > 0, "no inputs in {}", dir.display());
 }
 
+/// httpchk-one-word.cfg: `option httpchk GET` (one argument: the URI, in HAProxy) was
+/// accepted, and `warren convert` then wrote a TOML file that warren refused (`uri`
+/// must start with '/'). Both syntaxes now refuse it, and both accept `*`.
+#[test]
+fn haproxy_config_inputs() {
+    replay("haproxy_config", Syntax::Haproxy);
+    let config = |check: &str| format!("backend b\n    timeout connect 1s\n    {check}\n    server a 127.0.0.1:1 check\n");
+    let Err(ConfigError::Invalid(d)) = config::load_str(&config("option httpchk GET"), "h.cfg", Syntax::Haproxy) else {
+        panic!("accepted")
+    };
+    assert!(d[0].to_string().starts_with("h.cfg:3: the URI of 'option httpchk' must start with '/'"), "{}", d[0]);
+    assert!(d[0].message.contains("'option httpchk GET /'"), "{}", d[0]);
+    assert!(config::load_str(&config("http-check send meth GET uri health"), "h.cfg", Syntax::Haproxy).is_err());
+    for ok in ["option httpchk OPTIONS * HTTP/1.1", "option httpchk /health", "option httpchk GET /health"] {
+        check_config(ok, &config(ok), Syntax::Haproxy);
+        assert!(config::load_str(&config(ok), "h.cfg", Syntax::Haproxy).is_ok(), "{ok}");
+    }
+}
+
 fn toml_errors(text: &str) -> Vec<String> {
     match config::load_str(text, "w.toml", Syntax::Toml) {
         Err(ConfigError::Invalid(d)) => d.iter().map(ToString::to_string).collect(),
