@@ -142,7 +142,10 @@ fn parse_v1(data: &[u8]) -> Result<Option<(Header, usize)>, HeaderError> {
             let ip = |s: &str| s.parse::<IpAddr>().map_err(|_| HeaderError::Malformed("bad address"));
             let port = |s: &str| s.parse::<u16>().map_err(|_| HeaderError::Malformed("bad port"));
             let (src, dst) = (ip(src)?, ip(dst)?);
-            if (*family == "TCP4") != (src.is_ipv4() && dst.is_ipv4()) {
+            // Both addresses in the announced family: `TCP6` with one IPv4 address would
+            // give a mixed pair, which no socket has (HAProxy refuses it too).
+            let v4 = *family == "TCP4";
+            if src.is_ipv4() != v4 || dst.is_ipv4() != v4 {
                 return Err(HeaderError::Malformed("address family does not match"));
             }
             Header::Proxied { source: SocketAddr::new(src, port(sport)?), destination: SocketAddr::new(dst, port(dport)?) }

@@ -281,7 +281,13 @@ struct Lines<'a>(&'a str);
 impl Lines<'_> {
     fn of(&self, offset: usize) -> usize {
         let end = offset.min(self.0.len());
-        self.0.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        let mut before = &self.0.as_bytes()[..end];
+        // The end of a file that ends with a newline is on its last line (an unclosed
+        // array is reported there), not on a line after it that editors do not show.
+        if end == self.0.len() {
+            before = before.strip_suffix(b"\n").unwrap_or(before);
+        }
+        before.iter().filter(|b| **b == b'\n').count() + 1
     }
     fn span<T>(&self, s: &Spanned<T>) -> usize {
         self.of(s.span().start)
@@ -296,10 +302,10 @@ pub(crate) fn parse(text: &str, report: &mut Report) -> Option<(Config, Origins)
         Err(e) => {
             let line = e.span().map(|s| lines.of(s.start)).unwrap_or(0);
             let on_line = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
-            let message = e.message().trim_end();
+            let message = syntax_message(text, &e);
             // serde quotes the offending value ("invalid type: integer `1234`"); on a line
             // holding a secret that value may be the password, and errors reach the logs.
-            let message = if holds_secret(on_line) { hide_values(message) } else { message.to_string() };
+            let message = if holds_secret(on_line) { hide_values(&message) } else { message };
             report.error(line, message);
             return None;
         }
@@ -329,6 +335,22 @@ fn hide_values(message: &str) -> String {
         }
     }
     out
+}
+
+/// The TOML parser's message, or, where it has none (a control character in a comment
+/// gets an empty one), what it stopped at: a diagnostic must always say what is wrong.
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    if !message.is_empty() {
+        return message.to_string();
+    }
+    match e.span().and_then(|s| text.get(s.start..)).and_then(|rest| rest.chars().next()) {
+        Some(c) if c.is_control() => {
+            format!("invalid character U+{:04X} (control characters are allowed only as escapes in strings)", u32::from(c))
+        }
+        Some(c) => format!("invalid TOML: unexpected {c:?}"),
+        None => "invalid TOML: unexpected end of file".to_string(),
+    }
 }
 
 struct Builder<'a, 'r> {

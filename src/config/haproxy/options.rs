@@ -203,6 +203,11 @@ fn httpchk(args: &[String], line: usize, report: &mut Report) -> Result<CheckKin
         }
         [_, _, _, extra, ..] => return Err(format!("too many arguments to 'option httpchk': remove '{extra}'")),
     };
+    // `*` is HAProxy's classic `option httpchk OPTIONS * HTTP/1.1` (the asterisk form).
+    if uri != "*" && !uri.starts_with('/') {
+        let hint = if args.len() == 1 { format!(" (one argument is the URI; for a method write 'option httpchk {uri} /')") } else { String::new() };
+        return Err(format!("the URI of 'option httpchk' must start with '/' (or be '*'), not '{uri}'{hint}"));
+    }
     Ok(CheckKind::Http(HttpCheck {
         method: method.to_string(),
         uri: uri.to_string(),
@@ -240,7 +245,13 @@ fn http_check_send(draft: &mut Draft, args: &[String], line: usize, report: &mut
         let mut value = |what: &str| rest.next().cloned().ok_or_else(|| format!("'{key}' in 'http-check send' needs {what}"));
         match key.as_str() {
             "meth" => method = Some(value("a method")?),
-            "uri" => uri = Some(value("a URI")?),
+            "uri" => {
+                let u = value("a URI")?;
+                if u != "*" && !u.starts_with('/') {
+                    return Err(format!("the URI of 'http-check send' must start with '/' (or be '*'), not '{u}'"));
+                }
+                uri = Some(u);
+            }
             "ver" => {
                 let version = value("a version")?;
                 report.warn(line, format!("the HTTP version '{version}' of 'http-check send' is ignored: warren chooses the version"));

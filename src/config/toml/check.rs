@@ -56,8 +56,8 @@ pub(super) fn parse(value: &Value) -> Result<CheckKind, String> {
 fn http(table: &Table) -> Result<HttpCheck, String> {
     only(table, &["type", "method", "uri", "headers", "expect_status"])?;
     let uri = string(table, "uri")?.unwrap_or_else(|| "/".into());
-    if !uri.starts_with('/') {
-        return Err(format!("'uri' must start with '/', not '{uri}'"));
+    if uri != "*" && !uri.starts_with('/') {
+        return Err(format!("'uri' must start with '/' (or be '*'), not '{uri}'"));
     }
     let mut headers = Vec::new();
     match table.get("headers") {

@@ -1,0 +1,11 @@
+//! `haproxy.cfg` text: parse and validate never panic; see `check_config` for the rest.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use warren::config::Syntax;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        warren_fuzz::check_config(text, Syntax::Haproxy);
+    }
+});
