@@ -45,6 +45,14 @@ impl Ca {
         (cert.pem(), key.serialize_pem())
     }
 
+    /// A certificate for `names` written as HAProxy wants it (chain and key in one file).
+    fn write_pem(&self, dir: &Path, file: &str, names: &[&str]) -> PathBuf {
+        let (cert, key) = self.issue(names);
+        let path = dir.join(file);
+        write(&path, &format!("{cert}{key}"));
+        path
+    }
+
     fn roots(&self) -> rustls::RootCertStore {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(self.issuer.der().clone()).expect("root");
@@ -369,13 +377,12 @@ async fn a_reload_reads_renewed_certificates() {
 async fn the_stats_page_can_be_served_over_https() {
     let ca = Ca::new();
     let dir = tempdir();
-    let (cert, key) = ca.issue(&["localhost"]);
-    write(&dir.join("stats.pem"), &format!("{cert}{key}"));
+    let stats_pem = ca.write_pem(&dir, "stats.pem", &["localhost"]);
     let backend = Backend::tagged("b").await;
     let text = format!(
         "{}\nlisten admin_stats\n    bind 127.0.0.1:0 ssl crt {}\n    mode http\n    stats uri /haproxy\n",
         cfg("", &backend.addr.to_string()),
-        dir.join("stats.pem").display()
+        stats_pem.display()
     );
     let w = start(&text);
     let mut c = tls_connect(w.stats_addr("admin_stats"), &ca, "localhost").await.expect("HTTPS handshake");
@@ -394,10 +401,9 @@ async fn the_stats_page_can_be_served_over_https() {
 async fn timeout_client_hs_bounds_the_tls_handshake() {
     let ca = Ca::new();
     let dir = tempdir();
-    let (cert, key) = ca.issue(&["localhost"]);
-    write(&dir.join("rabbit.pem"), &format!("{cert}{key}"));
+    let rabbit_pem = ca.write_pem(&dir, "rabbit.pem", &["localhost"]);
     let backend = Backend::tagged("b").await;
-    let text = cfg(&format!("ssl crt {}", dir.join("rabbit.pem").display()), &backend.addr.to_string())
+    let text = cfg(&format!("ssl crt {}", rabbit_pem.display()), &backend.addr.to_string())
         .replace("    timeout client 10s\n", "    timeout client 10s\n    timeout handshake 60s\n    timeout client-hs 300ms\n");
     let w = start(&text);
     let mut silent = TcpStream::connect(w.addr("px")).await.expect("connect");
