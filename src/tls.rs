@@ -111,6 +111,11 @@ pub struct BindTls {
 /// TLS towards a server (`server ... ssl verify required ca-file <pem>`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerTls {
+    /// Sessions reach the server over TLS (`ssl`).
+    pub sessions: bool,
+    /// Health checks go over TLS: `check-ssl`, or `ssl` without a separate check `port`
+    /// (HAProxy's rule, applied by the parsers).
+    pub checks: bool,
     /// Verify the server's certificate (HAProxy's default, `verify required`).
     pub verify: bool,
     pub ca_file: Option<PathBuf>,
@@ -161,7 +166,7 @@ impl BindOptions {
 pub struct ServerOptions {
     /// Sessions go over TLS (`ssl`).
     pub sessions: bool,
-    /// Checks go over TLS (`check-ssl`).
+    /// Checks go over TLS (`check-ssl`, or `ssl` with checks on the same port).
     pub checks: bool,
     /// `None`: HAProxy's default, `verify required`.
     pub verify: Option<bool>,
@@ -187,7 +192,16 @@ impl ServerOptions {
         }
         let min_version = self.min_version.unwrap_or_default();
         let connector = connector(verify, self.ca_file.as_deref(), self.crt.as_deref(), min_version).map_err(|e| e.to_string())?;
-        Ok(Some(ServerTls { verify, ca_file: self.ca_file, crt: self.crt, name: self.name, min_version, connector: Built(connector) }))
+        Ok(Some(ServerTls {
+            sessions: self.sessions,
+            checks: self.checks,
+            verify,
+            ca_file: self.ca_file,
+            crt: self.crt,
+            name: self.name,
+            min_version,
+            connector: Built(connector),
+        }))
     }
 }
 

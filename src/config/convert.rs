@@ -182,7 +182,7 @@ fn tls_binds(out: &mut String, all: &[Bind]) {
 
 fn server_tls(out: &mut String, s: &Server) {
     let Some(t) = &s.tls else { return };
-    let mut items = vec![format!("sessions = {}", s.ssl), format!("checks = {}", s.check_ssl), format!("verify = {}", t.verify)];
+    let mut items = vec![format!("sessions = {}", t.sessions), format!("checks = {}", t.checks), format!("verify = {}", t.verify)];
     if let Some(ca) = &t.ca_file {
         items.push(format!("ca_file = {}", path(ca)));
     }

@@ -460,13 +460,9 @@ pub struct Server {
     /// `check-send-proxy`: health checks send the header too (a node that requires it
     /// refuses connections without one).
     pub check_send_proxy: bool,
-    /// How warren speaks TLS to this server, when `ssl` or `check-ssl` is set.
+    /// How warren speaks TLS to this server, and whether sessions and checks use it;
+    /// `None` when neither does.
     pub tls: Option<ServerTls>,
-    /// `ssl`: sessions reach the server over TLS.
-    pub ssl: bool,
-    /// Health checks go over TLS: `check-ssl`, or `ssl` without a separate check `port`
-    /// (HAProxy's rule).
-    pub check_ssl: bool,
 }
 
 /// Credentials for a stats page; the password is masked in `Debug` so it never reaches a log.

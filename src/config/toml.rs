@@ -763,9 +763,6 @@ impl Builder<'_, '_> {
 
     fn server(&mut self, s: &ServerT) -> Option<Server> {
         let tls = self.server_tls(s);
-        let ssl = tls.is_some() && s.tls.as_ref().is_some_and(|t| t.get_ref().sessions.unwrap_or(true));
-        let check_ssl = tls.is_some()
-            && s.tls.as_ref().is_some_and(|t| t.get_ref().checks.unwrap_or(t.get_ref().sessions.unwrap_or(true) && s.check_port.is_none()));
         let addr = self.report.check(self.lines.span(&s.address), addr::parse_server(s.address.get_ref()));
         let inter = match &s.inter {
             Some(v) => self.duration(v)?,
@@ -814,8 +811,6 @@ impl Builder<'_, '_> {
             },
             check_send_proxy: s.check_send_proxy.unwrap_or(false),
             tls,
-            ssl,
-            check_ssl,
         })
     }
 }

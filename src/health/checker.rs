@@ -31,7 +31,7 @@ pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: Can
         (v, true) => Some(v.unwrap_or(crate::config::ProxyProtocol::V1)),
         _ => None,
     };
-    let tls = cfg.tls.as_ref().filter(|_| cfg.check_ssl).map(|t| {
+    let tls = cfg.tls.as_ref().filter(|t| t.checks).map(|t| {
         (std::sync::Arc::clone(&t.connector.0), crate::tls::server_name(t.name.as_deref(), addr))
     });
     loop {

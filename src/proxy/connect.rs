@@ -145,8 +145,8 @@ async fn establish(server: &crate::config::Server, timeout: Option<Duration>, cl
         let header = proxy_protocol::encode(version.into(), client, destination);
         stream.write_all(&header).await?;
     }
-    match (&server.tls, server.ssl) {
-        (Some(tls), true) => {
+    match &server.tls {
+        Some(tls) if tls.sessions => {
             let name = crate::tls::server_name(tls.name.as_deref(), server.addr);
             let handshake = Box::pin(Tls::connect(stream, &tls.connector.0, name));
             match deadline {

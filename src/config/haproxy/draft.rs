@@ -130,7 +130,8 @@ impl ServerParams {
     pub fn tls(&self) -> Result<Option<ServerTls>, String> {
         crate::tls::ServerOptions {
             sessions: self.ssl.unwrap_or(false),
-            checks: self.check_ssl.unwrap_or(false),
+            // HAProxy: with `ssl`, checks use TLS too unless they go to another port.
+            checks: self.check_ssl.unwrap_or(false) || (self.ssl.unwrap_or(false) && self.check_port.is_none()),
             verify: self.verify,
             ca_file: self.ca_file.clone(),
             crt: self.crt.clone(),
@@ -165,9 +166,6 @@ impl ServerParams {
             send_proxy: self.send_proxy.flatten(),
             check_send_proxy: self.check_send_proxy.unwrap_or(false),
             tls: None,
-            ssl: self.ssl.unwrap_or(false),
-            // HAProxy: with `ssl`, checks use TLS too unless they go to another port.
-            check_ssl: self.check_ssl.unwrap_or(false) || (self.ssl.unwrap_or(false) && self.check_port.is_none()),
         }
     }
 }
