@@ -72,7 +72,7 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
             }
         }
         let mut rec = SessionRecord::new(peer, accepted_wall, &fe.name);
-        // AMQPS: the TLS handshake shares the handshake deadline with AMQP's own.
+        // AMQPS: the TLS handshake, bounded like the PROXY header above.
         let mut client = match &accept.tls {
             None => Stream::Plain(tcp),
             // Boxed: only TLS sessions should pay for the handshake's state.

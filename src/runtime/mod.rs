@@ -149,7 +149,7 @@ impl Warren {
 
     /// The addresses a frontend actually listens on (port 0 resolved).
     pub fn local_addrs(&self, frontend: &str) -> Vec<SocketAddr> {
-        self.listeners.iter().filter(|b| b.frontend == frontend).filter_map(|b| b.local_addr()).collect()
+        self.listeners.iter().filter(|b| b.frontend == frontend).filter_map(|b| b.socket.local_addr()).collect()
     }
 
     /// The live state now; after a reload, the new generation.
@@ -180,7 +180,7 @@ impl Warren {
     pub async fn run(mut self, shutdown: impl Future<Output = Stop>) -> std::io::Result<()> {
         let tasks = TaskTracker::new();
         for bound in &mut self.listeners {
-            bound.start()?;
+            bound.socket.start()?;
         }
         self.start_generation(&tasks);
         self.start_stats()?;
@@ -252,7 +252,7 @@ impl Warren {
     fn apply(&mut self, config: Config, tasks: &TaskTracker) -> Result<(), RuntimeError> {
         let mut listeners = bind_all(&config, &self.listeners)?;
         for bound in &mut listeners {
-            if let Err(source) = bound.start() {
+            if let Err(source) = bound.socket.start() {
                 return Err(RuntimeError::Bind { frontend: bound.frontend.clone(), addr: bound.configured, source });
             }
         }
@@ -306,62 +306,44 @@ impl Socket {
     }
 }
 
-impl Bound {
-    fn local_addr(&self) -> Option<SocketAddr> {
-        self.socket.local_addr()
-    }
-
-    fn start(&mut self) -> std::io::Result<()> {
-        self.socket.start()
+/// The socket for `addr`: the one already bound for it among `current` (a reload never
+/// closes a listening port that stays in the configuration; port 0, as in tests, is never
+/// reused), else a new one.
+fn reuse_or_bind<'a>(mut current: impl Iterator<Item = (SocketAddr, &'a Socket)>, addr: SocketAddr) -> std::io::Result<Socket> {
+    let reused = current.find(|(configured, _)| *configured == addr && addr.port() != 0).and_then(|(_, s)| s.reuse());
+    match reused {
+        Some(socket) => Ok(socket),
+        None => listener::bind(addr).map(Socket::Std),
     }
 }
 
-/// Binds every stats page address, reusing the sockets of `current` for addresses that
-/// stay (port 0, as in tests, is never reused).
+/// The TLS acceptor of a bind, if it has `ssl`.
+fn acceptor(bind: &crate::config::Bind) -> Option<Arc<rustls::ServerConfig>> {
+    bind.tls.as_ref().map(|t| Arc::clone(&t.acceptor.0))
+}
+
+/// Binds every stats page address, reusing the sockets of `current`.
 fn bind_stats(config: &Config, current: &[StatsBound]) -> Result<Vec<StatsBound>, RuntimeError> {
     let mut out = Vec::new();
     for page in &config.stats {
         for bind in &page.binds {
-            let reused = current.iter().find(|b| b.configured == bind.addr && bind.addr.port() != 0).and_then(|b| b.socket.reuse());
-            let socket = match reused {
-                Some(s) => s,
-                None => Socket::Std(listener::bind(bind.addr).map_err(|source| RuntimeError::StatsBind {
-                    page: page.name.clone(),
-                    addr: bind.addr,
-                    source,
-                })?),
-            };
-            let tls = bind.tls.as_ref().map(|t| Arc::clone(&t.acceptor.0));
-            out.push(StatsBound { configured: bind.addr, page: page.clone(), socket, tls });
+            let socket = reuse_or_bind(current.iter().map(|b| (b.configured, &b.socket)), bind.addr)
+                .map_err(|source| RuntimeError::StatsBind { page: page.name.clone(), addr: bind.addr, source })?;
+            out.push(StatsBound { configured: bind.addr, page: page.clone(), socket, tls: acceptor(bind) });
         }
     }
     Ok(out)
 }
 
-fn accept(bind: &crate::config::Bind) -> listener::Accept {
-    listener::Accept { proxy_header: bind.accept_proxy, tls: bind.tls.as_ref().map(|t| Arc::clone(&t.acceptor.0)) }
-}
-
-/// Binds every frontend address of `config`, reusing the sockets of `current` for
-/// addresses that were already bound (so a reload never closes a listening port that
-/// stays in the configuration).
+/// Binds every frontend address of `config`, reusing the sockets of `current`.
 fn bind_all(config: &Config, current: &[Bound]) -> Result<Vec<Bound>, RuntimeError> {
     let mut out = Vec::new();
     for fe in &config.frontends {
         for bind in &fe.binds {
-            let reusable = current.iter().find(|b| b.configured == bind.addr && bind.addr.port() != 0);
-            let bound = match reusable.and_then(|b| b.socket.reuse()) {
-                Some(socket) => Bound { configured: bind.addr, accept: accept(bind), frontend: fe.name.clone(), socket },
-                None => {
-                    let socket = listener::bind(bind.addr).map_err(|source| RuntimeError::Bind {
-                        frontend: fe.name.clone(),
-                        addr: bind.addr,
-                        source,
-                    })?;
-                    Bound { configured: bind.addr, accept: accept(bind), frontend: fe.name.clone(), socket: Socket::Std(socket) }
-                }
-            };
-            out.push(bound);
+            let socket = reuse_or_bind(current.iter().map(|b| (b.configured, &b.socket)), bind.addr)
+                .map_err(|source| RuntimeError::Bind { frontend: fe.name.clone(), addr: bind.addr, source })?;
+            let accept = listener::Accept { proxy_header: bind.accept_proxy, tls: acceptor(bind) };
+            out.push(Bound { configured: bind.addr, accept, frontend: fe.name.clone(), socket });
         }
     }
     Ok(out)
