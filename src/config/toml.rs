@@ -708,12 +708,7 @@ impl Builder<'_, '_> {
                 self.report.error(line, format!("tls.verify must be \"none\", \"optional\" or \"required\", not \"{v}\""));
             }
         }
-        if let Some(v) = &t.min_version {
-            options.min_version = MinVersion::from_name(v);
-            if options.min_version.is_none() {
-                self.report.error(line, format!("tls.min_version must be \"1.2\" or \"1.3\", not \"{v}\""));
-            }
-        }
+        options.min_version = self.min_version(line, t.min_version.as_deref()).flatten();
         let tls = match options.build() {
             Ok(tls) => tls,
             Err(message) => {
@@ -728,21 +723,22 @@ impl Builder<'_, '_> {
         (binds, lines)
     }
 
+    /// A `tls.min_version` as written: `Some(None)` when absent, `None` when wrong (reported).
+    fn min_version(&mut self, line: usize, v: Option<&str>) -> Option<Option<MinVersion>> {
+        let Some(v) = v else { return Some(None) };
+        let parsed = MinVersion::from_name(v);
+        if parsed.is_none() {
+            self.report.error(line, format!("tls.min_version must be \"1.2\" or \"1.3\", not \"{v}\""));
+        }
+        parsed.map(Some)
+    }
+
     fn server_tls(&mut self, s: &ServerT) -> Option<ServerTls> {
         let t = s.tls.as_ref()?;
         let line = self.lines.span(t);
         let t = t.get_ref();
         let sessions = t.sessions.unwrap_or(true);
-        let min_version = match &t.min_version {
-            Some(v) => match MinVersion::from_name(v) {
-                Some(m) => Some(m),
-                None => {
-                    self.report.error(line, format!("tls.min_version must be \"1.2\" or \"1.3\", not \"{v}\""));
-                    return None;
-                }
-            },
-            None => None,
-        };
+        let min_version = self.min_version(line, t.min_version.as_deref())?;
         let options = ServerOptions {
             sessions,
             checks: t.checks.unwrap_or(sessions && s.check_port.is_none()),
