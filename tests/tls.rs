@@ -92,6 +92,12 @@ async fn tls_connect(addr: SocketAddr, ca: &Ca, name: &str) -> std::io::Result<t
     tokio::time::timeout(LIMIT, connector.connect(name, tcp)).await.expect("handshake in time")
 }
 
+/// Connects with plain TCP, sends nothing, and reads until warren closes: what came back.
+async fn nothing_sent(addr: SocketAddr) -> Vec<u8> {
+    let mut c = TcpStream::connect(addr).await.expect("connect");
+    tokio::time::timeout(LIMIT, read_to_end(&mut c)).await.expect("closed in time")
+}
+
 /// Reads one line (the tagged backend's greeting, or an echo).
 async fn line(s: &mut (impl AsyncRead + Unpin)) -> String {
     let mut out = Vec::new();
@@ -226,8 +232,7 @@ async fn tls_to_servers_verifies_their_certificate() {
 
     // The wrong name: the handshake fails, the session is refused, the server is not used.
     let w = start(&cfg("", &format!("{node} ssl verify required ca-file {} sni str(other.test)", ca_file.display())));
-    let mut c = TcpStream::connect(w.addr("px")).await.expect("connect");
-    let got = tokio::time::timeout(LIMIT, read_to_end(&mut c)).await.expect("closed in time");
+    let got = nothing_sent(w.addr("px")).await;
     assert!(got.is_empty(), "no byte from a server whose certificate does not verify");
     w.stop().await;
 
@@ -235,8 +240,7 @@ async fn tls_to_servers_verifies_their_certificate() {
     let other = Ca::new();
     write(&dir.join("other.pem"), &other.pem());
     let w = start(&cfg("", &format!("{node} ssl ca-file {} sni str(rabbit1.test)", dir.join("other.pem").display())));
-    let mut c = TcpStream::connect(w.addr("px")).await.expect("connect");
-    let got = tokio::time::timeout(LIMIT, read_to_end(&mut c)).await.expect("closed in time");
+    let got = nothing_sent(w.addr("px")).await;
     assert!(got.is_empty());
     w.stop().await;
 
