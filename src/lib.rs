@@ -16,5 +16,5 @@ pub mod proxy;
 pub mod proxy_protocol;
 pub mod runtime;
 pub mod state;
-pub mod tls;
 pub mod stats;
+pub mod tls;

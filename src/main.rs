@@ -25,7 +25,12 @@ struct Args {
 
 fn parse_args() -> Result<Option<Args>> {
     let mut args = std::env::args().skip(1);
-    let mut a = Args { file: PathBuf::new(), check: false, daemon: None, verbosity: "info" };
+    let mut a = Args {
+        file: PathBuf::new(),
+        check: false,
+        daemon: None,
+        verbosity: "info",
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-f" => a.file = PathBuf::from(args.next().context("-f needs a file")?),
@@ -79,10 +84,17 @@ fn main() -> ExitCode {
 }
 
 fn real_main() -> Result<()> {
-    let Some(args) = parse_args()? else { return Ok(()) };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warren={}", args.verbosity)));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let Some(args) = parse_args()? else {
+        return Ok(());
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("warren={}", args.verbosity))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     let config = load(&args.file)?.config;
     if args.check {
         println!("Configuration file is valid");
@@ -104,11 +116,18 @@ fn real_main() -> Result<()> {
     if let Some(n) = config.global.nbthread {
         rt.worker_threads(n);
     }
-    rt.enable_all().build().context("cannot start the runtime")?.block_on(async {
-        tokio::spawn(reload_on_sighup(args.file.clone(), warren.handle()));
-        tracing::info!("warren {} started with {}", env!("CARGO_PKG_VERSION"), args.file.display());
-        warren.run(warren::runtime::stop_signal()).await
-    })?;
+    rt.enable_all()
+        .build()
+        .context("cannot start the runtime")?
+        .block_on(async {
+            tokio::spawn(reload_on_sighup(args.file.clone(), warren.handle()));
+            tracing::info!(
+                "warren {} started with {}",
+                env!("CARGO_PKG_VERSION"),
+                args.file.display()
+            );
+            warren.run(warren::runtime::stop_signal()).await
+        })?;
     Ok(())
 }
 
@@ -121,7 +140,10 @@ async fn reload_on_sighup(path: PathBuf, handle: Handle) {
     while hup.recv().await.is_some() {
         tracing::info!("SIGHUP received: reloading {}", path.display());
         let result = match config::load(&path) {
-            Ok(loaded) => handle.reload(loaded.config).await.map_err(|e| e.to_string()),
+            Ok(loaded) => handle
+                .reload(loaded.config)
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = result {

@@ -13,7 +13,9 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 /// The 12 bytes every v2 header starts with.
-const V2_SIGNATURE: [u8; 12] = [0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A];
+const V2_SIGNATURE: [u8; 12] = [
+    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A,
+];
 /// A v1 line is at most 107 bytes, CRLF included.
 const V1_MAX: usize = 107;
 /// Address blocks beyond this (TLVs included) are refused: nobody needs more, and the
@@ -51,7 +53,10 @@ pub enum HeaderError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Header {
     /// The original client and the address it connected to.
-    Proxied { source: SocketAddr, destination: SocketAddr },
+    Proxied {
+        source: SocketAddr,
+        destination: SocketAddr,
+    },
     /// v1 `UNKNOWN` or v2 `LOCAL`: a health check of the balancer in front; keep the real
     /// peer address.
     Local,
@@ -108,7 +113,10 @@ fn same_family(s: SocketAddr, d: SocketAddr) -> (SocketAddr, SocketAddr) {
     if s.is_ipv4() == d.is_ipv4() {
         (s, d)
     } else {
-        (SocketAddr::new(IpAddr::V6(v6(s.ip())), s.port()), SocketAddr::new(IpAddr::V6(v6(d.ip())), d.port()))
+        (
+            SocketAddr::new(IpAddr::V6(v6(s.ip())), s.port()),
+            SocketAddr::new(IpAddr::V6(v6(d.ip())), d.port()),
+        )
     }
 }
 
@@ -132,15 +140,26 @@ pub fn parse(data: &[u8]) -> Result<Option<(Header, usize)>, HeaderError> {
 
 fn parse_v1(data: &[u8]) -> Result<Option<(Header, usize)>, HeaderError> {
     let Some(end) = data.windows(2).take(V1_MAX - 1).position(|w| w == b"\r\n") else {
-        return if data.len() >= V1_MAX { Err(HeaderError::Malformed("v1 line longer than 107 bytes")) } else { Ok(None) };
+        return if data.len() >= V1_MAX {
+            Err(HeaderError::Malformed("v1 line longer than 107 bytes"))
+        } else {
+            Ok(None)
+        };
     };
-    let line = std::str::from_utf8(&data[..end]).map_err(|_| HeaderError::Malformed("v1 line is not text"))?;
+    let line = std::str::from_utf8(&data[..end])
+        .map_err(|_| HeaderError::Malformed("v1 line is not text"))?;
     let words: Vec<&str> = line.split(' ').collect();
     let header = match words.as_slice() {
         ["PROXY", "UNKNOWN", ..] => Header::Local,
         ["PROXY", family @ ("TCP4" | "TCP6"), src, dst, sport, dport] => {
-            let ip = |s: &str| s.parse::<IpAddr>().map_err(|_| HeaderError::Malformed("bad address"));
-            let port = |s: &str| s.parse::<u16>().map_err(|_| HeaderError::Malformed("bad port"));
+            let ip = |s: &str| {
+                s.parse::<IpAddr>()
+                    .map_err(|_| HeaderError::Malformed("bad address"))
+            };
+            let port = |s: &str| {
+                s.parse::<u16>()
+                    .map_err(|_| HeaderError::Malformed("bad port"))
+            };
             let (src, dst) = (ip(src)?, ip(dst)?);
             // Both addresses in the announced family: `TCP6` with one IPv4 address would
             // give a mixed pair, which no socket has (HAProxy refuses it too).
@@ -148,9 +167,16 @@ fn parse_v1(data: &[u8]) -> Result<Option<(Header, usize)>, HeaderError> {
             if src.is_ipv4() != v4 || dst.is_ipv4() != v4 {
                 return Err(HeaderError::Malformed("address family does not match"));
             }
-            Header::Proxied { source: SocketAddr::new(src, port(sport)?), destination: SocketAddr::new(dst, port(dport)?) }
+            Header::Proxied {
+                source: SocketAddr::new(src, port(sport)?),
+                destination: SocketAddr::new(dst, port(dport)?),
+            }
         }
-        _ => return Err(HeaderError::Malformed("v1 line is not 'PROXY TCP4|TCP6|UNKNOWN ...'")),
+        _ => {
+            return Err(HeaderError::Malformed(
+                "v1 line is not 'PROXY TCP4|TCP6|UNKNOWN ...'",
+            ))
+        }
     };
     Ok(Some((header, end + 2)))
 }
@@ -174,9 +200,19 @@ fn parse_v2(data: &[u8]) -> Result<Option<(Header, usize)>, HeaderError> {
     let header = match (ver_cmd & 0x0F, family) {
         (0x0, _) => Header::Local,
         (0x1, 0x11) if len >= 12 => {
-            let ip = |o: usize| IpAddr::V4(Ipv4Addr::new(body[o], body[o + 1], body[o + 2], body[o + 3]));
+            let ip = |o: usize| {
+                IpAddr::V4(Ipv4Addr::new(
+                    body[o],
+                    body[o + 1],
+                    body[o + 2],
+                    body[o + 3],
+                ))
+            };
             let port = |o: usize| u16::from_be_bytes([body[o], body[o + 1]]);
-            Header::Proxied { source: SocketAddr::new(ip(0), port(8)), destination: SocketAddr::new(ip(4), port(10)) }
+            Header::Proxied {
+                source: SocketAddr::new(ip(0), port(8)),
+                destination: SocketAddr::new(ip(4), port(10)),
+            }
         }
         (0x1, 0x21) if len >= 36 => {
             let ip = |o: usize| {
@@ -185,11 +221,18 @@ fn parse_v2(data: &[u8]) -> Result<Option<(Header, usize)>, HeaderError> {
                 IpAddr::V6(Ipv6Addr::from(b))
             };
             let port = |o: usize| u16::from_be_bytes([body[o], body[o + 1]]);
-            Header::Proxied { source: SocketAddr::new(ip(0), port(32)), destination: SocketAddr::new(ip(16), port(34)) }
+            Header::Proxied {
+                source: SocketAddr::new(ip(0), port(32)),
+                destination: SocketAddr::new(ip(16), port(34)),
+            }
         }
         // UNSPEC, UNIX or UDP: nothing warren can use; the peer address stands.
         (0x1, 0x00 | 0x31 | 0x32 | 0x12 | 0x22) => Header::Local,
-        (0x1, _) => return Err(HeaderError::Malformed("v2 address family unknown or block too short")),
+        (0x1, _) => {
+            return Err(HeaderError::Malformed(
+                "v2 address family unknown or block too short",
+            ))
+        }
         _ => return Err(HeaderError::Malformed("v2 command unknown")),
     };
     Ok(Some((header, 16 + len)))
@@ -209,11 +252,17 @@ pub async fn read(stream: &mut TcpStream, deadline: Instant) -> Result<Header, H
 async fn read_header(stream: &mut TcpStream) -> Result<Header, HeaderError> {
     let mut buf = Vec::with_capacity(64);
     let mut byte = [0u8; 1];
-    stream.read_exact(&mut byte).await.map_err(|_| HeaderError::Closed)?;
+    stream
+        .read_exact(&mut byte)
+        .await
+        .map_err(|_| HeaderError::Closed)?;
     buf.push(byte[0]);
     if byte[0] == V2_SIGNATURE[0] {
         buf.resize(16, 0);
-        stream.read_exact(&mut buf[1..]).await.map_err(|_| HeaderError::Closed)?;
+        stream
+            .read_exact(&mut buf[1..])
+            .await
+            .map_err(|_| HeaderError::Closed)?;
         if buf[..12] != V2_SIGNATURE {
             return Err(HeaderError::Missing);
         }
@@ -222,7 +271,10 @@ async fn read_header(stream: &mut TcpStream) -> Result<Header, HeaderError> {
             return Err(HeaderError::Malformed("v2 address block too long"));
         }
         buf.resize(16 + len, 0);
-        stream.read_exact(&mut buf[16..]).await.map_err(|_| HeaderError::Closed)?;
+        stream
+            .read_exact(&mut buf[16..])
+            .await
+            .map_err(|_| HeaderError::Closed)?;
     } else {
         // v1: a short text line; byte by byte so nothing after the CRLF is consumed.
         while !buf.ends_with(b"\r\n") {
@@ -230,14 +282,19 @@ async fn read_header(stream: &mut TcpStream) -> Result<Header, HeaderError> {
                 return Err(HeaderError::Malformed("v1 line longer than 107 bytes"));
             }
             if parse(&buf)?.is_none() {
-                stream.read_exact(&mut byte).await.map_err(|_| HeaderError::Closed)?;
+                stream
+                    .read_exact(&mut byte)
+                    .await
+                    .map_err(|_| HeaderError::Closed)?;
                 buf.push(byte[0]);
             }
         }
     }
     match parse(&buf)? {
         Some((header, len)) if len == buf.len() => Ok(header),
-        _ => Err(HeaderError::Malformed("header length does not match its content")),
+        _ => Err(HeaderError::Malformed(
+            "header length does not match its content",
+        )),
     }
 }
 
@@ -251,27 +308,51 @@ mod tests {
 
     #[test]
     fn v1_round_trip_and_exact_length() {
-        let h = encode(Version::V1, addr("192.168.0.1:56324"), addr("192.168.0.11:443"));
+        let h = encode(
+            Version::V1,
+            addr("192.168.0.1:56324"),
+            addr("192.168.0.11:443"),
+        );
         assert_eq!(h, b"PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n");
         let mut data = h.clone();
         data.extend_from_slice(b"AMQP");
         let parsed = parse(&data).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             parsed,
-            Some((Header::Proxied { source: addr("192.168.0.1:56324"), destination: addr("192.168.0.11:443") }, h.len()))
+            Some((
+                Header::Proxied {
+                    source: addr("192.168.0.1:56324"),
+                    destination: addr("192.168.0.11:443")
+                },
+                h.len()
+            ))
         );
         assert_eq!(parse(b"PROXY UNKNOWN\r\n"), Ok(Some((Header::Local, 15))));
     }
 
     #[test]
     fn v2_round_trip_both_families() {
-        for (s, d) in [("10.0.0.1:1234", "10.0.0.2:5672"), ("[2001:db8::1]:1234", "[2001:db8::2]:5672")] {
+        for (s, d) in [
+            ("10.0.0.1:1234", "10.0.0.2:5672"),
+            ("[2001:db8::1]:1234", "[2001:db8::2]:5672"),
+        ] {
             let h = encode(Version::V2, addr(s), addr(d));
-            assert_eq!(parse(&h), Ok(Some((Header::Proxied { source: addr(s), destination: addr(d) }, h.len()))));
+            assert_eq!(
+                parse(&h),
+                Ok(Some((
+                    Header::Proxied {
+                        source: addr(s),
+                        destination: addr(d)
+                    },
+                    h.len()
+                )))
+            );
         }
         // Mixed families come out as IPv6.
         let h = encode(Version::V2, addr("10.0.0.1:1"), addr("[::1]:2"));
-        assert!(matches!(parse(&h), Ok(Some((Header::Proxied { source, .. }, _))) if source.is_ipv6()));
+        assert!(
+            matches!(parse(&h), Ok(Some((Header::Proxied { source, .. }, _))) if source.is_ipv6())
+        );
     }
 
     #[test]
@@ -285,8 +366,14 @@ mod tests {
             assert_eq!(parse(&h1[..cut]), Ok(None), "v1 cut at {cut}");
         }
         assert_eq!(parse(b"AMQP\x00\x00\x09\x01"), Err(HeaderError::Missing));
-        assert!(matches!(parse(b"PROXY TCP4 1.2.3.4 ::1 1 2\r\n"), Err(HeaderError::Malformed(_))));
-        assert!(matches!(parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 99999 2\r\n"), Err(HeaderError::Malformed(_))));
+        assert!(matches!(
+            parse(b"PROXY TCP4 1.2.3.4 ::1 1 2\r\n"),
+            Err(HeaderError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse(b"PROXY TCP4 1.2.3.4 5.6.7.8 99999 2\r\n"),
+            Err(HeaderError::Malformed(_))
+        ));
         let long = [b"PROXY ".as_slice(), &[b'1'; 120]].concat();
         assert!(matches!(parse(&long), Err(HeaderError::Malformed(_))));
         let mut bad_len = h.clone();

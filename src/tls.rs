@@ -45,9 +45,9 @@ impl MinVersion {
 
     /// The value of `ssl-min-ver`, or what is wrong with it.
     pub fn parse(value: Option<&String>) -> Result<MinVersion, String> {
-        value
-            .and_then(|v| MinVersion::from_name(v))
-            .ok_or_else(|| "'ssl-min-ver' takes 'TLSv1.2' or 'TLSv1.3' (older versions are not spoken)".to_string())
+        value.and_then(|v| MinVersion::from_name(v)).ok_or_else(|| {
+            "'ssl-min-ver' takes 'TLSv1.2' or 'TLSv1.3' (older versions are not spoken)".to_string()
+        })
     }
 
     pub fn name(self) -> &'static str {
@@ -58,7 +58,8 @@ impl MinVersion {
     }
 
     fn versions(self) -> &'static [&'static rustls::SupportedProtocolVersion] {
-        static BOTH: [&rustls::SupportedProtocolVersion; 2] = [&rustls::version::TLS13, &rustls::version::TLS12];
+        static BOTH: [&rustls::SupportedProtocolVersion; 2] =
+            [&rustls::version::TLS13, &rustls::version::TLS12];
         static ONLY_13: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
         match self {
             MinVersion::Tls12 => &BOTH,
@@ -144,20 +145,34 @@ impl BindOptions {
     pub fn build(self) -> Result<Option<BindTls>, String> {
         if !self.ssl {
             if !self.crt.is_empty() || self.ca_file.is_some() || self.verify.is_some() {
-                return Err("'crt', 'ca-file' and 'verify' need 'ssl' on the same bind line".into());
+                return Err(
+                    "'crt', 'ca-file' and 'verify' need 'ssl' on the same bind line".into(),
+                );
             }
             return Ok(None);
         }
         if self.crt.is_empty() {
-            return Err("'ssl' on a bind needs a certificate: 'crt <pem file or directory>'".into());
+            return Err(
+                "'ssl' on a bind needs a certificate: 'crt <pem file or directory>'".into(),
+            );
         }
         let verify = self.verify.unwrap_or_default();
         if verify != ClientVerify::None && self.ca_file.is_none() {
-            return Err(format!("'verify {}' needs 'ca-file <pem>' to check client certificates against", verify.name()));
+            return Err(format!(
+                "'verify {}' needs 'ca-file <pem>' to check client certificates against",
+                verify.name()
+            ));
         }
         let min_version = self.min_version.unwrap_or_default();
-        let acceptor = acceptor(&self.crt, min_version, self.ca_file.as_deref(), verify).map_err(|e| e.to_string())?;
-        Ok(Some(BindTls { crt: self.crt, min_version, ca_file: self.ca_file, verify, acceptor: Built(acceptor) }))
+        let acceptor = acceptor(&self.crt, min_version, self.ca_file.as_deref(), verify)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(BindTls {
+            crt: self.crt,
+            min_version,
+            ca_file: self.ca_file,
+            verify,
+            acceptor: Built(acceptor),
+        }))
     }
 }
 
@@ -182,7 +197,10 @@ impl ServerOptions {
     pub fn build(self) -> Result<Option<ServerTls>, String> {
         if !self.sessions && !self.checks {
             if self.ca_file.is_some() || self.crt.is_some() || self.verify.is_some() {
-                return Err("'verify', 'ca-file' and 'crt' need 'ssl' or 'check-ssl' on the same server".into());
+                return Err(
+                    "'verify', 'ca-file' and 'crt' need 'ssl' or 'check-ssl' on the same server"
+                        .into(),
+                );
             }
             return Ok(None);
         }
@@ -191,7 +209,13 @@ impl ServerOptions {
             return Err("TLS to a server verifies its certificate by default ('verify required') but no 'ca-file' is set; add 'ca-file <pem>' or write 'verify none'".into());
         }
         let min_version = self.min_version.unwrap_or_default();
-        let connector = connector(verify, self.ca_file.as_deref(), self.crt.as_deref(), min_version).map_err(|e| e.to_string())?;
+        let connector = connector(
+            verify,
+            self.ca_file.as_deref(),
+            self.crt.as_deref(),
+            min_version,
+        )
+        .map_err(|e| e.to_string())?;
         Ok(Some(ServerTls {
             sessions: self.sessions,
             checks: self.checks,
@@ -227,7 +251,10 @@ impl<T> fmt::Debug for Built<T> {
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read '{}': {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("'{}' holds no PEM certificate", path.display())]
     NoCertificate { path: PathBuf },
     #[error("'{}' is not valid PEM: {reason}", path.display())]
@@ -251,7 +278,12 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 /// The acceptor configuration of a TLS bind.
-pub fn acceptor(crt: &[PathBuf], min: MinVersion, ca_file: Option<&Path>, verify: ClientVerify) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn acceptor(
+    crt: &[PathBuf],
+    min: MinVersion,
+    ca_file: Option<&Path>,
+    verify: ClientVerify,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider();
     let mut certs = Vec::new();
     for path in crt {
@@ -266,8 +298,13 @@ pub fn acceptor(crt: &[PathBuf], min: MinVersion, ca_file: Option<&Path>, verify
         (Some(ca), ClientVerify::Optional | ClientVerify::Required) => {
             let roots = Arc::new(roots(ca)?);
             let v = WebPkiClientVerifier::builder_with_provider(roots, Arc::clone(&provider));
-            let v = if verify == ClientVerify::Optional { v.allow_unauthenticated() } else { v };
-            builder.with_client_cert_verifier(v.build().map_err(|e| TlsError::Rustls(e.to_string()))?)
+            let v = if verify == ClientVerify::Optional {
+                v.allow_unauthenticated()
+            } else {
+                v
+            };
+            builder
+                .with_client_cert_verifier(v.build().map_err(|e| TlsError::Rustls(e.to_string()))?)
         }
         _ => builder.with_no_client_auth(),
     };
@@ -278,7 +315,12 @@ pub fn acceptor(crt: &[PathBuf], min: MinVersion, ca_file: Option<&Path>, verify
 }
 
 /// The connector configuration towards a TLS server.
-pub fn connector(verify: bool, ca_file: Option<&Path>, crt: Option<&Path>, min: MinVersion) -> Result<Arc<ClientConfig>, TlsError> {
+pub fn connector(
+    verify: bool,
+    ca_file: Option<&Path>,
+    crt: Option<&Path>,
+    min: MinVersion,
+) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(min.versions())
@@ -290,15 +332,26 @@ pub fn connector(verify: bool, ca_file: Option<&Path>, crt: Option<&Path>, min: 
         };
         builder.with_root_certificates(roots)
     } else {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyCertificate(provider.signature_verification_algorithms)))
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(
+                provider.signature_verification_algorithms,
+            )))
     };
     let config = match crt {
         Some(path) => {
             let (chain, key) = chain_and_key(path)?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| match e {
-                rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch { path: path.to_path_buf() },
-                e => TlsError::BadKey { path: path.to_path_buf(), reason: e.to_string() },
-            })?
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| match e {
+                    rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
+                        path: path.to_path_buf(),
+                    },
+                    e => TlsError::BadKey {
+                        path: path.to_path_buf(),
+                        reason: e.to_string(),
+                    },
+                })?
         }
         None => builder.with_no_client_auth(),
     };
@@ -307,7 +360,10 @@ pub fn connector(verify: bool, ca_file: Option<&Path>, crt: Option<&Path>, min: 
 
 /// The files a `crt` names: itself, or the certificate files of a directory.
 fn crt_files(path: &Path) -> Result<Vec<PathBuf>, TlsError> {
-    let read = |source| TlsError::Read { path: path.to_path_buf(), source };
+    let read = |source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     if !std::fs::metadata(path).map_err(read)?.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -315,26 +371,45 @@ fn crt_files(path: &Path) -> Result<Vec<PathBuf>, TlsError> {
         .map_err(read)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
-        .filter(|p| !matches!(p.extension().and_then(|e| e.to_str()), Some("key" | "issuer" | "ocsp" | "sctl")))
+        .filter(|p| {
+            !matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("key" | "issuer" | "ocsp" | "sctl")
+            )
+        })
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(TlsError::EmptyDirectory { path: path.to_path_buf() });
+        return Err(TlsError::EmptyDirectory {
+            path: path.to_path_buf(),
+        });
     }
     Ok(files)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The certificate chain of a PEM file and its private key (same file, or `<file>.key`).
-fn chain_and_key(path: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+fn chain_and_key(
+    path: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
     let pem = read(path)?;
-    let bad = |e: rustls_pki_types::pem::Error| TlsError::BadPem { path: path.to_path_buf(), reason: e.to_string() };
-    let chain = CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>().map_err(bad)?;
+    let bad = |e: rustls_pki_types::pem::Error| TlsError::BadPem {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(bad)?;
     if chain.is_empty() {
-        return Err(TlsError::NoCertificate { path: path.to_path_buf() });
+        return Err(TlsError::NoCertificate {
+            path: path.to_path_buf(),
+        });
     }
     let key = match PrivateKeyDer::from_pem_slice(&pem) {
         Ok(key) => key,
@@ -343,12 +418,19 @@ fn chain_and_key(path: &Path) -> Result<(Vec<CertificateDer<'static>>, PrivateKe
             key_path.push(".key");
             let key_path = PathBuf::from(key_path);
             if !key_path.exists() {
-                return Err(TlsError::NoKey { path: path.to_path_buf() });
+                return Err(TlsError::NoKey {
+                    path: path.to_path_buf(),
+                });
             }
             let key_pem = read(&key_path)?;
             PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
-                rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoKey { path: path.to_path_buf() },
-                e => TlsError::BadPem { path: key_path.clone(), reason: e.to_string() },
+                rustls_pki_types::pem::Error::NoItemsFound => TlsError::NoKey {
+                    path: path.to_path_buf(),
+                },
+                e => TlsError::BadPem {
+                    path: key_path.clone(),
+                    reason: e.to_string(),
+                },
             })?
         }
         Err(e) => return Err(bad(e)),
@@ -361,12 +443,17 @@ fn certified_key(path: &Path, provider: &CryptoProvider) -> Result<Arc<Certified
     let signing = provider
         .key_provider
         .load_private_key(key)
-        .map_err(|e| TlsError::BadKey { path: path.to_path_buf(), reason: e.to_string() })?;
+        .map_err(|e| TlsError::BadKey {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     let certified = CertifiedKey::new(chain, signing);
     match certified.keys_match() {
         Ok(()) => Ok(Arc::new(certified)),
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
-            Err(TlsError::KeyMismatch { path: path.to_path_buf() })
+            Err(TlsError::KeyMismatch {
+                path: path.to_path_buf(),
+            })
         }
         // The key's public half cannot be derived (some key types): nothing to compare.
         Err(_) => Ok(Arc::new(certified)),
@@ -377,11 +464,19 @@ fn roots(path: &Path) -> Result<RootCertStore, TlsError> {
     let pem = read(path)?;
     let mut store = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| TlsError::BadPem { path: path.to_path_buf(), reason: e.to_string() })?;
-        store.add(cert).map_err(|e| TlsError::BadCa { path: path.to_path_buf(), reason: e.to_string() })?;
+        let cert = cert.map_err(|e| TlsError::BadPem {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        store.add(cert).map_err(|e| TlsError::BadCa {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
     }
     if store.is_empty() {
-        return Err(TlsError::NoCertificate { path: path.to_path_buf() });
+        return Err(TlsError::NoCertificate {
+            path: path.to_path_buf(),
+        });
     }
     Ok(store)
 }
@@ -398,7 +493,12 @@ impl ResolvesServerCert for BySni {
         if self.certs.len() < 2 {
             return first;
         }
-        let Some(sni) = hello.server_name().and_then(|n| ServerName::try_from(n).ok()) else { return first };
+        let Some(sni) = hello
+            .server_name()
+            .and_then(|n| ServerName::try_from(n).ok())
+        else {
+            return first;
+        };
         self.certs
             .iter()
             .find(|ck| {
@@ -429,11 +529,21 @@ impl ServerCertVerifier for AnyCertificate {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
     }
 
@@ -444,5 +554,6 @@ impl ServerCertVerifier for AnyCertificate {
 
 /// The name a connection to `addr` presents and verifies.
 pub fn server_name(name: Option<&str>, addr: std::net::SocketAddr) -> ServerName<'static> {
-    name.and_then(|n| ServerName::try_from(n.to_string()).ok()).unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()))
+    name.and_then(|n| ServerName::try_from(n.to_string()).ok())
+        .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()))
 }

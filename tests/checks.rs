@@ -47,18 +47,26 @@ async fn amqp_check_marks_a_frozen_node_down_and_a_live_one_stays_up() {
     let be = w.backend("px");
     let mut events = be.events.subscribe();
     wait_state(&mut events, "frozen", false, LIMIT).await;
-    let last = be.server("frozen").and_then(|s| s.health().last_check.clone()).expect("checked");
+    let last = be
+        .server("frozen")
+        .and_then(|s| s.health().last_check.clone())
+        .expect("checked");
     assert_eq!(last.status.code(), "L7TOUT", "{last:?}");
     let live = be.server("live").expect("live");
     assert!(live.is_up());
-    assert_eq!(live.health().last_check.as_ref().map(|c| c.status.code()), Some("L7OK"));
+    assert_eq!(
+        live.health().last_check.as_ref().map(|c| c.status.code()),
+        Some("L7OK")
+    );
     w.stop().await;
 }
 
 #[tokio::test]
 async fn tcp_check_cannot_see_a_frozen_node() {
     let (addr, _frozen) = frozen().await;
-    let w = start(&cfg(&format!("    server frozen {addr} check inter 50 rise 1 fall 1")));
+    let w = start(&cfg(&format!(
+        "    server frozen {addr} check inter 50 rise 1 fall 1"
+    )));
     let be = w.backend("px");
     let s = be.server("frozen").expect("server").clone();
     // Wait for several completed checks (an event, not a delay): all pass at layer 4.
@@ -74,7 +82,10 @@ async fn tcp_check_cannot_see_a_frozen_node() {
     .await
     .expect("a check ran");
     assert!(s.is_up());
-    assert_eq!(s.health().last_check.as_ref().map(|c| c.status.code()), Some("L4OK"));
+    assert_eq!(
+        s.health().last_check.as_ref().map(|c| c.status.code()),
+        Some("L4OK")
+    );
     w.stop().await;
 }
 
@@ -97,7 +108,11 @@ async fn amqp_login_check_passes_a_serving_node_and_fails_a_refusing_one() {
             });
         }
     });
-    let login = CheckKind::AmqpLogin { user: "guest".into(), password: Secret("guest".into()), vhost: "/".into() };
+    let login = CheckKind::AmqpLogin {
+        user: "guest".into(),
+        password: Secret("guest".into()),
+        vhost: "/".into(),
+    };
     let w = start_adjusted(
         &cfg(&format!(
             "    server good {} check inter 100 rise 1 fall 1\n    server bad {refusing} check inter 100 rise 1 fall 1",
@@ -108,7 +123,10 @@ async fn amqp_login_check_passes_a_serving_node_and_fails_a_refusing_one() {
     let be = w.backend("px");
     let mut events = be.events.subscribe();
     wait_state(&mut events, "bad", false, LIMIT).await;
-    let bad = be.server("bad").and_then(|s| s.health().last_check.clone()).expect("checked");
+    let bad = be
+        .server("bad")
+        .and_then(|s| s.health().last_check.clone())
+        .expect("checked");
     assert_eq!(bad.status.code(), "L7RSP");
     assert!(bad.info.contains("guest"), "{}", bad.info);
     let good = be.server("good").expect("good");
@@ -119,7 +137,10 @@ async fn amqp_login_check_passes_a_serving_node_and_fails_a_refusing_one() {
     })
     .await
     .expect("checked");
-    assert_eq!(good.health().last_check.as_ref().map(|c| c.status.code()), Some("L7OK"));
+    assert_eq!(
+        good.health().last_check.as_ref().map(|c| c.status.code()),
+        Some("L7OK")
+    );
     assert!(good.is_up());
     w.stop().await;
 }
@@ -133,9 +154,17 @@ async fn http_status(code: u16) -> std::net::SocketAddr {
             tokio::spawn(async move {
                 let mut buf = [0u8; 2048];
                 let n = s.read(&mut buf).await.unwrap_or(0);
-                let auth = String::from_utf8_lossy(&buf[..n]).contains("Authorization: Basic Z3Vlc3Q6Z3Vlc3Q=");
+                let auth = String::from_utf8_lossy(&buf[..n])
+                    .contains("Authorization: Basic Z3Vlc3Q6Z3Vlc3Q=");
                 let code = if auth { code } else { 401 };
-                let _ = s.write_all(format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()).await;
+                let _ = s
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
             });
         }
     });
@@ -149,7 +178,10 @@ async fn http_check_with_basic_auth_takes_503_as_down() {
     let check = CheckKind::Http(HttpCheck {
         method: "GET".into(),
         uri: "/api/health/checks/ready-to-serve-clients".into(),
-        headers: vec![("Authorization".into(), Secret("Basic Z3Vlc3Q6Z3Vlc3Q=".into()))],
+        headers: vec![(
+            "Authorization".into(),
+            Secret("Basic Z3Vlc3Q6Z3Vlc3Q=".into()),
+        )],
         expect_status: vec![200],
     });
     // Traffic goes to the AMQP port; checks go to each server's `port`.
@@ -168,7 +200,10 @@ async fn http_check_with_basic_auth_takes_503_as_down() {
     let be = w.backend("px");
     let mut events = be.events.subscribe();
     wait_state(&mut events, "draining", false, LIMIT).await;
-    let last = be.server("draining").and_then(|s| s.health().last_check.clone()).expect("checked");
+    let last = be
+        .server("draining")
+        .and_then(|s| s.health().last_check.clone())
+        .expect("checked");
     assert_eq!(last.status.code(), "L7STS");
     assert!(last.info.contains("503"));
     assert!(be.server("up").map(|s| s.is_up()).unwrap_or(false));

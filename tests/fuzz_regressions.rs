@@ -7,8 +7,8 @@ use std::path::Path;
 
 use tokio::time::Instant;
 use warren::amqp::frame::{self, FrameTracker, FRAME_METHOD};
-use warren::config::{self, ConfigError, Syntax};
 use warren::amqp::session::Amqp;
+use warren::config::{self, ConfigError, Syntax};
 use warren::proxy::forward::{Protocol, Side};
 use warren::proxy_protocol::{self, HeaderError};
 
@@ -21,15 +21,30 @@ fn check_config(name: &str, text: &str, syntax: Syntax) {
             let toml = config::to_toml(&loaded.config);
             let again = config::load_str(&toml, "converted.toml", Syntax::Toml)
                 .unwrap_or_else(|e| panic!("{name}: converted config does not load:\n{e}\n{toml}"));
-            assert_eq!(loaded.config, again.config, "{name}: changed in the round trip");
-            assert_eq!(toml, config::to_toml(&again.config), "{name}: converted text is not stable");
+            assert_eq!(
+                loaded.config, again.config,
+                "{name}: changed in the round trip"
+            );
+            assert_eq!(
+                toml,
+                config::to_toml(&again.config),
+                "{name}: converted text is not stable"
+            );
         }
         Err(ConfigError::Invalid(diagnostics)) => {
             assert!(!diagnostics.is_empty(), "{name}: refused without a reason");
             for d in &diagnostics {
                 assert_eq!(d.file, "fuzz.cfg", "{name}");
-                assert!(d.line <= lines.max(1), "{name}: line {} of a {lines}-line file: {d}", d.line);
-                assert!(!d.message.trim().is_empty(), "{name}: empty message at line {}", d.line);
+                assert!(
+                    d.line <= lines.max(1),
+                    "{name}: line {} of a {lines}-line file: {d}",
+                    d.line
+                );
+                assert!(
+                    !d.message.trim().is_empty(),
+                    "{name}: empty message at line {}",
+                    d.line
+                );
             }
         }
         Err(e) => panic!("{name}: {e}"),
@@ -37,13 +52,16 @@ fn check_config(name: &str, text: &str, syntax: Syntax) {
 }
 
 fn replay(target: &str, syntax: Syntax) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fuzz")
+        .join(target);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.expect("directory entry").path();
         let bytes = std::fs::read(&path).expect("fixture");
         // The targets skip input that is not UTF-8, so no stored input is.
-        let text = std::str::from_utf8(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::str::from_utf8(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         check_config(&path.display().to_string(), text, syntax);
         n += 1;
     }
@@ -56,16 +74,37 @@ fn replay(target: &str, syntax: Syntax) {
 #[test]
 fn haproxy_config_inputs() {
     replay("haproxy_config", Syntax::Haproxy);
-    let config = |check: &str| format!("backend b\n    timeout connect 1s\n    {check}\n    server a 127.0.0.1:1 check\n");
-    let Err(ConfigError::Invalid(d)) = config::load_str(&config("option httpchk GET"), "h.cfg", Syntax::Haproxy) else {
+    let config = |check: &str| {
+        format!("backend b\n    timeout connect 1s\n    {check}\n    server a 127.0.0.1:1 check\n")
+    };
+    let Err(ConfigError::Invalid(d)) =
+        config::load_str(&config("option httpchk GET"), "h.cfg", Syntax::Haproxy)
+    else {
         panic!("accepted")
     };
-    assert!(d[0].to_string().starts_with("h.cfg:3: the URI of 'option httpchk' must start with '/'"), "{}", d[0]);
+    assert!(
+        d[0].to_string()
+            .starts_with("h.cfg:3: the URI of 'option httpchk' must start with '/'"),
+        "{}",
+        d[0]
+    );
     assert!(d[0].message.contains("'option httpchk GET /'"), "{}", d[0]);
-    assert!(config::load_str(&config("http-check send meth GET uri health"), "h.cfg", Syntax::Haproxy).is_err());
-    for ok in ["option httpchk OPTIONS * HTTP/1.1", "option httpchk /health", "option httpchk GET /health"] {
+    assert!(config::load_str(
+        &config("http-check send meth GET uri health"),
+        "h.cfg",
+        Syntax::Haproxy
+    )
+    .is_err());
+    for ok in [
+        "option httpchk OPTIONS * HTTP/1.1",
+        "option httpchk /health",
+        "option httpchk GET /health",
+    ] {
         check_config(ok, &config(ok), Syntax::Haproxy);
-        assert!(config::load_str(&config(ok), "h.cfg", Syntax::Haproxy).is_ok(), "{ok}");
+        assert!(
+            config::load_str(&config(ok), "h.cfg", Syntax::Haproxy).is_ok(),
+            "{ok}"
+        );
     }
 }
 
@@ -87,7 +126,9 @@ fn toml_config_inputs() {
         toml_errors("# a\0b\n[global]\n")[0],
         "w.toml:1: invalid character U+0000 (control characters are allowed only as escapes in strings)"
     );
-    assert!(toml_errors("[global]\nmaxconn = 1\nx = [1,\n")[0].starts_with("w.toml:3: invalid array"));
+    assert!(
+        toml_errors("[global]\nmaxconn = 1\nx = [1,\n")[0].starts_with("w.toml:3: invalid array")
+    );
     assert!(toml_errors("[global]\nmaxconn = 1\nx = [1,")[0].starts_with("w.toml:3: invalid array"));
 }
 
@@ -96,9 +137,15 @@ fn toml_config_inputs() {
 #[test]
 fn proxy_v1_tcp6_with_an_ipv4_address_is_refused() {
     let input = b"PROXY TCP6 200.168.0.1 2::264 12 5372\r\n";
-    assert!(matches!(proxy_protocol::parse(input), Err(HeaderError::Malformed(_))));
+    assert!(matches!(
+        proxy_protocol::parse(input),
+        Err(HeaderError::Malformed(_))
+    ));
     let input = b"PROXY TCP6 2::264 200.168.0.1 12 5372\r\n";
-    assert!(matches!(proxy_protocol::parse(input), Err(HeaderError::Malformed(_))));
+    assert!(matches!(
+        proxy_protocol::parse(input),
+        Err(HeaderError::Malformed(_))
+    ));
 }
 
 /// amqp_frames (out of memory): with `frame_max` 0 ("no limit", as a `tune-ok` may
@@ -109,10 +156,15 @@ fn proxy_v1_tcp6_with_an_ipv4_address_is_refused() {
 /// tracker's own tests check the capacity), so this input is just an unfinished frame.
 #[test]
 fn amqp_huge_connection_method_is_not_reserved() {
-    let stream = [0x01, 0x00, 0x00, 0x8b, 0x01, 0x01, 0xfe, 0x01, 0x00, 0x03, 0x00, 0x00];
+    let stream = [
+        0x01, 0x00, 0x00, 0x8b, 0x01, 0x01, 0xfe, 0x01, 0x00, 0x03, 0x00, 0x00,
+    ];
     let mut tracker = FrameTracker::server();
     tracker.frame_max = 0;
-    assert_eq!(tracker.feed(&stream, |_| panic!("no frame is complete")), Ok(()));
+    assert_eq!(
+        tracker.feed(&stream, |_| panic!("no frame is complete")),
+        Ok(())
+    );
 }
 
 /// The same through the session path: a client negotiates `frame_max` 0 in `tune-ok`,
@@ -127,5 +179,9 @@ fn amqp_client_cannot_make_warren_buffer_a_huge_method_after_tune_ok() {
     let mut amqp = Amqp::new(Instant::now(), frame::DEFAULT_INITIAL_FRAME_MAX);
     assert!(amqp.observe(Side::Client, &stream[..20]).is_ok());
     assert_eq!(amqp.handshake.frame_max, Some(0));
-    assert!(amqp.observe(Side::Client, &stream[20..]).is_ok(), "{:?}", amqp.violation);
+    assert!(
+        amqp.observe(Side::Client, &stream[20..]).is_ok(),
+        "{:?}",
+        amqp.violation
+    );
 }

@@ -43,7 +43,10 @@ fn count_panics() {
     HOOK.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if info.location().is_some_and(|l| l.file().starts_with("src/")) {
+            if info
+                .location()
+                .is_some_and(|l| l.file().starts_with("src/"))
+            {
                 PANICS.fetch_add(1, Ordering::SeqCst);
             }
             default(info);
@@ -52,7 +55,11 @@ fn count_panics() {
 }
 
 fn no_panics() {
-    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "warren panicked (see the output above)");
+    assert_eq!(
+        PANICS.load(Ordering::SeqCst),
+        0,
+        "warren panicked (see the output above)"
+    );
 }
 
 /// xorshift64*: deterministic "random" bytes, no dependency.
@@ -97,12 +104,19 @@ impl Syslog {
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             while let Ok(n) = socket.recv(&mut buf).await {
-                if tx.send(String::from_utf8_lossy(&buf[..n]).into_owned()).is_err() {
+                if tx
+                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                    .is_err()
+                {
                     return;
                 }
             }
         });
-        Syslog { port, lines, seen: Vec::new() }
+        Syslog {
+            port,
+            lines,
+            seen: Vec::new(),
+        }
     }
 
     fn port(&self) -> u16 {
@@ -112,13 +126,22 @@ impl Syslog {
     /// Waits until `count` lines containing `needle` have arrived (a bound against a hang).
     async fn wait_for(&mut self, needle: &str, count: usize) -> Vec<String> {
         loop {
-            let found: Vec<String> = self.seen.iter().filter(|l| l.contains(needle)).cloned().collect();
+            let found: Vec<String> = self
+                .seen
+                .iter()
+                .filter(|l| l.contains(needle))
+                .cloned()
+                .collect();
             if found.len() >= count {
                 return found;
             }
             match tokio::time::timeout(LIMIT, self.lines.recv()).await {
                 Ok(Some(line)) => self.seen.push(line),
-                _ => panic!("{} of {count} log lines with '{needle}'; saw:\n{}", found.len(), self.seen.join("\n")),
+                _ => panic!(
+                    "{} of {count} log lines with '{needle}'; saw:\n{}",
+                    found.len(),
+                    self.seen.join("\n")
+                ),
             }
         }
     }
@@ -163,8 +186,15 @@ impl Counting {
     }
 
     async fn wait_open(&mut self, n: usize) {
-        let reached = tokio::time::timeout(LIMIT, self.now.wait_for(|v| *v == n)).await.map(|r| r.is_ok());
-        assert_eq!(reached, Ok(true), "the backend never had {n} connections open (now {})", *self.now.borrow());
+        let reached = tokio::time::timeout(LIMIT, self.now.wait_for(|v| *v == n))
+            .await
+            .map(|r| r.is_ok());
+        assert_eq!(
+            reached,
+            Ok(true),
+            "the backend never had {n} connections open (now {})",
+            *self.now.borrow()
+        );
     }
 }
 
@@ -177,7 +207,12 @@ async fn frontend_sessions(w: &Running, frontend: &str, n: u32) {
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("frontend {frontend} never got to {n} sessions (now {})", fe.counters.current.load(Ordering::Relaxed)));
+    .unwrap_or_else(|_| {
+        panic!(
+            "frontend {frontend} never got to {n} sessions (now {})",
+            fe.counters.current.load(Ordering::Relaxed)
+        )
+    });
 }
 
 fn tcp_cfg(frontend_extra: &str, backend: SocketAddr) -> String {
@@ -196,7 +231,9 @@ fn amqp_cfg(extra: &str, node: SocketAddr, syslog: u16) -> String {
 
 /// Reads what warren says before closing, with a bound.
 async fn answer_then_close(s: &mut TcpStream) -> Vec<u8> {
-    tokio::time::timeout(LIMIT, read_to_end(s)).await.expect("warren closes the connection")
+    tokio::time::timeout(LIMIT, read_to_end(s))
+        .await
+        .expect("warren closes the connection")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -218,7 +255,9 @@ async fn maxconn_holds_under_a_connection_flood_and_serves_normally_after() {
     for _ in 0..FLOOD {
         let (served_tx, release) = (served_tx.clone(), Arc::clone(&release));
         tokio::spawn(async move {
-            let mut s = TcpStream::connect(addr).await.expect("the kernel accepts the connection");
+            let mut s = TcpStream::connect(addr)
+                .await
+                .expect("the kernel accepts the connection");
             let greeting = read_line(&mut s).await;
             let _ = served_tx.send(greeting == "hi");
             if let Ok(permit) = release.acquire().await {
@@ -228,22 +267,40 @@ async fn maxconn_holds_under_a_connection_flood_and_serves_normally_after() {
     }
     // The first maxconn are served and nobody else: the limit is reached, not exceeded.
     for _ in 0..MAXCONN {
-        assert_eq!(tokio::time::timeout(LIMIT, served.recv()).await.expect("served"), Some(true));
+        assert_eq!(
+            tokio::time::timeout(LIMIT, served.recv())
+                .await
+                .expect("served"),
+            Some(true)
+        );
     }
     backend.wait_open(MAXCONN).await;
-    assert!(served.try_recv().is_err(), "a client beyond maxconn was served");
+    assert!(
+        served.try_recv().is_err(),
+        "a client beyond maxconn was served"
+    );
     // Then each client leaving lets exactly one more in, until all were served.
     release.add_permits(1);
     for n in MAXCONN..FLOOD {
-        let got = tokio::time::timeout(LIMIT, served.recv()).await.unwrap_or_else(|_| panic!("client {n} never served"));
+        let got = tokio::time::timeout(LIMIT, served.recv())
+            .await
+            .unwrap_or_else(|_| panic!("client {n} never served"));
         assert_eq!(got, Some(true));
         release.add_permits(1);
     }
     release.add_permits(FLOOD);
     backend.wait_open(0).await;
     let fe = w.frontend_state("px");
-    assert_eq!(backend.max.load(Ordering::SeqCst), MAXCONN, "never more than maxconn sessions at the backend");
-    assert_eq!(fe.counters.max.load(Ordering::Relaxed) as usize, MAXCONN, "nor counted by warren (smax)");
+    assert_eq!(
+        backend.max.load(Ordering::SeqCst),
+        MAXCONN,
+        "never more than maxconn sessions at the backend"
+    );
+    assert_eq!(
+        fe.counters.max.load(Ordering::Relaxed) as usize,
+        MAXCONN,
+        "nor counted by warren (smax)"
+    );
     assert_eq!(fe.counters.total.load(Ordering::Relaxed) as usize, FLOOD);
 
     // After the flood: a client is served at once, and its bytes flow.
@@ -261,7 +318,10 @@ async fn rate_limit_sessions_pauses_accepting_and_refuses_nobody() {
     const LIMIT_PER_S: usize = 5;
     const CLIENTS: usize = 20;
     let backend = Counting::start().await;
-    let w = start(&tcp_cfg(&format!("    rate-limit sessions {LIMIT_PER_S}"), backend.addr));
+    let w = start(&tcp_cfg(
+        &format!("    rate-limit sessions {LIMIT_PER_S}"),
+        backend.addr,
+    ));
     let addr = w.addr("px");
     let t0 = Instant::now();
     // All connect at once.
@@ -275,17 +335,26 @@ async fn rate_limit_sessions_pauses_accepting_and_refuses_nobody() {
     }
     let mut keep = Vec::new();
     for t in tasks {
-        let (greeting, s) = tokio::time::timeout(Duration::from_secs(60), t).await.expect("served in time").expect("task");
+        let (greeting, s) = tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .expect("served in time")
+            .expect("task");
         assert_eq!(greeting, "hi", "paused, not refused");
         keep.push(s);
     }
     // The rate is counted by warren at each accept, on the paused clock: it never went
     // over the limit (all 20 at once would have made it 20), and it did reach it.
     let fe = w.frontend_state("px");
-    assert_eq!(fe.counters.rate_max.load(Ordering::Relaxed) as usize, LIMIT_PER_S);
+    assert_eq!(
+        fe.counters.rate_max.load(Ordering::Relaxed) as usize,
+        LIMIT_PER_S
+    );
     assert_eq!(fe.counters.total.load(Ordering::Relaxed) as usize, CLIENTS);
     assert_eq!(fe.counters.denied.load(Ordering::Relaxed), 0);
-    assert!(Instant::now() - t0 >= Duration::from_secs(2), "20 sessions at 5/s take seconds");
+    assert!(
+        Instant::now() - t0 >= Duration::from_secs(2),
+        "20 sessions at 5/s take seconds"
+    );
     no_panics();
     drop(keep);
     w.stop().await;
@@ -304,7 +373,10 @@ async fn sessions_per_source_refuses_a_hammering_address_only_and_says_so() {
     let backend = Counting::start().await;
     let mut syslog = Syslog::bind().await;
     let w = start(&tcp_cfg(
-        &format!("    rate-limit sessions-per-source 3\n    log 127.0.0.1:{} local0\n    option tcplog", syslog.port()),
+        &format!(
+            "    rate-limit sessions-per-source 3\n    log 127.0.0.1:{} local0\n    option tcplog",
+            syslog.port()
+        ),
         backend.addr,
     ));
     let addr = w.addr("px");
@@ -314,7 +386,9 @@ async fn sessions_per_source_refuses_a_hammering_address_only_and_says_so() {
         let mut s = connect_from([127, 0, 0, 1], addr).await.expect("connect");
         // A refused connection is reset at once: the read ends without a greeting (were it
         // merely left open, this would wait for LIMIT and fail).
-        let greeting = tokio::time::timeout(LIMIT, read_line(&mut s)).await.expect("served or closed at once");
+        let greeting = tokio::time::timeout(LIMIT, read_line(&mut s))
+            .await
+            .expect("served or closed at once");
         if greeting == "hi" {
             served += 1;
             keep.push(s);
@@ -328,9 +402,19 @@ async fn sessions_per_source_refuses_a_hammering_address_only_and_says_so() {
     let mut other = connect_from([127, 0, 0, 2], addr).await.expect("connect");
     assert_eq!(read_line(&mut other).await, "hi");
     let fe = w.frontend_state("px");
-    assert_eq!(fe.counters.denied.load(Ordering::Relaxed), refused, "counted in dcon");
-    let lines = syslog.wait_for("refusing connections from 127.0.0.1", 1).await;
-    assert!(lines[0].contains("rate-limit sessions-per-source 3"), "{}", lines[0]);
+    assert_eq!(
+        fe.counters.denied.load(Ordering::Relaxed),
+        refused,
+        "counted in dcon"
+    );
+    let lines = syslog
+        .wait_for("refusing connections from 127.0.0.1", 1)
+        .await;
+    assert!(
+        lines[0].contains("rate-limit sessions-per-source 3"),
+        "{}",
+        lines[0]
+    );
     no_panics();
     w.stop().await;
 }
@@ -340,8 +424,14 @@ async fn a_silent_client_behind_accept_proxy_is_closed_after_timeout_client_hs()
     count_panics();
     let backend = Counting::start().await;
     let mut syslog = Syslog::bind().await;
-    let cfg = tcp_cfg(&format!("    timeout client-hs 3s\n    log 127.0.0.1:{} local0\n    option tcplog", syslog.port()), backend.addr)
-        .replace("bind 127.0.0.1:0", "bind 127.0.0.1:0 accept-proxy");
+    let cfg = tcp_cfg(
+        &format!(
+            "    timeout client-hs 3s\n    log 127.0.0.1:{} local0\n    option tcplog",
+            syslog.port()
+        ),
+        backend.addr,
+    )
+    .replace("bind 127.0.0.1:0", "bind 127.0.0.1:0 accept-proxy");
     let w = start(&cfg);
     let t0 = Instant::now();
     let mut silent = TcpStream::connect(w.addr("px")).await.expect("connect");
@@ -349,8 +439,13 @@ async fn a_silent_client_behind_accept_proxy_is_closed_after_timeout_client_hs()
     let waited = t0.elapsed();
     // Paused clock: warren's deadline is exact. Without client-hs it would be timeout
     // handshake (10 s), or timeout client (30 s) in HAProxy.
-    assert!(waited >= Duration::from_secs(3) && waited < Duration::from_secs(10), "client-hs (3 s): {waited:?}");
-    syslog.wait_for("no complete PROXY protocol header in time", 1).await;
+    assert!(
+        waited >= Duration::from_secs(3) && waited < Duration::from_secs(10),
+        "client-hs (3 s): {waited:?}"
+    );
+    syslog
+        .wait_for("no complete PROXY protocol header in time", 1)
+        .await;
     no_panics();
     w.stop().await;
 }
@@ -397,7 +492,11 @@ async fn amqp_slowloris_is_cut_by_the_handshake_timeout_while_others_are_served(
     const HANDSHAKE: Duration = Duration::from_secs(2);
     let mut node = Node::start(0).await;
     let mut syslog = Syslog::bind().await;
-    let w = start(&amqp_cfg("    timeout handshake 2s", node.addr, syslog.port()));
+    let w = start(&amqp_cfg(
+        "    timeout handshake 2s",
+        node.addr,
+        syslog.port(),
+    ));
     let addr = w.addr("px");
     let before = rss_kib();
     let t0 = Instant::now();
@@ -406,42 +505,82 @@ async fn amqp_slowloris_is_cut_by_the_handshake_timeout_while_others_are_served(
     // Connects and says nothing.
     for _ in 0..SILENT {
         let s = TcpStream::connect(addr).await.expect("connect");
-        slow.push(tokio::spawn(trickle(s, Vec::new(), Duration::from_millis(100))));
+        slow.push(tokio::spawn(trickle(
+            s,
+            Vec::new(),
+            Duration::from_millis(100),
+        )));
     }
     // Trickles the protocol header, a byte every 400 ms: it would need 3.2 s.
     for _ in 0..HEADER_TRICKLERS {
         let s = TcpStream::connect(addr).await.expect("connect");
-        slow.push(tokio::spawn(trickle(s, PROTOCOL_HEADER.to_vec(), Duration::from_millis(400))));
+        slow.push(tokio::spawn(trickle(
+            s,
+            PROTOCOL_HEADER.to_vec(),
+            Duration::from_millis(400),
+        )));
     }
     // Sends the header at once, then trickles a start-ok, a byte every 100 ms.
     for _ in 0..FRAME_TRICKLERS {
         let mut s = TcpStream::connect(addr).await.expect("connect");
         s.write_all(PROTOCOL_HEADER).await.expect("header");
-        slow.push(tokio::spawn(trickle(s, methods::start_ok_plain("guest", "guest"), Duration::from_millis(100))));
+        slow.push(tokio::spawn(trickle(
+            s,
+            methods::start_ok_plain("guest", "guest"),
+            Duration::from_millis(100),
+        )));
     }
     // Meanwhile a normal client connects, works, and leaves.
     let mut good = Client::connect(addr, 0).await;
     assert!(matches!(node.next().await, NodeEvent::Opened));
     let during = rss_kib();
-    good.stream.write_all(&methods::connection_close(200, "bye")).await.expect("close");
+    good.stream
+        .write_all(&methods::connection_close(200, "bye"))
+        .await
+        .expect("close");
     assert_eq!(good.next().await, Some(Got::CloseOk));
-    assert!(matches!(node.next().await, NodeEvent::Ended { close_seen: true }));
+    assert!(matches!(
+        node.next().await,
+        NodeEvent::Ended { close_seen: true }
+    ));
     drop(good);
 
     for (i, task) in slow.into_iter().enumerate() {
-        let (sent, ended) = tokio::time::timeout(LIMIT, task).await.expect("slow client closed").expect("task");
-        assert!(ended - t0 >= HANDSHAKE, "client {i} was closed before its handshake timeout");
+        let (sent, ended) = tokio::time::timeout(LIMIT, task)
+            .await
+            .expect("slow client closed")
+            .expect("task");
+        assert!(
+            ended - t0 >= HANDSHAKE,
+            "client {i} was closed before its handshake timeout"
+        );
         if (SILENT..SILENT + HEADER_TRICKLERS).contains(&i) {
-            assert!(sent < PROTOCOL_HEADER.len(), "cut before its header was complete");
+            assert!(
+                sent < PROTOCOL_HEADER.len(),
+                "cut before its header was complete"
+            );
         }
     }
     // One line per session, saying why it ended.
-    syslog.wait_for("{no AMQP header within timeout handshake}", SILENT + HEADER_TRICKLERS).await;
-    syslog.wait_for("handshake not finished within timeout handshake", FRAME_TRICKLERS).await;
+    syslog
+        .wait_for(
+            "{no AMQP header within timeout handshake}",
+            SILENT + HEADER_TRICKLERS,
+        )
+        .await;
+    syslog
+        .wait_for(
+            "handshake not finished within timeout handshake",
+            FRAME_TRICKLERS,
+        )
+        .await;
     frontend_sessions(&w, "px", 0).await;
     // Generous: 300 sessions held by warren (plus this test's own clients) cost far less.
     let grown = during.saturating_sub(before);
-    assert!(grown < 64 * 1024, "RSS grew by {grown} KiB for 300 slow clients");
+    assert!(
+        grown < 64 * 1024,
+        "RSS grew by {grown} KiB for 300 slow clients"
+    );
     // And the frontend still serves.
     let c = Client::connect(addr, 0).await;
     assert!(matches!(node.next().await, NodeEvent::Opened));
@@ -457,7 +596,10 @@ async fn tcp_slowloris_lives_by_timeout_client_as_in_haproxy_and_bounds_nothing_
     const EVERY: Duration = Duration::from_millis(400);
     const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
     let backend = Counting::start().await;
-    let w = start(&tcp_cfg("    timeout client 2s\n    maxconn 500", backend.addr));
+    let w = start(&tcp_cfg(
+        "    timeout client 2s\n    maxconn 500",
+        backend.addr,
+    ));
     let addr = w.addr("px");
     let before = rss_kib();
     let t0 = Instant::now();
@@ -476,13 +618,22 @@ async fn tcp_slowloris_lives_by_timeout_client_as_in_haproxy_and_bounds_nothing_
     assert_eq!(read_line(&mut good).await, "fine");
     drop(good);
     for task in slow {
-        let (sent, ended) = tokio::time::timeout(LIMIT, task).await.expect("closed").expect("task");
+        let (sent, ended) = tokio::time::timeout(LIMIT, task)
+            .await
+            .expect("closed")
+            .expect("task");
         assert_eq!(sent, 4, "alive while trickling");
-        assert!(ended - t0 >= EVERY * 4 + CLIENT_TIMEOUT, "cut only once silent for timeout client");
+        assert!(
+            ended - t0 >= EVERY * 4 + CLIENT_TIMEOUT,
+            "cut only once silent for timeout client"
+        );
     }
     frontend_sessions(&w, "px", 0).await;
     let grown = during.saturating_sub(before);
-    assert!(grown < 64 * 1024, "RSS grew by {grown} KiB for {SLOW} slow clients");
+    assert!(
+        grown < 64 * 1024,
+        "RSS grew by {grown} KiB for {SLOW} slow clients"
+    );
     no_panics();
     w.stop().await;
 }
@@ -494,7 +645,10 @@ async fn tcp_slowloris_lives_by_timeout_client_as_in_haproxy_and_bounds_nothing_
 async fn close_code(s: &mut TcpStream) -> (u16, String) {
     let mut tracker = FrameTracker::server();
     loop {
-        match tokio::time::timeout(LIMIT, next_frame(s, &mut tracker)).await.expect("a frame or EOF") {
+        match tokio::time::timeout(LIMIT, next_frame(s, &mut tracker))
+            .await
+            .expect("a frame or EOF")
+        {
             Some(Got::Close { code, text }) => return (code, text),
             Some(_) => continue,
             None => panic!("closed without connection.close"),
@@ -516,10 +670,20 @@ async fn garbage_gets_the_answer_amqp_prescribes_and_touches_no_other_session() 
     // Not AMQP 0-9-1 at all, or another version: the protocol header in reply, then EOF.
     let random = rng.bytes(4096);
     assert_ne!(&random[..8], PROTOCOL_HEADER);
-    for first in [random, b"AMQP\x01\x01\x00\x09".to_vec(), b"AMQP\x00\x00\x09\x02".to_vec(), b"\x16\x03\x01\x02\x00\x01\x00\x01".to_vec()] {
+    for first in [
+        random,
+        b"AMQP\x01\x01\x00\x09".to_vec(),
+        b"AMQP\x00\x00\x09\x02".to_vec(),
+        b"\x16\x03\x01\x02\x00\x01\x00\x01".to_vec(),
+    ] {
         let mut s = TcpStream::connect(addr).await.expect("connect");
         let _ = s.write_all(&first).await;
-        assert_eq!(answer_then_close(&mut s).await, PROTOCOL_HEADER.to_vec(), "after {:?}", &first[..8]);
+        assert_eq!(
+            answer_then_close(&mut s).await,
+            PROTOCOL_HEADER.to_vec(),
+            "after {:?}",
+            &first[..8]
+        );
     }
 
     // A valid header, then framing garbage: connection.close 501, then EOF.
@@ -529,10 +693,22 @@ async fn garbage_gets_the_answer_amqp_prescribes_and_touches_no_other_session() 
     let huge_header = [FRAME_METHOD, 0, 0, 0x7f, 0xff, 0xff, 0xff].to_vec();
     let undecodable = encode(FRAME_METHOD, 0, &[0, 10, 0, 11, 0xff]);
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("oversized frame header", huge_header, "bytes is larger than 8192"),
+        (
+            "oversized frame header",
+            huge_header,
+            "bytes is larger than 8192",
+        ),
         ("bad frame-end", bad_end, "0xCE"),
-        ("random bytes after the header", rng.bytes(2048), "FRAME_ERROR"),
-        ("undecodable connection method", undecodable, "cannot decode"),
+        (
+            "random bytes after the header",
+            rng.bytes(2048),
+            "FRAME_ERROR",
+        ),
+        (
+            "undecodable connection method",
+            undecodable,
+            "cannot decode",
+        ),
     ];
     for (what, bytes, expect) in &cases {
         let mut s = TcpStream::connect(addr).await.expect("connect");
@@ -540,8 +716,14 @@ async fn garbage_gets_the_answer_amqp_prescribes_and_touches_no_other_session() 
         let _ = s.write_all(bytes).await;
         let (code, text) = close_code(&mut s).await;
         assert_eq!(code, 501, "{what}: {text}");
-        assert!(text.starts_with("FRAME_ERROR") && text.contains(expect), "{what}: {text}");
-        assert!(answer_then_close(&mut s).await.is_empty(), "{what}: then closed");
+        assert!(
+            text.starts_with("FRAME_ERROR") && text.contains(expect),
+            "{what}: {text}"
+        );
+        assert!(
+            answer_then_close(&mut s).await.is_empty(),
+            "{what}: then closed"
+        );
     }
     // The same after a complete handshake.
     let mut c = Client::connect(addr, 0).await;
@@ -549,19 +731,36 @@ async fn garbage_gets_the_answer_amqp_prescribes_and_touches_no_other_session() 
     c.stream.write_all(&rng.bytes(1024)).await.expect("garbage");
     let (code, text) = close_code(&mut c.stream).await;
     assert_eq!(code, 501, "{text}");
-    assert!(matches!(node.next().await, NodeEvent::Ended { .. }), "its node connection ends");
+    assert!(
+        matches!(node.next().await, NodeEvent::Ended { .. }),
+        "its node connection ends"
+    );
 
     // Each hostile session left one line saying why.
     syslog.wait_for("{not an AMQP 0-9-1 client}", 4).await;
-    syslog.wait_for("told the client (connection.close 501): FRAME_ERROR", cases.len() + 1).await;
+    syslog
+        .wait_for(
+            "told the client (connection.close 501): FRAME_ERROR",
+            cases.len() + 1,
+        )
+        .await;
     // The good session never noticed.
-    good.stream.write_all(&methods::connection_close(200, "bye")).await.expect("write");
+    good.stream
+        .write_all(&methods::connection_close(200, "bye"))
+        .await
+        .expect("write");
     assert_eq!(good.next().await, Some(Got::CloseOk));
-    assert!(matches!(node.next().await, NodeEvent::Ended { close_seen: true }));
+    assert!(matches!(
+        node.next().await,
+        NodeEvent::Ended { close_seen: true }
+    ));
     drop((good, c));
     frontend_sessions(&w, "px", 0).await;
     let again = Client::connect(addr, 0).await;
-    assert!(matches!(node.next().await, NodeEvent::Opened), "the frontend still serves");
+    assert!(
+        matches!(node.next().await, NodeEvent::Opened),
+        "the frontend still serves"
+    );
     drop(again);
     no_panics();
     w.stop().await;

@@ -32,15 +32,30 @@ async fn reload_keeps_the_listener_and_open_sessions_and_changes_routing() {
     let (mut old_session, tag) = which_backend(addr).await;
     assert_eq!(tag, "a");
     w.reload(&cfg(port, b.addr)).await.expect("reload applies");
-    assert_eq!(which_backend(addr).await.1, "b", "new sessions follow the new configuration");
-    old_session.write_all(b"still a?\n").await.expect("old session open");
-    assert_eq!(read_line(&mut old_session).await, "still a?", "the old session continues on its server");
+    assert_eq!(
+        which_backend(addr).await.1,
+        "b",
+        "new sessions follow the new configuration"
+    );
+    old_session
+        .write_all(b"still a?\n")
+        .await
+        .expect("old session open");
+    assert_eq!(
+        read_line(&mut old_session).await,
+        "still a?",
+        "the old session continues on its server"
+    );
 
     // A reload that cannot bind changes nothing.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let busy = taken.local_addr().expect("addr").port();
     assert!(w.reload(&cfg(busy, a.addr)).await.is_err());
-    assert_eq!(which_backend(addr).await.1, "b", "the previous configuration keeps serving");
+    assert_eq!(
+        which_backend(addr).await.1,
+        "b",
+        "the previous configuration keeps serving"
+    );
     w.stop().await;
 }
 
@@ -74,7 +89,11 @@ impl Proc {
                 }
             }
         });
-        Proc { child, lines, seen: Vec::new() }
+        Proc {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
     }
 
     /// Waits for a stderr line containing `needle`; returns it.
@@ -89,7 +108,10 @@ impl Proc {
                         return line;
                     }
                 }
-                Err(_) => panic!("no line with '{needle}' within {LIMIT:?}; saw:\n{}", self.seen.join("\n")),
+                Err(_) => panic!(
+                    "no line with '{needle}' within {LIMIT:?}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
             }
         }
     }
@@ -142,11 +164,21 @@ async fn sighup_applies_a_good_file_and_refuses_a_bad_one_with_its_line() {
     p.wait_line("configuration reloaded");
     assert_eq!(which_backend(addr).await.1, "b");
 
-    write(&path, &format!("{}    server s2 {} wieght 3\n", cfg(port, a.addr), a.addr));
+    write(
+        &path,
+        &format!("{}    server s2 {} wieght 3\n", cfg(port, a.addr), a.addr),
+    );
     p.signal(libc::SIGHUP);
     let line = p.wait_line("warren.cfg:");
-    assert!(line.contains(":11:") && line.contains("wieght") && line.contains("weight"), "{line}");
-    assert_eq!(which_backend(addr).await.1, "b", "the old configuration keeps serving");
+    assert!(
+        line.contains(":11:") && line.contains("wieght") && line.contains("weight"),
+        "{line}"
+    );
+    assert_eq!(
+        which_backend(addr).await.1,
+        "b",
+        "the old configuration keeps serving"
+    );
 }
 
 #[tokio::test]
@@ -160,11 +192,16 @@ async fn sigterm_stops_accepting_and_exits_with_sessions_ended() {
     p.wait_line("started with");
     let (mut session, _) = which_backend(([127, 0, 0, 1], port).into()).await;
     p.signal(libc::SIGTERM);
-    let rest = tokio::time::timeout(LIMIT, read_to_end(&mut session)).await.expect("session ended");
+    let rest = tokio::time::timeout(LIMIT, read_to_end(&mut session))
+        .await
+        .expect("session ended");
     assert!(rest.is_empty());
     let status = wait_exit(&mut p.child);
     assert!(status.success(), "{status:?}");
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "no longer listening");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "no longer listening"
+    );
 }
 
 #[test]
@@ -172,13 +209,29 @@ fn check_mode_exits_1_with_file_and_line() {
     let dir = tempdir();
     let path = dir.join("bad.cfg");
     write(&path, "defaults\n    mode tcp\n    timeout conect 5s\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_warren")).args(["-c", "-f"]).arg(&path).output().expect("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["-c", "-f"])
+        .arg(&path)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.cfg:3:") && err.contains("conect"), "{err}");
+    assert!(
+        err.contains("bad.cfg:3:") && err.contains("conect"),
+        "{err}"
+    );
     write(&path, "defaults\n    mode tcp\n    timeout connect 5s\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_warren")).args(["-c", "-f"]).arg(&path).output().expect("run");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["-c", "-f"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
@@ -187,13 +240,20 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
         if let Ok(Some(status)) = child.try_wait() {
             return status;
         }
-        assert!(tokio::time::Instant::now() < deadline, "warren did not exit within {LIMIT:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "warren did not exit within {LIMIT:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("warren-test-{}-{}", std::process::id(), free_port()));
+    let dir = std::env::temp_dir().join(format!(
+        "warren-test-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
@@ -204,7 +264,13 @@ fn tempdir() -> std::path::PathBuf {
 #[tokio::test]
 async fn credentials_never_reach_the_logs() {
     use base64::Engine;
-    const SECRETS: [&str; 5] = ["StatsPw-0815", "Wrong-Guess-99", "CheckPw-4711", "ClientPw-1234", "HdrSecret-5150"];
+    const SECRETS: [&str; 5] = [
+        "StatsPw-0815",
+        "Wrong-Guess-99",
+        "CheckPw-4711",
+        "ClientPw-1234",
+        "HdrSecret-5150",
+    ];
     let node = common::amqp::Node::start(0).await;
     let web = Backend::tagged("not http").await;
     let dir = tempdir();
@@ -224,30 +290,78 @@ async fn credentials_never_reach_the_logs() {
     let mut p = Proc::start_with(&path, &["-d"]);
     p.wait_line("started with");
     let page: SocketAddr = ([127, 0, 0, 1], stats_port).into();
-    assert_eq!(http(page, "GET", "/haproxy", &[("Authorization", &basic("admin:Wrong-Guess-99"))], "").await.status, 401);
-    assert_eq!(http(page, "GET", "/haproxy", &[("Authorization", &basic("admin:StatsPw-0815"))], "").await.status, 200);
+    assert_eq!(
+        http(
+            page,
+            "GET",
+            "/haproxy",
+            &[("Authorization", &basic("admin:Wrong-Guess-99"))],
+            ""
+        )
+        .await
+        .status,
+        401
+    );
+    assert_eq!(
+        http(
+            page,
+            "GET",
+            "/haproxy",
+            &[("Authorization", &basic("admin:StatsPw-0815"))],
+            ""
+        )
+        .await
+        .status,
+        200
+    );
     let api = http(
         page,
         "POST",
         "/haproxy/api/server",
-        &[("Authorization", &basic("admin:StatsPw-0815")), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &basic("admin:StatsPw-0815")),
+            ("Content-Type", "application/json"),
+        ],
         r#"{"backend":"mgmt","server":"m","action":"drain"}"#,
     )
     .await;
     assert_eq!(api.status, 200, "{}", api.body);
     p.wait_line("enters DRAIN mode");
     // A client logs in through warren (PLAIN, its password in start-ok).
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
-    s.write_all(warren::amqp::frame::PROTOCOL_HEADER).await.expect("header");
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    s.write_all(warren::amqp::frame::PROTOCOL_HEADER)
+        .await
+        .expect("header");
     let mut tracker = warren::amqp::frame::FrameTracker::server();
-    common::amqp::next_frame(&mut s, &mut tracker).await.expect("connection.start");
-    s.write_all(&warren::amqp::methods::start_ok_plain("guest", "ClientPw-1234")).await.expect("start-ok");
-    common::amqp::next_frame(&mut s, &mut tracker).await.expect("connection.tune");
-    s.write_all(&warren::amqp::methods::tune_ok(2047, 131072)).await.expect("tune-ok");
-    s.write_all(&warren::amqp::methods::open("/")).await.expect("open");
-    common::amqp::next_frame(&mut s, &mut tracker).await.expect("connection.open-ok");
-    s.write_all(&warren::amqp::methods::connection_close(200, "bye")).await.expect("close");
-    common::amqp::next_frame(&mut s, &mut tracker).await.expect("connection.close-ok");
+    common::amqp::next_frame(&mut s, &mut tracker)
+        .await
+        .expect("connection.start");
+    s.write_all(&warren::amqp::methods::start_ok_plain(
+        "guest",
+        "ClientPw-1234",
+    ))
+    .await
+    .expect("start-ok");
+    common::amqp::next_frame(&mut s, &mut tracker)
+        .await
+        .expect("connection.tune");
+    s.write_all(&warren::amqp::methods::tune_ok(2047, 131072))
+        .await
+        .expect("tune-ok");
+    s.write_all(&warren::amqp::methods::open("/"))
+        .await
+        .expect("open");
+    common::amqp::next_frame(&mut s, &mut tracker)
+        .await
+        .expect("connection.open-ok");
+    s.write_all(&warren::amqp::methods::connection_close(200, "bye"))
+        .await
+        .expect("close");
+    common::amqp::next_frame(&mut s, &mut tracker)
+        .await
+        .expect("connection.close-ok");
     drop(s);
     p.wait_line("{guest");
     // A reload refused for a bad line next to the secrets.
@@ -258,14 +372,28 @@ async fn credentials_never_reach_the_logs() {
     // And a TOML file with a mistyped (numeric) password.
     let toml = dir.join("warren.toml");
     write(&toml, "[[stats]]\nname = \"s\"\nbind = [\"127.0.0.1:0\"]\nauth = [{ user = \"admin\", password = 4711 }]\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_warren")).args(["-c", "-f"]).arg(&toml).output().expect("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["-c", "-f"])
+        .arg(&toml)
+        .output()
+        .expect("run");
     let checked = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(checked.contains("warren.toml:4:") && !checked.contains("4711"), "{checked}");
+    assert!(
+        checked.contains("warren.toml:4:") && !checked.contains("4711"),
+        "{checked}"
+    );
     p.signal(libc::SIGTERM);
     let all = p.rest().join("\n");
-    for secret in SECRETS.iter().map(|s| s.to_string()).chain([hdr.clone(), basic("admin:StatsPw-0815"), basic("admin:Wrong-Guess-99")]) {
+    for secret in SECRETS.iter().map(|s| s.to_string()).chain([
+        hdr.clone(),
+        basic("admin:StatsPw-0815"),
+        basic("admin:Wrong-Guess-99"),
+    ]) {
         let bare = secret.trim_start_matches("Basic ");
-        assert!(!all.contains(bare), "'{secret}' appears in the logs:\n{all}");
+        assert!(
+            !all.contains(bare),
+            "'{secret}' appears in the logs:\n{all}"
+        );
     }
     assert!(wait_exit(&mut p.child).success());
 }

@@ -16,7 +16,10 @@ const LIMIT: Duration = Duration::from_secs(10);
 
 /// A server that reads a PROXY header from each connection, reports it with the bytes
 /// that followed it, and answers "ok".
-async fn header_reader() -> (SocketAddr, mpsc::UnboundedReceiver<(Result<Header, String>, Vec<u8>)>) {
+async fn header_reader() -> (
+    SocketAddr,
+    mpsc::UnboundedReceiver<(Result<Header, String>, Vec<u8>)>,
+) {
     let l = listener().await;
     let addr = l.local_addr().expect("addr");
     let (tx, rx) = mpsc::unbounded_channel();
@@ -25,7 +28,9 @@ async fn header_reader() -> (SocketAddr, mpsc::UnboundedReceiver<(Result<Header,
             let tx = tx.clone();
             tokio::spawn(async move {
                 let deadline = tokio::time::Instant::now() + LIMIT;
-                let header = proxy_protocol::read(&mut s, deadline).await.map_err(|e| e.to_string());
+                let header = proxy_protocol::read(&mut s, deadline)
+                    .await
+                    .map_err(|e| e.to_string());
                 let mut rest = [0u8; 5];
                 let n = s.read(&mut rest).await.unwrap_or(0);
                 let _ = s.write_all(b"ok\n").await;
@@ -51,10 +56,19 @@ async fn send_proxy_v1_and_v2_tell_the_server_the_real_client() {
         let mut c = TcpStream::connect(w.addr("px")).await.expect("connect");
         c.write_all(b"hello").await.expect("write");
         assert_eq!(read_line(&mut c).await, "ok");
-        let (header, rest) = tokio::time::timeout(LIMIT, seen.recv()).await.expect("seen").expect("open");
-        let expected = Header::Proxied { source: c.local_addr().expect("addr"), destination: w.addr("px") };
+        let (header, rest) = tokio::time::timeout(LIMIT, seen.recv())
+            .await
+            .expect("seen")
+            .expect("open");
+        let expected = Header::Proxied {
+            source: c.local_addr().expect("addr"),
+            destination: w.addr("px"),
+        };
         assert_eq!(header, Ok(expected), "{opt}");
-        assert_eq!(rest, b"hello", "{opt}: the client's bytes follow the header untouched");
+        assert_eq!(
+            rest, b"hello",
+            "{opt}: the client's bytes follow the header untouched"
+        );
         w.stop().await;
     }
 }
@@ -64,10 +78,18 @@ async fn accept_proxy_takes_the_client_from_the_header_and_passes_it_on() {
     let (server, mut seen) = header_reader().await;
     let w = start(&cfg("accept-proxy", "send-proxy-v2", server));
     let mut c = TcpStream::connect(w.addr("px")).await.expect("connect");
-    c.write_all(b"PROXY TCP4 203.0.113.7 198.51.100.1 5555 5672\r\nhello").await.expect("write");
+    c.write_all(b"PROXY TCP4 203.0.113.7 198.51.100.1 5555 5672\r\nhello")
+        .await
+        .expect("write");
     assert_eq!(read_line(&mut c).await, "ok");
-    let (header, rest) = tokio::time::timeout(LIMIT, seen.recv()).await.expect("seen").expect("open");
-    let expected = Header::Proxied { source: "203.0.113.7:5555".parse().expect("a"), destination: "198.51.100.1:5672".parse().expect("a") };
+    let (header, rest) = tokio::time::timeout(LIMIT, seen.recv())
+        .await
+        .expect("seen")
+        .expect("open");
+    let expected = Header::Proxied {
+        source: "203.0.113.7:5555".parse().expect("a"),
+        destination: "198.51.100.1:5672".parse().expect("a"),
+    };
     assert_eq!(header, Ok(expected));
     assert_eq!(rest, b"hello");
     w.stop().await;
@@ -77,20 +99,32 @@ async fn accept_proxy_takes_the_client_from_the_header_and_passes_it_on() {
 async fn accept_proxy_refuses_a_missing_or_malformed_header() {
     let (server, mut seen) = header_reader().await;
     let w = start(&cfg("accept-proxy", "", server));
-    for bad in [&b"AMQP\x00\x00\x09\x01"[..], b"PROXY TCP4 1.2.3.4 nonsense\r\n", b"PROXY TCP9 1.2.3.4 5.6.7.8 1 2\r\n"] {
+    for bad in [
+        &b"AMQP\x00\x00\x09\x01"[..],
+        b"PROXY TCP4 1.2.3.4 nonsense\r\n",
+        b"PROXY TCP9 1.2.3.4 5.6.7.8 1 2\r\n",
+    ] {
         let mut c = TcpStream::connect(w.addr("px")).await.expect("connect");
         c.write_all(bad).await.expect("write");
-        let got = tokio::time::timeout(LIMIT, read_to_end(&mut c)).await.expect("closed");
+        let got = tokio::time::timeout(LIMIT, read_to_end(&mut c))
+            .await
+            .expect("closed");
         assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(bad));
     }
     // A good one still works, and it is the only connection the server ever saw.
     let mut c = TcpStream::connect(w.addr("px")).await.expect("connect");
     c.write_all(b"PROXY UNKNOWN\r\nhello").await.expect("write");
     assert_eq!(read_line(&mut c).await, "ok");
-    let (header, _) = tokio::time::timeout(LIMIT, seen.recv()).await.expect("seen").expect("open");
+    let (header, _) = tokio::time::timeout(LIMIT, seen.recv())
+        .await
+        .expect("seen")
+        .expect("open");
     // The client's PROXY line was consumed by warren: the server, which has no
     // send-proxy, sees the client's bytes ("hello"), not a header.
     assert_eq!(header, Err("no PROXY protocol header".to_string()));
-    assert!(seen.try_recv().is_err(), "refused clients must never reach the server");
+    assert!(
+        seen.try_recv().is_err(),
+        "refused clients must never reach the server"
+    );
     w.stop().await;
 }

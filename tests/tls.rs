@@ -30,7 +30,9 @@ impl Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let key = KeyPair::generate().expect("key");
-        Ca { issuer: CertifiedIssuer::self_signed(params, key).expect("CA") }
+        Ca {
+            issuer: CertifiedIssuer::self_signed(params, key).expect("CA"),
+        }
     }
 
     fn pem(&self) -> String {
@@ -39,7 +41,9 @@ impl Ca {
 
     /// A certificate for `names` (DNS names or IP addresses): (certificate PEM, key PEM).
     fn issue(&self, names: &[&str]) -> (String, String) {
-        let params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("params");
+        let params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("params");
         let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("sign");
         (cert.pem(), key.serialize_pem())
@@ -74,7 +78,11 @@ impl Ca {
 /// A fresh directory under the system's temporary directory.
 fn tempdir() -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("warren-tls-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+    let dir = std::env::temp_dir().join(format!(
+        "warren-tls-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
@@ -85,24 +93,37 @@ fn write(path: &Path, text: &str) {
 }
 
 /// Connects with TLS, verifying the certificate against `ca` for `name`.
-async fn tls_connect(addr: SocketAddr, ca: &Ca, name: &str) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+async fn tls_connect(
+    addr: SocketAddr,
+    ca: &Ca,
+    name: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
     let name = ServerName::try_from(name.to_string()).expect("name");
     let connector = tokio_rustls::TlsConnector::from(ca.client_config());
-    tokio::time::timeout(LIMIT, connector.connect(name, tcp)).await.expect("handshake in time")
+    tokio::time::timeout(LIMIT, connector.connect(name, tcp))
+        .await
+        .expect("handshake in time")
 }
 
 /// Connects with plain TCP, sends nothing, and reads until warren closes: what came back.
 async fn nothing_sent(addr: SocketAddr) -> Vec<u8> {
     let mut c = TcpStream::connect(addr).await.expect("connect");
-    tokio::time::timeout(LIMIT, read_to_end(&mut c)).await.expect("closed in time")
+    tokio::time::timeout(LIMIT, read_to_end(&mut c))
+        .await
+        .expect("closed in time")
 }
 
 /// Reads one line (the tagged backend's greeting, or an echo).
 async fn line(s: &mut (impl AsyncRead + Unpin)) -> String {
     let mut out = Vec::new();
     let mut b = [0u8; 1];
-    while tokio::time::timeout(LIMIT, s.read(&mut b)).await.expect("line in time").unwrap_or(0) == 1 {
+    while tokio::time::timeout(LIMIT, s.read(&mut b))
+        .await
+        .expect("line in time")
+        .unwrap_or(0)
+        == 1
+    {
         if b[0] == b'\n' {
             break;
         }
@@ -112,14 +133,18 @@ async fn line(s: &mut (impl AsyncRead + Unpin)) -> String {
 }
 
 async fn echo(s: &mut (impl AsyncRead + AsyncWrite + Unpin), text: &str) -> String {
-    s.write_all(format!("{text}\n").as_bytes()).await.expect("write");
+    s.write_all(format!("{text}\n").as_bytes())
+        .await
+        .expect("write");
     line(s).await
 }
 
 /// A TLS server that greets with `tag` and echoes, using the certificate given.
 async fn tls_backend(tag: &str, cert_pem: &str, key_pem: &str) -> SocketAddr {
     let certs: Vec<CertificateDer<'static>> =
-        rustls_pki_types::pem::PemObject::pem_slice_iter(cert_pem.as_bytes()).collect::<Result<_, _>>().expect("certs");
+        rustls_pki_types::pem::PemObject::pem_slice_iter(cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("certs");
     let key = rustls_pki_types::pem::PemObject::from_pem_slice(key_pem.as_bytes()).expect("key");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -136,7 +161,9 @@ async fn tls_backend(tag: &str, cert_pem: &str, key_pem: &str) -> SocketAddr {
         while let Ok((tcp, _)) = l.accept().await {
             let (acceptor, tag) = (acceptor.clone(), tag.clone());
             tokio::spawn(async move {
-                let Ok(mut s) = acceptor.accept(tcp).await else { return };
+                let Ok(mut s) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 if s.write_all(tag.as_bytes()).await.is_err() {
                     return;
                 }
@@ -168,24 +195,41 @@ async fn a_tls_bind_terminates_tls_and_forwards_plain_bytes() {
     // HAProxy's layout: certificate chain and key in one file.
     write(&dir.join("rabbit.pem"), &format!("{cert}{key}"));
     let backend = Backend::tagged("plain").await;
-    let w = start(&cfg(&format!("ssl crt {}", dir.join("rabbit.pem").display()), &backend.addr.to_string()));
+    let w = start(&cfg(
+        &format!("ssl crt {}", dir.join("rabbit.pem").display()),
+        &backend.addr.to_string(),
+    ));
 
-    let mut c = tls_connect(w.addr("px"), &ca, "localhost").await.expect("TLS handshake with warren");
-    assert_eq!(line(&mut c).await, "plain", "the backend's greeting arrives decrypted by the backend, encrypted by warren");
+    let mut c = tls_connect(w.addr("px"), &ca, "localhost")
+        .await
+        .expect("TLS handshake with warren");
+    assert_eq!(
+        line(&mut c).await,
+        "plain",
+        "the backend's greeting arrives decrypted by the backend, encrypted by warren"
+    );
     assert_eq!(echo(&mut c, "hello over tls").await, "hello over tls");
     // A large transfer crosses many TLS records both ways.
     let big: String = "x".repeat(300_000);
     assert_eq!(echo(&mut c, &big).await.len(), big.len());
     c.shutdown().await.expect("close_notify");
     let mut rest = Vec::new();
-    tokio::time::timeout(LIMIT, c.read_to_end(&mut rest)).await.expect("closed in time").expect("clean end");
+    tokio::time::timeout(LIMIT, c.read_to_end(&mut rest))
+        .await
+        .expect("closed in time")
+        .expect("clean end");
     assert!(rest.is_empty());
 
     // A client that speaks plain TCP to the TLS port gets nothing through.
     let mut plain = TcpStream::connect(w.addr("px")).await.expect("connect");
     let _ = plain.write_all(b"AMQP\x00\x00\x09\x01").await;
-    let got = tokio::time::timeout(LIMIT, read_to_end(&mut plain)).await.expect("closed in time");
-    assert!(!String::from_utf8_lossy(&got).contains("plain"), "no byte of the backend reaches a non-TLS client");
+    let got = tokio::time::timeout(LIMIT, read_to_end(&mut plain))
+        .await
+        .expect("closed in time");
+    assert!(
+        !String::from_utf8_lossy(&got).contains("plain"),
+        "no byte of the backend reaches a non-TLS client"
+    );
     w.stop().await;
 }
 
@@ -201,10 +245,15 @@ async fn the_key_may_live_beside_the_certificate_and_a_directory_serves_by_sni()
     write(&certs.join("a.pem.key"), &a_key);
     write(&certs.join("b.pem"), &format!("{b_cert}{b_key}"));
     let backend = Backend::tagged("sni").await;
-    let w = start(&cfg(&format!("ssl crt {}", certs.display()), &backend.addr.to_string()));
+    let w = start(&cfg(
+        &format!("ssl crt {}", certs.display()),
+        &backend.addr.to_string(),
+    ));
     for name in ["a.rabbit.test", "b.rabbit.test"] {
         // The client verifies the certificate for the name it asked: only the right one passes.
-        let mut c = tls_connect(w.addr("px"), &ca, name).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut c = tls_connect(w.addr("px"), &ca, name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(line(&mut c).await, "sni");
     }
     w.stop().await;
@@ -222,7 +271,13 @@ async fn tls_to_servers_verifies_their_certificate() {
     // Verified against the right CA and name: sessions flow, and the TLS check passes (L6OK).
     let w = start(&format!(
         "{}    option log-health-checks\n",
-        cfg("", &format!("{node} ssl verify required ca-file {} sni str(rabbit1.test) check inter 200", ca_file.display()))
+        cfg(
+            "",
+            &format!(
+                "{node} ssl verify required ca-file {} sni str(rabbit1.test) check inter 200",
+                ca_file.display()
+            )
+        )
     ));
     let (mut c, tag) = which_backend(w.addr("px")).await;
     assert_eq!(tag, "tls node");
@@ -231,15 +286,30 @@ async fn tls_to_servers_verifies_their_certificate() {
     w.stop().await;
 
     // The wrong name: the handshake fails, the session is refused, the server is not used.
-    let w = start(&cfg("", &format!("{node} ssl verify required ca-file {} sni str(other.test)", ca_file.display())));
+    let w = start(&cfg(
+        "",
+        &format!(
+            "{node} ssl verify required ca-file {} sni str(other.test)",
+            ca_file.display()
+        ),
+    ));
     let got = nothing_sent(w.addr("px")).await;
-    assert!(got.is_empty(), "no byte from a server whose certificate does not verify");
+    assert!(
+        got.is_empty(),
+        "no byte from a server whose certificate does not verify"
+    );
     w.stop().await;
 
     // A CA that did not sign it: the same.
     let other = Ca::new();
     write(&dir.join("other.pem"), &other.pem());
-    let w = start(&cfg("", &format!("{node} ssl ca-file {} sni str(rabbit1.test)", dir.join("other.pem").display())));
+    let w = start(&cfg(
+        "",
+        &format!(
+            "{node} ssl ca-file {} sni str(rabbit1.test)",
+            dir.join("other.pem").display()
+        ),
+    ));
     let got = nothing_sent(w.addr("px")).await;
     assert!(got.is_empty());
     w.stop().await;
@@ -261,19 +331,28 @@ async fn checks_over_tls_mark_a_server_down_when_its_handshake_fails() {
     write(&dir.join("ca.pem"), &ca.pem());
     let w = start(&cfg(
         "",
-        &format!("{node} ssl ca-file {} sni str(rabbit1.test) check inter 100 rise 1 fall 1", dir.join("other.pem").display()),
+        &format!(
+            "{node} ssl ca-file {} sni str(rabbit1.test) check inter 100 rise 1 fall 1",
+            dir.join("other.pem").display()
+        ),
     ));
     let backend = w.backend("px");
     let mut events = backend.events.subscribe();
     wait_state(&mut events, "s", false, LIMIT).await;
-    let last = backend.server("s").and_then(|s| s.health().last_check.clone()).expect("checked");
+    let last = backend
+        .server("s")
+        .and_then(|s| s.health().last_check.clone())
+        .expect("checked");
     assert_eq!(last.status.code(), "L6RSP", "{last:?}");
     w.stop().await;
 
     // Signed by the CA the server line trusts: the TLS check passes with L6OK.
     let w = start(&cfg(
         "",
-        &format!("{node} ssl ca-file {} sni str(rabbit1.test) check inter 100 rise 1 fall 1", dir.join("ca.pem").display()),
+        &format!(
+            "{node} ssl ca-file {} sni str(rabbit1.test) check inter 100 rise 1 fall 1",
+            dir.join("ca.pem").display()
+        ),
     ));
     let backend = w.backend("px");
     let server = backend.server("s").expect("server");
@@ -304,27 +383,61 @@ async fn bad_certificate_material_is_refused_with_file_and_line() {
     write(&dir.join("junk.pem"), "not a certificate\n");
     write(&dir.join("ok.pem"), &format!("{cert}{key}"));
     let cases = [
-        (format!("ssl crt {}", dir.join("missing.pem").display()), "cannot read"),
-        (format!("ssl crt {}", dir.join("nokey.pem").display()), "no private key"),
-        (format!("ssl crt {}", dir.join("mismatch.pem").display()), "does not match its certificate"),
-        (format!("ssl crt {}", dir.join("junk.pem").display()), "no PEM certificate"),
+        (
+            format!("ssl crt {}", dir.join("missing.pem").display()),
+            "cannot read",
+        ),
+        (
+            format!("ssl crt {}", dir.join("nokey.pem").display()),
+            "no private key",
+        ),
+        (
+            format!("ssl crt {}", dir.join("mismatch.pem").display()),
+            "does not match its certificate",
+        ),
+        (
+            format!("ssl crt {}", dir.join("junk.pem").display()),
+            "no PEM certificate",
+        ),
         ("ssl".to_string(), "needs a certificate"),
-        (format!("crt {}", dir.join("ok.pem").display()), "need 'ssl'"),
-        (format!("ssl crt {} verify required", dir.join("ok.pem").display()), "needs 'ca-file"),
-        (format!("ssl crt {} ssl-min-ver TLSv1.0", dir.join("ok.pem").display()), "ssl-min-ver"),
+        (
+            format!("crt {}", dir.join("ok.pem").display()),
+            "need 'ssl'",
+        ),
+        (
+            format!("ssl crt {} verify required", dir.join("ok.pem").display()),
+            "needs 'ca-file",
+        ),
+        (
+            format!(
+                "ssl crt {} ssl-min-ver TLSv1.0",
+                dir.join("ok.pem").display()
+            ),
+            "ssl-min-ver",
+        ),
     ];
     for (bind, expected) in cases {
         let text = cfg(&bind, "127.0.0.1:1");
-        let err = config::load_str(&text, "tls.cfg", Syntax::Haproxy).expect_err(&bind).to_string();
-        assert!(err.contains("tls.cfg:7:") && err.contains(expected), "{bind}: {err}");
+        let err = config::load_str(&text, "tls.cfg", Syntax::Haproxy)
+            .expect_err(&bind)
+            .to_string();
+        assert!(
+            err.contains("tls.cfg:7:") && err.contains(expected),
+            "{bind}: {err}"
+        );
     }
     // The same checks in TOML, with the line of the `tls` table.
     let toml = format!(
         "[[frontend]]\nname = \"f\"\nbackend = \"b\"\ntls = {{ bind = [\"127.0.0.1:0\"], crt = [\"{}\"] }}\n\n[[backend]]\nname = \"b\"\n",
         dir.join("mismatch.pem").display()
     );
-    let err = config::load_str(&toml, "tls.toml", Syntax::Toml).expect_err("mismatch").to_string();
-    assert!(err.contains("tls.toml:4:") && err.contains("does not match"), "{err}");
+    let err = config::load_str(&toml, "tls.toml", Syntax::Toml)
+        .expect_err("mismatch")
+        .to_string();
+    assert!(
+        err.contains("tls.toml:4:") && err.contains("does not match"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -336,17 +449,33 @@ async fn toml_tls_binds_and_servers_work_and_convert_round_trips() {
     write(&dir.join("ca.pem"), &ca.pem());
     let node = tls_backend("tls node", &cert, &key).await;
     let text = cfg(
-        &format!("ssl crt {} ssl-min-ver TLSv1.3", dir.join("rabbit.pem").display()),
-        &format!("{node} ssl verify required ca-file {} sni str(localhost)", dir.join("ca.pem").display()),
+        &format!(
+            "ssl crt {} ssl-min-ver TLSv1.3",
+            dir.join("rabbit.pem").display()
+        ),
+        &format!(
+            "{node} ssl verify required ca-file {} sni str(localhost)",
+            dir.join("ca.pem").display()
+        ),
     );
     let loaded = config::load_str(&text, "t.cfg", Syntax::Haproxy).expect("loads");
     let toml = config::to_toml(&loaded.config);
-    let again = config::load_str(&toml, "t.toml", Syntax::Toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
+    let again =
+        config::load_str(&toml, "t.toml", Syntax::Toml).unwrap_or_else(|e| panic!("{e}\n{toml}"));
     assert_eq!(loaded.config, again.config, "{toml}");
     let w = run_config(again.config);
-    let mut c = tls_connect(w.addr("px"), &ca, "localhost").await.expect("TLS 1.3 handshake");
-    assert_eq!(c.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
-    assert_eq!(line(&mut c).await, "tls node", "TLS from the client to warren, and from warren to the node");
+    let mut c = tls_connect(w.addr("px"), &ca, "localhost")
+        .await
+        .expect("TLS 1.3 handshake");
+    assert_eq!(
+        c.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    assert_eq!(
+        line(&mut c).await,
+        "tls node",
+        "TLS from the client to warren, and from warren to the node"
+    );
     assert_eq!(echo(&mut c, "both legs").await, "both legs");
     w.stop().await;
 }
@@ -360,20 +489,35 @@ async fn a_reload_reads_renewed_certificates() {
     write(&pem, &format!("{cert}{key}"));
     let backend = Backend::tagged("b").await;
     let port = free_port();
-    let text = cfg(&format!("ssl crt {}", pem.display()), &backend.addr.to_string()).replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
+    let text = cfg(
+        &format!("ssl crt {}", pem.display()),
+        &backend.addr.to_string(),
+    )
+    .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));
     let w = start(&text);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut old = tls_connect(addr, &ca, "old.rabbit.test").await.expect("old certificate");
+    let mut old = tls_connect(addr, &ca, "old.rabbit.test")
+        .await
+        .expect("old certificate");
     assert_eq!(line(&mut old).await, "b");
 
     // Renewed in place, as certbot or an operator would, then reloaded.
     let (cert, key) = ca.issue(&["new.rabbit.test"]);
     write(&pem, &format!("{cert}{key}"));
     w.reload(&text).await.expect("reload");
-    let mut c = tls_connect(addr, &ca, "new.rabbit.test").await.expect("the renewed certificate is served");
+    let mut c = tls_connect(addr, &ca, "new.rabbit.test")
+        .await
+        .expect("the renewed certificate is served");
     assert_eq!(line(&mut c).await, "b");
-    assert!(tls_connect(addr, &ca, "old.rabbit.test").await.is_err(), "the old certificate is gone");
-    assert_eq!(echo(&mut old, "still here").await, "still here", "sessions opened before the reload go on");
+    assert!(
+        tls_connect(addr, &ca, "old.rabbit.test").await.is_err(),
+        "the old certificate is gone"
+    );
+    assert_eq!(
+        echo(&mut old, "still here").await,
+        "still here",
+        "sessions opened before the reload go on"
+    );
     w.stop().await;
 }
 
@@ -389,13 +533,23 @@ async fn the_stats_page_can_be_served_over_https() {
         stats_pem.display()
     );
     let w = start(&text);
-    let mut c = tls_connect(w.stats_addr("admin_stats"), &ca, "localhost").await.expect("HTTPS handshake");
-    c.write_all(b"GET /haproxy;csv HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.expect("request");
+    let mut c = tls_connect(w.stats_addr("admin_stats"), &ca, "localhost")
+        .await
+        .expect("HTTPS handshake");
+    c.write_all(b"GET /haproxy;csv HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
     let mut answer = Vec::new();
-    tokio::time::timeout(LIMIT, c.read_to_end(&mut answer)).await.expect("answer in time").expect("read");
+    tokio::time::timeout(LIMIT, c.read_to_end(&mut answer))
+        .await
+        .expect("answer in time")
+        .expect("read");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(answer.contains("# pxname,svname,"), "the CSV over HTTPS: {answer}");
+    assert!(
+        answer.contains("# pxname,svname,"),
+        "the CSV over HTTPS: {answer}"
+    );
     w.stop().await;
 }
 
@@ -407,14 +561,24 @@ async fn timeout_client_hs_bounds_the_tls_handshake() {
     let dir = tempdir();
     let rabbit_pem = ca.write_pem(&dir, "rabbit.pem", &["localhost"]);
     let backend = Backend::tagged("b").await;
-    let text = cfg(&format!("ssl crt {}", rabbit_pem.display()), &backend.addr.to_string())
-        .replace("    timeout client 10s\n", "    timeout client 10s\n    timeout handshake 60s\n    timeout client-hs 300ms\n");
+    let text = cfg(
+        &format!("ssl crt {}", rabbit_pem.display()),
+        &backend.addr.to_string(),
+    )
+    .replace(
+        "    timeout client 10s\n",
+        "    timeout client 10s\n    timeout handshake 60s\n    timeout client-hs 300ms\n",
+    );
     let w = start(&text);
     let mut silent = TcpStream::connect(w.addr("px")).await.expect("connect");
-    let got = tokio::time::timeout(LIMIT, read_to_end(&mut silent)).await.expect("closed by timeout client-hs, not left to the 60 s one");
+    let got = tokio::time::timeout(LIMIT, read_to_end(&mut silent))
+        .await
+        .expect("closed by timeout client-hs, not left to the 60 s one");
     assert!(got.is_empty());
     // A client that does the handshake is served.
-    let mut c = tls_connect(w.addr("px"), &ca, "localhost").await.expect("handshake");
+    let mut c = tls_connect(w.addr("px"), &ca, "localhost")
+        .await
+        .expect("handshake");
     assert_eq!(line(&mut c).await, "b");
     w.stop().await;
 }

@@ -50,7 +50,10 @@ async fn expect(r: &mut BufReader<OwnedReadHalf>, class: u16, id: u16) -> Result
         if kind != 1 || p.len() < 4 {
             continue;
         }
-        let got = (u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]]));
+        let got = (
+            u16::from_be_bytes([p[0], p[1]]),
+            u16::from_be_bytes([p[2], p[3]]),
+        );
         if got == (class, id) {
             return Ok(p);
         }
@@ -104,7 +107,10 @@ pub async fn handshake(addr: SocketAddr) -> Result<Conn> {
 }
 
 /// Declares the bench queue and purges it.
-async fn declare(r: &mut BufReader<OwnedReadHalf>, w: &mut tokio::net::tcp::OwnedWriteHalf) -> Result<()> {
+async fn declare(
+    r: &mut BufReader<OwnedReadHalf>,
+    w: &mut tokio::net::tcp::OwnedWriteHalf,
+) -> Result<()> {
     let mut a = 0u16.to_be_bytes().to_vec();
     shortstr(&mut a, QUEUE);
     a.push(0); // passive, durable, exclusive, auto-delete, no-wait: all off

@@ -44,14 +44,19 @@ pub async fn run(a: Args) -> Result<()> {
         "stop" => libc::SIGSTOP,
         other => bail!("signal must be kill or stop, not {other}"),
     };
-    let mut log = std::fs::File::open(&a.log).with_context(|| format!("cannot open {}", a.log.display()))?;
+    let mut log =
+        std::fs::File::open(&a.log).with_context(|| format!("cannot open {}", a.log.display()))?;
     log.seek(SeekFrom::End(0))?;
     let needle = format!("{} is DOWN", a.server);
 
     let start = Instant::now();
     // SAFETY: kill(2) takes plain integers; a wrong pid fails with an errno, nothing else.
     if unsafe { libc::kill(a.pid, sig) } != 0 {
-        bail!("cannot signal pid {}: {}", a.pid, std::io::Error::last_os_error());
+        bail!(
+            "cannot signal pid {}: {}",
+            a.pid,
+            std::io::Error::last_os_error()
+        );
     }
     let end = start + Duration::from_secs_f64(a.secs);
     let mut probes = tokio::task::JoinSet::new();
@@ -63,7 +68,10 @@ pub async fn run(a: Args) -> Result<()> {
             let addr = a.addr;
             probes.spawn(async move {
                 let began = Instant::now();
-                let ok = matches!(tokio::time::timeout(PROBE_TIMEOUT, crate::amqp::handshake(addr)).await, Ok(Ok(_)));
+                let ok = matches!(
+                    tokio::time::timeout(PROBE_TIMEOUT, crate::amqp::handshake(addr)).await,
+                    Ok(Ok(_))
+                );
                 (began, Instant::now(), ok)
             });
             next_probe += PROBE_EVERY;
@@ -95,7 +103,14 @@ pub async fn run(a: Args) -> Result<()> {
     let opt = |v: Option<u128>| v.map_or("none".to_string(), |v| v.to_string());
     println!("RESULT failover_{s}_first_ok_ms {} ms", opt(first_ok));
     println!("RESULT failover_{s}_slowest_ok_ms {slowest_ok} ms");
-    println!("RESULT failover_{s}_failed_pct {:.1} % ({failed} of {total} handshakes)", 100.0 * f64::from(failed) / f64::from(total.max(1)));
-    println!("RESULT failover_{s}_down_ms {} ms (watched {} s)", opt(down_ms), a.secs);
+    println!(
+        "RESULT failover_{s}_failed_pct {:.1} % ({failed} of {total} handshakes)",
+        100.0 * f64::from(failed) / f64::from(total.max(1))
+    );
+    println!(
+        "RESULT failover_{s}_down_ms {} ms (watched {} s)",
+        opt(down_ms),
+        a.secs
+    );
     Ok(())
 }

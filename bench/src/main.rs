@@ -27,20 +27,37 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Result<T> {
-    args.get(i).with_context(|| format!("missing {what}"))?.parse().map_err(|_| anyhow::anyhow!("bad {what}: {:?}", args.get(i)))
+    args.get(i)
+        .with_context(|| format!("missing {what}"))?
+        .parse()
+        .map_err(|_| anyhow::anyhow!("bad {what}: {:?}", args.get(i)))
 }
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let addr: SocketAddr = arg(&args, 1, "address")?;
         match args.first().map(String::as_str) {
             Some("serve") => serve(addr, args.get(2).map(String::as_str) == Some("echo")).await,
-            Some("throughput") => throughput(addr, arg(&args, 2, "streams")?, arg(&args, 3, "seconds")?).await,
-            Some("connrate") => connrate(addr, arg(&args, 2, "workers")?, arg(&args, 3, "seconds")?).await,
+            Some("throughput") => {
+                throughput(addr, arg(&args, 2, "streams")?, arg(&args, 3, "seconds")?).await
+            }
+            Some("connrate") => {
+                connrate(addr, arg(&args, 2, "workers")?, arg(&args, 3, "seconds")?).await
+            }
             Some("latency") => latency(addr, arg(&args, 2, "count")?).await,
-            Some("amqp") => amqp::publish(addr, args.get(2).map(String::as_str) == Some("confirms"), arg(&args, 3, "seconds")?).await,
+            Some("amqp") => {
+                amqp::publish(
+                    addr,
+                    args.get(2).map(String::as_str) == Some("confirms"),
+                    arg(&args, 3, "seconds")?,
+                )
+                .await
+            }
             Some("idle") => idle(addr, arg(&args, 2, "connections")?, arg(&args, 3, "pid")?).await,
             Some("amqp-ready") => amqp::ready(addr, arg(&args, 2, "timeout")?).await,
             Some("failover") => {
@@ -164,7 +181,9 @@ async fn latency(addr: SocketAddr, count: usize) -> Result<()> {
         }
     }
     samples.sort_unstable();
-    let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)] as f64 / 1000.0;
+    let pct = |p: f64| {
+        samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)] as f64 / 1000.0
+    };
     println!("RESULT latency_p50 {:.1} us", pct(0.50));
     println!("RESULT latency_p99 {:.1} us", pct(0.99));
     Ok(())
@@ -172,8 +191,15 @@ async fn latency(addr: SocketAddr, count: usize) -> Result<()> {
 
 fn rss_kib(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-    Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("no VmRSS")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("VmRSS value")?
+        .parse()?)
 }
 
 async fn idle(addr: SocketAddr, conns: usize, pid: u32) -> Result<()> {
@@ -192,7 +218,9 @@ async fn idle(addr: SocketAddr, conns: usize, pid: u32) -> Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = rss_kib(pid)?;
     let per = (after.saturating_sub(before)) as f64 * 1024.0 / conns as f64;
-    println!("RESULT idle_bytes_per_conn {per:.0} B ({conns} connections, RSS {before} -> {after} KiB)");
+    println!(
+        "RESULT idle_bytes_per_conn {per:.0} B ({conns} connections, RSS {before} -> {after} KiB)"
+    );
     drop(held);
     Ok(())
 }

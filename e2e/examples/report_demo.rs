@@ -14,7 +14,10 @@ use warren_e2e::timeline::Timeline;
 use warren_e2e::workload::Clients;
 
 fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::main]
@@ -28,7 +31,11 @@ async fn main() -> Result<()> {
     }
     let (seconds, kill_at) = (env_num("DEMO_SECONDS", 20), env_num("DEMO_KILL_AT", 6));
     let proxy = Proxy::start(ProxyKind::from_env()?, config).await?;
-    println!("proxy: {} -f {}", proxy.kind.name(), proxy.cfg_path.display());
+    println!(
+        "proxy: {} -f {}",
+        proxy.kind.name(),
+        proxy.cfg_path.display()
+    );
     println!("stats page: {}", proxy.stats_url());
     let uri = proxy.amqp_uri("");
 
@@ -39,8 +46,17 @@ async fn main() -> Result<()> {
     let mut clients = Clients::new();
     clients.spawn_consumers(&uri, "demo");
     let board = clients.board.clone();
-    board.wait("4 consumers", Duration::from_secs(20), |o| (o.sessions.len() == 4).then_some(())).await?;
-    let where_: Vec<(String, usize)> = lab.connections(1).await?.into_iter().filter(|(n, _)| n.starts_with("demo-q")).collect();
+    board
+        .wait("4 consumers", Duration::from_secs(20), |o| {
+            (o.sessions.len() == 4).then_some(())
+        })
+        .await?;
+    let where_: Vec<(String, usize)> = lab
+        .connections(1)
+        .await?
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("demo-q"))
+        .collect();
     println!("consumers (connection name -> node): {where_:?}");
     clients.spawn_publisher(&uri, "demo-publisher", Duration::from_millis(10));
 
@@ -54,10 +70,21 @@ async fn main() -> Result<()> {
     for second in 1..=seconds {
         tick.tick().await;
         let (p, d, per_q) = board.read(|o| {
-            let per_q: Vec<usize> = (0..4).map(|q| o.deliveries.iter().filter(|x| x.1 == q).count()).collect();
+            let per_q: Vec<usize> = (0..4)
+                .map(|q| o.deliveries.iter().filter(|x| x.1 == q).count())
+                .collect();
             (o.confirmed.len(), o.deliveries.len(), per_q)
         });
-        println!("  {second:>6}  {:>11}  {:>10}  {per_q:?}{}", p - last_pub, d - last_del, if killed.is_some() { "  (node 2 down)" } else { "" });
+        println!(
+            "  {second:>6}  {:>11}  {:>10}  {per_q:?}{}",
+            p - last_pub,
+            d - last_del,
+            if killed.is_some() {
+                "  (node 2 down)"
+            } else {
+                ""
+            }
+        );
         (last_pub, last_del) = (p, d);
         if second == kill_at {
             let t = Instant::now();
@@ -70,31 +97,66 @@ async fn main() -> Result<()> {
     }
     // let the consumers drain what was published, then stop the clients
     let sent: Vec<_> = board.read(|o| o.confirmed.iter().map(|(_, id, k)| (*id, *k)).collect());
-    let _ = board.wait("queues drained", Duration::from_secs(15), |o| o.missing(&sent).is_empty().then_some(())).await;
+    let _ = board
+        .wait("queues drained", Duration::from_secs(15), |o| {
+            o.missing(&sent).is_empty().then_some(())
+        })
+        .await;
     clients.stop().await;
 
     if let Some(t_fail) = killed {
-        if let Ok((_, at)) = proxy.log.wait_for("Server rabbitmq_cluster_back/clusterRabbit2 is DOWN", mark, Duration::from_secs(1)).await {
+        if let Ok((_, at)) = proxy
+            .log
+            .wait_for(
+                "Server rabbitmq_cluster_back/clusterRabbit2 is DOWN",
+                mark,
+                Duration::from_secs(1),
+            )
+            .await
+        {
             timeline.at(at, "proxy marks clusterRabbit2 DOWN");
         }
         board.read(|o| {
             for s in &o.sessions {
                 if let (Some(end), Some(why)) = (s.ended_at, &s.end_reason) {
-                    timeline.at(end, format!("{} ({}) connection ended: {why}", s.name, QUEUES[s.queue].0));
+                    timeline.at(
+                        end,
+                        format!("{} ({}) connection ended: {why}", s.name, QUEUES[s.queue].0),
+                    );
                 }
                 if s.consuming_at > t_fail {
-                    timeline.at(s.consuming_at, format!("{} consuming again through the proxy", s.name));
+                    timeline.at(
+                        s.consuming_at,
+                        format!("{} consuming again through the proxy", s.name),
+                    );
                 }
             }
             for (at, e) in &o.publisher_errors {
                 timeline.at(*at, format!("publisher: {e}"));
             }
             let sent: Vec<_> = o.confirmed.iter().map(|(_, id, k)| (*id, *k)).collect();
-            println!("\n{} messages confirmed, {} deliveries; not consumed: {}", sent.len(), o.deliveries.len(), o.missing(&sent).len());
+            println!(
+                "\n{} messages confirmed, {} deliveries; not consumed: {}",
+                sent.len(),
+                o.deliveries.len(),
+                o.missing(&sent).len()
+            );
         });
-        println!("{}", timeline.render(&format!("kill -9 node 2 behind {}", proxy.kind.name())));
+        println!(
+            "{}",
+            timeline.render(&format!("kill -9 node 2 behind {}", proxy.kind.name()))
+        );
     }
-    println!("proxy log:\n{}", proxy.log.dump().lines().filter(|l| l.contains("Server ")).collect::<Vec<_>>().join("\n"));
+    println!(
+        "proxy log:\n{}",
+        proxy
+            .log
+            .dump()
+            .lines()
+            .filter(|l| l.contains("Server "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     println!("bringing node 2 back...");
     lab.run_async(&["restart", "2"]).await?;
     proxy.stop().await?;

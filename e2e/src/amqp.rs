@@ -6,7 +6,10 @@
 //! the quiet connection a proxy's `timeout client` cuts, so the raw client reproduces it.
 
 use anyhow::{bail, Context, Result};
-use lapin::options::{BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{
+    BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,7 +32,12 @@ pub const QUEUES: [(&str, &str); 4] = [
 
 /// Queues (0-based indices into [`QUEUES`]) that a message with `key` must reach.
 pub fn queues_for_key(key: &str) -> Vec<usize> {
-    QUEUES.iter().enumerate().filter(|(_, (_, k))| *k == key).map(|(i, _)| i).collect()
+    QUEUES
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, k))| *k == key)
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Connects with lapin on the current tokio runtime; `name` becomes the client-provided
@@ -56,24 +64,45 @@ pub async fn declare_topology(ch: &Channel, quorum: bool) -> Result<()> {
     ch.exchange_declare(
         EXCHANGE,
         ExchangeKind::Direct,
-        ExchangeDeclareOptions { durable: true, ..Default::default() },
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
         FieldTable::default(),
     )
     .await
     .context("declaring the exchange")?;
     for (queue, key) in QUEUES {
         // a queue left by an earlier test may be of the other type: start clean
-        ch.queue_delete(queue, QueueDeleteOptions::default()).await.with_context(|| format!("deleting {queue}"))?;
+        ch.queue_delete(queue, QueueDeleteOptions::default())
+            .await
+            .with_context(|| format!("deleting {queue}"))?;
         let mut args = FieldTable::default();
         if quorum {
-            args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+            args.insert(
+                "x-queue-type".into(),
+                AMQPValue::LongString("quorum".into()),
+            );
         }
-        ch.queue_declare(queue, QueueDeclareOptions { durable: true, ..Default::default() }, args)
-            .await
-            .with_context(|| format!("declaring {queue}"))?;
-        ch.queue_bind(queue, EXCHANGE, key, QueueBindOptions::default(), FieldTable::default())
-            .await
-            .with_context(|| format!("binding {queue}"))?;
+        ch.queue_declare(
+            queue,
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await
+        .with_context(|| format!("declaring {queue}"))?;
+        ch.queue_bind(
+            queue,
+            EXCHANGE,
+            key,
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .with_context(|| format!("binding {queue}"))?;
     }
     Ok(())
 }
@@ -113,17 +142,26 @@ impl RawQuietConsumer {
     /// As [`start`](Self::start), and with `send_heartbeats` a task sends a heartbeat frame
     /// every `heartbeat / 2` seconds, as a live client does (the client never checks the
     /// server's heartbeats, as many client libraries don't).
-    pub async fn start_with(addr: (&str, u16), queue: &str, heartbeat: u16, send_heartbeats: bool) -> Result<RawQuietConsumer> {
+    pub async fn start_with(
+        addr: (&str, u16),
+        queue: &str,
+        heartbeat: u16,
+        send_heartbeats: bool,
+    ) -> Result<RawQuietConsumer> {
         let mut s = TcpStream::connect(addr).await?;
         s.write_all(b"AMQP\x00\x00\x09\x01").await?;
-        expect_method(&mut s, 10, 10).await.context("connection.start")?;
+        expect_method(&mut s, 10, 10)
+            .await
+            .context("connection.start")?;
         let mut p = method(10, 11);
         p.extend_from_slice(&0u32.to_be_bytes()); // client-properties: empty table
         shortstr(&mut p, "PLAIN");
         longstr(&mut p, b"\0guest\0guest");
         shortstr(&mut p, "en_US");
         send(&mut s, 0, &p).await?;
-        expect_method(&mut s, 10, 30).await.context("connection.tune")?;
+        expect_method(&mut s, 10, 30)
+            .await
+            .context("connection.tune")?;
         let mut p = method(10, 31);
         p.extend_from_slice(&2047u16.to_be_bytes()); // channel-max
         p.extend_from_slice(&131072u32.to_be_bytes()); // frame-max
@@ -134,11 +172,15 @@ impl RawQuietConsumer {
         shortstr(&mut p, "");
         p.push(0);
         send(&mut s, 0, &p).await?;
-        expect_method(&mut s, 10, 41).await.context("connection.open-ok")?;
+        expect_method(&mut s, 10, 41)
+            .await
+            .context("connection.open-ok")?;
         let mut p = method(20, 10);
         shortstr(&mut p, "");
         send(&mut s, 1, &p).await?;
-        expect_method(&mut s, 20, 11).await.context("channel.open-ok")?;
+        expect_method(&mut s, 20, 11)
+            .await
+            .context("channel.open-ok")?;
         let mut p = method(60, 20);
         p.extend_from_slice(&0u16.to_be_bytes());
         shortstr(&mut p, queue);
@@ -146,7 +188,9 @@ impl RawQuietConsumer {
         p.push(0b0000_0010); // no-ack
         p.extend_from_slice(&0u32.to_be_bytes());
         send(&mut s, 1, &p).await?;
-        expect_method(&mut s, 60, 21).await.context("basic.consume-ok")?;
+        expect_method(&mut s, 60, 21)
+            .await
+            .context("basic.consume-ok")?;
         let (reader, mut writer) = s.into_split();
         if send_heartbeats && heartbeat > 0 {
             let every = Duration::from_millis(u64::from(heartbeat) * 500);
@@ -159,16 +203,26 @@ impl RawQuietConsumer {
                     }
                 }
             });
-            return Ok(RawQuietConsumer { reader, _writer: None, beat: Some(beat) });
+            return Ok(RawQuietConsumer {
+                reader,
+                _writer: None,
+                beat: Some(beat),
+            });
         }
-        Ok(RawQuietConsumer { reader, _writer: Some(writer), beat: None })
+        Ok(RawQuietConsumer {
+            reader,
+            _writer: Some(writer),
+            beat: None,
+        })
     }
 
     /// Reads frames until a `basic.deliver`; an error if the connection ends first.
     pub async fn wait_delivery(&mut self) -> Result<()> {
         loop {
             match read_frame(&mut self.reader).await? {
-                (1, _, payload) if payload.len() >= 4 && payload[0..4] == [0, 60, 0, 60] => return Ok(()),
+                (1, _, payload) if payload.len() >= 4 && payload[0..4] == [0, 60, 0, 60] => {
+                    return Ok(())
+                }
                 (1, _, payload) if payload.len() >= 4 && payload[0..4] == [0, 10, 0, 50] => {
                     bail!("connection.close from the server")
                 }
@@ -220,9 +274,15 @@ async fn send(s: &mut TcpStream, channel: u16, payload: &[u8]) -> Result<()> {
 
 /// `code text` of a `connection.close` payload.
 fn close_reason(payload: &[u8]) -> String {
-    let code = payload.get(4..6).map(|b| u16::from_be_bytes([b[0], b[1]])).unwrap_or(0);
+    let code = payload
+        .get(4..6)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        .unwrap_or(0);
     let len = payload.get(6).copied().unwrap_or(0) as usize;
-    let text = payload.get(7..7 + len).map(String::from_utf8_lossy).unwrap_or_default();
+    let text = payload
+        .get(7..7 + len)
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
     format!("{code} {text}")
 }
 
@@ -234,7 +294,9 @@ async fn read_frame(s: &mut (impl tokio::io::AsyncRead + Unpin)) -> Result<(u8, 
         bail!("frame of {size} bytes: not AMQP?");
     }
     let mut payload = vec![0u8; size + 1];
-    s.read_exact(&mut payload).await.context("connection ended mid-frame")?;
+    s.read_exact(&mut payload)
+        .await
+        .context("connection ended mid-frame")?;
     if payload.pop() != Some(0xCE) {
         bail!("bad frame end");
     }
@@ -246,7 +308,10 @@ async fn expect_method(s: &mut TcpStream, class: u16, id: u16) -> Result<()> {
     if t != 1 || p.len() < 4 {
         bail!("expected method {class}.{id}, got frame type {t}");
     }
-    let (c, m) = (u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]]));
+    let (c, m) = (
+        u16::from_be_bytes([p[0], p[1]]),
+        u16::from_be_bytes([p[2], p[3]]),
+    );
     if (c, m) != (class, id) {
         bail!("expected method {class}.{id}, got {c}.{m}");
     }

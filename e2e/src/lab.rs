@@ -13,12 +13,18 @@ use std::sync::OnceLock;
 
 /// Number of nodes the suite expects (`N` of the script).
 pub fn nodes() -> usize {
-    std::env::var("N").ok().and_then(|n| n.parse().ok()).unwrap_or(3)
+    std::env::var("N")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3)
 }
 
 /// AMQP port of node `i` (1-based), as the script assigns them.
 pub fn amqp_port(i: usize) -> u16 {
-    let base: u16 = std::env::var("AMQP_BASE").ok().and_then(|p| p.parse().ok()).unwrap_or(5672);
+    let base: u16 = std::env::var("AMQP_BASE")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5672);
     base + (i as u16) - 1
 }
 
@@ -29,7 +35,10 @@ pub fn node_of_port(port: u16) -> Option<usize> {
 
 /// The workspace root (parent of this crate's directory).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("e2e crate lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("e2e crate lives in the workspace")
+        .to_path_buf()
 }
 
 /// Where the script keeps nodes, logs and pids (`LAB` of the script).
@@ -60,7 +69,9 @@ impl Lab {
     /// The cluster, started if needed (once per process) unless `WARREN_E2E_CLUSTER=external`.
     pub fn get() -> Result<Lab> {
         static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
-        let lab = Lab { script: workspace_root().join("scripts/rabbit-cluster") };
+        let lab = Lab {
+            script: workspace_root().join("scripts/rabbit-cluster"),
+        };
         let started = STARTED.get_or_init(|| lab.start_once().map_err(|e| format!("{e:#}")));
         if let Err(e) = started {
             bail!("cluster not available: {e}");
@@ -86,9 +97,18 @@ impl Lab {
             .args(args)
             .output()
             .with_context(|| format!("running {}", self.script.display()))?;
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         if !out.status.success() {
-            bail!("rabbit-cluster {} failed ({}):\n{}", args.join(" "), out.status, text);
+            bail!(
+                "rabbit-cluster {} failed ({}):\n{}",
+                args.join(" "),
+                out.status,
+                text
+            );
         }
         Ok(text)
     }
@@ -110,7 +130,10 @@ impl Lab {
         for i in 1..=nodes() {
             let prefix = format!("rabbit{i} ");
             let line = out.lines().find(|l| l.starts_with(&prefix)).unwrap_or("");
-            let state = match line.split_whitespace().find_map(|w| w.strip_prefix("state=")) {
+            let state = match line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("state="))
+            {
                 Some("serving") => NodeState::Serving,
                 Some("not-serving") => NodeState::NotServing,
                 Some("frozen") => NodeState::Frozen,
@@ -191,14 +214,20 @@ fn parse_connections(out: &str) -> Vec<(String, usize)> {
     let mut v = Vec::new();
     for line in out.lines() {
         let mut parts = line.splitn(2, '\t');
-        let (Some(port), Some(props)) = (parts.next(), parts.next()) else { continue };
-        let Some(node) = port.trim().parse().ok().and_then(node_of_port) else { continue };
+        let (Some(port), Some(props)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Some(node) = port.trim().parse().ok().and_then(node_of_port) else {
+            continue;
+        };
         // 3.10 renders `{"connection_name","NAME"}`; other versions put the type in between
         let start = ["\"connection_name\",\"", "\"connection_name\",longstr,\""]
             .iter()
             .find_map(|key| props.find(key).map(|p| p + key.len()));
         let Some(start) = start else { continue };
-        let Some(len) = props[start..].find('"') else { continue };
+        let Some(len) = props[start..].find('"') else {
+            continue;
+        };
         v.push((props[start..start + len].to_string(), node));
     }
     v
@@ -230,6 +259,9 @@ mod tests {
                    5674\t[{\"connection_name\",longstr,\"c-3\"}]\n\
                    9999\t[{\"connection_name\",longstr,\"other\"}]\n\
                    5672\t[]\n";
-        assert_eq!(parse_connections(out), vec![("c-2".to_string(), 2), ("c-3".to_string(), 3)]);
+        assert_eq!(
+            parse_connections(out),
+            vec![("c-2".to_string(), 2), ("c-3".to_string(), 3)]
+        );
     }
 }

@@ -33,7 +33,10 @@ impl TestCtx {
     pub async fn proxy(&self, config: proxy::ProxyConfig) -> Result<proxy::Proxy> {
         let p = proxy::Proxy::start(self.kind.clone(), config).await?;
         let label = format!("{} -f {}", p.kind.name(), p.cfg_path.display());
-        self.logs.lock().unwrap_or_else(|e| e.into_inner()).push((label, p.log.clone()));
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((label, p.log.clone()));
         Ok(p)
     }
 }
@@ -55,7 +58,11 @@ where
         let lab = lab::Lab::get()?;
         let kind = proxy::ProxyKind::from_env()?;
         lab.ensure_healthy().await?;
-        Ok::<_, anyhow::Error>(TestCtx { lab, kind, logs: Arc::default() })
+        Ok::<_, anyhow::Error>(TestCtx {
+            lab,
+            kind,
+            logs: Arc::default(),
+        })
     };
     let ctx = match setup.await {
         Ok(c) => c,
@@ -64,13 +71,19 @@ where
     eprintln!("[e2e] {name}: proxy under test is {}", ctx.kind.name());
     let result = body(ctx.clone()).await;
     match result {
-        Ok(()) => eprintln!("[e2e] {name}: passed in {:.1}s", started.elapsed().as_secs_f64()),
+        Ok(()) => eprintln!(
+            "[e2e] {name}: passed in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ),
         Err(e) => {
             for (label, log) in ctx.logs.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                 eprintln!("===== log of {label}\n{}", log.dump());
             }
             eprintln!("===== RabbitMQ node logs\n{}", ctx.lab.node_log_tails(40));
-            panic!("{name} failed after {:.1}s: {e:#}", started.elapsed().as_secs_f64());
+            panic!(
+                "{name} failed after {:.1}s: {e:#}",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
 }

@@ -34,7 +34,9 @@ impl ProxyKind {
         if let Ok(bin) = std::env::var("WARREN_BIN") {
             return Ok(ProxyKind::Warren(PathBuf::from(bin)));
         }
-        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace_root().join("target"));
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| workspace_root().join("target"));
         for profile in ["debug", "release"] {
             let bin = target.join(profile).join("warren");
             if bin.exists() {
@@ -122,7 +124,11 @@ impl ProxyConfig {
             rise: 3,
             fall: 3,
             servers: (1..=2)
-                .map(|i| ServerLine { name: format!("clusterRabbit{i}"), port: amqp_port(i), weight: 30 })
+                .map(|i| ServerLine {
+                    name: format!("clusterRabbit{i}"),
+                    port: amqp_port(i),
+                    weight: 30,
+                })
                 .collect(),
             timeout_check: "2s".into(),
             amqp: false,
@@ -144,7 +150,11 @@ impl ProxyConfig {
     pub fn nodes(mut self, nodes: &[usize]) -> Self {
         self.servers = nodes
             .iter()
-            .map(|&i| ServerLine { name: format!("clusterRabbit{i}"), port: amqp_port(i), weight: 30 })
+            .map(|&i| ServerLine {
+                name: format!("clusterRabbit{i}"),
+                port: amqp_port(i),
+                weight: 30,
+            })
             .collect();
         self
     }
@@ -164,7 +174,11 @@ impl ProxyConfig {
 
     /// Adds node `i` as a server `clusterRabbit<i>` with `weight`.
     pub fn with_node(mut self, i: usize, weight: u32) -> Self {
-        self.servers.push(ServerLine { name: format!("clusterRabbit{i}"), port: amqp_port(i), weight });
+        self.servers.push(ServerLine {
+            name: format!("clusterRabbit{i}"),
+            port: amqp_port(i),
+            weight,
+        });
         self
     }
 
@@ -214,12 +228,20 @@ backend {be}
             be = Self::BACKEND,
             tchk = self.timeout_check,
             extra_defaults = self.extra_defaults(),
-            bind_options = if self.bind_options.is_empty() { String::new() } else { format!(" {}", self.bind_options) },
+            bind_options = if self.bind_options.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", self.bind_options)
+            },
         );
         if let Some(r) = &self.rebalance {
             s.push_str(&format!("    rebalance {r}\n"));
         }
-        let mut on_down = if self.shutdown_sessions { " on-marked-down shutdown-sessions".to_string() } else { String::new() };
+        let mut on_down = if self.shutdown_sessions {
+            " on-marked-down shutdown-sessions".to_string()
+        } else {
+            String::new()
+        };
         if !self.server_options.is_empty() {
             on_down.push(' ');
             on_down.push_str(&self.server_options);
@@ -270,7 +292,12 @@ pub struct LogLines {
 impl LogLines {
     /// First line at index ≥ `from` containing `needle`, waiting until `deadline`.
     /// Returns its index and arrival instant.
-    pub async fn wait_for(&self, needle: &str, from: usize, within: Duration) -> Result<(usize, Instant)> {
+    pub async fn wait_for(
+        &self,
+        needle: &str,
+        from: usize,
+        within: Duration,
+    ) -> Result<(usize, Instant)> {
         let deadline = Instant::now() + within;
         let mut rx = self.count.clone();
         loop {
@@ -281,9 +308,9 @@ impl LogLines {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => {
                     // the process is gone; one last look
-                    return self.find(needle, from).with_context(|| {
-                        format!("proxy exited before logging {needle:?}")
-                    });
+                    return self
+                        .find(needle, from)
+                        .with_context(|| format!("proxy exited before logging {needle:?}"));
                 }
                 Err(_) => bail!("no log line containing {needle:?} within {within:?}"),
             }
@@ -292,7 +319,12 @@ impl LogLines {
 
     fn find(&self, needle: &str, from: usize) -> Option<(usize, Instant)> {
         let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
-        lines.iter().enumerate().skip(from).find(|(_, (_, l))| l.contains(needle)).map(|(i, (t, _))| (i, *t))
+        lines
+            .iter()
+            .enumerate()
+            .skip(from)
+            .find(|(_, (_, l))| l.contains(needle))
+            .map(|(i, (t, _))| (i, *t))
     }
 
     /// Number of lines so far (a mark to wait for lines after it).
@@ -334,15 +366,26 @@ impl Proxy {
                 c
             }
         };
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-        let mut child = cmd.spawn().with_context(|| format!("starting {:?}", kind))?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {:?}", kind))?;
 
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = watch::channel(0usize);
         let tx = Arc::new(tx);
         for stream in [
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
         ]
         .into_iter()
         .flatten()
@@ -362,7 +405,13 @@ impl Proxy {
             });
         }
         let log = LogLines { lines, count: rx };
-        let mut proxy = Proxy { kind, config, cfg_path, log, child };
+        let mut proxy = Proxy {
+            kind,
+            config,
+            cfg_path,
+            log,
+            child,
+        };
         proxy.wait_listening().await?;
         Ok(proxy)
     }
@@ -372,13 +421,25 @@ impl Proxy {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!("{} exited at start ({status}); its output:\n{}", self.kind.name(), self.log.dump());
+                bail!(
+                    "{} exited at start ({status}); its output:\n{}",
+                    self.kind.name(),
+                    self.log.dump()
+                );
             }
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.config.front_port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.config.front_port))
+                .await
+                .is_ok()
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("{} did not listen on :{} within 10s; output:\n{}", self.kind.name(), self.config.front_port, self.log.dump());
+                bail!(
+                    "{} did not listen on :{} within 10s; output:\n{}",
+                    self.kind.name(),
+                    self.config.front_port,
+                    self.log.dump()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -386,18 +447,34 @@ impl Proxy {
 
     /// `amqp://guest:guest@127.0.0.1:<front>/%2f`, with `query` appended (`heartbeat=5`).
     pub fn amqp_uri(&self, query: &str) -> String {
-        let q = if query.is_empty() { String::new() } else { format!("?{query}") };
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f{q}", self.config.front_port)
+        let q = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        format!(
+            "amqp://guest:guest@127.0.0.1:{}/%2f{q}",
+            self.config.front_port
+        )
     }
 
     /// Waits for `Server <backend>/<server> is <state>` after log line `from`.
-    pub async fn wait_server_state(&self, server: &str, state: &str, from: usize, within: Duration) -> Result<Instant> {
+    pub async fn wait_server_state(
+        &self,
+        server: &str,
+        state: &str,
+        from: usize,
+        within: Duration,
+    ) -> Result<Instant> {
         let needle = format!("Server {}/{} is {}", ProxyConfig::BACKEND, server, state);
         Ok(self.log.wait_for(&needle, from, within).await?.1)
     }
 
     pub fn stats_url(&self) -> String {
-        format!("http://duomai:shijiemori%402012@127.0.0.1:{}/haproxy", self.config.stats_port)
+        format!(
+            "http://duomai:shijiemori%402012@127.0.0.1:{}/haproxy",
+            self.config.stats_port
+        )
     }
 
     /// Stops the proxy (SIGKILL) and waits for it.

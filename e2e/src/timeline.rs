@@ -13,7 +13,11 @@ pub struct Timeline {
 
 impl Default for Timeline {
     fn default() -> Self {
-        Timeline { zero: Arc::default(), events: Arc::default(), start: Instant::now() }
+        Timeline {
+            zero: Arc::default(),
+            events: Arc::default(),
+            start: Instant::now(),
+        }
     }
 }
 
@@ -24,7 +28,10 @@ impl Timeline {
 
     /// Records `what` at `at`.
     pub fn at(&self, at: Instant, what: impl Into<String>) {
-        self.events.lock().unwrap_or_else(|e| e.into_inner()).push((at, what.into()));
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((at, what.into()));
     }
 
     pub fn now(&self, what: impl Into<String>) {
@@ -38,7 +45,11 @@ impl Timeline {
 
     /// Offset of `at` from zero in ms (negative before it).
     pub fn offset_ms(&self, at: Instant) -> i64 {
-        let zero = self.zero.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or(self.start);
+        let zero = self
+            .zero
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or(self.start);
         if at >= zero {
             (at - zero).as_millis() as i64
         } else {
@@ -47,7 +58,11 @@ impl Timeline {
     }
 
     pub fn render(&self, title: &str) -> String {
-        let mut ev = self.events.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut ev = self
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         ev.sort_by_key(|(t, _)| *t);
         let mut s = format!("timeline {title} (ms from failure injection):\n");
         for (t, what) in ev {

@@ -4,7 +4,9 @@
 
 use anyhow::{bail, Result};
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
+};
 use lapin::types::FieldTable;
 use lapin::BasicProperties;
 use std::collections::BTreeSet;
@@ -23,7 +25,10 @@ pub struct Board<T> {
 
 impl<T> Board<T> {
     pub fn new(state: T) -> Arc<Board<T>> {
-        Arc::new(Board { state: Mutex::new(state), changed: watch::channel(0).0 })
+        Arc::new(Board {
+            state: Mutex::new(state),
+            changed: watch::channel(0).0,
+        })
     }
 
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
@@ -37,7 +42,12 @@ impl<T> Board<T> {
     }
 
     /// Waits until `f` returns `Some`, re-checking on every update, for at most `within`.
-    pub async fn wait<R>(&self, what: &str, within: Duration, mut f: impl FnMut(&T) -> Option<R>) -> Result<R> {
+    pub async fn wait<R>(
+        &self,
+        what: &str,
+        within: Duration,
+        mut f: impl FnMut(&T) -> Option<R>,
+    ) -> Result<R> {
         let deadline = Instant::now() + within;
         let mut rx = self.changed.subscribe();
         loop {
@@ -45,7 +55,10 @@ impl<T> Board<T> {
             if let Some(r) = self.read(&mut f) {
                 return Ok(r);
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 bail!("timed out after {within:?} waiting for {what}");
             }
         }
@@ -84,7 +97,11 @@ impl Observed {
 
     /// Confirmed ids (with their keys) published at or after `t`.
     pub fn confirmed_since(&self, t: Instant) -> Vec<(u64, &'static str)> {
-        self.confirmed.iter().filter(|(at, _, _)| *at >= t).map(|(_, id, k)| (*id, *k)).collect()
+        self.confirmed
+            .iter()
+            .filter(|(at, _, _)| *at >= t)
+            .map(|(_, id, k)| (*id, *k))
+            .collect()
     }
 
     /// Confirmed messages not (yet) consumed from a queue their key routes to.
@@ -102,7 +119,8 @@ impl Observed {
 
     /// Ids consumed from a queue their key does not route to (must stay empty).
     pub fn misrouted(&self) -> Vec<(u64, usize)> {
-        let keys: std::collections::HashMap<u64, &str> = self.confirmed.iter().map(|(_, id, k)| (*id, *k)).collect();
+        let keys: std::collections::HashMap<u64, &str> =
+            self.confirmed.iter().map(|(_, id, k)| (*id, *k)).collect();
         let mut bad = Vec::new();
         for (q, ids) in self.consumed.iter().enumerate() {
             for id in ids {
@@ -141,21 +159,39 @@ impl Clients {
     /// `<prefix>-q<queue>-g<generation>`.
     pub fn spawn_consumers(&mut self, uri: &str, prefix: &str) {
         for q in 0..QUEUES.len() {
-            let (uri, prefix, board, stop) = (uri.to_string(), prefix.to_string(), self.board.clone(), self.stop.subscribe());
-            self.tasks.push(tokio::spawn(consumer(uri, prefix, q, board, stop)));
+            let (uri, prefix, board, stop) = (
+                uri.to_string(),
+                prefix.to_string(),
+                self.board.clone(),
+                self.stop.subscribe(),
+            );
+            self.tasks
+                .push(tokio::spawn(consumer(uri, prefix, q, board, stop)));
         }
     }
 
     /// Starts the publisher: one message every `every`, keys in turn KEY1, KEY2, COMMON.
     pub fn spawn_publisher(&mut self, uri: &str, name: &str, every: Duration) {
-        let (uri, name, board, stop) = (uri.to_string(), name.to_string(), self.board.clone(), self.stop.subscribe());
-        self.tasks.push(tokio::spawn(publisher(uri, name, every, board, stop)));
+        let (uri, name, board, stop) = (
+            uri.to_string(),
+            name.to_string(),
+            self.board.clone(),
+            self.stop.subscribe(),
+        );
+        self.tasks
+            .push(tokio::spawn(publisher(uri, name, every, board, stop)));
     }
 
     /// Starts the prober: a new connection (handshake, then close) every `every`.
     pub fn spawn_prober(&mut self, uri: &str, every: Duration) {
-        let (uri, board, stop, lock) = (uri.to_string(), self.board.clone(), self.stop.subscribe(), self.probe_lock.clone());
-        self.tasks.push(tokio::spawn(prober(uri, every, board, stop, lock)));
+        let (uri, board, stop, lock) = (
+            uri.to_string(),
+            self.board.clone(),
+            self.stop.subscribe(),
+            self.probe_lock.clone(),
+        );
+        self.tasks
+            .push(tokio::spawn(prober(uri, every, board, stop, lock)));
     }
 
     /// Stops all tasks and waits for them.
@@ -173,7 +209,13 @@ impl Default for Clients {
     }
 }
 
-async fn consumer(uri: String, prefix: String, q: usize, board: Arc<Board<Observed>>, mut stop: watch::Receiver<bool>) {
+async fn consumer(
+    uri: String,
+    prefix: String,
+    q: usize,
+    board: Arc<Board<Observed>>,
+    mut stop: watch::Receiver<bool>,
+) {
     let queue = QUEUES[q].0;
     let mut generation = 0;
     while !*stop.borrow() {
@@ -182,7 +224,14 @@ async fn consumer(uri: String, prefix: String, q: usize, board: Arc<Board<Observ
         let session = async {
             let conn = amqp::connect(&uri, &name).await?;
             let ch = amqp::consumer_channel(&conn).await?;
-            let consumer = ch.basic_consume(queue, &name, BasicConsumeOptions::default(), FieldTable::default()).await?;
+            let consumer = ch
+                .basic_consume(
+                    queue,
+                    &name,
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
             Ok::<_, lapin::Error>((conn, ch, consumer))
         };
         let (conn, _ch, mut deliveries) = tokio::select! {
@@ -199,7 +248,13 @@ async fn consumer(uri: String, prefix: String, q: usize, board: Arc<Board<Observ
             _ = stop.changed() => return,
         };
         let idx = board.update(|o| {
-            o.sessions.push(Session { queue: q, name: name.clone(), consuming_at: Instant::now(), ended_at: None, end_reason: None });
+            o.sessions.push(Session {
+                queue: q,
+                name: name.clone(),
+                consuming_at: Instant::now(),
+                ended_at: None,
+                end_reason: None,
+            });
             o.sessions.len() - 1
         });
         let reason = loop {
@@ -232,7 +287,13 @@ async fn consumer(uri: String, prefix: String, q: usize, board: Arc<Board<Observ
     }
 }
 
-async fn publisher(uri: String, name: String, every: Duration, board: Arc<Board<Observed>>, mut stop: watch::Receiver<bool>) {
+async fn publisher(
+    uri: String,
+    name: String,
+    every: Duration,
+    board: Arc<Board<Observed>>,
+    mut stop: watch::Receiver<bool>,
+) {
     const KEYS: [&str; 3] = [amqp::KEY1, amqp::KEY2, amqp::COMMON_KEY];
     let mut id: u64 = 1;
     let mut generation = 0;
@@ -249,7 +310,10 @@ async fn publisher(uri: String, name: String, every: Duration, board: Arc<Board<
         let (conn, ch) = match setup.await {
             Ok(s) => s,
             Err(e) => {
-                board.update(|o| o.publisher_errors.push((Instant::now(), format!("connect: {e}"))));
+                board.update(|o| {
+                    o.publisher_errors
+                        .push((Instant::now(), format!("connect: {e}")))
+                });
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
                     _ = stop.changed() => return,
@@ -266,9 +330,15 @@ async fn publisher(uri: String, name: String, every: Duration, board: Arc<Board<
             }
             let key = KEYS[(id % 3) as usize];
             let sent = async {
-                ch.basic_publish(EXCHANGE, key, BasicPublishOptions::default(), id.to_string().as_bytes(), BasicProperties::default().with_delivery_mode(2))
-                    .await?
-                    .await
+                ch.basic_publish(
+                    EXCHANGE,
+                    key,
+                    BasicPublishOptions::default(),
+                    id.to_string().as_bytes(),
+                    BasicProperties::default().with_delivery_mode(2),
+                )
+                .await?
+                .await
             };
             match tokio::time::timeout(Duration::from_secs(10), sent).await {
                 Ok(Ok(confirm)) if confirm.is_ack() => {
@@ -277,15 +347,24 @@ async fn publisher(uri: String, name: String, every: Duration, board: Arc<Board<
                 }
                 Ok(Ok(confirm)) => {
                     // nack: the broker did not take it; send the same id again
-                    board.update(|o| o.publisher_errors.push((Instant::now(), format!("nack for {id}: {confirm:?}"))));
+                    board.update(|o| {
+                        o.publisher_errors
+                            .push((Instant::now(), format!("nack for {id}: {confirm:?}")))
+                    });
                 }
                 Ok(Err(e)) => {
                     // unconfirmed: retried with the same id on a new connection (at-least-once)
-                    board.update(|o| o.publisher_errors.push((Instant::now(), format!("publish {id}: {e}"))));
+                    board.update(|o| {
+                        o.publisher_errors
+                            .push((Instant::now(), format!("publish {id}: {e}")))
+                    });
                     continue 'connect;
                 }
                 Err(_) => {
-                    board.update(|o| o.publisher_errors.push((Instant::now(), format!("publish {id}: no confirm in 10s"))));
+                    board.update(|o| {
+                        o.publisher_errors
+                            .push((Instant::now(), format!("publish {id}: no confirm in 10s")))
+                    });
                     continue 'connect;
                 }
             }
@@ -293,7 +372,13 @@ async fn publisher(uri: String, name: String, every: Duration, board: Arc<Board<
     }
 }
 
-async fn prober(uri: String, every: Duration, board: Arc<Board<Observed>>, mut stop: watch::Receiver<bool>, lock: Arc<tokio::sync::Mutex<()>>) {
+async fn prober(
+    uri: String,
+    every: Duration,
+    board: Arc<Board<Observed>>,
+    mut stop: watch::Receiver<bool>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+) {
     let mut n = 0u64;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

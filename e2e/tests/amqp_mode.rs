@@ -141,34 +141,43 @@ async fn amqp_check_marks_a_frozen_node_down_and_up_again() {
 /// app is stopped, RabbitMQ's own 320 passes through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_of_a_failed_node_get_connection_close_320() {
-    e2e_test("clients_of_a_failed_node_get_connection_close_320", |t| async move {
-        if !warren_only(&t, "clients_of_a_failed_node_get_connection_close_320") {
-            return Ok(());
-        }
-        for fault in ["kill", "stop-app"] {
-            let mut config = ProxyConfig::report().amqp().nodes(&[2]);
-            config.shutdown_sessions = true;
-            let proxy = t.proxy(config).await?;
-            let conn = amqp::connect(&proxy.amqp_uri(""), &format!("amqp-320-{fault}")).await?;
-            let (tx, mut errors) = tokio::sync::mpsc::unbounded_channel();
-            conn.on_error(move |e| {
-                let _ = tx.send(e.to_string());
-            });
-            t.lab.run_async(&[fault, "2"]).await?;
-            let error = tokio::time::timeout(Duration::from_secs(30), errors.recv())
-                .await
-                .context("the client heard nothing within 30 s")?
-                .context("error channel closed")?;
-            eprintln!("[e2e] {fault} of node 2: the client library reports: {error}");
-            ensure!(error.contains("CONNECTION_FORCED"), "{fault}: not a connection.close 320: {error}");
-            if fault == "kill" {
-                ensure!(error.contains("clusterRabbit2"), "kill: warren's reason does not name the node: {error}");
+    e2e_test(
+        "clients_of_a_failed_node_get_connection_close_320",
+        |t| async move {
+            if !warren_only(&t, "clients_of_a_failed_node_get_connection_close_320") {
+                return Ok(());
             }
-            proxy.stop().await?;
-            t.lab.ensure_healthy().await?;
-        }
-        Ok(())
-    })
+            for fault in ["kill", "stop-app"] {
+                let mut config = ProxyConfig::report().amqp().nodes(&[2]);
+                config.shutdown_sessions = true;
+                let proxy = t.proxy(config).await?;
+                let conn = amqp::connect(&proxy.amqp_uri(""), &format!("amqp-320-{fault}")).await?;
+                let (tx, mut errors) = tokio::sync::mpsc::unbounded_channel();
+                conn.on_error(move |e| {
+                    let _ = tx.send(e.to_string());
+                });
+                t.lab.run_async(&[fault, "2"]).await?;
+                let error = tokio::time::timeout(Duration::from_secs(30), errors.recv())
+                    .await
+                    .context("the client heard nothing within 30 s")?
+                    .context("error channel closed")?;
+                eprintln!("[e2e] {fault} of node 2: the client library reports: {error}");
+                ensure!(
+                    error.contains("CONNECTION_FORCED"),
+                    "{fault}: not a connection.close 320: {error}"
+                );
+                if fault == "kill" {
+                    ensure!(
+                        error.contains("clusterRabbit2"),
+                        "kill: warren's reason does not name the node: {error}"
+                    );
+                }
+                proxy.stop().await?;
+                t.lab.ensure_healthy().await?;
+            }
+            Ok(())
+        },
+    )
     .await;
 }
 
@@ -177,59 +186,93 @@ async fn clients_of_a_failed_node_get_connection_close_320() {
 /// over the window; the reconnecting consumers spread 10/10/10 again and keep consuming.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebalance_spreads_sessions_after_a_node_returns() {
-    e2e_test("rebalance_spreads_sessions_after_a_node_returns", |t| async move {
-        if !warren_only(&t, "rebalance_spreads_sessions_after_a_node_returns") {
-            return Ok(());
-        }
-        let mut config = ProxyConfig::report().amqp().with_node(3, 30);
-        config.rebalance = Some("window 5s batch 2".into());
-        let proxy = t.proxy(config).await?;
-        let uri = proxy.amqp_uri("");
-        let admin = amqp::connect(&uri, "rebalance-admin").await?;
-        amqp::declare_topology(&admin.create_channel().await?, true).await?;
-        amqp::close(&admin).await;
+    e2e_test(
+        "rebalance_spreads_sessions_after_a_node_returns",
+        |t| async move {
+            if !warren_only(&t, "rebalance_spreads_sessions_after_a_node_returns") {
+                return Ok(());
+            }
+            let mut config = ProxyConfig::report().amqp().with_node(3, 30);
+            config.rebalance = Some("window 5s batch 2".into());
+            let proxy = t.proxy(config).await?;
+            let uri = proxy.amqp_uri("");
+            let admin = amqp::connect(&uri, "rebalance-admin").await?;
+            amqp::declare_topology(&admin.create_channel().await?, true).await?;
+            amqp::close(&admin).await;
 
-        let consuming = Arc::new(AtomicUsize::new(0));
-        let (stop, _) = tokio::sync::watch::channel(false);
-        let mut tasks = Vec::new();
-        for i in 0..30 {
-            tasks.push(tokio::spawn(reconnecting_consumer(uri.clone(), i, consuming.clone(), stop.subscribe())));
-        }
-        wait_until("30 consumers", Duration::from_secs(60), || consuming.load(Ordering::SeqCst) == 30).await?;
-        let spread = spread(&t, 30).await?;
-        eprintln!("[e2e] rebalance: start {spread:?}");
+            let consuming = Arc::new(AtomicUsize::new(0));
+            let (stop, _) = tokio::sync::watch::channel(false);
+            let mut tasks = Vec::new();
+            for i in 0..30 {
+                tasks.push(tokio::spawn(reconnecting_consumer(
+                    uri.clone(),
+                    i,
+                    consuming.clone(),
+                    stop.subscribe(),
+                )));
+            }
+            wait_until("30 consumers", Duration::from_secs(60), || {
+                consuming.load(Ordering::SeqCst) == 30
+            })
+            .await?;
+            let spread = spread(&t, 30).await?;
+            eprintln!("[e2e] rebalance: start {spread:?}");
 
-        let timeline = Timeline::new();
-        let mark = proxy.log.mark();
-        let stopped_at = Instant::now();
-        timeline.set_zero(stopped_at);
-        t.lab.run_async(&["stop-app", "3"]).await?;
-        timeline.at(stopped_at, "stop_app node 3");
-        proxy.wait_server_state("clusterRabbit3", "DOWN", mark, Duration::from_secs(30)).await?;
-        wait_until("30 consumers on nodes 1 and 2", Duration::from_secs(60), || consuming.load(Ordering::SeqCst) == 30).await?;
-        let piled = spread_where(&t, 30, |s| s.get(&3).copied().unwrap_or(0) == 0).await?;
-        eprintln!("[e2e] rebalance: node 3 stopped {piled:?}");
+            let timeline = Timeline::new();
+            let mark = proxy.log.mark();
+            let stopped_at = Instant::now();
+            timeline.set_zero(stopped_at);
+            t.lab.run_async(&["stop-app", "3"]).await?;
+            timeline.at(stopped_at, "stop_app node 3");
+            proxy
+                .wait_server_state("clusterRabbit3", "DOWN", mark, Duration::from_secs(30))
+                .await?;
+            wait_until(
+                "30 consumers on nodes 1 and 2",
+                Duration::from_secs(60),
+                || consuming.load(Ordering::SeqCst) == 30,
+            )
+            .await?;
+            let piled = spread_where(&t, 30, |s| s.get(&3).copied().unwrap_or(0) == 0).await?;
+            eprintln!("[e2e] rebalance: node 3 stopped {piled:?}");
 
-        let mark = proxy.log.mark();
-        t.lab.run_async(&["start-app", "3"]).await?;
-        let up = proxy.wait_server_state("clusterRabbit3", "UP", mark, Duration::from_secs(60)).await?;
-        timeline.at(up, "warren logs clusterRabbit3 UP: rebalancing starts");
-        let even = spread_where(&t, 30, |s| (1..=3).all(|n| s.get(&n).copied().unwrap_or(0) == 10)).await?;
-        timeline.now(format!("spread {even:?}"));
-        wait_until("all 30 consuming again", Duration::from_secs(30), || consuming.load(Ordering::SeqCst) == 30).await?;
-        eprintln!("{}", timeline.render("rebalance via warren (window 5 s, batch 2)"));
-        let _ = stop.send(true);
-        for task in tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-        }
-        Ok(())
-    })
+            let mark = proxy.log.mark();
+            t.lab.run_async(&["start-app", "3"]).await?;
+            let up = proxy
+                .wait_server_state("clusterRabbit3", "UP", mark, Duration::from_secs(60))
+                .await?;
+            timeline.at(up, "warren logs clusterRabbit3 UP: rebalancing starts");
+            let even = spread_where(&t, 30, |s| {
+                (1..=3).all(|n| s.get(&n).copied().unwrap_or(0) == 10)
+            })
+            .await?;
+            timeline.now(format!("spread {even:?}"));
+            wait_until("all 30 consuming again", Duration::from_secs(30), || {
+                consuming.load(Ordering::SeqCst) == 30
+            })
+            .await?;
+            eprintln!(
+                "{}",
+                timeline.render("rebalance via warren (window 5 s, batch 2)")
+            );
+            let _ = stop.send(true);
+            for task in tasks {
+                let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+            }
+            Ok(())
+        },
+    )
     .await;
 }
 
 /// A consumer on one of the report's queues that reconnects whenever its connection ends.
 /// `consuming` counts the consumers currently subscribed.
-async fn reconnecting_consumer(uri: String, i: usize, consuming: Arc<AtomicUsize>, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn reconnecting_consumer(
+    uri: String,
+    i: usize,
+    consuming: Arc<AtomicUsize>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let queue = QUEUES[i % QUEUES.len()].0;
     let mut generation = 0;
     while !*stop.borrow() {
@@ -248,7 +291,16 @@ async fn reconnecting_consumer(uri: String, i: usize, consuming: Arc<AtomicUsize
         });
         let consumer = async {
             let ch = amqp::consumer_channel(&conn).await?;
-            ch.basic_consume(queue, &name, BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default()).await
+            ch.basic_consume(
+                queue,
+                &name,
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
         };
         if consumer.await.is_err() {
             amqp::close(&conn).await;
@@ -268,7 +320,10 @@ async fn reconnecting_consumer(uri: String, i: usize, consuming: Arc<AtomicUsize
 async fn wait_until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) -> Result<()> {
     let deadline = Instant::now() + within;
     while !ok() {
-        ensure!(Instant::now() < deadline, "{what}: not reached within {within:?}");
+        ensure!(
+            Instant::now() < deadline,
+            "{what}: not reached within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
@@ -280,17 +335,26 @@ async fn spread(t: &TestCtx, n: usize) -> Result<BTreeMap<usize, usize>> {
 
 /// Connections named `rebalance-*` per node once `n` are listed and `ok` holds (the broker's
 /// listing lags; no event tells when it is current, so poll with a deadline).
-async fn spread_where(t: &TestCtx, n: usize, ok: impl Fn(&BTreeMap<usize, usize>) -> bool) -> Result<BTreeMap<usize, usize>> {
+async fn spread_where(
+    t: &TestCtx,
+    n: usize,
+    ok: impl Fn(&BTreeMap<usize, usize>) -> bool,
+) -> Result<BTreeMap<usize, usize>> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut per_node = BTreeMap::new();
-        for (_, node) in t.lab.connections(1).await?.iter().filter(|(name, _)| name.starts_with("rebalance-") && !name.starts_with("rebalance-admin")) {
+        for (_, node) in t.lab.connections(1).await?.iter().filter(|(name, _)| {
+            name.starts_with("rebalance-") && !name.starts_with("rebalance-admin")
+        }) {
             *per_node.entry(*node).or_insert(0) += 1;
         }
         if per_node.values().sum::<usize>() == n && ok(&per_node) {
             return Ok(per_node);
         }
-        ensure!(Instant::now() < deadline, "spread never reached the expected shape; last {per_node:?}");
+        ensure!(
+            Instant::now() < deadline,
+            "spread never reached the expected shape; last {per_node:?}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }

@@ -24,7 +24,9 @@ const AMQP_PORT: u16 = 5695;
 
 impl ProxyProtocolNode {
     fn start() -> Result<ProxyProtocolNode> {
-        let node = ProxyProtocolNode { lab: std::env::temp_dir().join(format!("warren-e2e-pp-{}", std::process::id())) };
+        let node = ProxyProtocolNode {
+            lab: std::env::temp_dir().join(format!("warren-e2e-pp-{}", std::process::id())),
+        };
         node.run(&["start"])?;
         Ok(node)
     }
@@ -40,7 +42,11 @@ impl ProxyProtocolNode {
             .env("PROXY_PROTOCOL", "1")
             .output()
             .context("running rabbit-cluster")?;
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         if !out.status.success() {
             bail!("rabbit-cluster {} failed:\n{text}", args.join(" "));
         }
@@ -63,8 +69,14 @@ async fn balancer_in_front(to: u16, client: &'static str) -> Result<u16> {
     tokio::spawn(async move {
         while let Ok((mut inbound, _)) = l.accept().await {
             tokio::spawn(async move {
-                let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", to)).await else { return };
-                if outbound.write_all(format!("PROXY TCP4 {client} 198.51.100.1 4242 5672\r\n").as_bytes()).await.is_err() {
+                let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", to)).await else {
+                    return;
+                };
+                if outbound
+                    .write_all(format!("PROXY TCP4 {client} 198.51.100.1 4242 5672\r\n").as_bytes())
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
@@ -76,32 +88,64 @@ async fn balancer_in_front(to: u16, client: &'static str) -> Result<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_sees_the_real_client_through_accept_proxy_and_send_proxy() {
-    e2e_test("the_node_sees_the_real_client_through_accept_proxy_and_send_proxy", |t| async move {
-        let node = tokio::task::spawn_blocking(ProxyProtocolNode::start).await??;
-        let mut config = ProxyConfig::report();
-        config.servers = vec![ServerLine { name: "ppnode".into(), port: AMQP_PORT, weight: 1 }];
-        config.bind_options = "accept-proxy".into();
-        config.server_options = "send-proxy-v2 check-send-proxy".into();
-        let proxy = t.proxy(config).await?;
-        let front = balancer_in_front(proxy.config.front_port, "203.0.113.7").await?;
+    e2e_test(
+        "the_node_sees_the_real_client_through_accept_proxy_and_send_proxy",
+        |t| async move {
+            let node = tokio::task::spawn_blocking(ProxyProtocolNode::start).await??;
+            let mut config = ProxyConfig::report();
+            config.servers = vec![ServerLine {
+                name: "ppnode".into(),
+                port: AMQP_PORT,
+                weight: 1,
+            }];
+            config.bind_options = "accept-proxy".into();
+            config.server_options = "send-proxy-v2 check-send-proxy".into();
+            let proxy = t.proxy(config).await?;
+            let front = balancer_in_front(proxy.config.front_port, "203.0.113.7").await?;
 
-        let uri = format!("amqp://guest:guest@127.0.0.1:{front}/%2f");
-        let conn = amqp::connect(&uri, "client-identity-e2e").await.context("AMQP through balancer and proxy")?;
-        let ch = conn.create_channel().await.context("a channel: the session is usable")?;
-        let out = tokio::task::spawn_blocking(move || {
-            let out = node.run(&["ctl", "1", "list_connections", "--no-table-headers", "peer_host", "peer_port", "client_properties"]);
-            drop(node);
-            out
-        })
-        .await??;
-        let line = out.lines().find(|l| l.contains("client-identity-e2e")).with_context(|| format!("connection not listed:\n{out}"))?;
-        let fields: Vec<&str> = line.split('\t').collect();
-        ensure!(fields.first() == Some(&"203.0.113.7") && fields.get(1) == Some(&"4242"), "the node should see 203.0.113.7:4242, not the proxy: {line}");
-        let logged = proxy.log.dump();
-        ensure!(logged.contains("203.0.113.7"), "the proxy's log names the real client:\n{logged}");
-        eprintln!("[e2e] {} passed the client 203.0.113.7:4242 on; the node lists it as the peer", proxy.kind.name());
-        drop(ch);
-        Ok(())
-    })
+            let uri = format!("amqp://guest:guest@127.0.0.1:{front}/%2f");
+            let conn = amqp::connect(&uri, "client-identity-e2e")
+                .await
+                .context("AMQP through balancer and proxy")?;
+            let ch = conn
+                .create_channel()
+                .await
+                .context("a channel: the session is usable")?;
+            let out = tokio::task::spawn_blocking(move || {
+                let out = node.run(&[
+                    "ctl",
+                    "1",
+                    "list_connections",
+                    "--no-table-headers",
+                    "peer_host",
+                    "peer_port",
+                    "client_properties",
+                ]);
+                drop(node);
+                out
+            })
+            .await??;
+            let line = out
+                .lines()
+                .find(|l| l.contains("client-identity-e2e"))
+                .with_context(|| format!("connection not listed:\n{out}"))?;
+            let fields: Vec<&str> = line.split('\t').collect();
+            ensure!(
+                fields.first() == Some(&"203.0.113.7") && fields.get(1) == Some(&"4242"),
+                "the node should see 203.0.113.7:4242, not the proxy: {line}"
+            );
+            let logged = proxy.log.dump();
+            ensure!(
+                logged.contains("203.0.113.7"),
+                "the proxy's log names the real client:\n{logged}"
+            );
+            eprintln!(
+                "[e2e] {} passed the client 203.0.113.7:4242 on; the node lists it as the peer",
+                proxy.kind.name()
+            );
+            drop(ch);
+            Ok(())
+        },
+    )
     .await;
 }

@@ -25,14 +25,33 @@ async fn topology_routes_like_the_report() {
 
         let mut clients = Clients::new();
         clients.spawn_consumers(&uri, "topo");
-        clients.board.wait("4 consumers", Duration::from_secs(20), |o| (o.sessions.len() == 4).then_some(())).await?;
+        clients
+            .board
+            .wait("4 consumers", Duration::from_secs(20), |o| {
+                (o.sessions.len() == 4).then_some(())
+            })
+            .await?;
         // a publisher of our own, to control keys and ids exactly
-        let ch = amqp::connect(&uri, "topology-publisher").await?.create_channel().await?;
+        let ch = amqp::connect(&uri, "topology-publisher")
+            .await?
+            .create_channel()
+            .await?;
         ch.confirm_select(Default::default()).await?;
-        let sends = [(1u64, amqp::KEY1), (2, amqp::COMMON_KEY), (3, amqp::KEY1), (4, amqp::COMMON_KEY)];
+        let sends = [
+            (1u64, amqp::KEY1),
+            (2, amqp::COMMON_KEY),
+            (3, amqp::KEY1),
+            (4, amqp::COMMON_KEY),
+        ];
         for (id, key) in sends {
             let confirm = ch
-                .basic_publish(amqp::EXCHANGE, key, Default::default(), id.to_string().as_bytes(), Default::default())
+                .basic_publish(
+                    amqp::EXCHANGE,
+                    key,
+                    Default::default(),
+                    id.to_string().as_bytes(),
+                    Default::default(),
+                )
                 .await?
                 .await?;
             ensure!(confirm.is_ack(), "message {id} not confirmed: {confirm:?}");
@@ -49,9 +68,19 @@ async fn topology_routes_like_the_report() {
         let expect: [Vec<u64>; 4] = [vec![1, 3], vec![2, 4], vec![], vec![2, 4]];
         for (q, want) in expect.iter().enumerate() {
             let have: Vec<u64> = got[q].iter().copied().collect();
-            ensure!(&have == want, "consumer {} ({}) got {have:?}, expected {want:?}", q + 1, QUEUES[q].0);
+            ensure!(
+                &have == want,
+                "consumer {} ({}) got {have:?}, expected {want:?}",
+                q + 1,
+                QUEUES[q].0
+            );
         }
-        eprintln!("[e2e] routing: {:?}", got.iter().map(|s| s.iter().copied().collect::<Vec<_>>()).collect::<Vec<_>>());
+        eprintln!(
+            "[e2e] routing: {:?}",
+            got.iter()
+                .map(|s| s.iter().copied().collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        );
         clients.stop().await;
         amqp::close(&admin).await;
         Ok(())
@@ -77,11 +106,16 @@ async fn weighted_round_robin_over_real_nodes() {
             for c in conns {
                 amqp::close(&c).await;
             }
-            let got = [per_node.get(&1).copied().unwrap_or(0), per_node.get(&2).copied().unwrap_or(0)];
+            let got = [
+                per_node.get(&1).copied().unwrap_or(0),
+                per_node.get(&2).copied().unwrap_or(0),
+            ];
             // a smooth weighted round robin is exact over whole cycles; allow one either way
             // for where in the cycle the proxy starts
             ensure!(
-                got[0].abs_diff(expect[0]) <= 1 && got[1].abs_diff(expect[1]) <= 1 && got[0] + got[1] == 60,
+                got[0].abs_diff(expect[0]) <= 1
+                    && got[1].abs_diff(expect[1]) <= 1
+                    && got[0] + got[1] == 60,
                 "weights {weights:?}: got {got:?} connections on nodes 1/2, expected {expect:?}"
             );
             proxy.stop().await?;
@@ -124,18 +158,33 @@ async fn quiet_consumer_is_cut_by_tcp_timeouts() {
         let beating = amqp::connect(&proxy.amqp_uri("heartbeat=2"), "quiet-heartbeat-2s").await?;
         let beating_ch = amqp::consumer_channel(&beating).await?;
         let _beating_consumer = beating_ch
-            .basic_consume(QUEUES[1].0, "beating", Default::default(), Default::default())
+            .basic_consume(
+                QUEUES[1].0,
+                "beating",
+                Default::default(),
+                Default::default(),
+            )
             .await?;
 
-        let quiet = RawQuietConsumer::start(("127.0.0.1", proxy.config.front_port), QUEUES[0].0, 0).await?;
+        let quiet =
+            RawQuietConsumer::start(("127.0.0.1", proxy.config.front_port), QUEUES[0].0, 0).await?;
         let consuming = Instant::now();
         let how = tokio::time::timeout(Duration::from_secs(30), quiet.wait_end())
             .await
             .context("the quiet consumer was not cut within 30 s")?;
         let after = consuming.elapsed();
-        eprintln!("[e2e] quiet consumer (heartbeat 0) cut after {:.2}s: {how}", after.as_secs_f64());
-        ensure!(after >= Duration::from_secs(4), "cut after {after:?}: before the 5 s timeout");
-        ensure!(after <= Duration::from_secs(15), "cut after {after:?}: far later than the 5 s timeout");
+        eprintln!(
+            "[e2e] quiet consumer (heartbeat 0) cut after {:.2}s: {how}",
+            after.as_secs_f64()
+        );
+        ensure!(
+            after >= Duration::from_secs(4),
+            "cut after {after:?}: before the 5 s timeout"
+        );
+        ensure!(
+            after <= Duration::from_secs(15),
+            "cut after {after:?}: far later than the 5 s timeout"
+        );
         ensure!(
             beating.status().connected(),
             "the consumer with a 2 s heartbeat was cut too: {:?}",
@@ -167,7 +216,10 @@ async fn failover_when_node_is_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_when_node_app_is_stopped() {
-    e2e_test("failover_when_node_app_is_stopped", |t| failover(t, Fault::StopApp)).await;
+    e2e_test("failover_when_node_app_is_stopped", |t| {
+        failover(t, Fault::StopApp)
+    })
+    .await;
 }
 
 async fn failover(t: TestCtx, fault: Fault) -> Result<()> {
@@ -182,24 +234,60 @@ async fn failover(t: TestCtx, fault: Fault) -> Result<()> {
     let mut clients = Clients::new();
     clients.spawn_consumers(&uri, &prefix);
     let board = clients.board.clone();
-    board.wait("4 consumers", Duration::from_secs(20), |o| (o.sessions.len() == 4).then_some(())).await?;
+    board
+        .wait("4 consumers", Duration::from_secs(20), |o| {
+            (o.sessions.len() == 4).then_some(())
+        })
+        .await?;
 
     // where did the consumers land? (round robin over two servers: two on each node)
     // sessions are listed in the order they started consuming, not in queue order
-    let names: Vec<(usize, String)> = board.read(|o| o.sessions.iter().map(|s| (s.queue, s.name.clone())).collect());
-    let placed = placement(&t, &names.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>()).await?;
-    let on_node2: Vec<usize> = names.iter().filter(|(_, n)| placed.get(n) == Some(&2)).map(|(q, _)| *q).collect();
-    eprintln!("[e2e] consumers on node 2 via the proxy: {:?}", on_node2.iter().map(|q| QUEUES[*q].0).collect::<Vec<_>>());
-    ensure!(!on_node2.is_empty(), "no consumer landed on node 2 ({placed:?}): nothing to fail over");
+    let names: Vec<(usize, String)> = board.read(|o| {
+        o.sessions
+            .iter()
+            .map(|s| (s.queue, s.name.clone()))
+            .collect()
+    });
+    let placed = placement(
+        &t,
+        &names.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>(),
+    )
+    .await?;
+    let on_node2: Vec<usize> = names
+        .iter()
+        .filter(|(_, n)| placed.get(n) == Some(&2))
+        .map(|(q, _)| *q)
+        .collect();
+    eprintln!(
+        "[e2e] consumers on node 2 via the proxy: {:?}",
+        on_node2.iter().map(|q| QUEUES[*q].0).collect::<Vec<_>>()
+    );
+    ensure!(
+        !on_node2.is_empty(),
+        "no consumer landed on node 2 ({placed:?}): nothing to fail over"
+    );
 
-    clients.spawn_publisher(&uri, &format!("{prefix}-publisher"), Duration::from_millis(20));
+    clients.spawn_publisher(
+        &uri,
+        &format!("{prefix}-publisher"),
+        Duration::from_millis(20),
+    );
     clients.spawn_prober(&uri, Duration::from_millis(50));
     // steady state first: 30 messages confirmed and consumed where they belong
     board
-        .wait("steady flow before the failure", Duration::from_secs(20), |o| {
-            let first: Vec<_> = o.confirmed.iter().take(30).map(|(_, id, k)| (*id, *k)).collect();
-            (first.len() == 30 && o.missing(&first).is_empty()).then_some(())
-        })
+        .wait(
+            "steady flow before the failure",
+            Duration::from_secs(20),
+            |o| {
+                let first: Vec<_> = o
+                    .confirmed
+                    .iter()
+                    .take(30)
+                    .map(|(_, id, k)| (*id, *k))
+                    .collect();
+                (first.len() == 30 && o.missing(&first).is_empty()).then_some(())
+            },
+        )
         .await?;
 
     let timeline = Timeline::new();
@@ -226,24 +314,46 @@ async fn failover(t: TestCtx, fault: Fault) -> Result<()> {
     timeline.now(format!("fault command returned ({fault:?} node 2)"));
     timeline.at(t_fail, format!("fault injected ({fault:?} node 2)"));
 
-    let t_down = proxy.wait_server_state("clusterRabbit2", "DOWN", mark, Duration::from_secs(30)).await?;
+    let t_down = proxy
+        .wait_server_state("clusterRabbit2", "DOWN", mark, Duration::from_secs(30))
+        .await?;
     timeline.at(t_down, "proxy logs clusterRabbit2 DOWN");
 
     // each consumer that was on node 2 ends its session and consumes again on a new one
     let reconnected = board
-        .wait("consumers of node 2 to reconnect", Duration::from_secs(60), |o| {
-            let mut times = Vec::new();
-            for &q in &on_node2 {
-                let s = o.sessions_of(q);
-                let again = s.iter().skip(1).find(|s| s.consuming_at > t_fail)?;
-                times.push((q, s[0].ended_at?, s[0].end_reason.clone().unwrap_or_default(), again.consuming_at, again.name.clone()));
-            }
-            Some(times)
-        })
+        .wait(
+            "consumers of node 2 to reconnect",
+            Duration::from_secs(60),
+            |o| {
+                let mut times = Vec::new();
+                for &q in &on_node2 {
+                    let s = o.sessions_of(q);
+                    let again = s.iter().skip(1).find(|s| s.consuming_at > t_fail)?;
+                    times.push((
+                        q,
+                        s[0].ended_at?,
+                        s[0].end_reason.clone().unwrap_or_default(),
+                        again.consuming_at,
+                        again.name.clone(),
+                    ));
+                }
+                Some(times)
+            },
+        )
         .await?;
     for (q, ended, reason, again, name) in &reconnected {
-        timeline.at(*ended, format!("consumer {} ({}) connection ended: {reason}", q + 1, QUEUES[*q].0));
-        timeline.at(*again, format!("consumer {} reconnected through the proxy as {name}", q + 1));
+        timeline.at(
+            *ended,
+            format!(
+                "consumer {} ({}) connection ended: {reason}",
+                q + 1,
+                QUEUES[*q].0
+            ),
+        );
+        timeline.at(
+            *again,
+            format!("consumer {} reconnected through the proxy as {name}", q + 1),
+        );
     }
     let t_reconnected = reconnected.iter().map(|r| r.3).max().expect("non-empty");
     // the new sessions must be on a living node
@@ -256,29 +366,70 @@ async fn failover(t: TestCtx, fault: Fault) -> Result<()> {
 
     // keep publishing a while after the reconnection, then check everything arrived
     let target = board.read(|o| o.confirmed.len()) + 100;
-    board.wait("100 more confirmed publishes", Duration::from_secs(30), |o| (o.confirmed.len() >= target).then_some(())).await?;
-    let sent: Vec<(u64, &'static str)> = board.read(|o| o.confirmed.iter().map(|(_, id, k)| (*id, *k)).collect());
+    board
+        .wait(
+            "100 more confirmed publishes",
+            Duration::from_secs(30),
+            |o| (o.confirmed.len() >= target).then_some(()),
+        )
+        .await?;
+    let sent: Vec<(u64, &'static str)> =
+        board.read(|o| o.confirmed.iter().map(|(_, id, k)| (*id, *k)).collect());
     let after_fail = board.read(|o| o.confirmed_since(t_fail).len());
     board
-        .wait("every confirmed message consumed", Duration::from_secs(30), |o| o.missing(&sent).is_empty().then_some(()))
+        .wait(
+            "every confirmed message consumed",
+            Duration::from_secs(30),
+            |o| o.missing(&sent).is_empty().then_some(()),
+        )
         .await
-        .with_context(|| format!("missing (id, queue): {:?}", board.read(|o| o.missing(&sent))))?;
+        .with_context(|| {
+            format!(
+                "missing (id, queue): {:?}",
+                board.read(|o| o.missing(&sent))
+            )
+        })?;
 
-    let (first_any, first_reconnected, misrouted, probes, failed_probes, pub_errors, others_ended) = board.read(|o| {
-        let first_any = o.deliveries.iter().find(|(at, _, _)| *at > t_fail).map(|d| d.0);
-        let back: BTreeMap<usize, Instant> = reconnected.iter().map(|r| (r.0, r.3)).collect();
-        let first_re = o.deliveries.iter().find(|(at, q, _)| back.get(q).is_some_and(|b| at >= b)).map(|d| d.0);
-        let failed: Vec<_> = o.probes.iter().filter(|(_, r)| r.is_err()).cloned().collect();
-        let others_ended: Vec<_> = o
-            .sessions
-            .iter()
-            .filter(|s| !on_node2.contains(&s.queue) && s.ended_at.is_some())
-            .map(|s| (s.name.clone(), s.end_reason.clone()))
-            .collect();
-        (first_any, first_re, o.misrouted(), o.probes.len(), failed, o.publisher_errors.clone(), others_ended)
-    });
+    let (first_any, first_reconnected, misrouted, probes, failed_probes, pub_errors, others_ended) =
+        board.read(|o| {
+            let first_any = o
+                .deliveries
+                .iter()
+                .find(|(at, _, _)| *at > t_fail)
+                .map(|d| d.0);
+            let back: BTreeMap<usize, Instant> = reconnected.iter().map(|r| (r.0, r.3)).collect();
+            let first_re = o
+                .deliveries
+                .iter()
+                .find(|(at, q, _)| back.get(q).is_some_and(|b| at >= b))
+                .map(|d| d.0);
+            let failed: Vec<_> = o
+                .probes
+                .iter()
+                .filter(|(_, r)| r.is_err())
+                .cloned()
+                .collect();
+            let others_ended: Vec<_> = o
+                .sessions
+                .iter()
+                .filter(|s| !on_node2.contains(&s.queue) && s.ended_at.is_some())
+                .map(|s| (s.name.clone(), s.end_reason.clone()))
+                .collect();
+            (
+                first_any,
+                first_re,
+                o.misrouted(),
+                o.probes.len(),
+                failed,
+                o.publisher_errors.clone(),
+                others_ended,
+            )
+        });
     if let Some(at) = first_any {
-        timeline.at(at, "first message consumed after the failure (any consumer)");
+        timeline.at(
+            at,
+            "first message consumed after the failure (any consumer)",
+        );
     }
     if let Some(at) = first_reconnected {
         timeline.at(at, "first message consumed by a reconnected consumer");
@@ -290,7 +441,10 @@ async fn failover(t: TestCtx, fault: Fault) -> Result<()> {
         timeline.at(*at, format!("PROBE FAILED: {e:?}"));
     }
     clients.stop().await;
-    eprintln!("{}", timeline.render(&format!("{fault:?} node 2 via {}", t.kind.name())));
+    eprintln!(
+        "{}",
+        timeline.render(&format!("{fault:?} node 2 via {}", t.kind.name()))
+    );
     eprintln!(
         "[e2e] {fault:?}: {} messages confirmed ({after_fail} after the failure), all consumed; \
          {probes} probe connections, {} failed; DOWN after {} ms, consumers back after {} ms",
@@ -300,10 +454,22 @@ async fn failover(t: TestCtx, fault: Fault) -> Result<()> {
         timeline.offset_ms(t_reconnected)
     );
 
-    ensure!(misrouted.is_empty(), "messages consumed from the wrong queue: {misrouted:?}");
-    ensure!(failed_probes.is_empty(), "new connections through the proxy failed during the failover: {failed_probes:?}");
-    ensure!(others_ended.is_empty(), "consumers on node 1 lost their connection too: {others_ended:?}");
-    ensure!(first_reconnected.is_some(), "reconnected consumers consumed nothing");
+    ensure!(
+        misrouted.is_empty(),
+        "messages consumed from the wrong queue: {misrouted:?}"
+    );
+    ensure!(
+        failed_probes.is_empty(),
+        "new connections through the proxy failed during the failover: {failed_probes:?}"
+    );
+    ensure!(
+        others_ended.is_empty(),
+        "consumers on node 1 lost their connection too: {others_ended:?}"
+    );
+    ensure!(
+        first_reconnected.is_some(),
+        "reconnected consumers consumed nothing"
+    );
 
     match fault {
         Fault::Kill => t.lab.run_async(&["restart", "2"]).await?,
@@ -317,12 +483,17 @@ async fn placement(t: &TestCtx, names: &[String]) -> Result<BTreeMap<String, usi
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let all: BTreeMap<String, usize> = t.lab.connections(1).await?.into_iter().collect();
-        let found: BTreeMap<String, usize> =
-            names.iter().filter_map(|n| all.get(n).map(|node| (n.clone(), *node))).collect();
+        let found: BTreeMap<String, usize> = names
+            .iter()
+            .filter_map(|n| all.get(n).map(|node| (n.clone(), *node)))
+            .collect();
         if found.len() == names.len() {
             return Ok(found);
         }
-        ensure!(Instant::now() < deadline, "connections {names:?} not all listed by the broker: {found:?}");
+        ensure!(
+            Instant::now() < deadline,
+            "connections {names:?} not all listed by the broker: {found:?}"
+        );
         // no event says when the broker lists a connection: poll, bounded
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

@@ -16,12 +16,18 @@ use warren::amqp::session::Amqp;
 use warren::proxy::forward::{Activity, Protocol, Side};
 
 /// (type, channel, captured payload) of each frame, and how feeding ended.
-type Outcome = (Vec<(u8, u16, Option<Vec<u8>>)>, Result<(), FrameError>, bool);
+type Outcome = (
+    Vec<(u8, u16, Option<Vec<u8>>)>,
+    Result<(), FrameError>,
+    bool,
+);
 
 fn track(mut tracker: FrameTracker, chunks: &[&[u8]]) -> Outcome {
     let mut frames = Vec::new();
     for chunk in chunks {
-        let fed = tracker.feed(chunk, |f| frames.push((f.kind, f.channel, f.payload.map(<[u8]>::to_vec))));
+        let fed = tracker.feed(chunk, |f| {
+            frames.push((f.kind, f.channel, f.payload.map(<[u8]>::to_vec)))
+        });
         if fed.is_err() {
             return (frames, fed, false);
         }
@@ -48,7 +54,11 @@ fuzz_target!(|input: &[u8]| {
     let chunks = split(lengths, stream);
 
     let tracker = || {
-        let mut t = if mode & 1 == 0 { FrameTracker::client() } else { FrameTracker::server() };
+        let mut t = if mode & 1 == 0 {
+            FrameTracker::client()
+        } else {
+            FrameTracker::server()
+        };
         if mode & 2 != 0 {
             t.skip_protocol_header();
         }
@@ -62,7 +72,12 @@ fuzz_target!(|input: &[u8]| {
     };
     let whole = track(tracker(), &[stream]);
     let pieces = track(tracker(), &chunks);
-    assert_eq!(whole, pieces, "one chunk and {} chunks disagree", chunks.len());
+    assert_eq!(
+        whole,
+        pieces,
+        "one chunk and {} chunks disagree",
+        chunks.len()
+    );
 
     let mut amqp = Amqp::new(Instant::now(), DEFAULT_INITIAL_FRAME_MAX);
     let activity = Activity::new(Instant::now());

@@ -14,15 +14,30 @@ pub fn check_config(text: &str, syntax: Syntax) {
                 Ok(again) => again,
                 Err(e) => panic!("converted config does not load:\n{e}\n--- converted:\n{toml}"),
             };
-            assert_eq!(loaded.config, again.config, "config changed in the round trip:\n{toml}");
-            assert_eq!(toml, config::to_toml(&again.config), "converted text is not stable");
+            assert_eq!(
+                loaded.config, again.config,
+                "config changed in the round trip:\n{toml}"
+            );
+            assert_eq!(
+                toml,
+                config::to_toml(&again.config),
+                "converted text is not stable"
+            );
         }
         Err(ConfigError::Invalid(diagnostics)) => {
             assert!(!diagnostics.is_empty(), "refused without a reason");
             for d in &diagnostics {
                 assert_eq!(d.file, "fuzz.cfg");
-                assert!(d.line <= lines.max(1), "line {} of a {lines}-line file: {d}", d.line);
-                assert!(!d.message.trim().is_empty(), "empty message at line {}", d.line);
+                assert!(
+                    d.line <= lines.max(1),
+                    "line {} of a {lines}-line file: {d}",
+                    d.line
+                );
+                assert!(
+                    !d.message.trim().is_empty(),
+                    "empty message at line {}",
+                    d.line
+                );
             }
         }
         Err(e @ ConfigError::Io { .. }) => panic!("load_str read a file: {e}"),

@@ -77,9 +77,18 @@ enum State {
     /// Reading the 7-byte frame header.
     Header { buf: [u8; 7], have: usize },
     /// Inside a payload; `remaining` counts the payload left, not the frame-end octet.
-    Payload { kind: u8, channel: u16, remaining: u32, capture: bool },
+    Payload {
+        kind: u8,
+        channel: u16,
+        remaining: u32,
+        capture: bool,
+    },
     /// Expecting the frame-end octet.
-    End { kind: u8, channel: u16, capture: bool },
+    End {
+        kind: u8,
+        channel: u16,
+        capture: bool,
+    },
 }
 
 /// Tracks one direction of one AMQP connection.
@@ -106,11 +115,22 @@ impl FrameTracker {
 
     /// For the server → client direction.
     pub fn server() -> FrameTracker {
-        FrameTracker::new(State::Header { buf: [0; 7], have: 0 }, SERVER_PRE_TUNE_FRAME_MAX)
+        FrameTracker::new(
+            State::Header {
+                buf: [0; 7],
+                have: 0,
+            },
+            SERVER_PRE_TUNE_FRAME_MAX,
+        )
     }
 
     fn new(state: State, frame_max: u32) -> FrameTracker {
-        FrameTracker { state, frame_max, max_captured: frame_max.max(FRAME_MIN_SIZE), captured: Vec::new() }
+        FrameTracker {
+            state,
+            frame_max,
+            max_captured: frame_max.max(FRAME_MIN_SIZE),
+            captured: Vec::new(),
+        }
     }
 
     /// Sets the limit in force until `tune-ok` (`amqp-initial-frame-max`); it also bounds
@@ -124,17 +144,27 @@ impl FrameTracker {
     /// For a client whose protocol header was already read and checked.
     pub fn skip_protocol_header(&mut self) {
         if matches!(self.state, State::ProtocolHeader { have: 0 }) {
-            self.state = State::Header { buf: [0; 7], have: 0 };
+            self.state = State::Header {
+                buf: [0; 7],
+                have: 0,
+            };
         }
     }
 
     /// True between frames: a frame warren writes now would not split one of the peer's.
     pub fn at_boundary(&self) -> bool {
-        matches!(self.state, State::Header { have: 0, .. } | State::ProtocolHeader { have: 0 })
+        matches!(
+            self.state,
+            State::Header { have: 0, .. } | State::ProtocolHeader { have: 0 }
+        )
     }
 
     /// Consumes `data`, calling `on_frame` for every frame completed in it.
-    pub fn feed(&mut self, mut data: &[u8], mut on_frame: impl FnMut(Frame<'_>)) -> Result<(), FrameError> {
+    pub fn feed(
+        &mut self,
+        mut data: &[u8],
+        mut on_frame: impl FnMut(Frame<'_>),
+    ) -> Result<(), FrameError> {
         while !data.is_empty() {
             match &mut self.state {
                 State::ProtocolHeader { have } => {
@@ -145,14 +175,19 @@ impl FrameTracker {
                     *have += take;
                     data = &data[take..];
                     if *have == PROTOCOL_HEADER.len() {
-                        self.state = State::Header { buf: [0; 7], have: 0 };
+                        self.state = State::Header {
+                            buf: [0; 7],
+                            have: 0,
+                        };
                     }
                 }
                 State::Header { buf, have } => {
                     // Fast path: a whole header in this chunk (the common case) is read in
                     // place; only a header split across chunks is assembled in `buf`.
                     let header: [u8; 7] = if *have == 0 && data.len() >= 7 {
-                        let h = [data[0], data[1], data[2], data[3], data[4], data[5], data[6]];
+                        let h = [
+                            data[0], data[1], data[2], data[3], data[4], data[5], data[6],
+                        ];
                         data = &data[7..];
                         h
                     } else {
@@ -168,14 +203,22 @@ impl FrameTracker {
                     let kind = header[0];
                     let channel = u16::from_be_bytes([header[1], header[2]]);
                     let size = u32::from_be_bytes([header[3], header[4], header[5], header[6]]);
-                    if !matches!(kind, FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT) {
+                    if !matches!(
+                        kind,
+                        FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT
+                    ) {
                         return Err(FrameError::BadType(kind));
                     }
                     // frame_max counts the whole frame (7 header bytes, payload, frame-end);
                     // RabbitMQ allows FRAME_SIZE_FUDGE more, so a payload of frame_max passes.
                     let whole = size.saturating_add(FRAME_OVERHEAD);
-                    if self.frame_max != 0 && whole > self.frame_max.saturating_add(FRAME_SIZE_FUDGE) {
-                        return Err(FrameError::TooLarge { size: whole, max: self.frame_max });
+                    if self.frame_max != 0
+                        && whole > self.frame_max.saturating_add(FRAME_SIZE_FUDGE)
+                    {
+                        return Err(FrameError::TooLarge {
+                            size: whole,
+                            max: self.frame_max,
+                        });
                     }
                     let capture = kind == FRAME_METHOD && channel == 0 && size <= self.max_captured;
                     if capture {
@@ -184,12 +227,26 @@ impl FrameTracker {
                         self.captured.reserve((size as usize).min(4096));
                     }
                     self.state = if size == 0 {
-                        State::End { kind, channel, capture }
+                        State::End {
+                            kind,
+                            channel,
+                            capture,
+                        }
                     } else {
-                        State::Payload { kind, channel, remaining: size, capture }
+                        State::Payload {
+                            kind,
+                            channel,
+                            remaining: size,
+                            capture,
+                        }
                     };
                 }
-                State::Payload { kind, channel, remaining, capture } => {
+                State::Payload {
+                    kind,
+                    channel,
+                    remaining,
+                    capture,
+                } => {
                     let take = (*remaining as usize).min(data.len());
                     if *capture {
                         self.captured.extend_from_slice(&data[..take]);
@@ -197,10 +254,18 @@ impl FrameTracker {
                     *remaining -= take as u32;
                     data = &data[take..];
                     if *remaining == 0 {
-                        self.state = State::End { kind: *kind, channel: *channel, capture: *capture };
+                        self.state = State::End {
+                            kind: *kind,
+                            channel: *channel,
+                            capture: *capture,
+                        };
                     }
                 }
-                State::End { kind, channel, capture } => {
+                State::End {
+                    kind,
+                    channel,
+                    capture,
+                } => {
                     if data[0] != FRAME_END {
                         return Err(FrameError::BadFrameEnd);
                     }
@@ -208,10 +273,17 @@ impl FrameTracker {
                     let frame = Frame {
                         kind: *kind,
                         channel: *channel,
-                        payload: if *capture { Some(&self.captured[..]) } else { None },
+                        payload: if *capture {
+                            Some(&self.captured[..])
+                        } else {
+                            None
+                        },
                     };
                     on_frame(frame);
-                    self.state = State::Header { buf: [0; 7], have: 0 };
+                    self.state = State::Header {
+                        buf: [0; 7],
+                        have: 0,
+                    };
                     if self.captured.capacity() > 4096 {
                         // Keep no large buffer once a big start-ok has passed.
                         self.captured = Vec::new();
@@ -244,7 +316,9 @@ mod tests {
     fn collect(t: &mut FrameTracker, chunks: &[&[u8]]) -> Result<Seen, FrameError> {
         let mut out = Vec::new();
         for c in chunks {
-            t.feed(c, |f| out.push((f.kind, f.channel, f.payload.map(|p| p.to_vec()))))?;
+            t.feed(c, |f| {
+                out.push((f.kind, f.channel, f.payload.map(|p| p.to_vec())))
+            })?;
         }
         Ok(out)
     }
@@ -261,7 +335,11 @@ mod tests {
             let frames = collect(&mut t, &[a, b]).unwrap_or_else(|e| panic!("split {split}: {e}"));
             assert_eq!(frames.len(), 3, "split {split}");
             assert_eq!(frames[0], (FRAME_METHOD, 0, Some(b"start-ok".to_vec())));
-            assert_eq!(frames[1], (FRAME_BODY, 1, None), "bodies are never captured");
+            assert_eq!(
+                frames[1],
+                (FRAME_BODY, 1, None),
+                "bodies are never captured"
+            );
             assert_eq!(frames[2], (FRAME_HEARTBEAT, 0, None));
             assert!(t.at_boundary());
         }
@@ -280,9 +358,15 @@ mod tests {
     #[test]
     fn garbage_is_rejected() {
         let mut t = FrameTracker::client();
-        assert_eq!(t.feed(b"GET / HTTP/1.1\r\n", |_| {}), Err(FrameError::BadProtocolHeader));
+        assert_eq!(
+            t.feed(b"GET / HTTP/1.1\r\n", |_| {}),
+            Err(FrameError::BadProtocolHeader)
+        );
         let mut t = FrameTracker::server();
-        assert_eq!(t.feed(&[7, 0, 0, 0, 0, 0, 0], |_| {}), Err(FrameError::BadType(7)));
+        assert_eq!(
+            t.feed(&[7, 0, 0, 0, 0, 0, 0], |_| {}),
+            Err(FrameError::BadType(7))
+        );
         let mut bad_end = encode(FRAME_HEARTBEAT, 0, b"");
         let last = bad_end.len() - 1;
         bad_end[last] = 0;
@@ -305,7 +389,13 @@ mod tests {
         assert_eq!(t.feed(&header(FRAME_BODY, 1, 4096), |_| {}), Ok(()));
         let mut t = FrameTracker::server();
         t.frame_max = 4096;
-        assert_eq!(t.feed(&header(FRAME_BODY, 1, 4097), |_| {}), Err(FrameError::TooLarge { size: 4105, max: 4096 }));
+        assert_eq!(
+            t.feed(&header(FRAME_BODY, 1, 4097), |_| {}),
+            Err(FrameError::TooLarge {
+                size: 4105,
+                max: 4096
+            })
+        );
     }
 
     #[test]
@@ -315,7 +405,10 @@ mod tests {
         stream.extend(header(FRAME_METHOD, 0, DEFAULT_INITIAL_FRAME_MAX + 1));
         assert_eq!(
             t.feed(&stream, |_| {}),
-            Err(FrameError::TooLarge { size: DEFAULT_INITIAL_FRAME_MAX + 9, max: DEFAULT_INITIAL_FRAME_MAX })
+            Err(FrameError::TooLarge {
+                size: DEFAULT_INITIAL_FRAME_MAX + 9,
+                max: DEFAULT_INITIAL_FRAME_MAX
+            })
         );
         // A node configured with a larger initial_frame_max: so is warren.
         let mut t = FrameTracker::client().initial_frame_max(64 * 1024);
@@ -323,7 +416,8 @@ mod tests {
         let mut stream = PROTOCOL_HEADER.to_vec();
         stream.extend(&big);
         let mut captured = 0;
-        t.feed(&stream, |f| captured = f.payload.map_or(0, <[u8]>::len)).unwrap_or_else(|e| panic!("{e}"));
+        t.feed(&stream, |f| captured = f.payload.map_or(0, <[u8]>::len))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(captured, 60 * 1024);
     }
 
@@ -334,16 +428,23 @@ mod tests {
         let mut t = FrameTracker::client();
         t.skip_protocol_header();
         t.frame_max = 0;
-        t.feed(&header(FRAME_METHOD, 0, u32::MAX - 8), |_| {}).unwrap_or_else(|e| panic!("{e}"));
-        t.feed(&[1u8; 100_000], |_| {}).unwrap_or_else(|e| panic!("{e}"));
-        assert!(t.captured.capacity() < 16 * 1024, "captured {} bytes", t.captured.capacity());
+        t.feed(&header(FRAME_METHOD, 0, u32::MAX - 8), |_| {})
+            .unwrap_or_else(|e| panic!("{e}"));
+        t.feed(&[1u8; 100_000], |_| {})
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            t.captured.capacity() < 16 * 1024,
+            "captured {} bytes",
+            t.captured.capacity()
+        );
         // A channel-0 method larger than the capture limit passes, uncaptured.
         let mut t = FrameTracker::client();
         t.skip_protocol_header();
         t.frame_max = 1 << 20;
         let frame = encode(FRAME_METHOD, 0, &vec![0u8; 200_000]);
         let mut seen = Vec::new();
-        t.feed(&frame, |f| seen.push(f.payload.is_some())).unwrap_or_else(|e| panic!("{e}"));
+        t.feed(&frame, |f| seen.push(f.payload.is_some()))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(seen, vec![false]);
     }
 }

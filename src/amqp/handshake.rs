@@ -53,7 +53,11 @@ impl Handshake {
     /// A channel-0 method frame the client sent.
     pub fn client_method(&mut self, payload: &[u8]) -> Seen {
         let Ok((_, AMQPClass::Connection(method))) = parse_class(payload) else {
-            return if parse_class(payload).is_ok() { Seen::Other } else { Seen::Malformed };
+            return if parse_class(payload).is_ok() {
+                Seen::Other
+            } else {
+                Seen::Malformed
+            };
         };
         match method {
             connection::AMQPMethod::StartOk(m) => {
@@ -88,7 +92,11 @@ impl Handshake {
     /// A channel-0 method frame the server sent.
     pub fn server_method(&mut self, payload: &[u8]) -> Seen {
         let Ok((_, AMQPClass::Connection(method))) = parse_class(payload) else {
-            return if parse_class(payload).is_ok() { Seen::Other } else { Seen::Malformed };
+            return if parse_class(payload).is_ok() {
+                Seen::Other
+            } else {
+                Seen::Malformed
+            };
         };
         match method {
             connection::AMQPMethod::Start(_) => Seen::Start,
@@ -164,8 +172,14 @@ mod tests {
     #[test]
     fn start_ok_gives_the_user_but_never_the_password() {
         let mut props = FieldTable::default();
-        props.insert(ShortString::from("connection_name"), AMQPValue::LongString(LongString::from("orders-consumer")));
-        props.insert(ShortString::from("product"), AMQPValue::LongString(LongString::from("pika")));
+        props.insert(
+            ShortString::from("connection_name"),
+            AMQPValue::LongString(LongString::from("orders-consumer")),
+        );
+        props.insert(
+            ShortString::from("product"),
+            AMQPValue::LongString(LongString::from("pika")),
+        );
         let class = AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
             client_properties: props,
             mechanism: "PLAIN".into(),
@@ -202,8 +216,14 @@ mod tests {
             frame_max: 131072,
             heartbeat: 2,
         }));
-        let open = AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open { virtual_host: "/prod".into() }));
-        stream.extend(crate::amqp::frame::encode(FRAME_METHOD, 0, &payload(&tune_ok)));
+        let open = AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open {
+            virtual_host: "/prod".into(),
+        }));
+        stream.extend(crate::amqp::frame::encode(
+            FRAME_METHOD,
+            0,
+            &payload(&tune_ok),
+        ));
         stream.extend(crate::amqp::frame::encode(FRAME_METHOD, 0, &payload(&open)));
         stream.extend(methods::connection_close(200, "bye"));
         let mut tracker = FrameTracker::client();

@@ -33,45 +33,60 @@ pub fn connection_close(code: u16, text: &str) -> Vec<u8> {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    method_frame(AMQPClass::Connection(connection::AMQPMethod::Close(connection::Close {
-        reply_code: code,
-        reply_text: text[..end].into(),
-        class_id: 0,
-        method_id: 0,
-    })))
+    method_frame(AMQPClass::Connection(connection::AMQPMethod::Close(
+        connection::Close {
+            reply_code: code,
+            reply_text: text[..end].into(),
+            class_id: 0,
+            method_id: 0,
+        },
+    )))
 }
 
 pub fn connection_close_ok() -> Vec<u8> {
-    method_frame(AMQPClass::Connection(connection::AMQPMethod::CloseOk(connection::CloseOk {})))
+    method_frame(AMQPClass::Connection(connection::AMQPMethod::CloseOk(
+        connection::CloseOk {},
+    )))
 }
 
 /// `start-ok` with PLAIN credentials, as the login check sends it.
 pub fn start_ok_plain(user: &str, password: &str) -> Vec<u8> {
     let mut props = FieldTable::default();
-    props.insert("product".into(), amq_protocol::types::AMQPValue::LongString("warren health check".into()));
+    props.insert(
+        "product".into(),
+        amq_protocol::types::AMQPValue::LongString("warren health check".into()),
+    );
     props.insert(
         "connection_name".into(),
         amq_protocol::types::AMQPValue::LongString("warren health check".into()),
     );
     let response = format!("\0{user}\0{password}");
-    method_frame(AMQPClass::Connection(connection::AMQPMethod::StartOk(connection::StartOk {
-        client_properties: props,
-        mechanism: "PLAIN".into(),
-        response: LongString::from(response.as_bytes()),
-        locale: "en_US".into(),
-    })))
+    method_frame(AMQPClass::Connection(connection::AMQPMethod::StartOk(
+        connection::StartOk {
+            client_properties: props,
+            mechanism: "PLAIN".into(),
+            response: LongString::from(response.as_bytes()),
+            locale: "en_US".into(),
+        },
+    )))
 }
 
 /// `tune-ok` accepting the server's limits with heartbeats off (a check lives for
 /// milliseconds).
 pub fn tune_ok(channel_max: u16, frame_max: u32) -> Vec<u8> {
-    method_frame(AMQPClass::Connection(connection::AMQPMethod::TuneOk(connection::TuneOk {
-        channel_max,
-        frame_max,
-        heartbeat: 0,
-    })))
+    method_frame(AMQPClass::Connection(connection::AMQPMethod::TuneOk(
+        connection::TuneOk {
+            channel_max,
+            frame_max,
+            heartbeat: 0,
+        },
+    )))
 }
 
 pub fn open(vhost: &str) -> Vec<u8> {
-    method_frame(AMQPClass::Connection(connection::AMQPMethod::Open(connection::Open { virtual_host: vhost.into() })))
+    method_frame(AMQPClass::Connection(connection::AMQPMethod::Open(
+        connection::Open {
+            virtual_host: vhost.into(),
+        },
+    )))
 }

@@ -19,8 +19,8 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::proxy::stream::Stream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::frame::{FrameError, FrameTracker, FRAME_MIN_SIZE, PROTOCOL_HEADER};
@@ -49,7 +49,10 @@ pub enum HeaderError {
 /// On a wrong header, answers as the spec says (with the header of the version warren
 /// speaks) before the caller closes the socket; RabbitMQ does the same. Returns, with the
 /// outcome, how many bytes the client sent (for the log's byte count).
-pub async fn read_protocol_header(client: &mut Stream, deadline: Instant) -> (Result<(), HeaderError>, usize) {
+pub async fn read_protocol_header(
+    client: &mut Stream,
+    deadline: Instant,
+) -> (Result<(), HeaderError>, usize) {
     let mut header = [0u8; 8];
     let mut have = 0;
     while have < header.len() {
@@ -121,7 +124,9 @@ impl Amqp {
             FrameError::TooLarge { size, max } if self.handshake.frame_max.is_none() => {
                 format!("frame of {size} bytes is larger than {max}, the limit before connection.tune-ok")
             }
-            FrameError::TooLarge { size, max } => format!("frame of {size} bytes exceeds the negotiated frame_max {max}"),
+            FrameError::TooLarge { size, max } => {
+                format!("frame of {size} bytes exceeds the negotiated frame_max {max}")
+            }
             other => other.to_string(),
         }
     }
@@ -150,14 +155,20 @@ impl Protocol for Amqp {
         });
         if let Err(e) = fed {
             let what = self.describe(&e);
-            self.violation = Some(format!("{} sent a malformed frame: {what}", side_name(from)));
+            self.violation = Some(format!(
+                "{} sent a malformed frame: {what}",
+                side_name(from)
+            ));
             if from == Side::Client {
                 self.frame_error = Some(format!("FRAME_ERROR - {what}"));
             }
             return Err(Violation);
         }
         if malformed {
-            self.violation = Some(format!("{} sent a malformed connection method", side_name(from)));
+            self.violation = Some(format!(
+                "{} sent a malformed connection method",
+                side_name(from)
+            ));
             if from == Side::Client {
                 // RabbitMQ: a method that does not decode is a frame_error too.
                 self.frame_error = Some("FRAME_ERROR - cannot decode the connection method".into());
@@ -177,7 +188,9 @@ impl Protocol for Amqp {
             return Some(self.handshake_deadline);
         }
         match self.handshake.heartbeat {
-            Some(h) if h > 0 => Some(activity.read(side) + Duration::from_secs(2 * u64::from(h)) + HEARTBEAT_SLACK),
+            Some(h) if h > 0 => {
+                Some(activity.read(side) + Duration::from_secs(2 * u64::from(h)) + HEARTBEAT_SLACK)
+            }
             _ => None,
         }
     }
@@ -227,21 +240,32 @@ pub async fn end_politely(
     reason: &str,
     server_alive: bool,
 ) -> Ending {
-    let mut ending = Ending { client_told: false, client_acknowledged: false, server_closed: false };
+    let mut ending = Ending {
+        client_told: false,
+        client_acknowledged: false,
+        server_closed: false,
+    };
     let deadline = Instant::now() + CLOSE_OK_WAIT;
     let already_closing = amqp.handshake.client_closing || amqp.handshake.server_closing;
 
     if server_alive && amqp.handshake.opened && amqp.c2s.at_boundary() && !already_closing {
-        let close = methods::connection_close(methods::REPLY_SUCCESS, "client session ended by warren");
+        let close =
+            methods::connection_close(methods::REPLY_SUCCESS, "client session ended by warren");
         ending.server_closed = write_by(server, &close, deadline).await;
     }
     let flushed = undelivered.is_empty() || write_by(client, undelivered, deadline).await;
     if flushed && amqp.started && amqp.s2c.at_boundary() && !already_closing {
         let text = format!("CONNECTION_FORCED - {reason}");
-        ending.client_told = write_by(client, &methods::connection_close(CONNECTION_FORCED, &text), deadline).await;
+        ending.client_told = write_by(
+            client,
+            &methods::connection_close(CONNECTION_FORCED, &text),
+            deadline,
+        )
+        .await;
     }
     if ending.client_told {
-        ending.client_acknowledged = await_close_ok(&mut amqp.c2s, Side::Client, client, deadline).await;
+        ending.client_acknowledged =
+            await_close_ok(&mut amqp.c2s, Side::Client, client, deadline).await;
     }
     if ending.server_closed {
         await_close_ok(&mut amqp.s2c, Side::Server, server, deadline).await;
@@ -255,10 +279,22 @@ pub async fn end_politely(
 /// it half-closes and discards what the client still sends, for at most
 /// [`CLOSE_OK_WAIT`], so the close is read rather than lost in a reset. Returns whether the
 /// client was told.
-pub async fn refuse_frame(amqp: &Amqp, client: &mut Stream, undelivered: &[u8], text: &str) -> bool {
+pub async fn refuse_frame(
+    amqp: &Amqp,
+    client: &mut Stream,
+    undelivered: &[u8],
+    text: &str,
+) -> bool {
     let deadline = Instant::now() + CLOSE_OK_WAIT;
     let flushed = undelivered.is_empty() || write_by(client, undelivered, deadline).await;
-    let told = flushed && amqp.s2c.at_boundary() && write_by(client, &methods::connection_close(FRAME_ERROR, text), deadline).await;
+    let told = flushed
+        && amqp.s2c.at_boundary()
+        && write_by(
+            client,
+            &methods::connection_close(FRAME_ERROR, text),
+            deadline,
+        )
+        .await;
     let _ = client.shutdown().await;
     let mut buf = vec![0u8; 4096];
     let mut drained = 0usize;
@@ -285,12 +321,20 @@ pub async fn await_client_close_ok(amqp: &mut Amqp, client: &mut Stream) -> bool
 }
 
 async fn write_by(stream: &mut Stream, data: &[u8], deadline: Instant) -> bool {
-    matches!(tokio::time::timeout_at(deadline, stream.write_all(data)).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout_at(deadline, stream.write_all(data)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Reads (and drops: after a close, the spec has the peer discard everything) until the
 /// peer's `close-ok`, EOF or the deadline.
-async fn await_close_ok(tracker: &mut FrameTracker, from: Side, stream: &mut Stream, deadline: Instant) -> bool {
+async fn await_close_ok(
+    tracker: &mut FrameTracker,
+    from: Side,
+    stream: &mut Stream,
+    deadline: Instant,
+) -> bool {
     // On the heap: this runs once per session at its end, and a stack array here would
     // sit in every session's future for its whole life (idle sessions must stay small).
     let mut buf = vec![0u8; 4096];

@@ -30,9 +30,21 @@ mod tests {
     #[test]
     fn lowest_id_wins_whatever_the_order_or_load() {
         let cands = [
-            Candidate { id: 4, weight: 100, active: 0 },
-            Candidate { id: 2, weight: 1, active: 50 },
-            Candidate { id: 7, weight: 1, active: 0 },
+            Candidate {
+                id: 4,
+                weight: 100,
+                active: 0,
+            },
+            Candidate {
+                id: 2,
+                weight: 1,
+                active: 50,
+            },
+            Candidate {
+                id: 7,
+                weight: 1,
+                active: 0,
+            },
         ];
         assert_eq!(picks(&mut First, &cands, 3), [2, 2, 2]);
     }

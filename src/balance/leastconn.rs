@@ -59,9 +59,11 @@ impl Balancer for LeastConn {
                 .enumerate()
                 .filter(|(_, c)| cmp_key(c, best) == Ordering::Equal)
         };
-        let after_last = self
-            .last
-            .and_then(|last| tied().filter(|(_, c)| c.id > last).min_by_key(|(_, c)| c.id));
+        let after_last = self.last.and_then(|last| {
+            tied()
+                .filter(|(_, c)| c.id > last)
+                .min_by_key(|(_, c)| c.id)
+        });
         let (index, chosen) = after_last.or_else(|| tied().min_by_key(|(_, c)| c.id))?;
         self.last = Some(chosen.id);
         Some(index)

@@ -81,7 +81,11 @@ pub(crate) mod testkit {
         weights
             .iter()
             .enumerate()
-            .map(|(id, &weight)| Candidate { id, weight, active: 0 })
+            .map(|(id, &weight)| Candidate {
+                id,
+                weight,
+                active: 0,
+            })
             .collect()
     }
 
@@ -117,7 +121,11 @@ mod tests {
 
     #[test]
     fn every_algorithm_picks_the_only_candidate() {
-        let only = [Candidate { id: 3, weight: 7, active: 12 }];
+        let only = [Candidate {
+            id: 3,
+            weight: 7,
+            active: 12,
+        }];
         for (name, algorithm) in Algorithm::ALL {
             let mut b = new(algorithm, &[1, 1, 1, 1]);
             for _ in 0..5 {

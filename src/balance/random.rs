@@ -72,7 +72,9 @@ fn cmp_load(a: &Candidate, b: &Candidate) -> Ordering {
         (0, 0) => a.active.cmp(&b.active),
         (0, _) => Ordering::Greater,
         (_, 0) => Ordering::Less,
-        (wa, wb) => (u64::from(a.active) * u64::from(wb)).cmp(&(u64::from(b.active) * u64::from(wa))),
+        (wa, wb) => {
+            (u64::from(a.active) * u64::from(wb)).cmp(&(u64::from(b.active) * u64::from(wa)))
+        }
     }
 }
 
@@ -104,7 +106,11 @@ mod tests {
 
     #[test]
     fn load_comparison_is_cross_multiplied() {
-        let c = |weight, active| Candidate { id: 0, weight, active };
+        let c = |weight, active| Candidate {
+            id: 0,
+            weight,
+            active,
+        };
         assert_eq!(cmp_load(&c(1, 1), &c(2, 2)), Ordering::Equal);
         assert_eq!(cmp_load(&c(3, 1), &c(1, 1)), Ordering::Less);
         assert_eq!(cmp_load(&c(1, 0), &c(256, 1)), Ordering::Less);
@@ -147,8 +153,16 @@ mod tests {
     #[test]
     fn prefers_the_less_loaded() {
         let cands = [
-            Candidate { id: 0, weight: 1, active: 10 },
-            Candidate { id: 1, weight: 1, active: 0 },
+            Candidate {
+                id: 0,
+                weight: 1,
+                active: 10,
+            },
+            Candidate {
+                id: 1,
+                weight: 1,
+                active: 0,
+            },
         ];
         let got = picks(&mut Random::with_seed(9), &cands, 10_000);
         // Server 0 wins only when both draws land on it: about a quarter of the time.
@@ -164,7 +178,9 @@ mod tests {
             let i = r.pick(&cands, CLIENT).expect("a pick");
             cands[i].active += 1;
         }
-        let (min, max) = cands.iter().fold((u32::MAX, 0), |(lo, hi), c| (lo.min(c.active), hi.max(c.active)));
+        let (min, max) = cands.iter().fold((u32::MAX, 0), |(lo, hi), c| {
+            (lo.min(c.active), hi.max(c.active))
+        });
         assert!(max - min <= 3, "{cands:?}");
     }
 

@@ -30,7 +30,11 @@ impl Smooth {
     ///
     /// Candidates whose weight is 0 are never picked unless all are 0, in which case the
     /// first one is: the proxy promised a usable server, so some server it is.
-    pub(super) fn pick(&mut self, candidates: &[Candidate], weight_of: impl Fn(&Candidate) -> u32) -> Option<usize> {
+    pub(super) fn pick(
+        &mut self,
+        candidates: &[Candidate],
+        weight_of: impl Fn(&Candidate) -> u32,
+    ) -> Option<usize> {
         if candidates.is_empty() {
             return None;
         }
@@ -114,7 +118,10 @@ mod tests {
         let cands = weighted(&[1, 2, 3]);
         assert_eq!(picks(&mut RoundRobin::new(), &cands, 6), [2, 1, 0, 2, 1, 2]);
         let cands = weighted(&[5, 1, 1]);
-        assert_eq!(picks(&mut RoundRobin::new(), &cands, 7), [0, 0, 1, 0, 2, 0, 0]);
+        assert_eq!(
+            picks(&mut RoundRobin::new(), &cands, 7),
+            [0, 0, 1, 0, 2, 0, 0]
+        );
     }
 
     #[test]
@@ -185,10 +192,17 @@ mod tests {
             };
             let i = rr.pick(&cands, CLIENT).expect("a pick");
             counts[cands[i].id] += 1;
-            assert!(rr.smooth.scores().iter().all(|s| s.abs() <= 12), "{:?}", rr.smooth.scores());
+            assert!(
+                rr.smooth.scores().iter().all(|s| s.abs() <= 12),
+                "{:?}",
+                rr.smooth.scores()
+            );
             assert_eq!(rr.smooth.scores().iter().sum::<i64>(), 0);
         }
-        assert!(counts[1].abs_diff(present / 3) < present / 50, "{counts:?} present {present}");
+        assert!(
+            counts[1].abs_diff(present / 3) < present / 50,
+            "{counts:?} present {present}"
+        );
         assert!(counts[0].abs_diff(counts[2]) < 30_000 / 50, "{counts:?}");
     }
 

@@ -133,7 +133,10 @@ mod tests {
     #[test]
     fn ipv4_mapped_ipv6_hashes_as_ipv4() {
         let v4 = Ipv4Addr::new(198, 51, 100, 23);
-        assert_eq!(hash_ip(IpAddr::V4(v4)), hash_ip(IpAddr::V6(v4.to_ipv6_mapped())));
+        assert_eq!(
+            hash_ip(IpAddr::V4(v4)),
+            hash_ip(IpAddr::V6(v4.to_ipv6_mapped()))
+        );
         let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
         assert_ne!(hash_ip(v6), hash_ip(IpAddr::V4(v4)));
     }
@@ -142,7 +145,12 @@ mod tests {
     fn ipv6_clients_spread_too() {
         let cands = weighted(&[1, 1]);
         let ids: Vec<usize> = (0..2000u128)
-            .map(|i| home(&cands, IpAddr::V6(Ipv6Addr::from((0x2001_0db8u128 << 96) + (i << 64)))))
+            .map(|i| {
+                home(
+                    &cands,
+                    IpAddr::V6(Ipv6Addr::from((0x2001_0db8u128 << 96) + (i << 64))),
+                )
+            })
             .collect();
         let h = histogram(&ids, 2);
         assert!(h[0].abs_diff(1000) < 150, "{h:?}");

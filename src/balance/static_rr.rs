@@ -22,7 +22,10 @@ pub struct StaticRr {
 impl StaticRr {
     /// `initial_weights[id]` are the configured weights, in config order.
     pub fn new(initial_weights: &[u32]) -> StaticRr {
-        StaticRr { weights: initial_weights.to_vec(), smooth: Smooth::default() }
+        StaticRr {
+            weights: initial_weights.to_vec(),
+            smooth: Smooth::default(),
+        }
     }
 }
 
@@ -36,7 +39,8 @@ fn configured_weight(weights: &[u32], c: &Candidate) -> u32 {
 impl Balancer for StaticRr {
     fn pick(&mut self, candidates: &[Candidate], _client: IpAddr) -> Option<usize> {
         let weights = &self.weights;
-        self.smooth.pick(candidates, |c| configured_weight(weights, c))
+        self.smooth
+            .pick(candidates, |c| configured_weight(weights, c))
     }
 }
 
@@ -58,7 +62,10 @@ mod tests {
     #[test]
     fn equal_weights_alternate() {
         let cands = weighted(&[30, 30]);
-        assert_eq!(picks(&mut StaticRr::new(&[30, 30]), &cands, 4), [0, 1, 0, 1]);
+        assert_eq!(
+            picks(&mut StaticRr::new(&[30, 30]), &cands, 4),
+            [0, 1, 0, 1]
+        );
     }
 
     #[test]

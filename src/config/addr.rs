@@ -27,7 +27,10 @@ fn split_host_port(text: &str) -> (&str, Option<&str>) {
 
 /// Removes HAProxy's protocol prefixes that warren understands (`ipv4@`, `tcp6@`, ...).
 fn strip_prefix<'a>(text: &'a str, prefixes: &[&str]) -> &'a str {
-    prefixes.iter().find_map(|p| text.strip_prefix(p)).unwrap_or(text)
+    prefixes
+        .iter()
+        .find_map(|p| text.strip_prefix(p))
+        .unwrap_or(text)
 }
 
 /// Resolves a host name or literal to one IP address.
@@ -38,12 +41,17 @@ fn resolve_host(host: &str, port: u16) -> Result<IpAddr, String> {
     // A fuzzer invents millions of host names: each would be a DNS query (slow, and
     // traffic to a resolver nobody asked for). Fuzzing builds resolve no names at all.
     if cfg!(fuzzing) {
-        return Err(format!("cannot resolve '{host}': name resolution is off in fuzzing builds"));
+        return Err(format!(
+            "cannot resolve '{host}': name resolution is off in fuzzing builds"
+        ));
     }
     let mut addrs = (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve '{host}': {e}"))?;
-    addrs.next().map(|a| a.ip()).ok_or_else(|| format!("'{host}' resolves to no address"))
+    addrs
+        .next()
+        .map(|a| a.ip())
+        .ok_or_else(|| format!("'{host}' resolves to no address"))
 }
 
 /// Parses one listener address of a `bind` line: `ip:port`, `*:port`, `:port`, `[v6]:port`,
@@ -53,7 +61,11 @@ pub fn parse_bind(text: &str) -> Result<Vec<SocketAddr>, String> {
     let (host, port) = split_host_port(bare);
     let port = match port {
         Some(p) if !p.is_empty() => p,
-        _ => return Err(format!("bind address '{text}' needs a port (for example '{bare}:5672')")),
+        _ => {
+            return Err(format!(
+                "bind address '{text}' needs a port (for example '{bare}:5672')"
+            ))
+        }
     };
     let wildcard_v6 = text.starts_with("ipv6@") || text.starts_with("tcp6@");
     let ip = match host {
@@ -75,7 +87,8 @@ pub fn parse_bind(text: &str) -> Result<Vec<SocketAddr>, String> {
 }
 
 fn parse_port(text: &str, whole: &str) -> Result<u16, String> {
-    text.parse().map_err(|_| format!("'{whole}' has an invalid port '{text}' (expected 0 to 65535)"))
+    text.parse()
+        .map_err(|_| format!("'{whole}' has an invalid port '{text}' (expected 0 to 65535)"))
 }
 
 /// Parses and resolves a server address (`host:port`); the port is required because
@@ -85,7 +98,11 @@ pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
     let (host, port) = split_host_port(bare);
     let port = match port {
         Some(p) if !p.is_empty() => parse_port(p, text)?,
-        _ => return Err(format!("server address '{text}' needs a port (for example '{bare}:5672')")),
+        _ => {
+            return Err(format!(
+                "server address '{text}' needs a port (for example '{bare}:5672')"
+            ))
+        }
     };
     if host.is_empty() {
         return Err(format!("server address '{text}' needs a host"));
@@ -146,18 +163,34 @@ mod tests {
 
     #[test]
     fn bind_errors() {
-        assert!(parse_bind("127.0.0.1").unwrap_err().contains("needs a port"));
-        assert!(parse_bind("127.0.0.1:99999").unwrap_err().contains("invalid port"));
-        assert!(parse_bind("127.0.0.1:9-7").unwrap_err().contains("empty port range"));
+        assert!(parse_bind("127.0.0.1")
+            .unwrap_err()
+            .contains("needs a port"));
+        assert!(parse_bind("127.0.0.1:99999")
+            .unwrap_err()
+            .contains("invalid port"));
+        assert!(parse_bind("127.0.0.1:9-7")
+            .unwrap_err()
+            .contains("empty port range"));
     }
 
     #[test]
     fn server_forms() {
-        assert_eq!(parse_server("127.0.0.1:5672"), Ok("127.0.0.1:5672".parse().unwrap()));
-        assert_eq!(parse_server("[::1]:5672"), Ok("[::1]:5672".parse().unwrap()));
+        assert_eq!(
+            parse_server("127.0.0.1:5672"),
+            Ok("127.0.0.1:5672".parse().unwrap())
+        );
+        assert_eq!(
+            parse_server("[::1]:5672"),
+            Ok("[::1]:5672".parse().unwrap())
+        );
         assert!(parse_server("localhost:5672").is_ok());
-        assert!(parse_server("127.0.0.1").unwrap_err().contains("needs a port"));
-        assert!(parse_server("no-such-host.invalid:5672").unwrap_err().contains("cannot resolve"));
+        assert!(parse_server("127.0.0.1")
+            .unwrap_err()
+            .contains("needs a port"));
+        assert!(parse_server("no-such-host.invalid:5672")
+            .unwrap_err()
+            .contains("cannot resolve"));
     }
 
     #[test]
@@ -171,7 +204,13 @@ mod tests {
             parse_log_destination("udp@127.0.0.1:1514"),
             Ok(LogDestination::Udp("127.0.0.1:1514".parse().unwrap()))
         );
-        assert_eq!(parse_log_destination("::1"), Ok(LogDestination::Udp("[::1]:514".parse().unwrap())));
-        assert_eq!(parse_log_destination("/var/log/w.log"), Ok(LogDestination::File("/var/log/w.log".into())));
+        assert_eq!(
+            parse_log_destination("::1"),
+            Ok(LogDestination::Udp("[::1]:514".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_log_destination("/var/log/w.log"),
+            Ok(LogDestination::File("/var/log/w.log".into()))
+        );
     }
 }

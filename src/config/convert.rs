@@ -52,7 +52,12 @@ fn global(out: &mut String, g: &Global) {
         let _ = writeln!(out, "nbthread = {n}");
     }
     if let Some(s) = &g.stats_socket {
-        let _ = writeln!(out, "stats_socket = {{ path = {}, mode = \"{:o}\" }}", q(&s.path.display().to_string()), s.mode);
+        let _ = writeln!(
+            out,
+            "stats_socket = {{ path = {}, mode = \"{:o}\" }}",
+            q(&s.path.display().to_string()),
+            s.mode
+        );
     }
     if let Some(d) = g.hard_stop_after {
         let _ = writeln!(out, "hard_stop_after = {}", q(&super::duration::format(d)));
@@ -107,7 +112,10 @@ fn timeouts(out: &mut String, t: &Timeouts) {
         ("handshake", t.handshake),
         ("client_hs", t.client_hs),
     ];
-    let set: Vec<String> = all.iter().filter_map(|(n, v)| v.map(|v| format!("{n} = {}", d(v)))).collect();
+    let set: Vec<String> = all
+        .iter()
+        .filter_map(|(n, v)| v.map(|v| format!("{n} = {}", d(v))))
+        .collect();
     let _ = writeln!(out, "timeout = {{ {} }}", set.join(", "));
 }
 
@@ -129,15 +137,22 @@ fn check(out: &mut String, c: &CheckKind) {
     let text = match c {
         CheckKind::Tcp => q("tcp"),
         CheckKind::Amqp => q("amqp"),
-        CheckKind::AmqpLogin { user, password, vhost } => format!(
+        CheckKind::AmqpLogin {
+            user,
+            password,
+            vhost,
+        } => format!(
             "{{ type = \"amqp-login\", user = {}, password = {}, vhost = {} }}",
             q(user),
             q(&password.0),
             q(vhost)
         ),
         CheckKind::Http(h) => {
-            let headers: Vec<String> =
-                h.headers.iter().map(|(n, v)| format!("{{ name = {}, value = {} }}", q(n), q(&v.0))).collect();
+            let headers: Vec<String> = h
+                .headers
+                .iter()
+                .map(|(n, v)| format!("{{ name = {}, value = {} }}", q(n), q(&v.0)))
+                .collect();
             let codes: Vec<String> = h.expect_status.iter().map(u16::to_string).collect();
             format!(
                 "{{ type = \"http\", method = {}, uri = {}, headers = [{}], expect_status = [{}] }}",
@@ -165,9 +180,14 @@ fn path(p: &std::path::Path) -> String {
 /// written with the first one's certificates.
 fn tls_binds(out: &mut String, all: &[Bind]) {
     let tls: Vec<&Bind> = all.iter().filter(|b| b.tls.is_some()).collect();
-    let Some(t) = tls.first().and_then(|b| b.tls.as_ref()) else { return };
+    let Some(t) = tls.first().and_then(|b| b.tls.as_ref()) else {
+        return;
+    };
     let crt: Vec<String> = t.crt.iter().map(|p| path(p)).collect();
-    let mut items = vec![format!("bind = {}", binds(tls.iter().copied())), format!("crt = [{}]", crt.join(", "))];
+    let mut items = vec![
+        format!("bind = {}", binds(tls.iter().copied())),
+        format!("crt = [{}]", crt.join(", ")),
+    ];
     if let Some(ca) = &t.ca_file {
         items.push(format!("ca_file = {}", path(ca)));
     }
@@ -182,7 +202,11 @@ fn tls_binds(out: &mut String, all: &[Bind]) {
 
 fn server_tls(out: &mut String, s: &Server) {
     let Some(t) = &s.tls else { return };
-    let mut items = vec![format!("sessions = {}", t.sessions), format!("checks = {}", t.checks), format!("verify = {}", t.verify)];
+    let mut items = vec![
+        format!("sessions = {}", t.sessions),
+        format!("checks = {}", t.checks),
+        format!("verify = {}", t.verify),
+    ];
     if let Some(ca) = &t.ca_file {
         items.push(format!("ca_file = {}", path(ca)));
     }
@@ -201,7 +225,11 @@ fn server_tls(out: &mut String, s: &Server) {
 fn frontend(out: &mut String, f: &Frontend, config: &Config) {
     out.push_str("\n[[frontend]]\n");
     let _ = writeln!(out, "name = {}", q(&f.name));
-    let _ = writeln!(out, "bind = {}", binds(f.binds.iter().filter(|b| b.tls.is_none())));
+    let _ = writeln!(
+        out,
+        "bind = {}",
+        binds(f.binds.iter().filter(|b| b.tls.is_none()))
+    );
     tls_binds(out, &f.binds);
     // TOML says it per frontend; a HAProxy frontend mixing both kinds of bind line
     // is written with the stricter setting.
@@ -240,7 +268,12 @@ fn backend(out: &mut String, b: &Backend, global: &Global) {
     keepalive(out, &b.keepalive);
     check(out, &b.check);
     if let Some(r) = b.rebalance {
-        let _ = writeln!(out, "rebalance = {{ window = {}, batch = {} }}", d(r.window), r.batch);
+        let _ = writeln!(
+            out,
+            "rebalance = {{ window = {}, batch = {} }}",
+            d(r.window),
+            r.batch
+        );
     }
     proxy_log(out, &b.log, global);
     for s in &b.servers {
@@ -270,7 +303,11 @@ fn server(out: &mut String, s: &Server) {
         let _ = writeln!(out, "slowstart = {}", d(v));
     }
     let _ = writeln!(out, "shutdown_sessions_on_down = {}", s.shutdown_on_down);
-    let _ = writeln!(out, "shutdown_backup_sessions_on_up = {}", s.shutdown_backup_on_up);
+    let _ = writeln!(
+        out,
+        "shutdown_backup_sessions_on_up = {}",
+        s.shutdown_backup_on_up
+    );
     match s.send_proxy {
         Some(ProxyProtocol::V1) => out.push_str("send_proxy = \"v1\"\n"),
         Some(ProxyProtocol::V2) => out.push_str("send_proxy = \"v2\"\n"),
@@ -285,7 +322,11 @@ fn server(out: &mut String, s: &Server) {
 fn stats(out: &mut String, s: &StatsPage) {
     out.push_str("\n[[stats]]\n");
     let _ = writeln!(out, "name = {}", q(&s.name));
-    let _ = writeln!(out, "bind = {}", binds(s.binds.iter().filter(|b| b.tls.is_none())));
+    let _ = writeln!(
+        out,
+        "bind = {}",
+        binds(s.binds.iter().filter(|b| b.tls.is_none()))
+    );
     tls_binds(out, &s.binds);
     let _ = writeln!(out, "uri = {}", q(&s.uri));
     if let Some(r) = s.refresh {
@@ -295,7 +336,13 @@ fn stats(out: &mut String, s: &StatsPage) {
     let users: Vec<String> = s
         .users
         .iter()
-        .map(|u| format!("{{ user = {}, password = {} }}", q(&u.user), q(&u.password.0)))
+        .map(|u| {
+            format!(
+                "{{ user = {}, password = {} }}",
+                q(&u.user),
+                q(&u.password.0)
+            )
+        })
         .collect();
     let _ = writeln!(out, "auth = [{}]", users.join(", "));
     let _ = writeln!(out, "hide_version = {}", s.hide_version);

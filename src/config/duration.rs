@@ -28,11 +28,15 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         other => match UNITS.iter().find(|(name, _)| *name == other) {
             Some((_, micros)) => *micros,
             None => {
-                return Err(format!("'{text}' has an unknown time unit '{other}' (use us, ms, s, m, h or d)"))
+                return Err(format!(
+                    "'{text}' has an unknown time unit '{other}' (use us, ms, s, m, h or d)"
+                ))
             }
         },
     };
-    let value: u64 = number.parse().map_err(|_| format!("'{text}' is too large for a duration"))?;
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is too large for a duration"))?;
     value
         .checked_mul(micros_per_unit)
         .map(Duration::from_micros)
@@ -80,8 +84,12 @@ mod tests {
         assert!(parse("10x").unwrap_err().contains("unknown time unit 'x'"));
         assert!(parse("-1").is_err());
         assert!(parse("1.5s").is_err());
-        assert!(parse("99999999999999999999999").unwrap_err().contains("too large"));
-        assert!(parse("9999999999999999d").unwrap_err().contains("too large"));
+        assert!(parse("99999999999999999999999")
+            .unwrap_err()
+            .contains("too large"));
+        assert!(parse("9999999999999999d")
+            .unwrap_err()
+            .contains("too large"));
     }
 
     #[test]
@@ -96,7 +104,16 @@ mod tests {
 
     #[test]
     fn format_then_parse_is_identity() {
-        for ms in [1, 999, 1000, 1500, 60_000, 3_600_000, 86_400_000, 123_456_789] {
+        for ms in [
+            1,
+            999,
+            1000,
+            1500,
+            60_000,
+            3_600_000,
+            86_400_000,
+            123_456_789,
+        ] {
             let d = Duration::from_millis(ms);
             assert_eq!(parse(&format(d)), Ok(d));
         }

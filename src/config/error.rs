@@ -14,7 +14,11 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(file: &str, line: usize, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { file: file.to_string(), line, message: message.into() }
+        Diagnostic {
+            file: file.to_string(),
+            line,
+            message: message.into(),
+        }
     }
 }
 
@@ -31,12 +35,19 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{}: cannot read the configuration: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Every error found, in file order (like HAProxy, warren reports them all at once).
     #[error("{}", join(.0))]
     Invalid(Vec<Diagnostic>),
 }
 
 fn join(diagnostics: &[Diagnostic]) -> String {
-    diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+    diagnostics
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -44,7 +44,10 @@ enum Current {
 /// Parses `text`; problems go to `report`. The config is meaningful only if
 /// `report.errors` stays empty.
 pub(crate) fn parse(text: &str, report: &mut Report) -> (Config, Origins) {
-    let mut global = Global { maxconn: DEFAULT_GLOBAL_MAXCONN, ..Global::default() };
+    let mut global = Global {
+        maxconn: DEFAULT_GLOBAL_MAXCONN,
+        ..Global::default()
+    };
     let mut defaults = Draft::new(Kind::Defaults, "", 0);
     let mut named_defaults: HashMap<String, Draft> = HashMap::new();
     let mut proxies: Vec<Draft> = Vec::new();
@@ -108,8 +111,16 @@ fn open(
         report.error(line, format!("'{}' needs a name", kind.name()));
         return Current::Broken;
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_alphanumeric() || "-_.:".contains(*c))) {
-        report.error(line, format!("the name '{name}' contains '{bad}'; use letters, digits, '-', '_', '.' and ':'"));
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || "-_.:".contains(*c)))
+    {
+        report.error(
+            line,
+            format!(
+                "the name '{name}' contains '{bad}'; use letters, digits, '-', '_', '.' and ':'"
+            ),
+        );
         return Current::Broken;
     }
     // `frontend x from named_defaults` (HAProxy 2.4+); otherwise the last defaults section.
@@ -125,7 +136,10 @@ fn open(
             None => {
                 report.error(
                     line,
-                    format!("no defaults section named '{from}' before this line{}", suggest::hint(from, named.keys().map(String::as_str))),
+                    format!(
+                        "no defaults section named '{from}' before this line{}",
+                        suggest::hint(from, named.keys().map(String::as_str))
+                    ),
                 );
                 return Current::Broken;
             }
@@ -144,7 +158,10 @@ fn open(
             bind.extend(rest.iter().cloned());
             proxy::keyword(&mut draft, &bind, line, report);
         } else {
-            report.error(line, format!("unexpected '{}' after the {} name", rest[0], kind.name()));
+            report.error(
+                line,
+                format!("unexpected '{}' after the {} name", rest[0], kind.name()),
+            );
         }
     }
     Current::Proxy(Box::new(draft))
@@ -175,7 +192,9 @@ fn number(keyword: &str, value: Option<&String>) -> Result<u32, String> {
     let Some(value) = value else {
         return Err(format!("'{keyword}' needs a number"));
     };
-    value.parse().map_err(|_| format!("'{keyword}' expects a whole number, not '{value}'"))
+    value
+        .parse()
+        .map_err(|_| format!("'{keyword}' expects a whole number, not '{value}'"))
 }
 
 /// Parses a duration argument, naming the keyword on error.
@@ -187,9 +206,21 @@ fn duration(keyword: &str, value: Option<&String>) -> Result<std::time::Duration
 }
 
 /// Errors when a keyword got more words than it takes.
-fn no_more_than(words: &[String], count: usize, keyword: &str, report: &mut Report, line: usize) -> bool {
+fn no_more_than(
+    words: &[String],
+    count: usize,
+    keyword: &str,
+    report: &mut Report,
+    line: usize,
+) -> bool {
     if words.len() > count {
-        report.error(line, format!("too many arguments to '{keyword}': remove '{}'", words[count]));
+        report.error(
+            line,
+            format!(
+                "too many arguments to '{keyword}': remove '{}'",
+                words[count]
+            ),
+        );
         return false;
     }
     true
@@ -199,10 +230,12 @@ fn no_more_than(words: &[String], count: usize, keyword: &str, report: &mut Repo
 mod tests {
     use crate::config::{load_str, ConfigError, Diagnostic, Loaded, Syntax};
 
-    const TIMEOUTS: &str = "defaults\n timeout connect 1s\n timeout client 1m\n timeout server 1m\n";
+    const TIMEOUTS: &str =
+        "defaults\n timeout connect 1s\n timeout client 1m\n timeout server 1m\n";
 
     fn ok(body: &str) -> Loaded {
-        load_str(&format!("{TIMEOUTS}{body}"), "h.cfg", Syntax::Haproxy).unwrap_or_else(|e| panic!("{e}"))
+        load_str(&format!("{TIMEOUTS}{body}"), "h.cfg", Syntax::Haproxy)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn err(body: &str) -> Vec<Diagnostic> {
@@ -213,7 +246,8 @@ mod tests {
     }
 
     fn has(list: &[Diagnostic], line: usize, fragment: &str) -> bool {
-        list.iter().any(|d| d.line == line && d.message.contains(fragment))
+        list.iter()
+            .any(|d| d.line == line && d.message.contains(fragment))
     }
 
     #[test]
@@ -242,11 +276,29 @@ mod tests {
     #[test]
     fn ignored_keywords_warn_with_their_line() {
         let l = ok("global\n nbproc 2\n chroot /var/empty\n stats socket /run/h.sock mode 600\n tune.bufsize 16384\nlisten l\n bind :5004\n option abortonclose\n server a 127.0.0.1:1\n");
-        for (line, fragment) in [(6, "nbproc"), (7, "chroot"), (9, "tune.bufsize"), (12, "abortonclose")] {
-            assert!(has(&l.warnings, line, fragment), "{line} {fragment}: {:?}", l.warnings);
+        for (line, fragment) in [
+            (6, "nbproc"),
+            (7, "chroot"),
+            (9, "tune.bufsize"),
+            (12, "abortonclose"),
+        ] {
+            assert!(
+                has(&l.warnings, line, fragment),
+                "{line} {fragment}: {:?}",
+                l.warnings
+            );
         }
-        let socket = l.config.global.stats_socket.as_ref().map(|s| (s.path.display().to_string(), s.mode));
-        assert_eq!(socket, Some(("/run/h.sock".to_string(), 0o600)), "'stats socket' is implemented");
+        let socket = l
+            .config
+            .global
+            .stats_socket
+            .as_ref()
+            .map(|s| (s.path.display().to_string(), s.mode));
+        assert_eq!(
+            socket,
+            Some(("/run/h.sock".to_string(), 0o600)),
+            "'stats socket' is implemented"
+        );
     }
 
     #[test]
@@ -275,8 +327,15 @@ mod tests {
     fn option_amqp_applies_to_tcp_mode_only() {
         use crate::config::Mode;
         let c = ok("defaults\n option amqp\nlisten l\n bind :5020\n server a 127.0.0.1:1\nlisten s\n bind :5021\n mode http\n stats enable\n").config;
-        assert_eq!((c.frontends[0].mode, c.backends[0].mode), (Mode::Amqp, Mode::Amqp));
-        assert_eq!(c.stats.len(), 1, "a stats page inheriting 'option amqp' is still a stats page");
+        assert_eq!(
+            (c.frontends[0].mode, c.backends[0].mode),
+            (Mode::Amqp, Mode::Amqp)
+        );
+        assert_eq!(
+            c.stats.len(),
+            1,
+            "a stats page inheriting 'option amqp' is still a stats page"
+        );
         let c = ok("defaults\n option amqp\nlisten l\n bind :5022\n no option amqp\n server a 127.0.0.1:1\n").config;
         assert_eq!(c.frontends[0].mode, Mode::Tcp);
         let e = err("listen l\n bind :5023\n mode amqp\n option amqq\n");
@@ -291,13 +350,17 @@ mod tests {
         let (f, b) = (&c.frontends[0].keepalive, &c.backends[0].keepalive);
         assert!(f.enabled && !b.enabled);
         assert_eq!(f.idle, Some(Duration::from_secs(30)));
-        assert_eq!((b.interval, b.count), (Some(Duration::from_millis(1500)), Some(5)));
+        assert_eq!(
+            (b.interval, b.count),
+            (Some(Duration::from_millis(1500)), Some(5))
+        );
         let c = ok("listen l\n bind :5025\n option tcpka\n server a 127.0.0.1:1\n").config;
         assert!(c.frontends[0].keepalive.enabled && c.backends[0].keepalive.enabled);
         let l = ok("backend b\n option clitcpka\n clitcpka-cnt 2\n server a 127.0.0.1:1\n");
         assert!(has(&l.warnings, 6, "applies to client sockets"));
         assert!(has(&l.warnings, 7, "applies to client sockets"));
-        let e = err("listen l\n bind :5026\n clitcpka-cnt 0\n srvtcpka-idle 10x\n clitcpka-idel 3\n");
+        let e =
+            err("listen l\n bind :5026\n clitcpka-cnt 0\n srvtcpka-idle 10x\n clitcpka-idel 3\n");
         assert!(has(&e, 7, "at least 1") && has(&e, 8, "unknown time unit"));
         assert!(has(&e, 9, "did you mean 'clitcpka-idle'"), "{e:?}");
     }
@@ -305,8 +368,13 @@ mod tests {
     #[test]
     fn handshake_timeout_is_client_side() {
         use std::time::Duration;
-        let l = ok("listen l\n bind :5027\n option amqp\n timeout handshake 5s\n server a 127.0.0.1:1\n");
-        assert_eq!(l.config.frontends[0].timeouts.handshake, Some(Duration::from_secs(5)));
+        let l = ok(
+            "listen l\n bind :5027\n option amqp\n timeout handshake 5s\n server a 127.0.0.1:1\n",
+        );
+        assert_eq!(
+            l.config.frontends[0].timeouts.handshake,
+            Some(Duration::from_secs(5))
+        );
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
         let l = ok("backend b\n timeout handshake 5s\n server a 127.0.0.1:1\n");
         assert!(has(&l.warnings, 6, "applies to the client side"));
@@ -315,15 +383,22 @@ mod tests {
     #[test]
     fn amqp_check_forms() {
         use crate::config::CheckKind;
-        let c = ok("backend b\n option amqp-check user u password p\n server a 127.0.0.1:1 check\n").config;
-        let CheckKind::AmqpLogin { vhost, .. } = &c.backends[0].check else { panic!("login check") };
+        let c =
+            ok("backend b\n option amqp-check user u password p\n server a 127.0.0.1:1 check\n")
+                .config;
+        let CheckKind::AmqpLogin { vhost, .. } = &c.backends[0].check else {
+            panic!("login check")
+        };
         assert_eq!(vhost, "/");
         let c = ok("defaults\n option amqp-check\nbackend b\n no option amqp-check\n server a 127.0.0.1:1 check\n").config;
         assert_eq!(c.backends[0].check, CheckKind::Tcp);
         let e = err("backend b\n option amqp-check password p\n option amqp-check user u passwd p\n option amqp-check user u password\n");
         assert!(has(&e, 6, "needs 'user <name>'"));
         assert!(has(&e, 7, "did you mean 'password'"));
-        assert!(has(&e, 8, "'password' in 'option amqp-check' needs a value"), "{e:?}");
+        assert!(
+            has(&e, 8, "'password' in 'option amqp-check' needs a value"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -339,7 +414,10 @@ mod tests {
         assert_eq!((h.method.as_str(), h.uri.as_str()), ("OPTIONS", "/health"));
         // http-check lines may come first, and override the option's request.
         let h = http("backend b\n http-check send meth GET uri /api/health/checks/alarms hdr Authorization \"Basic eA==\" hdr X-A b\n option httpchk HEAD /\n http-check expect status 200\n server a 127.0.0.1:1 check\n");
-        assert_eq!((h.method.as_str(), h.uri.as_str()), ("GET", "/api/health/checks/alarms"));
+        assert_eq!(
+            (h.method.as_str(), h.uri.as_str()),
+            ("GET", "/api/health/checks/alarms")
+        );
         assert_eq!(h.headers.len(), 2);
         assert_eq!(h.headers[0].1 .0, "Basic eA==");
         assert!(!format!("{h:?}").contains("eA=="), "headers are masked");
@@ -349,9 +427,17 @@ mod tests {
         let l = ok("backend b\n http-check expect status 200\n server a 127.0.0.1:1 check\n");
         assert!(has(&l.warnings, 6, "'option httpchk', which is not set"));
         let e = err("backend b\n http-check expect string ok\n http-check expect status 2xx\n http-check send body x\n http-check sned\n http-check expect ! status 500\n");
-        assert!(has(&e, 6, "'http-check expect string' is not supported yet"));
+        assert!(has(
+            &e,
+            6,
+            "'http-check expect string' is not supported yet"
+        ));
         assert!(has(&e, 7, "not '2xx'"));
-        assert!(has(&e, 8, "'body' in 'http-check send' is not supported yet"));
+        assert!(has(
+            &e,
+            8,
+            "'body' in 'http-check send' is not supported yet"
+        ));
         assert!(has(&e, 9, "did you mean 'send'"));
         assert!(has(&e, 10, "negated"), "{e:?}");
     }
@@ -361,7 +447,13 @@ mod tests {
         use crate::config::Rebalance;
         use std::time::Duration;
         let c = ok("defaults\n option amqp\n rebalance batch 3\nbackend b\n server a 127.0.0.1:1\nbackend c\n no rebalance\n server a 127.0.0.1:1\n").config;
-        assert_eq!(c.backends[0].rebalance, Some(Rebalance { window: Duration::from_secs(60), batch: 3 }));
+        assert_eq!(
+            c.backends[0].rebalance,
+            Some(Rebalance {
+                window: Duration::from_secs(60),
+                batch: 3
+            })
+        );
         assert_eq!(c.backends[1].rebalance, None);
         let e = err("backend b\n option amqp\n rebalance batch 0\n rebalance window 0\n rebalance windw 1m\n rebalance batch\n");
         assert!(has(&e, 7, "at least 1") && has(&e, 8, "greater than 0"));
@@ -375,7 +467,10 @@ mod tests {
     fn stats_page_defaults() {
         let c = ok("listen s\n bind :5006\n mode http\n stats enable\n stats admin if TRUE\n stats hide-version\n").config;
         let s = &c.stats[0];
-        assert_eq!((s.uri.as_str(), s.realm.as_str()), ("/haproxy?stats", "HAProxy Statistics"));
+        assert_eq!(
+            (s.uri.as_str(), s.realm.as_str()),
+            ("/haproxy?stats", "HAProxy Statistics")
+        );
         assert!(s.admin && s.hide_version && s.users.is_empty() && s.refresh.is_none());
         assert!(c.frontends.is_empty() && c.backends.is_empty());
     }
@@ -394,7 +489,9 @@ mod tests {
 
     #[test]
     fn sections_and_keywords_out_of_place() {
-        let e = err("frontend f\n bind :5009\n server a 127.0.0.1:1\nbackend b\n bind :5010\nfrontnd x\n");
+        let e = err(
+            "frontend f\n bind :5009\n server a 127.0.0.1:1\nbackend b\n bind :5010\nfrontnd x\n",
+        );
         assert!(has(&e, 7, "'server' is not allowed in a frontend"));
         assert!(has(&e, 9, "'bind' is not allowed in a backend"));
         assert!(has(&e, 10, "unknown keyword 'frontnd'"), "{e:?}");

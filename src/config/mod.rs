@@ -48,8 +48,10 @@ pub struct Loaded {
 
 /// Reads, parses and validates a configuration file, in the syntax [`detect`] finds.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let syntax = detect(path, &text);
     load_str(&text, &path.display().to_string(), syntax)
 }
@@ -68,7 +70,10 @@ pub fn load_str(text: &str, file_name: &str, syntax: Syntax) -> Result<Loaded, C
     validate::validate(&config, &origins, &mut report);
     report.sort();
     if report.errors.is_empty() {
-        Ok(Loaded { config, warnings: report.warnings })
+        Ok(Loaded {
+            config,
+            warnings: report.warnings,
+        })
     } else {
         Err(ConfigError::Invalid(report.errors))
     }
@@ -91,7 +96,11 @@ pub fn detect(path: &Path, text: &str) -> Syntax {
                 let key = key.trim();
                 !key.is_empty() && !key.contains(char::is_whitespace)
             });
-        return if toml_like { Syntax::Toml } else { Syntax::Haproxy };
+        return if toml_like {
+            Syntax::Toml
+        } else {
+            Syntax::Haproxy
+        };
     }
     Syntax::Haproxy
 }
@@ -104,9 +113,15 @@ mod tests {
     fn detect_by_extension_then_content() {
         assert_eq!(detect(Path::new("a.toml"), "global"), Syntax::Toml);
         assert_eq!(detect(Path::new("a.cfg"), "[global]"), Syntax::Haproxy);
-        assert_eq!(detect(Path::new("conf"), "# hi\n[global]\nmaxconn = 1"), Syntax::Toml);
+        assert_eq!(
+            detect(Path::new("conf"), "# hi\n[global]\nmaxconn = 1"),
+            Syntax::Toml
+        );
         assert_eq!(detect(Path::new("conf"), "maxconn = 1"), Syntax::Toml);
-        assert_eq!(detect(Path::new("conf"), "\nglobal\n  maxconn 1"), Syntax::Haproxy);
+        assert_eq!(
+            detect(Path::new("conf"), "\nglobal\n  maxconn 1"),
+            Syntax::Haproxy
+        );
         assert_eq!(detect(Path::new("conf"), ""), Syntax::Haproxy);
     }
 }

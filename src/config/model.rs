@@ -89,17 +89,23 @@ pub struct Facility(pub u8);
 
 impl Facility {
     pub const NAMES: [&'static str; 24] = [
-        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-        "auth2", "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3",
-        "local4", "local5", "local6", "local7",
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2",
+        "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
+        "local5", "local6", "local7",
     ];
 
     pub fn from_name(name: &str) -> Option<Facility> {
-        Self::NAMES.iter().position(|n| *n == name).map(|i| Facility(i as u8))
+        Self::NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Facility(i as u8))
     }
 
     pub fn name(self) -> &'static str {
-        Self::NAMES.get(self.0 as usize).copied().unwrap_or("local0")
+        Self::NAMES
+            .get(self.0 as usize)
+            .copied()
+            .unwrap_or("local0")
     }
 }
 
@@ -133,7 +139,11 @@ impl Level {
     }
 
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, l)| *l == self).map(|(n, _)| *n).unwrap_or("info")
+        Self::ALL
+            .iter()
+            .find(|(_, l)| *l == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("info")
     }
 }
 
@@ -179,7 +189,11 @@ impl LogFormat {
     }
 
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("rfc3164")
+        Self::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("rfc3164")
     }
 }
 
@@ -369,7 +383,11 @@ impl Algorithm {
     }
 
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, a)| *a == self).map(|(n, _)| *n).unwrap_or("roundrobin")
+        Self::ALL
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("roundrobin")
     }
 }
 
@@ -383,7 +401,11 @@ pub enum CheckKind {
     Amqp,
     /// `option amqp-check user U password P [vhost V]`: the full handshake up to
     /// `connection.open-ok`, then a clean `connection.close`.
-    AmqpLogin { user: String, password: Secret, vhost: String },
+    AmqpLogin {
+        user: String,
+        password: Secret,
+        vhost: String,
+    },
     /// `option httpchk`: an HTTP request, typically to the management API.
     Http(HttpCheck),
 }

@@ -11,7 +11,11 @@ pub(crate) struct Report {
 
 impl Report {
     pub fn new(file: &str) -> Report {
-        Report { file: file.to_string(), errors: Vec::new(), warnings: Vec::new() }
+        Report {
+            file: file.to_string(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
     }
 
     pub fn error(&mut self, line: usize, message: impl Into<String>) {
@@ -19,7 +23,8 @@ impl Report {
     }
 
     pub fn warn(&mut self, line: usize, message: impl Into<String>) {
-        self.warnings.push(Diagnostic::new(&self.file, line, message));
+        self.warnings
+            .push(Diagnostic::new(&self.file, line, message));
     }
 
     /// Records `result`'s error at `line` and turns it into an `Option`.

@@ -14,7 +14,9 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// `" (did you mean 'X'?)"` or an empty string, ready to append to a message.
 pub fn hint<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    closest(word, candidates).map(|c| format!(" (did you mean '{c}'?)")).unwrap_or_default()
+    closest(word, candidates)
+        .map(|c| format!(" (did you mean '{c}'?)"))
+        .unwrap_or_default()
 }
 
 /// Optimal string alignment distance: Levenshtein plus adjacent transpositions, which
@@ -52,7 +54,10 @@ mod tests {
     #[test]
     fn transposition_is_one_edit() {
         assert_eq!(distance("wieght", "weight"), 1);
-        assert_eq!(closest("wieght", ["weight", "rise", "fall"]), Some("weight"));
+        assert_eq!(
+            closest("wieght", ["weight", "rise", "fall"]),
+            Some("weight")
+        );
     }
 
     #[test]
@@ -63,7 +68,10 @@ mod tests {
 
     #[test]
     fn picks_the_closest() {
-        assert_eq!(closest("defaut_backend", ["default_backend", "backend"]), Some("default_backend"));
+        assert_eq!(
+            closest("defaut_backend", ["default_backend", "backend"]),
+            Some("default_backend")
+        );
         assert_eq!(closest("tiemout", ["timeout", "mode"]), Some("timeout"));
         assert_eq!(hint("balanse", ["balance"]), " (did you mean 'balance'?)");
     }

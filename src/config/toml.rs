@@ -149,7 +149,6 @@ struct ProxyLogT {
     health_checks: Option<bool>,
 }
 
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FrontendT {
@@ -271,8 +270,13 @@ struct AuthT {
 
 /// A frontend's rate limits, key by key over `[defaults]`; 0 is off.
 fn rate_limit(own: Option<&RateLimitT>, d: Option<&RateLimitT>) -> RateLimit {
-    let pick = |f: fn(&RateLimitT) -> Option<u32>| own.and_then(f).or_else(|| d.and_then(f)).filter(|n| *n > 0);
-    RateLimit { sessions: pick(|r| r.sessions), per_source: pick(|r| r.sessions_per_source) }
+    let pick = |f: fn(&RateLimitT) -> Option<u32>| {
+        own.and_then(f).or_else(|| d.and_then(f)).filter(|n| *n > 0)
+    };
+    RateLimit {
+        sessions: pick(|r| r.sessions),
+        per_source: pick(|r| r.sessions_per_source),
+    }
 }
 
 /// Turns byte offsets into 1-based line numbers.
@@ -305,7 +309,11 @@ pub(crate) fn parse(text: &str, report: &mut Report) -> Option<(Config, Origins)
             let message = syntax_message(text, &e);
             // serde quotes the offending value ("invalid type: integer `1234`"); on a line
             // holding a secret that value may be the password, and errors reach the logs.
-            let message = if holds_secret(on_line) { hide_values(&message) } else { message };
+            let message = if holds_secret(on_line) {
+                hide_values(&message)
+            } else {
+                message
+            };
             report.error(line, message);
             return None;
         }
@@ -316,7 +324,9 @@ pub(crate) fn parse(text: &str, report: &mut Report) -> Option<(Config, Origins)
 
 /// A TOML line that may carry a password or a secret header value.
 fn holds_secret(line: &str) -> bool {
-    ["password", "value", "auth"].iter().any(|k| line.contains(k))
+    ["password", "value", "auth"]
+        .iter()
+        .any(|k| line.contains(k))
 }
 
 /// Replaces every quoted value in a parser message (`` `…` `` or `"…"`) by "(hidden)".
@@ -344,7 +354,11 @@ fn syntax_message(text: &str, e: &toml::de::Error) -> String {
     if !message.is_empty() {
         return message.to_string();
     }
-    match e.span().and_then(|s| text.get(s.start..)).and_then(|rest| rest.chars().next()) {
+    match e
+        .span()
+        .and_then(|s| text.get(s.start..))
+        .and_then(|rest| rest.chars().next())
+    {
         Some(c) if c.is_control() => {
             format!("invalid character U+{:04X} (control characters are allowed only as escapes in strings)", u32::from(c))
         }
@@ -361,7 +375,12 @@ struct Builder<'a, 'r> {
 impl Builder<'_, '_> {
     fn build(&mut self, file: File) -> (Config, Origins) {
         let global = self.global(file.global);
-        let mut config = Config { global, frontends: Vec::new(), backends: Vec::new(), stats: Vec::new() };
+        let mut config = Config {
+            global,
+            frontends: Vec::new(),
+            backends: Vec::new(),
+            stats: Vec::new(),
+        };
         let mut origins = Origins::default();
         let d = file.defaults;
 
@@ -396,7 +415,9 @@ impl Builder<'_, '_> {
             origins.backends.push(BackendLines {
                 line,
                 servers: server_lines,
-                check: check_value.filter(|c| c.get_ref().as_str() != Some("tcp")).map(|c| self.lines.span(c)),
+                check: check_value
+                    .filter(|c| c.get_ref().as_str() != Some("tcp"))
+                    .map(|c| self.lines.span(c)),
                 rebalance: b.rebalance.as_ref().map(|r| self.lines.span(r)),
             });
         }
@@ -414,12 +435,22 @@ impl Builder<'_, '_> {
                 b.accept_proxy = f.accept_proxy.unwrap_or(false);
             }
             let default_backend = f.backend.as_ref().and_then(|name| {
-                let found = config.backends.iter().position(|b| b.name == *name.get_ref());
+                let found = config
+                    .backends
+                    .iter()
+                    .position(|b| b.name == *name.get_ref());
                 if found.is_none() {
-                    let hint = suggest::hint(name.get_ref(), config.backends.iter().map(|b| b.name.as_str()));
+                    let hint = suggest::hint(
+                        name.get_ref(),
+                        config.backends.iter().map(|b| b.name.as_str()),
+                    );
                     self.report.error(
                         self.lines.span(name),
-                        format!("frontend '{}' cannot use unknown backend '{}'{hint}", f.name, name.get_ref()),
+                        format!(
+                            "frontend '{}' cannot use unknown backend '{}'{hint}",
+                            f.name,
+                            name.get_ref()
+                        ),
                     );
                 }
                 found
@@ -433,11 +464,22 @@ impl Builder<'_, '_> {
                 timeouts: self.timeouts(&f.timeout, &d.timeout),
                 log: self.proxy_log(f.log.as_ref(), &d.log, &config.global),
                 keepalive: self.keepalive(f.keepalive.as_ref(), &d.keepalive),
-                initial_frame_max: self.initial_frame_max(f.initial_frame_max.as_ref().or(d.initial_frame_max.as_ref())),
+                initial_frame_max: self.initial_frame_max(
+                    f.initial_frame_max
+                        .as_ref()
+                        .or(d.initial_frame_max.as_ref()),
+                ),
                 rate_limit: rate_limit(f.rate_limit.as_ref(), d.rate_limit.as_ref()),
             });
-            let handshake = f.timeout.handshake.as_ref().or(d.timeout.handshake.as_ref());
-            let frame_max = f.initial_frame_max.as_ref().or(d.initial_frame_max.as_ref());
+            let handshake = f
+                .timeout
+                .handshake
+                .as_ref()
+                .or(d.timeout.handshake.as_ref());
+            let frame_max = f
+                .initial_frame_max
+                .as_ref()
+                .or(d.initial_frame_max.as_ref());
             origins.frontends.push(ProxyLines {
                 line,
                 binds: bind_lines,
@@ -458,17 +500,38 @@ impl Builder<'_, '_> {
             config.stats.push(StatsPage {
                 name: s.name.clone(),
                 binds,
-                uri: s.uri.clone().unwrap_or_else(|| DEFAULT_STATS_URI.to_string()),
-                refresh: s.refresh.as_ref().and_then(|r| self.duration(r)).filter(|d| !d.is_zero()),
+                uri: s
+                    .uri
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_STATS_URI.to_string()),
+                refresh: s
+                    .refresh
+                    .as_ref()
+                    .and_then(|r| self.duration(r))
+                    .filter(|d| !d.is_zero()),
                 realm: s.realm.clone().unwrap_or_else(|| DEFAULT_REALM.to_string()),
-                users: s.auth.iter().map(|a| StatsUser { user: a.user.clone(), password: Secret(a.password.clone()) }).collect(),
+                users: s
+                    .auth
+                    .iter()
+                    .map(|a| StatsUser {
+                        user: a.user.clone(),
+                        password: Secret(a.password.clone()),
+                    })
+                    .collect(),
                 hide_version: s.hide_version.unwrap_or(false),
                 admin: s.admin.unwrap_or(false),
             });
             if !s.uri.as_deref().unwrap_or("/").starts_with('/') {
-                self.report.error(line, format!("stats page '{}': 'uri' must start with '/'", s.name));
+                self.report.error(
+                    line,
+                    format!("stats page '{}': 'uri' must start with '/'", s.name),
+                );
             }
-            origins.stats.push(ProxyLines { line, binds: bind_lines, ..ProxyLines::default() });
+            origins.stats.push(ProxyLines {
+                line,
+                binds: bind_lines,
+                ..ProxyLines::default()
+            });
         }
         (config, origins)
     }
@@ -476,7 +539,8 @@ impl Builder<'_, '_> {
     fn global(&mut self, g: GlobalT) -> Global {
         let nbthread = g.nbthread.as_ref().map(|n| {
             if *n.get_ref() == 0 {
-                self.report.error(self.lines.span(n), "'nbthread' must be at least 1");
+                self.report
+                    .error(self.lines.span(n), "'nbthread' must be at least 1");
             }
             *n.get_ref()
         });
@@ -509,26 +573,56 @@ impl Builder<'_, '_> {
     fn log_target(&mut self, spanned: &Spanned<LogT>) -> Option<LogTarget> {
         let line = self.lines.span(spanned);
         let l = spanned.get_ref();
-        let destination = self.report.check(line, addr::parse_log_destination(&l.address))?;
+        let destination = self
+            .report
+            .check(line, addr::parse_log_destination(&l.address))?;
         let facility_name = l.facility.as_deref().unwrap_or("local0");
         let Some(facility) = Facility::from_name(facility_name) else {
-            self.report.error(line, format!("unknown syslog facility '{facility_name}'{}", suggest::hint(facility_name, Facility::NAMES)));
+            self.report.error(
+                line,
+                format!(
+                    "unknown syslog facility '{facility_name}'{}",
+                    suggest::hint(facility_name, Facility::NAMES)
+                ),
+            );
             return None;
         };
         let level_name = l.level.as_deref().unwrap_or("debug");
         let Some(max_level) = Level::from_name(level_name) else {
-            self.report.error(line, format!("unknown log level '{level_name}'{}", suggest::hint(level_name, Level::ALL.iter().map(|(n, _)| *n))));
+            self.report.error(
+                line,
+                format!(
+                    "unknown log level '{level_name}'{}",
+                    suggest::hint(level_name, Level::ALL.iter().map(|(n, _)| *n))
+                ),
+            );
             return None;
         };
         let format_name = l.format.as_deref().unwrap_or("rfc3164");
         let Some(format) = LogFormat::from_name(format_name) else {
-            self.report.error(line, format!("unknown log format '{format_name}'{}", suggest::hint(format_name, LogFormat::ALL.iter().map(|(n, _)| *n))));
+            self.report.error(
+                line,
+                format!(
+                    "unknown log format '{format_name}'{}",
+                    suggest::hint(format_name, LogFormat::ALL.iter().map(|(n, _)| *n))
+                ),
+            );
             return None;
         };
-        Some(LogTarget { destination, format, facility, max_level })
+        Some(LogTarget {
+            destination,
+            format,
+            facility,
+            max_level,
+        })
     }
 
-    fn proxy_log(&mut self, own: Option<&ProxyLogT>, defaults: &ProxyLogT, global: &Global) -> ProxyLog {
+    fn proxy_log(
+        &mut self,
+        own: Option<&ProxyLogT>,
+        defaults: &ProxyLogT,
+        global: &Global,
+    ) -> ProxyLog {
         let empty = ProxyLogT::default();
         let own = own.unwrap_or(&empty);
         let mut targets = Vec::new();
@@ -542,37 +636,56 @@ impl Builder<'_, '_> {
             targets,
             tcplog: own.tcplog.or(defaults.tcplog).unwrap_or(false),
             dontlognull: own.dontlognull.or(defaults.dontlognull).unwrap_or(false),
-            health_checks: own.health_checks.or(defaults.health_checks).unwrap_or(false),
+            health_checks: own
+                .health_checks
+                .or(defaults.health_checks)
+                .unwrap_or(false),
         }
     }
 
     fn mode(&mut self, mode: Option<&Spanned<String>>) -> Mode {
         // Warren's own format defaults to AMQP mode (DESIGN: the mode a RabbitMQ operator
         // wants; it costs within 5% of tcp mode, bench/RESULTS.md); haproxy.cfg keeps `mode tcp`.
-        let Some(spanned) = mode else { return Mode::Amqp };
+        let Some(spanned) = mode else {
+            return Mode::Amqp;
+        };
         let line = self.lines.span(spanned);
         match spanned.get_ref().as_str() {
             "tcp" => Mode::Tcp,
             "amqp" => Mode::Amqp,
             "http" => {
-                self.report.error(line, "warren does not proxy HTTP; use a [[stats]] section for the stats page");
+                self.report.error(
+                    line,
+                    "warren does not proxy HTTP; use a [[stats]] section for the stats page",
+                );
                 Mode::Tcp
             }
             other => {
-                self.report.error(line, format!("unknown mode '{other}'; use \"amqp\" or \"tcp\"{}", suggest::hint(other, ["tcp", "amqp"])));
+                self.report.error(
+                    line,
+                    format!(
+                        "unknown mode '{other}'; use \"amqp\" or \"tcp\"{}",
+                        suggest::hint(other, ["tcp", "amqp"])
+                    ),
+                );
                 Mode::Tcp
             }
         }
     }
 
     fn balance(&mut self, balance: Option<&Spanned<String>>) -> Algorithm {
-        let Some(spanned) = balance else { return Algorithm::RoundRobin };
+        let Some(spanned) = balance else {
+            return Algorithm::RoundRobin;
+        };
         let name = spanned.get_ref().as_str();
         let name = if name == "random(2)" { "random" } else { name };
         Algorithm::from_name(name).unwrap_or_else(|| {
             self.report.error(
                 self.lines.span(spanned),
-                format!("unknown balance algorithm '{name}'{}", suggest::hint(name, Algorithm::ALL.iter().map(|(n, _)| *n))),
+                format!(
+                    "unknown balance algorithm '{name}'{}",
+                    suggest::hint(name, Algorithm::ALL.iter().map(|(n, _)| *n))
+                ),
             );
             Algorithm::RoundRobin
         })
@@ -584,7 +697,11 @@ impl Builder<'_, '_> {
     }
 
     /// A timeout of the proxy, else of `[defaults]`; "0" means none, as in HAProxy.
-    fn timeout(&mut self, own: &Option<Spanned<String>>, default: &Option<Spanned<String>>) -> Option<Duration> {
+    fn timeout(
+        &mut self,
+        own: &Option<Spanned<String>>,
+        default: &Option<Spanned<String>>,
+    ) -> Option<Duration> {
         let value = own.as_ref().or(default.as_ref())?;
         self.duration(value).filter(|d| !d.is_zero())
     }
@@ -606,7 +723,9 @@ impl Builder<'_, '_> {
 
     /// `initial_frame_max` in bytes, within [`INITIAL_FRAME_MAX_RANGE`].
     fn initial_frame_max(&mut self, value: Option<&Spanned<u32>>) -> u32 {
-        let Some(v) = value else { return DEFAULT_INITIAL_FRAME_MAX };
+        let Some(v) = value else {
+            return DEFAULT_INITIAL_FRAME_MAX;
+        };
         let n = *v.get_ref();
         if !INITIAL_FRAME_MAX_RANGE.contains(&n) {
             self.report.error(
@@ -629,7 +748,10 @@ impl Builder<'_, '_> {
             let v = v?;
             let d = self.duration(v)?;
             if d.is_zero() {
-                self.report.error(self.lines.span(v), format!("keepalive {what} must be greater than 0"));
+                self.report.error(
+                    self.lines.span(v),
+                    format!("keepalive {what} must be greater than 0"),
+                );
             }
             Some(d)
         };
@@ -637,11 +759,17 @@ impl Builder<'_, '_> {
         let interval = positive(own.interval.as_ref().or(d.interval.as_ref()), "interval");
         let count = own.count.as_ref().or(d.count.as_ref()).map(|c| {
             if *c.get_ref() == 0 {
-                self.report.error(self.lines.span(c), "keepalive count must be at least 1");
+                self.report
+                    .error(self.lines.span(c), "keepalive count must be at least 1");
             }
             *c.get_ref()
         });
-        Keepalive { enabled: own.enabled.or(d.enabled).unwrap_or(false), idle, interval, count }
+        Keepalive {
+            enabled: own.enabled.or(d.enabled).unwrap_or(false),
+            idle,
+            interval,
+            count,
+        }
     }
 
     /// `rebalance = { window, batch }`, defaults 60 s and 1.
@@ -650,7 +778,10 @@ impl Builder<'_, '_> {
             Some(w) => {
                 let d = self.duration(w)?;
                 if d.is_zero() {
-                    self.report.error(self.lines.span(w), "rebalance window must be greater than 0");
+                    self.report.error(
+                        self.lines.span(w),
+                        "rebalance window must be greater than 0",
+                    );
                 }
                 d
             }
@@ -659,7 +790,8 @@ impl Builder<'_, '_> {
         let batch = match &r.batch {
             Some(b) => {
                 if *b.get_ref() == 0 {
-                    self.report.error(self.lines.span(b), "rebalance batch must be at least 1");
+                    self.report
+                        .error(self.lines.span(b), "rebalance batch must be at least 1");
                 }
                 *b.get_ref()
             }
@@ -689,7 +821,11 @@ impl Builder<'_, '_> {
             let line = self.lines.span(text);
             if let Some(addrs) = self.report.check(line, addr::parse_bind(text.get_ref())) {
                 for a in addrs {
-                    binds.push(Bind { addr: a, accept_proxy: false, tls: None });
+                    binds.push(Bind {
+                        addr: a,
+                        accept_proxy: false,
+                        tls: None,
+                    });
                     lines.push(line);
                 }
             }
@@ -701,11 +837,21 @@ impl Builder<'_, '_> {
     fn tls_binds(&mut self, t: &Spanned<BindTlsT>) -> (Vec<Bind>, Vec<usize>) {
         let line = self.lines.span(t);
         let t = t.get_ref();
-        let mut options = BindOptions { ssl: true, crt: t.crt.iter().map(PathBuf::from).collect(), ca_file: t.ca_file.as_ref().map(PathBuf::from), ..BindOptions::default() };
+        let mut options = BindOptions {
+            ssl: true,
+            crt: t.crt.iter().map(PathBuf::from).collect(),
+            ca_file: t.ca_file.as_ref().map(PathBuf::from),
+            ..BindOptions::default()
+        };
         if let Some(v) = &t.verify {
             options.verify = ClientVerify::from_name(v);
             if options.verify.is_none() {
-                self.report.error(line, format!("tls.verify must be \"none\", \"optional\" or \"required\", not \"{v}\""));
+                self.report.error(
+                    line,
+                    format!(
+                        "tls.verify must be \"none\", \"optional\" or \"required\", not \"{v}\""
+                    ),
+                );
             }
         }
         options.min_version = self.min_version(line, t.min_version.as_deref()).flatten();
@@ -728,7 +874,10 @@ impl Builder<'_, '_> {
         let Some(v) = v else { return Some(None) };
         let parsed = MinVersion::from_name(v);
         if parsed.is_none() {
-            self.report.error(line, format!("tls.min_version must be \"1.2\" or \"1.3\", not \"{v}\""));
+            self.report.error(
+                line,
+                format!("tls.min_version must be \"1.2\" or \"1.3\", not \"{v}\""),
+            );
         }
         parsed.map(Some)
     }
@@ -751,7 +900,8 @@ impl Builder<'_, '_> {
         match options.build() {
             Ok(tls) => tls,
             Err(message) => {
-                self.report.error(line, format!("server '{}': {message}", s.name));
+                self.report
+                    .error(line, format!("server '{}': {message}", s.name));
                 None
             }
         }
@@ -759,7 +909,10 @@ impl Builder<'_, '_> {
 
     fn server(&mut self, s: &ServerT) -> Option<Server> {
         let tls = self.server_tls(s);
-        let addr = self.report.check(self.lines.span(&s.address), addr::parse_server(s.address.get_ref()));
+        let addr = self.report.check(
+            self.lines.span(&s.address),
+            addr::parse_server(s.address.get_ref()),
+        );
         let inter = match &s.inter {
             Some(v) => self.duration(v)?,
             None => server_defaults::INTER,
@@ -776,7 +929,10 @@ impl Builder<'_, '_> {
             addr: addr?,
             check_port: s.check_port.as_ref().map(|p| {
                 if *p.get_ref() == 0 {
-                    self.report.error(self.lines.span(p), "check_port must be a port number from 1 to 65535");
+                    self.report.error(
+                        self.lines.span(p),
+                        "check_port must be a port number from 1 to 65535",
+                    );
                 }
                 *p.get_ref()
             }),
@@ -800,7 +956,10 @@ impl Builder<'_, '_> {
                     "v1" => Some(ProxyProtocol::V1),
                     "v2" => Some(ProxyProtocol::V2),
                     other => {
-                        self.report.error(self.lines.span(v), format!("send_proxy must be \"v1\" or \"v2\", not \"{other}\""));
+                        self.report.error(
+                            self.lines.span(v),
+                            format!("send_proxy must be \"v1\" or \"v2\", not \"{other}\""),
+                        );
                         None
                     }
                 },
@@ -822,11 +981,18 @@ mod tests {
         assert!(parse(text, &mut report).is_none());
         let all: Vec<String> = report.errors.iter().map(|d| d.to_string()).collect();
         assert_eq!(all.len(), 1, "{all:?}");
-        assert!(all[0].starts_with("w.toml:4: invalid type: integer (hidden), expected a string"), "{all:?}");
+        assert!(
+            all[0].starts_with("w.toml:4: invalid type: integer (hidden), expected a string"),
+            "{all:?}"
+        );
         assert!(!all[0].contains("918273645"));
         // Elsewhere the value stays, to help.
         let mut report = Report::new("w.toml");
         assert!(parse("[global]\nmaxconn = \"lots\"\n", &mut report).is_none());
-        assert!(report.errors[0].message.contains("lots"), "{:?}", report.errors);
+        assert!(
+            report.errors[0].message.contains("lots"),
+            "{:?}",
+            report.errors
+        );
     }
 }

@@ -58,27 +58,53 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
     // Names: a frontend and a backend may share a name (a `listen` section is both), but two
     // frontends, two backends, or a stats page and a frontend may not.
     let mut seen: HashMap<&str, usize> = HashMap::new();
-    let listeners = config.frontends.iter().map(|f| f.name.as_str()).zip(&frontend_lines);
-    let pages = config.stats.iter().map(|s| s.name.as_str()).zip(&stats_lines);
+    let listeners = config
+        .frontends
+        .iter()
+        .map(|f| f.name.as_str())
+        .zip(&frontend_lines);
+    let pages = config
+        .stats
+        .iter()
+        .map(|s| s.name.as_str())
+        .zip(&stats_lines);
     for (name, line) in listeners.chain(pages) {
         if let Some(first) = seen.insert(name, *line) {
-            report.error(*line, format!("the name '{name}' is already used by the proxy at line {first}"));
+            report.error(
+                *line,
+                format!("the name '{name}' is already used by the proxy at line {first}"),
+            );
         }
     }
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (b, line) in config.backends.iter().zip(&backend_lines) {
         if let Some(first) = seen.insert(b.name.as_str(), *line) {
-            report.error(*line, format!("the backend name '{}' is already used at line {first}", b.name));
+            report.error(
+                *line,
+                format!(
+                    "the backend name '{}' is already used at line {first}",
+                    b.name
+                ),
+            );
         }
     }
 
     for (i, f) in config.frontends.iter().enumerate() {
         let line = at(&frontend_lines, i);
         if f.binds.is_empty() {
-            report.error(line, format!("frontend '{}' has no bind address, so it accepts no connections", f.name));
+            report.error(
+                line,
+                format!(
+                    "frontend '{}' has no bind address, so it accepts no connections",
+                    f.name
+                ),
+            );
         }
         if f.maxconn == 0 {
-            report.error(line, format!("maxconn of frontend '{}' must be greater than 0", f.name));
+            report.error(
+                line,
+                format!("maxconn of frontend '{}' must be greater than 0", f.name),
+            );
         }
         match f.default_backend.and_then(|b| config.backends.get(b)) {
             None => report.warn(
@@ -93,21 +119,35 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
         }
         // In tcp mode `timeout handshake` only bounds the connection-level handshakes (PROXY
         // header, TLS), and only when `timeout client-hs` does not.
-        let connection_hs = f.binds.iter().any(|b| b.tls.is_some() || b.accept_proxy) && f.timeouts.client_hs.is_none();
+        let connection_hs = f.binds.iter().any(|b| b.tls.is_some() || b.accept_proxy)
+            && f.timeouts.client_hs.is_none();
         if f.mode != Mode::Amqp && f.timeouts.handshake.is_some() && !connection_hs {
-            let at_line = origins.frontends.get(i).and_then(|o| o.handshake).unwrap_or(line);
+            let at_line = origins
+                .frontends
+                .get(i)
+                .and_then(|o| o.handshake)
+                .unwrap_or(line);
             report.warn(
                 at_line,
                 format!("'timeout handshake' is ignored in frontend '{}': it only applies in AMQP mode ('option amqp') and to TLS handshakes and PROXY headers ('bind ... ssl', 'accept-proxy') when 'timeout client-hs' is not set", f.name),
             );
         }
-        if let (true, Some(at_line)) = (f.mode != Mode::Amqp, origins.frontends.get(i).and_then(|o| o.initial_frame_max)) {
+        if let (true, Some(at_line)) = (
+            f.mode != Mode::Amqp,
+            origins.frontends.get(i).and_then(|o| o.initial_frame_max),
+        ) {
             report.warn(
                 at_line,
                 format!("'amqp-initial-frame-max' is ignored in frontend '{}': it only applies in AMQP mode ('option amqp')", f.name),
             );
         }
-        keepalive_tunes_nothing(&f.keepalive, f.mode, &format!("frontend '{}'", f.name), line, report);
+        keepalive_tunes_nothing(
+            &f.keepalive,
+            f.mode,
+            &format!("frontend '{}'", f.name),
+            line,
+            report,
+        );
         if f.mode == Mode::Tcp && f.timeouts.client.is_none() {
             report.warn(
                 line,
@@ -123,7 +163,10 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
         // In AMQP mode an idle server is fine (heartbeats and keep-alive find dead ones), but
         // a connect still needs a bound.
         let needed: &[_] = match b.mode {
-            Mode::Tcp => &[("connect", b.timeouts.connect), ("server", b.timeouts.server)],
+            Mode::Tcp => &[
+                ("connect", b.timeouts.connect),
+                ("server", b.timeouts.server),
+            ],
             Mode::Amqp => &[("connect", b.timeouts.connect)],
             Mode::Http => &[],
         };
@@ -139,8 +182,16 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
                     format!(
                         "missing timeouts for backend '{}': {} not set, so {} forever; set {}",
                         b.name,
-                        missing.iter().map(|n| format!("'timeout {n}'")).collect::<Vec<_>>().join(" and "),
-                        if b.mode == Mode::Tcp { "connects and idle servers wait" } else { "connects wait" },
+                        missing
+                            .iter()
+                            .map(|n| format!("'timeout {n}'"))
+                            .collect::<Vec<_>>()
+                            .join(" and "),
+                        if b.mode == Mode::Tcp {
+                            "connects and idle servers wait"
+                        } else {
+                            "connects wait"
+                        },
                         if missing.len() == 1 { "it" } else { "them" }
                     ),
                 );
@@ -153,7 +204,10 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
             };
             report.warn(
                 lines.and_then(|o| o.check).unwrap_or(line),
-                format!("'{what}' in backend '{}': no server has 'check', the check is never run", b.name),
+                format!(
+                    "'{what}' in backend '{}': no server has 'check', the check is never run",
+                    b.name
+                ),
             );
         }
         if b.rebalance.is_some() && b.mode != Mode::Amqp {
@@ -162,31 +216,67 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
                 format!("'rebalance' needs AMQP mode, and backend '{}' is mode {}: only AMQP mode can close sessions politely (connection.close); add 'option amqp'", b.name, b.mode),
             );
         }
-        keepalive_tunes_nothing(&b.keepalive, b.mode, &format!("backend '{}'", b.name), line, report);
+        keepalive_tunes_nothing(
+            &b.keepalive,
+            b.mode,
+            &format!("backend '{}'", b.name),
+            line,
+            report,
+        );
         let mut names: HashMap<&str, usize> = HashMap::new();
         for (j, s) in b.servers.iter().enumerate() {
             let sline = at(server_lines, j);
             if let Some(first) = names.insert(s.name.as_str(), sline) {
-                report.error(sline, format!("backend '{}' already has a server named '{}' (line {first})", b.name, s.name));
+                report.error(
+                    sline,
+                    format!(
+                        "backend '{}' already has a server named '{}' (line {first})",
+                        b.name, s.name
+                    ),
+                );
             }
             if s.weight > server_defaults::MAX_WEIGHT {
-                report.error(sline, format!("weight {} of server '{}/{}' is out of range: use 0 to {}", s.weight, b.name, s.name, server_defaults::MAX_WEIGHT));
+                report.error(
+                    sline,
+                    format!(
+                        "weight {} of server '{}/{}' is out of range: use 0 to {}",
+                        s.weight,
+                        b.name,
+                        s.name,
+                        server_defaults::MAX_WEIGHT
+                    ),
+                );
             }
             if s.rise == 0 {
-                report.error(sline, format!("rise of server '{}/{}' must be at least 1", b.name, s.name));
+                report.error(
+                    sline,
+                    format!("rise of server '{}/{}' must be at least 1", b.name, s.name),
+                );
             }
             if s.fall == 0 {
-                report.error(sline, format!("fall of server '{}/{}' must be at least 1", b.name, s.name));
+                report.error(
+                    sline,
+                    format!("fall of server '{}/{}' must be at least 1", b.name, s.name),
+                );
             }
             if s.check && (s.inter.is_zero() || s.fastinter.is_zero() || s.downinter.is_zero()) {
-                report.error(sline, format!("check intervals of server '{}/{}' must be greater than 0", b.name, s.name));
+                report.error(
+                    sline,
+                    format!(
+                        "check intervals of server '{}/{}' must be greater than 0",
+                        b.name, s.name
+                    ),
+                );
             }
         }
     }
 
     for (i, s) in config.stats.iter().enumerate() {
         if s.binds.is_empty() {
-            report.error(at(&stats_lines, i), format!("stats page '{}' has no bind address", s.name));
+            report.error(
+                at(&stats_lines, i),
+                format!("stats page '{}' has no bind address", s.name),
+            );
         }
         if s.admin && s.users.is_empty() {
             report.warn(
@@ -201,7 +291,13 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
 
 /// Keep-alive settings without keep-alive: in tcp mode, `clitcpka-idle` and friends only
 /// tune probes that `option tcpka` (or `clitcpka`/`srvtcpka`) turns on, as in HAProxy.
-fn keepalive_tunes_nothing(k: &Keepalive, mode: Mode, what: &str, line: usize, report: &mut Report) {
+fn keepalive_tunes_nothing(
+    k: &Keepalive,
+    mode: Mode,
+    what: &str,
+    line: usize,
+    report: &mut Report,
+) {
     let tuned = k.idle.is_some() || k.interval.is_some() || k.count.is_some();
     if tuned && !k.enabled && mode == Mode::Tcp {
         report.warn(
@@ -215,8 +311,16 @@ fn keepalive_tunes_nothing(k: &Keepalive, mode: Mode, what: &str, line: usize, r
 /// port) cannot both bind. Port 0 asks the system for a free port, so it never clashes.
 fn listeners_are_distinct(config: &Config, origins: &Origins, report: &mut Report) {
     let mut all: Vec<(SocketAddr, usize, &str)> = Vec::new();
-    let proxies = config.frontends.iter().map(|f| (&f.name, &f.binds)).zip(&origins.frontends);
-    let pages = config.stats.iter().map(|s| (&s.name, &s.binds)).zip(&origins.stats);
+    let proxies = config
+        .frontends
+        .iter()
+        .map(|f| (&f.name, &f.binds))
+        .zip(&origins.frontends);
+    let pages = config
+        .stats
+        .iter()
+        .map(|s| (&s.name, &s.binds))
+        .zip(&origins.stats);
     for ((name, binds), lines) in proxies.chain(pages) {
         for (k, bind) in binds.iter().enumerate() {
             all.push((bind.addr, at(&lines.binds, k), name.as_str()));
@@ -232,7 +336,12 @@ fn listeners_are_distinct(config: &Config, origins: &Origins, report: &mut Repor
                 && (b.ip() == a.ip() || b.ip().is_unspecified() || a.ip().is_unspecified())
         });
         if let Some((b, first, other)) = clash {
-            report.error(*line, format!("'{name}' listens on {a}, which '{other}' already uses ({b}, line {first})"));
+            report.error(
+                *line,
+                format!(
+                    "'{name}' listens on {a}, which '{other}' already uses ({b}, line {first})"
+                ),
+            );
         }
     }
 }

@@ -39,12 +39,21 @@ pub struct Budget {
 }
 
 /// TLS for a check (`check-ssl`, or `ssl` on the server): the connector and the name.
-pub type CheckTls = (std::sync::Arc<rustls::ClientConfig>, rustls_pki_types::ServerName<'static>);
+pub type CheckTls = (
+    std::sync::Arc<rustls::ClientConfig>,
+    rustls_pki_types::ServerName<'static>,
+);
 
 /// Runs the probe `kind` against `addr`, first sending a PROXY header when `proxy` says
 /// so (`check-send-proxy`: a node with `proxy_protocol = true` refuses connections without),
 /// then completing a TLS handshake when `tls` is set (a failed one is `L6RSP`).
-pub async fn probe(kind: &CheckKind, addr: SocketAddr, budget: Budget, proxy: Option<ProxyProtocol>, tls: Option<&CheckTls>) -> Probe {
+pub async fn probe(
+    kind: &CheckKind,
+    addr: SocketAddr,
+    budget: Budget,
+    proxy: Option<ProxyProtocol>,
+    tls: Option<&CheckTls>,
+) -> Probe {
     let started = Instant::now();
     let connected = match (connect(addr, budget.connect).await, proxy) {
         (Ok(mut stream), Some(version)) => {
@@ -62,10 +71,18 @@ pub async fn probe(kind: &CheckKind, addr: SocketAddr, budget: Budget, proxy: Op
     };
     let connected = match (connected, tls) {
         (Ok(stream), Some((config, name))) => {
-            match tokio::time::timeout(budget.connect, Box::pin(Tls::connect(stream, config, name.clone()))).await {
+            match tokio::time::timeout(
+                budget.connect,
+                Box::pin(Tls::connect(stream, config, name.clone())),
+            )
+            .await
+            {
                 Ok(Ok(stream)) => Ok(stream),
                 Ok(Err(e)) => Err((CheckStatus::L6Rsp, format!("TLS handshake failed: {e}"))),
-                Err(_) => Err((CheckStatus::L6TimeOut, format!("no TLS handshake within {} ms", budget.connect.as_millis()))),
+                Err(_) => Err((
+                    CheckStatus::L6TimeOut,
+                    format!("no TLS handshake within {} ms", budget.connect.as_millis()),
+                )),
             }
         }
         (connected, _) => connected.map(Stream::Plain),
@@ -77,38 +94,61 @@ pub async fn probe(kind: &CheckKind, addr: SocketAddr, budget: Budget, proxy: Op
                 // Linger 0 (RST on close, which never blocks) as HAProxy does for TCP
                 // checks: no TIME_WAIT pile-up at one check every `inter` per server.
                 let _ = socket2::SockRef::from(stream.tcp()).set_linger(Some(Duration::ZERO));
-                let status = if tls.is_some() { CheckStatus::L6Ok } else { CheckStatus::L4Ok };
+                let status = if tls.is_some() {
+                    CheckStatus::L6Ok
+                } else {
+                    CheckStatus::L4Ok
+                };
                 (status, String::new())
             }
             CheckKind::Amqp => within(budget.read, amqp_start(stream)).await,
-            CheckKind::AmqpLogin { user, password, vhost } => {
-                within(budget.read, amqp_login(stream, user, &password.0, vhost)).await
-            }
+            CheckKind::AmqpLogin {
+                user,
+                password,
+                vhost,
+            } => within(budget.read, amqp_login(stream, user, &password.0, vhost)).await,
             CheckKind::Http(http) => within(budget.read, http_check(stream, addr, http)).await,
         },
     };
-    Probe { status, info, duration: started.elapsed() }
+    Probe {
+        status,
+        info,
+        duration: started.elapsed(),
+    }
 }
 
 async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, (CheckStatus, String)> {
     match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err((CheckStatus::L4Con, e.to_string())),
-        Err(_) => Err((CheckStatus::L4TimeOut, format!("no connection within {} ms", timeout.as_millis()))),
+        Err(_) => Err((
+            CheckStatus::L4TimeOut,
+            format!("no connection within {} ms", timeout.as_millis()),
+        )),
     }
 }
 
 /// An L7 probe that does not answer in time is `L7TOUT`: the node accepted TCP (the
 /// kernel does that even for a frozen process) but the application is silent.
-async fn within(limit: Duration, check: impl std::future::Future<Output = (CheckStatus, String)>) -> (CheckStatus, String) {
+async fn within(
+    limit: Duration,
+    check: impl std::future::Future<Output = (CheckStatus, String)>,
+) -> (CheckStatus, String) {
     match tokio::time::timeout(limit, check).await {
         Ok(result) => result,
-        Err(_) => (CheckStatus::L7TimeOut, format!("no answer within {} ms", limit.as_millis())),
+        Err(_) => (
+            CheckStatus::L7TimeOut,
+            format!("no answer within {} ms", limit.as_millis()),
+        ),
     }
 }
 
 /// Reads frames until a channel-0 method the check is waiting for (or a close) arrives.
-async fn next_method(stream: &mut Stream, tracker: &mut FrameTracker, hs: &mut Handshake) -> Result<Seen, String> {
+async fn next_method(
+    stream: &mut Stream,
+    tracker: &mut FrameTracker,
+    hs: &mut Handshake,
+) -> Result<Seen, String> {
     let mut buf = [0u8; 4096];
     loop {
         let n = stream.read(&mut buf).await.map_err(|e| e.to_string())?;
@@ -137,7 +177,10 @@ async fn amqp_start(mut stream: Stream) -> (CheckStatus, String) {
     let mut hs = Handshake::default();
     let result = match next_method(&mut stream, &mut FrameTracker::server(), &mut hs).await {
         Ok(Seen::Start) => (CheckStatus::L7Ok, String::new()),
-        Ok(other) => (CheckStatus::L7Rsp, format!("expected connection.start, got {other:?}")),
+        Ok(other) => (
+            CheckStatus::L7Rsp,
+            format!("expected connection.start, got {other:?}"),
+        ),
         Err(e) => (CheckStatus::L7Rsp, e),
     };
     let _ = stream.shutdown().await;
@@ -146,19 +189,30 @@ async fn amqp_start(mut stream: Stream) -> (CheckStatus, String) {
 
 /// `option amqp-check user .. password .. vhost ..`: the whole handshake to `open-ok`,
 /// then a clean `connection.close`.
-async fn amqp_login(mut stream: Stream, user: &str, password: &str, vhost: &str) -> (CheckStatus, String) {
+async fn amqp_login(
+    mut stream: Stream,
+    user: &str,
+    password: &str,
+    vhost: &str,
+) -> (CheckStatus, String) {
     let mut tracker = FrameTracker::server();
     let mut hs = Handshake::default();
     let refused = |hs: &Handshake| {
         let (code, text) = hs.close_reason.clone().unwrap_or((0, String::new()));
-        (CheckStatus::L7Rsp, format!("the node refused: {code} {text}"))
+        (
+            CheckStatus::L7Rsp,
+            format!("the node refused: {code} {text}"),
+        )
     };
     let steps: [(Vec<u8>, Seen); 3] = [
         (PROTOCOL_HEADER.to_vec(), Seen::Start),
         (methods::start_ok_plain(user, password), Seen::Tune),
         // A channel_max of 1 and the minimum frame size: all a check needs, and never
         // more than any node offers.
-        ([methods::tune_ok(1, 4096), methods::open(vhost)].concat(), Seen::OpenOk),
+        (
+            [methods::tune_ok(1, 4096), methods::open(vhost)].concat(),
+            Seen::OpenOk,
+        ),
     ];
     for (send, expect) in steps {
         if let Err(e) = stream.write_all(&send).await {
@@ -170,22 +224,48 @@ async fn amqp_login(mut stream: Stream, user: &str, password: &str, vhost: &str)
                 let _ = stream.write_all(&methods::connection_close_ok()).await;
                 return refused(&hs);
             }
-            Ok(other) => return (CheckStatus::L7Rsp, format!("expected {expect:?}, got {other:?}")),
-            Err(e) if hs.close_reason.is_some() => return (CheckStatus::L7Rsp, format!("{e} ({:?})", hs.close_reason)),
+            Ok(other) => {
+                return (
+                    CheckStatus::L7Rsp,
+                    format!("expected {expect:?}, got {other:?}"),
+                )
+            }
+            Err(e) if hs.close_reason.is_some() => {
+                return (CheckStatus::L7Rsp, format!("{e} ({:?})", hs.close_reason))
+            }
             // RabbitMQ answers bad credentials by closing the socket after start-ok.
-            Err(e) if expect == Seen::Tune => return (CheckStatus::L7Rsp, format!("login refused for user '{user}': {e}")),
+            Err(e) if expect == Seen::Tune => {
+                return (
+                    CheckStatus::L7Rsp,
+                    format!("login refused for user '{user}': {e}"),
+                )
+            }
             Err(e) => return (CheckStatus::L7Rsp, e),
         }
     }
-    if stream.write_all(&methods::connection_close(methods::REPLY_SUCCESS, "warren health check")).await.is_ok() {
+    if stream
+        .write_all(&methods::connection_close(
+            methods::REPLY_SUCCESS,
+            "warren health check",
+        ))
+        .await
+        .is_ok()
+    {
         let _ = next_method(&mut stream, &mut tracker, &mut hs).await;
     }
     (CheckStatus::L7Ok, String::new())
 }
 
 /// `option httpchk`: one request, judged by its status line.
-async fn http_check(mut stream: Stream, addr: SocketAddr, check: &HttpCheck) -> (CheckStatus, String) {
-    let mut request = format!("{} {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: warren\r\n", check.method, check.uri);
+async fn http_check(
+    mut stream: Stream,
+    addr: SocketAddr,
+    check: &HttpCheck,
+) -> (CheckStatus, String) {
+    let mut request = format!(
+        "{} {} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: warren\r\n",
+        check.method, check.uri
+    );
     for (name, value) in &check.headers {
         request.push_str(&format!("{name}: {}\r\n", value.0));
     }
@@ -209,7 +289,9 @@ async fn http_check(mut stream: Stream, addr: SocketAddr, check: &HttpCheck) -> 
     };
     match status {
         None => (CheckStatus::L7Rsp, "no valid HTTP status line".into()),
-        Some(code) if http_passes(check, code) => (CheckStatus::L7Ok, format!("HTTP status {code}")),
+        Some(code) if http_passes(check, code) => {
+            (CheckStatus::L7Ok, format!("HTTP status {code}"))
+        }
         Some(code) => (CheckStatus::L7Sts, format!("HTTP status {code}")),
     }
 }
@@ -247,7 +329,12 @@ mod tests {
 
     #[test]
     fn default_expectation_is_2xx_3xx() {
-        let mut c = HttpCheck { method: "GET".into(), uri: "/".into(), headers: vec![], expect_status: vec![] };
+        let mut c = HttpCheck {
+            method: "GET".into(),
+            uri: "/".into(),
+            headers: vec![],
+            expect_status: vec![],
+        };
         assert!(http_passes(&c, 200) && http_passes(&c, 302));
         assert!(!http_passes(&c, 503) && !http_passes(&c, 404));
         c.expect_status = vec![204];

@@ -19,7 +19,11 @@ use crate::state::{AdminState, BackendState, LastCheck, ServerEvent, ServerState
 /// Runs active checks on `server` until `stop` is cancelled.
 pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: CancellationToken) {
     let cfg = &server.config;
-    let budget = budget(cfg.inter, backend.config.timeouts.connect, backend.config.timeouts.check);
+    let budget = budget(
+        cfg.inter,
+        backend.config.timeouts.connect,
+        backend.config.timeouts.check,
+    );
     let mut addr = cfg.addr;
     if let Some(port) = cfg.check_port {
         addr.set_port(port);
@@ -32,14 +36,21 @@ pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: Can
         _ => None,
     };
     let tls = cfg.tls.as_ref().filter(|t| t.checks).map(|t| {
-        (std::sync::Arc::clone(&t.connector.0), crate::tls::server_name(t.name.as_deref(), addr))
+        (
+            std::sync::Arc::clone(&t.connector.0),
+            crate::tls::server_name(t.name.as_deref(), addr),
+        )
     });
     loop {
         if server.admin() != AdminState::Maint {
-            let probe = check::probe(&backend.config.check, addr, budget, proxy, tls.as_ref()).await;
+            let probe =
+                check::probe(&backend.config.check, addr, budget, proxy, tls.as_ref()).await;
             record(&backend, &server, probe, false);
         }
-        let wait = server.health().state.next_interval(cfg.inter, cfg.fastinter, cfg.downinter);
+        let wait = server
+            .health()
+            .state
+            .next_interval(cfg.inter, cfg.fastinter, cfg.downinter);
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
@@ -56,8 +67,14 @@ pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: Can
 /// keep their rhythm instead of falling behind it.
 fn budget(inter: Duration, connect: Option<Duration>, check: Option<Duration>) -> check::Budget {
     match check {
-        Some(check) => check::Budget { connect: connect.map_or(inter, |c| c.min(inter)), read: check.min(inter) },
-        None => check::Budget { connect: inter, read: inter },
+        Some(check) => check::Budget {
+            connect: connect.map_or(inter, |c| c.min(inter)),
+            read: check.min(inter),
+        },
+        None => check::Budget {
+            connect: inter,
+            read: inter,
+        },
     }
 }
 
@@ -89,7 +106,11 @@ pub fn record(backend: &BackendState, server: &Arc<ServerState>, probe: Probe, p
                 }
             }
         }
-        health.last_check = Some(LastCheck { status: probe.status, info: probe.info.clone(), duration: probe.duration });
+        health.last_check = Some(LastCheck {
+            status: probe.status,
+            info: probe.info.clone(),
+            duration: probe.duration,
+        });
         if transition.is_none() && before != after && backend.config.log.health_checks {
             backend.logger.event(
                 Level::Info,
@@ -119,7 +140,11 @@ fn marked_down(backend: &BackendState, server: &Arc<ServerState>, probe: &Probe)
     server.set_up(false);
     let sessions = server.counters.current.load(Ordering::Relaxed);
     let (active, backup) = backend.usable_counts();
-    let info = if probe.info.is_empty() { String::new() } else { format!(", info: \"{}\"", probe.info) };
+    let info = if probe.info.is_empty() {
+        String::new()
+    } else {
+        format!(", info: \"{}\"", probe.info)
+    };
     backend.logger.event(
         Level::Alert,
         &format!(
@@ -131,7 +156,10 @@ fn marked_down(backend: &BackendState, server: &Arc<ServerState>, probe: &Probe)
         ),
     );
     if active + backup == 0 {
-        backend.logger.event(Level::Emerg, &format!("backend {} has no server available!", backend.name()));
+        backend.logger.event(
+            Level::Emerg,
+            &format!("backend {} has no server available!", backend.name()),
+        );
     }
     if server.config.shutdown_on_down {
         server.shutdown_sessions(&format!(
@@ -142,7 +170,10 @@ fn marked_down(backend: &BackendState, server: &Arc<ServerState>, probe: &Probe)
         ));
     }
     backend.servers_changed();
-    let _ = backend.events.send(ServerEvent { server: server.name().to_string(), up: false });
+    let _ = backend.events.send(ServerEvent {
+        server: server.name().to_string(),
+        up: false,
+    });
 }
 
 fn marked_up(backend: &BackendState, server: &Arc<ServerState>, probe: &Probe) {
@@ -161,11 +192,17 @@ fn marked_up(backend: &BackendState, server: &Arc<ServerState>, probe: &Probe) {
     );
     if server.config.shutdown_backup_on_up && !server.config.backup {
         for b in backend.servers.iter().filter(|s| s.config.backup) {
-            b.shutdown_sessions(&format!("active server {} is UP again; backup sessions are moved back", server.full_name));
+            b.shutdown_sessions(&format!(
+                "active server {} is UP again; backup sessions are moved back",
+                server.full_name
+            ));
         }
     }
     backend.servers_changed();
-    let _ = backend.events.send(ServerEvent { server: server.name().to_string(), up: true });
+    let _ = backend.events.send(ServerEvent {
+        server: server.name().to_string(),
+        up: true,
+    });
 }
 
 #[cfg(test)]

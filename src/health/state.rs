@@ -50,12 +50,20 @@ impl HealthState {
     /// rejects) are taken as 1.
     pub fn new(rise: u32, fall: u32) -> HealthState {
         let (rise, fall) = (rise.max(1), fall.max(1));
-        HealthState { health: rise, rise, fall }
+        HealthState {
+            health: rise,
+            rise,
+            fall,
+        }
     }
 
     /// Starts DOWN with health 0 (used when a server is added while its node is unknown, and in tests).
     pub fn new_down(rise: u32, fall: u32) -> HealthState {
-        HealthState { health: 0, rise: rise.max(1), fall: fall.max(1) }
+        HealthState {
+            health: 0,
+            rise: rise.max(1),
+            fall: fall.max(1),
+        }
     }
 
     /// The top of the counter: fully UP, `fall` failures away from DOWN.
@@ -96,7 +104,12 @@ impl HealthState {
     /// HAProxy's `srv_getinter()`. Callers pass `inter` for an unset `fastinter` or
     /// `downinter`, as HAProxy falls back to it. A fresh server (health == rise) is checked
     /// at `fastinter` until its first pass, so a dead node at start-up is found quickly.
-    pub fn next_interval(&self, inter: Duration, fastinter: Duration, downinter: Duration) -> Duration {
+    pub fn next_interval(
+        &self,
+        inter: Duration,
+        fastinter: Duration,
+        downinter: Duration,
+    ) -> Duration {
         if self.health == self.full() {
             inter
         } else if self.health == 0 {
@@ -206,7 +219,10 @@ impl CheckStatus {
 
     /// Whether the result counts as a pass for [`HealthState::record`].
     pub fn passed(&self) -> bool {
-        matches!(self, CheckStatus::L4Ok | CheckStatus::L6Ok | CheckStatus::L7Ok)
+        matches!(
+            self,
+            CheckStatus::L4Ok | CheckStatus::L6Ok | CheckStatus::L7Ok
+        )
     }
 }
 
@@ -281,7 +297,20 @@ mod tests {
     fn flapping_reports_each_flip_once() {
         let mut s = HealthState::new(2, 2);
         let got = feed(&mut s, "-++--++--");
-        assert_eq!(got, [Some(Down), None, Some(Up), None, Some(Down), None, Some(Up), None, Some(Down)]);
+        assert_eq!(
+            got,
+            [
+                Some(Down),
+                None,
+                Some(Up),
+                None,
+                Some(Down),
+                None,
+                Some(Up),
+                None,
+                Some(Down)
+            ]
+        );
         // Alternating results never flip a server that is fully up.
         let mut s = HealthState::new_down(2, 2);
         feed(&mut s, "++");
@@ -298,7 +327,10 @@ mod tests {
         let mut s = HealthState::new(1, 1);
         assert_eq!(s.counters(), (1, 1, 1));
         let got = feed(&mut s, "+-+--++");
-        assert_eq!(got, [None, Some(Down), Some(Up), Some(Down), None, Some(Up), None]);
+        assert_eq!(
+            got,
+            [None, Some(Down), Some(Up), Some(Down), None, Some(Up), None]
+        );
     }
 
     #[test]
@@ -320,7 +352,11 @@ mod tests {
 
     #[test]
     fn next_interval_follows_the_counter() {
-        let (inter, fast, down) = (Duration::from_secs(2), Duration::from_millis(500), Duration::from_secs(10));
+        let (inter, fast, down) = (
+            Duration::from_secs(2),
+            Duration::from_millis(500),
+            Duration::from_secs(10),
+        );
         let next = |s: &HealthState| s.next_interval(inter, fast, down);
         let mut s = HealthState::new(2, 3);
         assert_eq!(next(&s), fast, "fresh: not yet confirmed");
@@ -365,13 +401,28 @@ mod tests {
         let table = [
             (CheckStatus::L4Ok, "L4OK", "Layer4 check passed", true),
             (CheckStatus::L4TimeOut, "L4TOUT", "Layer4 timeout", false),
-            (CheckStatus::L4Con, "L4CON", "Layer4 connection problem", false),
+            (
+                CheckStatus::L4Con,
+                "L4CON",
+                "Layer4 connection problem",
+                false,
+            ),
             (CheckStatus::L6Ok, "L6OK", "Layer6 check passed", true),
             (CheckStatus::L6TimeOut, "L6TOUT", "Layer6 timeout", false),
-            (CheckStatus::L6Rsp, "L6RSP", "Layer6 invalid response", false),
+            (
+                CheckStatus::L6Rsp,
+                "L6RSP",
+                "Layer6 invalid response",
+                false,
+            ),
             (CheckStatus::L7Ok, "L7OK", "Layer7 check passed", true),
             (CheckStatus::L7TimeOut, "L7TOUT", "Layer7 timeout", false),
-            (CheckStatus::L7Rsp, "L7RSP", "Layer7 invalid response", false),
+            (
+                CheckStatus::L7Rsp,
+                "L7RSP",
+                "Layer7 invalid response",
+                false,
+            ),
             (CheckStatus::L7Sts, "L7STS", "Layer7 wrong status", false),
             (CheckStatus::SockErr, "SOCKERR", "Socket error", false),
             (CheckStatus::Hana, "HANA", "Health analyze", false),

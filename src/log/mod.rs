@@ -6,8 +6,8 @@
 //! HAProxy sends them. When no target writes to stderr, events are also traced so a
 //! foreground warren shows them.
 
-mod time;
 pub mod tcplog;
+mod time;
 
 pub use time::LocalTime;
 
@@ -16,7 +16,7 @@ use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Mutex;
 
-use crate::config::{LogDestination, LogFormat, LogTarget, Level};
+use crate::config::{Level, LogDestination, LogFormat, LogTarget};
 
 /// Name and pid in every syslog line (`warren[1234]:`).
 const TAG: &str = "warren";
@@ -43,7 +43,9 @@ pub struct Logger {
 
 impl std::fmt::Debug for Logger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Logger").field("targets", &self.targets.len()).finish()
+        f.debug_struct("Logger")
+            .field("targets", &self.targets.len())
+            .finish()
     }
 }
 
@@ -57,7 +59,11 @@ impl Logger {
                 LogDestination::Stderr => Ok(Sink::Stderr),
                 LogDestination::Stdout => Ok(Sink::Stdout),
                 LogDestination::Udp(to) => {
-                    let bind: SocketAddr = if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+                    let bind: SocketAddr = if to.is_ipv4() {
+                        ([0, 0, 0, 0], 0).into()
+                    } else {
+                        ([0u16; 8], 0).into()
+                    };
                     UdpSocket::bind(bind)
                         .and_then(|s| s.set_nonblocking(true).map(|_| s))
                         .map(|socket| Sink::Udp { socket, to: *to })
@@ -69,12 +75,21 @@ impl Logger {
                     .map(|f| Sink::File(Mutex::new(f))),
             };
             match sink {
-                Ok(sink) => opened.push(Target { sink, config: t.clone() }),
+                Ok(sink) => opened.push(Target {
+                    sink,
+                    config: t.clone(),
+                }),
                 Err(e) => tracing::error!("cannot open log target {:?}: {e}", t.destination),
             }
         }
-        let has_terminal = opened.iter().any(|t| matches!(t.sink, Sink::Stderr | Sink::Stdout));
-        Logger { targets: opened, has_terminal, hostname: hostname() }
+        let has_terminal = opened
+            .iter()
+            .any(|t| matches!(t.sink, Sink::Stderr | Sink::Stdout));
+        Logger {
+            targets: opened,
+            has_terminal,
+            hostname: hostname(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -97,7 +112,9 @@ impl Logger {
                 Sink::Udp { socket, to } => socket.send_to(line.as_bytes(), to).map(|_| ()),
                 Sink::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
                 Sink::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
-                Sink::File(f) => f.lock().map_or(Ok(()), |mut f| f.write_all(line.as_bytes())),
+                Sink::File(f) => f
+                    .lock()
+                    .map_or(Ok(()), |mut f| f.write_all(line.as_bytes())),
             };
         }
     }
@@ -122,7 +139,11 @@ impl Logger {
         let stream = !matches!(t.sink, Sink::Udp { .. });
         let mut line = match t.config.format {
             LogFormat::Rfc3164 => format!("<{pri}>{} {TAG}[{pid}]: {msg}", now.rfc3164()),
-            LogFormat::Rfc5424 => format!("<{pri}>1 {} {} {TAG} {pid} - - {msg}", now.iso(), self.hostname),
+            LogFormat::Rfc5424 => format!(
+                "<{pri}>1 {} {} {TAG} {pid} - - {msg}",
+                now.iso(),
+                self.hostname
+            ),
             LogFormat::Short => format!("<{pri}>{msg}"),
             LogFormat::Raw => msg.to_string(),
             LogFormat::Iso => format!("{} {msg}", now.iso()),

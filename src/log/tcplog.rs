@@ -177,7 +177,10 @@ impl SessionRecord<'_> {
 
 /// HAProxy's default (non-tcplog) line, emitted at accept time.
 pub fn connect_line(client: SocketAddr, local: SocketAddr, frontend: &str, mode: &str) -> String {
-    format!("Connect from {client} to {local} ({frontend}/{})", mode.to_uppercase())
+    format!(
+        "Connect from {client} to {local} ({frontend}/{})",
+        mode.to_uppercase()
+    )
 }
 
 #[cfg(test)]

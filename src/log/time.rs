@@ -5,7 +5,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// Broken-down local time with milliseconds and the UTC offset in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -51,13 +53,22 @@ impl LocalTime {
     pub fn accept_date(&self) -> String {
         format!(
             "{:02}/{}/{}:{:02}:{:02}:{:02}.{:03}",
-            self.day, MONTHS[self.month], self.year, self.hour, self.min, self.sec, self.micros / 1000
+            self.day,
+            MONTHS[self.month],
+            self.year,
+            self.hour,
+            self.min,
+            self.sec,
+            self.micros / 1000
         )
     }
 
     /// `Nov 25 06:40:12`: RFC 3164's timestamp (day padded with a space).
     pub fn rfc3164(&self) -> String {
-        format!("{} {:>2} {:02}:{:02}:{:02}", MONTHS[self.month], self.day, self.hour, self.min, self.sec)
+        format!(
+            "{} {:>2} {:02}:{:02}:{:02}",
+            MONTHS[self.month], self.day, self.hour, self.min, self.sec
+        )
     }
 
     /// `2026-11-25T06:40:12.123456+00:00`: RFC 5424 and `format iso`.

@@ -16,9 +16,9 @@ use tokio::time::Instant;
 use tokio::io::AsyncWriteExt;
 
 use super::stream::{Stream, Tls};
-use crate::proxy_protocol;
-use crate::health::{CheckStatus, Probe};
 use crate::health::checker as checks;
+use crate::health::{CheckStatus, Probe};
+use crate::proxy_protocol;
 use crate::state::{BackendState, NoServer, Slot};
 
 /// HAProxy waits this long before retrying the same server after a quick failure (its
@@ -60,7 +60,11 @@ pub enum FailReason {
 /// `client` is the client's address (from a PROXY header when there was one) and
 /// `destination` the address it connected to; both go into the PROXY header of servers
 /// with `send-proxy`.
-pub async fn connect(backend: &Arc<BackendState>, client_addr: SocketAddr, destination: SocketAddr) -> Result<Connected, Failed> {
+pub async fn connect(
+    backend: &Arc<BackendState>,
+    client_addr: SocketAddr,
+    destination: SocketAddr,
+) -> Result<Connected, Failed> {
     let client = client_addr.ip();
     let cfg = &backend.config;
     let mut retries = 0u32;
@@ -72,7 +76,15 @@ pub async fn connect(backend: &Arc<BackendState>, client_addr: SocketAddr, desti
     let queued_at = Instant::now();
     let mut slot = match backend.acquire(client, &exclude).await {
         Ok(slot) => slot,
-        Err(e) => return Err(failed(FailReason::NoServer(e), Some(queued_at.elapsed()), 0, false, None)),
+        Err(e) => {
+            return Err(failed(
+                FailReason::NoServer(e),
+                Some(queued_at.elapsed()),
+                0,
+                false,
+                None,
+            ))
+        }
     };
     queue_time += queued_at.elapsed();
 
@@ -81,24 +93,58 @@ pub async fn connect(backend: &Arc<BackendState>, client_addr: SocketAddr, desti
         let last_server = Some(server.name().to_string());
         let started = Instant::now();
         connect_started.get_or_insert(started);
-        let attempt = establish(&server.config, cfg.timeouts.connect, client_addr, destination).await;
+        let attempt = establish(
+            &server.config,
+            cfg.timeouts.connect,
+            client_addr,
+            destination,
+        )
+        .await;
         let err = match attempt {
             Ok(stream) => {
                 let connect_time = connect_started.map_or(Duration::ZERO, |s| s.elapsed());
-                return Ok(Connected { stream, slot, queue_time, connect_time, retries, redispatched });
+                return Ok(Connected {
+                    stream,
+                    slot,
+                    queue_time,
+                    connect_time,
+                    retries,
+                    redispatched,
+                });
             }
             Err(err) => err,
         };
-        server.counters.connect_errors.fetch_add(1, Ordering::Relaxed);
+        server
+            .counters
+            .connect_errors
+            .fetch_add(1, Ordering::Relaxed);
         let timed_out = err.kind() == std::io::ErrorKind::TimedOut;
         if server.config.check {
-            let status = if timed_out { CheckStatus::L4TimeOut } else { CheckStatus::L4Con };
-            let probe = Probe { status, info: format!("a session's connect failed: {err}"), duration: started.elapsed() };
+            let status = if timed_out {
+                CheckStatus::L4TimeOut
+            } else {
+                CheckStatus::L4Con
+            };
+            let probe = Probe {
+                status,
+                info: format!("a session's connect failed: {err}"),
+                duration: started.elapsed(),
+            };
             checks::record(backend, &server, probe, true);
         }
         if retries >= cfg.retries {
-            let reason = if timed_out { FailReason::Timeout } else { FailReason::Refused };
-            return Err(failed(reason, Some(queue_time), retries, redispatched, last_server));
+            let reason = if timed_out {
+                FailReason::Timeout
+            } else {
+                FailReason::Refused
+            };
+            return Err(failed(
+                reason,
+                Some(queue_time),
+                retries,
+                redispatched,
+                last_server,
+            ));
         }
         retries += 1;
         server.counters.retries.fetch_add(1, Ordering::Relaxed);
@@ -120,7 +166,15 @@ pub async fn connect(backend: &Arc<BackendState>, client_addr: SocketAddr, desti
             queue_time += queued_at.elapsed();
             slot = match next {
                 Ok(s) => s,
-                Err(e) => return Err(failed(FailReason::NoServer(e), Some(queue_time), retries, redispatched, last_server)),
+                Err(e) => {
+                    return Err(failed(
+                        FailReason::NoServer(e),
+                        Some(queue_time),
+                        retries,
+                        redispatched,
+                        last_server,
+                    ))
+                }
             };
             if slot.server.id != server.id {
                 redispatched = true;
@@ -132,13 +186,30 @@ pub async fn connect(backend: &Arc<BackendState>, client_addr: SocketAddr, desti
     }
 }
 
-fn failed(reason: FailReason, queue_time: Option<Duration>, retries: u32, redispatched: bool, server: Option<String>) -> Failed {
-    Failed { reason, queue_time, retries, redispatched, server }
+fn failed(
+    reason: FailReason,
+    queue_time: Option<Duration>,
+    retries: u32,
+    redispatched: bool,
+    server: Option<String>,
+) -> Failed {
+    Failed {
+        reason,
+        queue_time,
+        retries,
+        redispatched,
+        server,
+    }
 }
 
 /// A usable connection to `server`: TCP, then the PROXY header (`send-proxy`), then TLS
 /// (`ssl`), all within `timeout connect`, which HAProxy also applies to the TLS handshake.
-async fn establish(server: &crate::config::Server, timeout: Option<Duration>, client: SocketAddr, destination: SocketAddr) -> std::io::Result<Stream> {
+async fn establish(
+    server: &crate::config::Server,
+    timeout: Option<Duration>,
+    client: SocketAddr,
+    destination: SocketAddr,
+) -> std::io::Result<Stream> {
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut stream = open(server.addr, timeout).await?;
     if let Some(version) = server.send_proxy {
@@ -150,9 +221,9 @@ async fn establish(server: &crate::config::Server, timeout: Option<Duration>, cl
             let name = crate::tls::server_name(tls.name.as_deref(), server.addr);
             let handshake = Box::pin(Tls::connect(stream, &tls.connector.0, name));
             match deadline {
-                Some(d) => tokio::time::timeout_at(d, handshake)
-                    .await
-                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?,
+                Some(d) => tokio::time::timeout_at(d, handshake).await.map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+                })?,
                 None => handshake.await,
             }
         }
@@ -165,9 +236,9 @@ async fn establish(server: &crate::config::Server, timeout: Option<Duration>, cl
 async fn open(addr: SocketAddr, timeout: Option<Duration>) -> std::io::Result<TcpStream> {
     let connect = TcpStream::connect(addr);
     let stream = match timeout {
-        Some(t) => tokio::time::timeout(t, connect)
-            .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??,
+        Some(t) => tokio::time::timeout(t, connect).await.map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+        })??,
         None => connect.await?,
     };
     stream.set_nodelay(true)?;

@@ -16,10 +16,10 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::io::{self, ErrorKind};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -149,7 +149,9 @@ impl Protocol for Tcp<'_> {
     }
 
     fn deadline(&self, side: Side, half_closed: bool, activity: &Activity) -> Option<Instant> {
-        self.timers().limit(side, half_closed).map(|t| activity.any(side) + t)
+        self.timers()
+            .limit(side, half_closed)
+            .map(|t| activity.any(side) + t)
     }
 
     fn on_eof(&mut self, _: Side) -> OnEof {
@@ -207,7 +209,15 @@ enum Step {
 
 impl<'m> Direction<'m> {
     fn new(from: Side, meter: Meter<'m>) -> Direction<'m> {
-        Direction { from, pending: Vec::new(), pipe: None, bulk: false, meter, done: false, bytes: 0 }
+        Direction {
+            from,
+            pending: Vec::new(),
+            pipe: None,
+            bulk: false,
+            meter,
+            done: false,
+            bytes: 0,
+        }
     }
 
     fn to(&self) -> Side {
@@ -246,7 +256,10 @@ impl<'m> Direction<'m> {
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         pipe.put();
-                        return Some(Step::Progress { read: false, wrote: false });
+                        return Some(Step::Progress {
+                            read: false,
+                            wrote: false,
+                        });
                     }
                     Err(_) => return Some(Step::Failed(self.from)),
                 }
@@ -275,11 +288,19 @@ impl<'m> Direction<'m> {
             // TLS records (or a close_notify and FIN) wait for the destination first.
             match dst.try_flush() {
                 Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Progress { read: false, wrote: false },
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    return Step::Progress {
+                        read: false,
+                        wrote: false,
+                    }
+                }
                 Err(_) => return Step::Failed(self.to()),
             }
             if self.done {
-                return Step::Progress { read: false, wrote: true };
+                return Step::Progress {
+                    read: false,
+                    wrote: true,
+                };
             }
         }
         if self.pipe.is_some() || (self.bulk && self.pending.is_empty() && proto.splice()) {
@@ -297,9 +318,15 @@ impl<'m> Direction<'m> {
                         // Give the memory back: an idle session holds no buffer.
                         self.pending = Vec::new();
                     }
-                    Step::Progress { read: false, wrote: n > 0 }
+                    Step::Progress {
+                        read: false,
+                        wrote: n > 0,
+                    }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => Step::Progress { read: false, wrote: false },
+                Err(e) if e.kind() == ErrorKind::WouldBlock => Step::Progress {
+                    read: false,
+                    wrote: false,
+                },
                 Err(_) => Step::Failed(self.to()),
             };
         }
@@ -308,7 +335,12 @@ impl<'m> Direction<'m> {
             let n = match src.try_read(&mut buf) {
                 Ok(0) => return Step::Eof,
                 Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Step::Progress { read: false, wrote: false },
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    return Step::Progress {
+                        read: false,
+                        wrote: false,
+                    }
+                }
                 Err(_) => return Step::Failed(self.from),
             };
             self.bytes += n as u64;
@@ -322,11 +354,17 @@ impl<'m> Direction<'m> {
                     if m < n {
                         self.pending.extend_from_slice(&buf[m..n]);
                     }
-                    Step::Progress { read: true, wrote: m > 0 }
+                    Step::Progress {
+                        read: true,
+                        wrote: m > 0,
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.pending.extend_from_slice(&buf[..n]);
-                    Step::Progress { read: true, wrote: false }
+                    Step::Progress {
+                        read: true,
+                        wrote: false,
+                    }
                 }
                 Err(_) => Step::Failed(self.to()),
             }
@@ -344,13 +382,24 @@ enum Turn {
 
 impl Direction<'_> {
     /// If the direction is ready, one step of it, with its activity booked.
-    fn turn(&mut self, cx: &mut Context<'_>, src: &mut Stream, dst: &mut Stream, proto: &mut impl Protocol, activity: &mut Activity) -> Turn {
+    fn turn(
+        &mut self,
+        cx: &mut Context<'_>,
+        src: &mut Stream,
+        dst: &mut Stream,
+        proto: &mut impl Protocol,
+        activity: &mut Activity,
+    ) -> Turn {
         if self.done && !dst.wants_flush() {
             return Turn::Idle;
         }
         match self.poll_ready(cx, src, dst) {
             Poll::Pending => Turn::Idle,
-            Poll::Ready(Err(_)) => Turn::End(if self.from == Side::Client { End::ClientError } else { End::ServerError }),
+            Poll::Ready(Err(_)) => Turn::End(if self.from == Side::Client {
+                End::ClientError
+            } else {
+                End::ServerError
+            }),
             Poll::Ready(Ok(())) => {
                 let step = self.step(src, dst, proto);
                 match after_step(step, self, dst, proto, activity) {
@@ -373,7 +422,11 @@ pub struct Activity {
 
 impl Activity {
     pub fn new(now: Instant) -> Activity {
-        Activity { started: now, read: [now; 2], any: [now; 2] }
+        Activity {
+            started: now,
+            read: [now; 2],
+            any: [now; 2],
+        }
     }
 
     /// Last time `side` sent something.
@@ -485,16 +538,35 @@ pub async fn forward<P: Protocol>(
         }
     })
     .await;
-    Transfer { to_server: c2s.bytes, to_client: s2c.bytes, end, undelivered_to_client: s2c.pending }
+    Transfer {
+        to_server: c2s.bytes,
+        to_client: s2c.bytes,
+        end,
+        undelivered_to_client: s2c.pending,
+    }
 }
 
-fn rearm(sleep: Pin<&mut tokio::time::Sleep>, proto: &impl Protocol, activity: &Activity, c2s: &Direction, s2c: &Direction, far: Duration) {
-    let at = next_deadline(proto, activity, c2s, s2c).map_or_else(|| Instant::now() + far, |(d, _)| d);
+fn rearm(
+    sleep: Pin<&mut tokio::time::Sleep>,
+    proto: &impl Protocol,
+    activity: &Activity,
+    c2s: &Direction,
+    s2c: &Direction,
+    far: Duration,
+) {
+    let at =
+        next_deadline(proto, activity, c2s, s2c).map_or_else(|| Instant::now() + far, |(d, _)| d);
     sleep.reset(at);
 }
 
 /// Books the activity of one step; `Some` when it ends the session.
-fn after_step(step: Step, dir: &mut Direction, dst: &mut Stream, proto: &mut impl Protocol, activity: &mut Activity) -> Option<End> {
+fn after_step(
+    step: Step,
+    dir: &mut Direction,
+    dst: &mut Stream,
+    proto: &mut impl Protocol,
+    activity: &mut Activity,
+) -> Option<End> {
     match step {
         Step::Progress { read, wrote } => {
             let now = Instant::now();
@@ -522,10 +594,19 @@ fn after_step(step: Step, dir: &mut Direction, dst: &mut Stream, proto: &mut imp
 }
 
 /// The earliest deadline and the side it belongs to.
-fn next_deadline(proto: &impl Protocol, activity: &Activity, c2s: &Direction, s2c: &Direction) -> Option<(Instant, Side)> {
+fn next_deadline(
+    proto: &impl Protocol,
+    activity: &Activity,
+    c2s: &Direction,
+    s2c: &Direction,
+) -> Option<(Instant, Side)> {
     // A side has half-closed when the direction it sends in is done.
-    let client = proto.deadline(Side::Client, c2s.done, activity).map(|d| (d, Side::Client));
-    let server = proto.deadline(Side::Server, s2c.done, activity).map(|d| (d, Side::Server));
+    let client = proto
+        .deadline(Side::Client, c2s.done, activity)
+        .map(|d| (d, Side::Client));
+    let server = proto
+        .deadline(Side::Server, s2c.done, activity)
+        .map(|d| (d, Side::Server));
     match (client, server) {
         (Some(c), Some(s)) => Some(if s.0 < c.0 { s } else { c }),
         (c, s) => c.or(s),
@@ -556,8 +637,20 @@ mod tests {
         let a = Activity::new(Instant::now());
         let none = crate::config::Timeouts::default();
         let (x, y) = (AtomicU64::new(0), AtomicU64::new(0));
-        let m = Meter { server: &x, frontend: &y };
-        let d = next_deadline(&Tcp { frontend: &none, backend: &none, splice: false }, &a, &Direction::new(Side::Client, m), &Direction::new(Side::Server, m));
+        let m = Meter {
+            server: &x,
+            frontend: &y,
+        };
+        let d = next_deadline(
+            &Tcp {
+                frontend: &none,
+                backend: &none,
+                splice: false,
+            },
+            &a,
+            &Direction::new(Side::Client, m),
+            &Direction::new(Side::Server, m),
+        );
         assert!(d.is_none());
     }
 }

@@ -76,7 +76,9 @@ pub async fn accept_loop(
                 (global, local)
             } => p,
         };
-        let (Ok(global), Ok(local)) = permits else { return };
+        let (Ok(global), Ok(local)) = permits else {
+            return;
+        };
         loop {
             let wait = frontend.session_wait();
             if wait.is_zero() {
@@ -101,7 +103,8 @@ pub async fn accept_loop(
                     continue;
                 }
                 frontend.count_session();
-                let (process, frontend, accept) = (Arc::clone(&process), Arc::clone(&frontend), accept.clone());
+                let (process, frontend, accept) =
+                    (Arc::clone(&process), Arc::clone(&frontend), accept.clone());
                 tasks.spawn(async move {
                     session::run(process, frontend, client, peer, accept).await;
                     drop((global, local));

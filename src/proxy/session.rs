@@ -15,12 +15,12 @@ use super::forward::{self, End, Meter, Side, Tcp, Transfer};
 use super::keepalive;
 use super::listener::{self, Accept};
 use super::stream::{Stream, Tls};
-use crate::proxy_protocol;
 use crate::amqp::frame::PROTOCOL_HEADER;
 use crate::amqp::session::{self as amqp, Amqp, HeaderError};
 use crate::config::{Level, Mode, DEFAULT_HANDSHAKE_TIMEOUT};
 use crate::log::tcplog::{connect_line, Cause, Phase, SessionRecord};
 use crate::log::LocalTime;
+use crate::proxy_protocol;
 use crate::state::{BackendState, FrontendState, NoServer, Process, ServerState};
 
 /// Zero-copy forwarding of bulk data in tcp mode (see `splice.rs`).
@@ -31,7 +31,13 @@ const SPLICE: bool = true;
 /// copies its arguments into the body's own locals and keeps both slots for the task's
 /// whole life; the block uses its captures in place (idle sessions must stay small).
 #[allow(clippy::manual_async_fn)] // on purpose: see above
-pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStream, mut peer: SocketAddr, accept: Accept) -> impl std::future::Future<Output = ()> + Send {
+pub fn run(
+    process: Arc<Process>,
+    frontend: Arc<FrontendState>,
+    mut tcp: TcpStream,
+    mut peer: SocketAddr,
+    accept: Accept,
+) -> impl std::future::Future<Output = ()> + Send {
     async move {
         let accepted = Instant::now();
         let accepted_wall = LocalTime::now();
@@ -43,25 +49,40 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
         keepalive::apply(&tcp, &fe.keepalive, amqp_mode);
         if !fe.log.tcplog && !frontend.logger.is_empty() {
             if let Ok(local) = tcp.local_addr() {
-                frontend.logger.send(Level::Info, &connect_line(peer, local, &fe.name, fe.mode.as_str()));
+                frontend.logger.send(
+                    Level::Info,
+                    &connect_line(peer, local, &fe.name, fe.mode.as_str()),
+                );
             }
         }
-        let handshake_deadline = accepted + fe.timeouts.handshake.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+        let handshake_deadline =
+            accepted + fe.timeouts.handshake.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
         // The connection-level handshakes (PROXY header, TLS): HAProxy's `timeout client-hs`
         // when set, else `timeout handshake`. In AMQP mode the AMQP handshake, which starts
         // at accept, bounds them too.
-        let connection_hs = fe.timeouts.client_hs.map_or(handshake_deadline, |t| accepted + t);
-        let connection_hs = if amqp_mode { connection_hs.min(handshake_deadline) } else { connection_hs };
+        let connection_hs = fe
+            .timeouts
+            .client_hs
+            .map_or(handshake_deadline, |t| accepted + t);
+        let connection_hs = if amqp_mode {
+            connection_hs.min(handshake_deadline)
+        } else {
+            connection_hs
+        };
         // Warren behind another balancer: the header says who the client really is, and
         // that address is the one balanced on, logged, and passed on.
         let mut destination = tcp.local_addr().unwrap_or(peer);
         if accept.proxy_header {
             match proxy_protocol::read(&mut tcp, connection_hs).await {
-                Ok(proxy_protocol::Header::Proxied { source, destination: d }) => (peer, destination) = (source, d),
+                Ok(proxy_protocol::Header::Proxied {
+                    source,
+                    destination: d,
+                }) => (peer, destination) = (source, d),
                 Ok(proxy_protocol::Header::Local) => {}
                 Err(e) => {
                     let mut rec = SessionRecord::new(peer, accepted_wall, &fe.name);
-                    (rec.cause, rec.phase, rec.extra) = (Cause::ClientAbort, Phase::Connect, Some(format!("{{{e}}}")));
+                    (rec.cause, rec.phase, rec.extra) =
+                        (Cause::ClientAbort, Phase::Connect, Some(format!("{{{e}}}")));
                     return finish(&process, &frontend, rec, accepted);
                 }
             }
@@ -76,18 +97,26 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
         let mut client = match &accept.tls {
             None => Stream::Plain(tcp),
             // Boxed: only TLS sessions should pay for the handshake's state.
-            Some(config) => match tokio::time::timeout_at(connection_hs, Box::pin(Tls::accept(tcp, config))).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    (rec.cause, rec.phase, rec.extra) = (Cause::ClientAbort, Phase::Connect, Some(format!("{{TLS handshake failed: {e}}}")));
-                    return finish(&process, &frontend, rec, accepted);
-                }
-                Err(_) => {
-                    (rec.cause, rec.phase, rec.extra) =
+            Some(config) => {
+                match tokio::time::timeout_at(connection_hs, Box::pin(Tls::accept(tcp, config)))
+                    .await
+                {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        (rec.cause, rec.phase, rec.extra) = (
+                            Cause::ClientAbort,
+                            Phase::Connect,
+                            Some(format!("{{TLS handshake failed: {e}}}")),
+                        );
+                        return finish(&process, &frontend, rec, accepted);
+                    }
+                    Err(_) => {
+                        (rec.cause, rec.phase, rec.extra) =
                         (Cause::ClientTimeout, Phase::Connect, Some("{no TLS handshake in time (timeout client-hs, else timeout handshake)}".into()));
-                    return finish(&process, &frontend, rec, accepted);
+                        return finish(&process, &frontend, rec, accepted);
+                    }
                 }
-            },
+            }
         };
 
         let Some(backend) = frontend.backend.as_ref() else {
@@ -104,8 +133,16 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
                 // `option dontlognull`.
                 rec.bytes_to_server = got as u64;
                 (rec.cause, rec.phase, rec.extra) = match e {
-                    HeaderError::NotAmqp => (Cause::ClientAbort, Phase::Connect, Some("{not an AMQP 0-9-1 client}".into())),
-                    HeaderError::Timeout => (Cause::ClientTimeout, Phase::Connect, Some("{no AMQP header within timeout handshake}".into())),
+                    HeaderError::NotAmqp => (
+                        Cause::ClientAbort,
+                        Phase::Connect,
+                        Some("{not an AMQP 0-9-1 client}".into()),
+                    ),
+                    HeaderError::Timeout => (
+                        Cause::ClientTimeout,
+                        Phase::Connect,
+                        Some("{no AMQP header within timeout handshake}".into()),
+                    ),
                     HeaderError::Closed => (Cause::ClientAbort, Phase::Connect, None),
                 };
                 return finish(&process, &frontend, rec, accepted);
@@ -127,13 +164,19 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
                 rec.retries = failed.retries;
                 rec.redispatched = failed.redispatched;
                 (rec.cause, rec.phase) = match failed.reason {
-                    FailReason::NoServer(NoServer::Unavailable) => (Cause::ServerAbort, Phase::Connect),
-                    FailReason::NoServer(NoServer::QueueTimeout) => (Cause::ServerTimeout, Phase::Queue),
+                    FailReason::NoServer(NoServer::Unavailable) => {
+                        (Cause::ServerAbort, Phase::Connect)
+                    }
+                    FailReason::NoServer(NoServer::QueueTimeout) => {
+                        (Cause::ServerTimeout, Phase::Queue)
+                    }
                     FailReason::NoServer(NoServer::QueueFull) => (Cause::Resource, Phase::Queue),
                     FailReason::Refused => (Cause::ServerAbort, Phase::Connect),
                     FailReason::Timeout => (Cause::ServerTimeout, Phase::Connect),
                 };
-                if matches!(failed.reason, FailReason::NoServer(NoServer::Unavailable)) && failed.retries == 0 {
+                if matches!(failed.reason, FailReason::NoServer(NoServer::Unavailable))
+                    && failed.retries == 0
+                {
                     backend.counters.no_server.fetch_add(1, Ordering::Relaxed);
                 }
                 let server_name = failed.server.unwrap_or_default();
@@ -191,8 +234,19 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
                 }
             };
             tokio::pin!(killed);
-            let mut tcp = Tcp { frontend: &fe.timeouts, backend: &backend.config.timeouts, splice: SPLICE };
-            forward::forward(&mut client, &mut conn.stream, &mut tcp, meters(&frontend, &server), killed.as_mut()).await
+            let mut tcp = Tcp {
+                frontend: &fe.timeouts,
+                backend: &backend.config.timeouts,
+                splice: SPLICE,
+            };
+            forward::forward(
+                &mut client,
+                &mut conn.stream,
+                &mut tcp,
+                meters(&frontend, &server),
+                killed.as_mut(),
+            )
+            .await
         };
 
         rec.bytes_to_client = transfer.to_client;
@@ -201,8 +255,12 @@ pub fn run(process: Arc<Process>, frontend: Arc<FrontendState>, mut tcp: TcpStre
             End::Closed => (Cause::None, Phase::None),
             End::ClientTimeout => (Cause::ClientTimeout, Phase::Data),
             End::ServerTimeout => (Cause::ServerTimeout, Phase::Data),
-            End::ClientError | End::Eof(Side::Client) | End::Violation(Side::Client) => (Cause::ClientAbort, Phase::Data),
-            End::ServerError | End::Eof(Side::Server) | End::Violation(Side::Server) => (Cause::ServerAbort, Phase::Data),
+            End::ClientError | End::Eof(Side::Client) | End::Violation(Side::Client) => {
+                (Cause::ClientAbort, Phase::Data)
+            }
+            End::ServerError | End::Eof(Side::Server) | End::Violation(Side::Server) => {
+                (Cause::ServerAbort, Phase::Data)
+            }
             End::Killed => (Cause::Killed, Phase::Data),
         };
         rec.srv_conn = server.counters.current.load(Ordering::Relaxed);
@@ -229,40 +287,64 @@ async fn amqp_data(
     let transfer = match conn.stream.write_all(PROTOCOL_HEADER).await {
         Ok(()) => {
             meters[0].add(PROTOCOL_HEADER.len());
-            let mut t = forward::forward(client, &mut conn.stream, &mut proto, meters, killed).await;
+            let mut t =
+                forward::forward(client, &mut conn.stream, &mut proto, meters, killed).await;
             t.to_server += PROTOCOL_HEADER.len() as u64;
             t
         }
-        Err(_) => Transfer { to_server: 0, to_client: 0, end: End::ServerError, undelivered_to_client: Vec::new() },
+        Err(_) => Transfer {
+            to_server: 0,
+            to_client: 0,
+            end: End::ServerError,
+            undelivered_to_client: Vec::new(),
+        },
     };
     let node = format!("node {} ({})", server.full_name, server.config.addr);
     let server_gone = matches!(transfer.end, End::Eof(Side::Server) | End::ServerError);
     // (reason told to the client, whether the server is still worth a clean close)
     let polite: Option<(String, bool)> = match transfer.end {
         _ if server_gone && proto.handshake.server_closing => None,
-        End::Killed if process.stop.is_cancelled() => Some(("warren is shutting down; reconnect".into(), true)),
-        End::Killed if server_kill.is_cancelled() => Some((format!("{}; reconnect", server.kill_reason()), server.is_up())),
-        End::Killed => Some((format!("rebalancing: {node} has more than its share of sessions; reconnect"), true)),
+        End::Killed if process.stop.is_cancelled() => {
+            Some(("warren is shutting down; reconnect".into(), true))
+        }
+        End::Killed if server_kill.is_cancelled() => Some((
+            format!("{}; reconnect", server.kill_reason()),
+            server.is_up(),
+        )),
+        End::Killed => Some((
+            format!("rebalancing: {node} has more than its share of sessions; reconnect"),
+            true,
+        )),
         End::Eof(Side::Server) => Some((format!("{node} closed the connection; reconnect"), false)),
         End::ServerError => Some((format!("connection to {node} was lost; reconnect"), false)),
-        End::ServerTimeout if proto.handshake.opened => {
-            Some((format!("{node} stopped answering (missed heartbeats); reconnect"), false))
-        }
-        End::ServerTimeout => Some((format!("{node} did not answer the handshake; reconnect"), false)),
+        End::ServerTimeout if proto.handshake.opened => Some((
+            format!("{node} stopped answering (missed heartbeats); reconnect"),
+            false,
+        )),
+        End::ServerTimeout => Some((
+            format!("{node} did not answer the handshake; reconnect"),
+            false,
+        )),
         _ => None,
     };
     let mut how = match transfer.end {
         End::Closed => "closed".to_string(),
         End::ClientTimeout if proto.handshake.opened => "client missed heartbeats".to_string(),
         End::ClientTimeout => "handshake not finished within timeout handshake".to_string(),
-        End::Violation(_) => proto.violation.clone().unwrap_or_else(|| "protocol violation".into()),
+        End::Violation(_) => proto
+            .violation
+            .clone()
+            .unwrap_or_else(|| "protocol violation".into()),
         End::ClientError | End::Eof(Side::Client) => "client connection lost".to_string(),
         _ => String::new(),
     };
     if server_gone && proto.handshake.server_closing {
         let answered = amqp::await_client_close_ok(&mut proto, client).await;
         let (code, text) = proto.handshake.close_reason.clone().unwrap_or_default();
-        how = format!("server sent connection.close {code} {text}{}", if answered { "" } else { " (no close-ok)" });
+        how = format!(
+            "server sent connection.close {code} {text}{}",
+            if answered { "" } else { " (no close-ok)" }
+        );
     }
     if let (End::Violation(Side::Client), Some(text)) = (transfer.end, proto.frame_error.clone()) {
         // The node may hold the first bytes of the bad frame, so nothing can be slipped in
@@ -275,10 +357,24 @@ async fn amqp_data(
         };
     }
     if let Some((reason, server_alive)) = polite {
-        let ending =
-            amqp::end_politely(&mut proto, client, &mut conn.stream, &transfer.undelivered_to_client, &reason, server_alive).await;
+        let ending = amqp::end_politely(
+            &mut proto,
+            client,
+            &mut conn.stream,
+            &transfer.undelivered_to_client,
+            &reason,
+            server_alive,
+        )
+        .await;
         how = if ending.client_told {
-            format!("told the client (connection.close 320): {reason}{}", if ending.client_acknowledged { "" } else { " (no close-ok)" })
+            format!(
+                "told the client (connection.close 320): {reason}{}",
+                if ending.client_acknowledged {
+                    ""
+                } else {
+                    " (no close-ok)"
+                }
+            )
         } else {
             format!("{reason} (client could not be told)")
         };
@@ -289,7 +385,8 @@ async fn amqp_data(
         hs.user.as_deref().unwrap_or("-"),
         hs.vhost.as_deref().unwrap_or("-"),
         hs.connection_name.as_deref().unwrap_or(""),
-        hs.heartbeat.map_or_else(|| "-".to_string(), |h| h.to_string()),
+        hs.heartbeat
+            .map_or_else(|| "-".to_string(), |h| h.to_string()),
         how
     );
     (transfer, extra)
@@ -308,13 +405,23 @@ async fn shed(server: &Arc<ServerState>) -> crate::state::SheddingGuard {
 /// Live byte counters of a session: client → server into `bin`, server → client into `bout`.
 fn meters<'a>(frontend: &'a FrontendState, server: &'a ServerState) -> [Meter<'a>; 2] {
     [
-        Meter { server: &server.counters.bytes_in, frontend: &frontend.counters.bytes_in },
-        Meter { server: &server.counters.bytes_out, frontend: &frontend.counters.bytes_out },
+        Meter {
+            server: &server.counters.bytes_in,
+            frontend: &frontend.counters.bytes_in,
+        },
+        Meter {
+            server: &server.counters.bytes_out,
+            frontend: &frontend.counters.bytes_out,
+        },
     ]
 }
 
 fn backend_sessions(backend: &BackendState) -> u32 {
-    backend.servers.iter().map(|s| s.counters.current.load(Ordering::Relaxed)).sum()
+    backend
+        .servers
+        .iter()
+        .map(|s| s.counters.current.load(Ordering::Relaxed))
+        .sum()
 }
 
 fn ms(d: Duration) -> u64 {
@@ -322,7 +429,12 @@ fn ms(d: Duration) -> u64 {
 }
 
 /// Counts the session out and writes its log line.
-fn finish(process: &Process, frontend: &FrontendState, mut rec: SessionRecord<'_>, accepted: Instant) {
+fn finish(
+    process: &Process,
+    frontend: &FrontendState,
+    mut rec: SessionRecord<'_>,
+    accepted: Instant,
+) {
     rec.actconn = process.actconn();
     rec.feconn = frontend.counters.current.load(Ordering::Relaxed);
     rec.total_ms = ms(accepted.elapsed());
@@ -336,7 +448,11 @@ fn finish(process: &Process, frontend: &FrontendState, mut rec: SessionRecord<'_
     if log.dontlognull && rec.bytes_to_server == 0 {
         return;
     }
-    let level = if rec.cause == Cause::None { Level::Info } else { Level::Notice };
+    let level = if rec.cause == Cause::None {
+        Level::Info
+    } else {
+        Level::Notice
+    };
     frontend.logger.send(level, &rec.tcplog());
 }
 
@@ -348,7 +464,10 @@ mod tests {
     /// idle-memory scenario is where this number is argued).
     #[test]
     fn a_session_future_stays_small() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap_or_else(|e| panic!("{e}"));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
         rt.block_on(async {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
             let addr = l.local_addr().unwrap_or_else(|e| panic!("{e}"));

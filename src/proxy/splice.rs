@@ -47,7 +47,12 @@ impl Pipe {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: both fds were just created and are owned by nobody else.
-        let pipe = unsafe { Pipe { read: OwnedFd::from_raw_fd(fds[0]), write: OwnedFd::from_raw_fd(fds[1]) } };
+        let pipe = unsafe {
+            Pipe {
+                read: OwnedFd::from_raw_fd(fds[0]),
+                write: OwnedFd::from_raw_fd(fds[1]),
+            }
+        };
         // A bigger pipe moves more per splice; if the system refuses, the default works too.
         // SAFETY: fcntl on a pipe fd we own.
         unsafe { libc::fcntl(pipe.write.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
@@ -87,10 +92,14 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
 /// Moves what `src` has into `pipe`; 0 means EOF. `WouldBlock` when `src` has nothing
 /// (tokio's readiness is cleared, so the next `readable()` waits).
 pub fn fill(src: &TcpStream, pipe: &Pipe) -> io::Result<usize> {
-    src.try_io(Interest::READABLE, || splice(src.as_raw_fd(), pipe.write.as_raw_fd(), CHUNK))
+    src.try_io(Interest::READABLE, || {
+        splice(src.as_raw_fd(), pipe.write.as_raw_fd(), CHUNK)
+    })
 }
 
 /// Moves up to `len` bytes from `pipe` into `dst`.
 pub fn drain(pipe: &Pipe, dst: &TcpStream, len: usize) -> io::Result<usize> {
-    dst.try_io(Interest::WRITABLE, || splice(pipe.read.as_raw_fd(), dst.as_raw_fd(), len))
+    dst.try_io(Interest::WRITABLE, || {
+        splice(pipe.read.as_raw_fd(), dst.as_raw_fd(), len)
+    })
 }

@@ -167,8 +167,18 @@ fn read_plain(tcp: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
 
 impl Tls {
     /// Completes the handshake on a connected socket (accepting or connecting).
-    pub async fn handshake(tcp: TcpStream, conn: impl Into<rustls::Connection>) -> io::Result<Stream> {
-        let mut tls = Tls { tcp, conn: conn.into(), buffered: 0, peer_closed: false, closing: false, fin_sent: false };
+    pub async fn handshake(
+        tcp: TcpStream,
+        conn: impl Into<rustls::Connection>,
+    ) -> io::Result<Stream> {
+        let mut tls = Tls {
+            tcp,
+            conn: conn.into(),
+            buffered: 0,
+            peer_closed: false,
+            closing: false,
+            fin_sent: false,
+        };
         while tls.conn.is_handshaking() {
             match tls.try_flush() {
                 Ok(()) => {}
@@ -183,7 +193,12 @@ impl Tls {
             }
             if tls.conn.wants_read() {
                 match tls.read_records() {
-                    Ok(0) => return Err(io::Error::new(ErrorKind::UnexpectedEof, "the peer closed during the TLS handshake")),
+                    Ok(0) => {
+                        return Err(io::Error::new(
+                            ErrorKind::UnexpectedEof,
+                            "the peer closed during the TLS handshake",
+                        ))
+                    }
                     Ok(_) => {}
                     Err(e) if e.kind() == ErrorKind::WouldBlock => tls.tcp.readable().await?,
                     Err(e) => return Err(e),
@@ -202,8 +217,13 @@ impl Tls {
     }
 
     /// Starts TLS towards a server on `tcp`.
-    pub async fn connect(tcp: TcpStream, config: &Arc<rustls::ClientConfig>, name: rustls_pki_types::ServerName<'static>) -> io::Result<Stream> {
-        let conn = rustls::ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)?;
+    pub async fn connect(
+        tcp: TcpStream,
+        config: &Arc<rustls::ClientConfig>,
+        name: rustls_pki_types::ServerName<'static>,
+    ) -> io::Result<Stream> {
+        let conn =
+            rustls::ClientConnection::new(Arc::clone(config), name).map_err(io::Error::other)?;
         Tls::handshake(tcp, conn).await
     }
 
@@ -282,7 +302,11 @@ impl Tls {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if let Stream::Plain(tcp) = this {
             return Pin::new(tcp).poll_read(cx, buf);
@@ -293,7 +317,9 @@ impl AsyncRead for Stream {
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => ready!(this.tcp().poll_read_ready(cx))?,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    ready!(this.tcp().poll_read_ready(cx))?
+                }
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
@@ -301,14 +327,20 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if let Stream::Plain(tcp) = this {
             return Pin::new(tcp).poll_write(cx, buf);
         }
         loop {
             match this.try_write(buf) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => ready!(this.tcp().poll_write_ready(cx))?,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    ready!(this.tcp().poll_write_ready(cx))?
+                }
                 r => return Poll::Ready(r),
             }
         }
@@ -318,7 +350,9 @@ impl AsyncWrite for Stream {
         let this = self.get_mut();
         loop {
             match this.try_flush() {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => ready!(this.tcp().poll_write_ready(cx))?,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    ready!(this.tcp().poll_write_ready(cx))?
+                }
                 r => return Poll::Ready(r),
             }
         }

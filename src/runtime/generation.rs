@@ -31,37 +31,61 @@ pub struct Generation {
 
 impl std::fmt::Debug for Generation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Generation").field("frontends", &self.frontends.len()).field("backends", &self.backends.len()).finish()
+        f.debug_struct("Generation")
+            .field("frontends", &self.frontends.len())
+            .field("backends", &self.backends.len())
+            .finish()
     }
 }
 
 impl Generation {
     /// Builds the state for `config`, reusing what `previous` had for unchanged parts.
     /// `tasks` is this generation's stop token.
-    pub fn build(config: Config, previous: Option<&Generation>, tasks: CancellationToken) -> Generation {
+    pub fn build(
+        config: Config,
+        previous: Option<&Generation>,
+        tasks: CancellationToken,
+    ) -> Generation {
         let mut loggers = Loggers::default();
-        let backends: Vec<Arc<BackendState>> =
-            config.backends.iter().map(|b| backend(b, previous, &mut loggers)).collect();
+        let backends: Vec<Arc<BackendState>> = config
+            .backends
+            .iter()
+            .map(|b| backend(b, previous, &mut loggers))
+            .collect();
         let frontends = config
             .frontends
             .iter()
             .map(|f| {
-                let backend = f.default_backend.and_then(|i| backends.get(i)).map(Arc::clone);
-                let same = previous.and_then(|p| p.frontends.iter().find(|old| old.config.name == f.name)).filter(|old| {
-                    old.config == *f
-                        && match (&old.backend, &backend) {
-                            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                            (None, None) => true,
-                            _ => false,
-                        }
-                });
+                let backend = f
+                    .default_backend
+                    .and_then(|i| backends.get(i))
+                    .map(Arc::clone);
+                let same = previous
+                    .and_then(|p| p.frontends.iter().find(|old| old.config.name == f.name))
+                    .filter(|old| {
+                        old.config == *f
+                            && match (&old.backend, &backend) {
+                                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                                (None, None) => true,
+                                _ => false,
+                            }
+                    });
                 match same {
                     Some(old) => Arc::clone(old),
-                    None => Arc::new(FrontendState::new(f.clone(), backend, loggers.get(&f.log.targets))),
+                    None => Arc::new(FrontendState::new(
+                        f.clone(),
+                        backend,
+                        loggers.get(&f.log.targets),
+                    )),
                 }
             })
             .collect();
-        Generation { config, frontends, backends, tasks }
+        Generation {
+            config,
+            frontends,
+            backends,
+            tasks,
+        }
     }
 
     pub fn backend(&self, name: &str) -> Option<&Arc<BackendState>> {
@@ -83,7 +107,9 @@ fn backend(b: &Backend, previous: Option<&Generation>, loggers: &mut Loggers) ->
         .iter()
         .enumerate()
         .map(|(id, s)| {
-            let Some(old) = old else { return Arc::new(ServerState::new(id, &b.name, s.clone())) };
+            let Some(old) = old else {
+                return Arc::new(ServerState::new(id, &b.name, s.clone()));
+            };
             match old.servers.get(id) {
                 Some(same) if same.config == *s => Arc::clone(same),
                 _ => match old.server(&s.name) {
@@ -93,7 +119,11 @@ fn backend(b: &Backend, previous: Option<&Generation>, loggers: &mut Loggers) ->
             }
         })
         .collect();
-    Arc::new(BackendState::with_servers(b.clone(), loggers.get(&b.log.targets), servers))
+    Arc::new(BackendState::with_servers(
+        b.clone(),
+        loggers.get(&b.log.targets),
+        servers,
+    ))
 }
 
 /// Loggers are shared between proxies with identical targets, so one UDP socket serves a
@@ -104,6 +134,10 @@ struct Loggers(HashMap<String, Arc<Logger>>);
 impl Loggers {
     fn get(&mut self, targets: &[LogTarget]) -> Arc<Logger> {
         let key = format!("{targets:?}");
-        Arc::clone(self.0.entry(key).or_insert_with(|| Arc::new(Logger::new(targets))))
+        Arc::clone(
+            self.0
+                .entry(key)
+                .or_insert_with(|| Arc::new(Logger::new(targets))),
+        )
     }
 }

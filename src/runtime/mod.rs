@@ -30,10 +30,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, StatsPage};
-use crate::stats;
 use crate::health::checker;
 use crate::proxy::listener;
 use crate::state::{BackendState, FrontendState, Process};
+use crate::stats;
 
 /// HAProxy's `hard-stop-after` default in warren: how long a stop waits for sessions to
 /// finish (AMQP sessions are each told to close; this bounds their goodbyes).
@@ -42,13 +42,24 @@ pub const HARD_STOP_AFTER: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error("frontend '{frontend}': cannot bind {addr}: {source}")]
-    Bind { frontend: String, addr: SocketAddr, source: std::io::Error },
+    Bind {
+        frontend: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("warren is not running")]
     NotRunning,
     #[error("stats page '{page}': cannot bind {addr}: {source}")]
-    StatsBind { page: String, addr: SocketAddr, source: std::io::Error },
+    StatsBind {
+        page: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("stats socket {path}: {source}")]
-    StatsSocket { path: String, source: std::io::Error },
+    StatsSocket {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// A listening socket and the configured address it was bound for.
@@ -81,7 +92,10 @@ impl Handle {
     /// configuration keeps serving.
     pub async fn reload(&self, config: Config) -> Result<(), RuntimeError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send((config, reply)).await.map_err(|_| RuntimeError::NotRunning)?;
+        self.tx
+            .send((config, reply))
+            .await
+            .map_err(|_| RuntimeError::NotRunning)?;
         answer.await.map_err(|_| RuntimeError::NotRunning)?
     }
 }
@@ -121,9 +135,11 @@ impl Warren {
         let listeners = bind_all(config, &[])?;
         let stats = bind_stats(config, &[])?;
         let stats_socket = match &config.global.stats_socket {
-            Some(s) => Some(stats::socket::bind(&s.path, s.mode).map_err(|source| RuntimeError::StatsSocket {
-                path: s.path.display().to_string(),
-                source,
+            Some(s) => Some(stats::socket::bind(&s.path, s.mode).map_err(|source| {
+                RuntimeError::StatsSocket {
+                    path: s.path.display().to_string(),
+                    source,
+                }
             })?),
             None => None,
         };
@@ -149,7 +165,11 @@ impl Warren {
 
     /// The addresses a frontend actually listens on (port 0 resolved).
     pub fn local_addrs(&self, frontend: &str) -> Vec<SocketAddr> {
-        self.listeners.iter().filter(|b| b.frontend == frontend).filter_map(|b| b.socket.local_addr()).collect()
+        self.listeners
+            .iter()
+            .filter(|b| b.frontend == frontend)
+            .filter_map(|b| b.socket.local_addr())
+            .collect()
     }
 
     /// The live state now; after a reload, the new generation.
@@ -159,7 +179,11 @@ impl Warren {
 
     /// The addresses a stats page listens on.
     pub fn stats_addrs(&self, page: &str) -> Vec<SocketAddr> {
-        self.stats.iter().filter(|s| s.page.name == page).filter_map(|s| s.socket.local_addr()).collect()
+        self.stats
+            .iter()
+            .filter(|s| s.page.name == page)
+            .filter_map(|s| s.socket.local_addr())
+            .collect()
     }
 
     pub fn backend(&self, name: &str) -> Option<Arc<BackendState>> {
@@ -198,7 +222,10 @@ impl Warren {
             Stop::Graceful => self.hard_stop_after,
             Stop::Fast => self.hard_stop_after.min(signals::FAST_STOP),
         };
-        tracing::info!("stopping: no new connections; ending {} sessions (waiting at most {limit:?})", self.process.actconn());
+        tracing::info!(
+            "stopping: no new connections; ending {} sessions (waiting at most {limit:?})",
+            self.process.actconn()
+        );
         self.process.stop.cancel();
         tasks.close();
         if tokio::time::timeout(limit, tasks.wait()).await.is_err() {
@@ -212,10 +239,22 @@ impl Warren {
         self.stats_retire = self.process.stop.child_token();
         for bound in &mut self.stats {
             bound.socket.start()?;
-            let Socket::Tokio(l) = &bound.socket else { continue };
-            let page = Arc::new(stats::http::Page { config: bound.page.clone(), current: Arc::clone(&self.current), csrf: self.csrf.clone() });
+            let Socket::Tokio(l) = &bound.socket else {
+                continue;
+            };
+            let page = Arc::new(stats::http::Page {
+                config: bound.page.clone(),
+                current: Arc::clone(&self.current),
+                csrf: self.csrf.clone(),
+            });
             let (retire, stop) = (self.stats_retire.clone(), self.process.stop.clone());
-            tokio::spawn(stats::http::serve(Arc::clone(l), page, bound.tls.clone(), retire, stop));
+            tokio::spawn(stats::http::serve(
+                Arc::clone(l),
+                page,
+                bound.tls.clone(),
+                retire,
+                stop,
+            ));
         }
         Ok(())
     }
@@ -224,7 +263,11 @@ impl Warren {
     fn start_runtime_socket(&mut self) -> std::io::Result<()> {
         if let Some(l) = self.stats_socket.take() {
             let l = tokio::net::UnixListener::from_std(l)?;
-            tokio::spawn(stats::socket::serve(l, Arc::clone(&self.current), self.process.stop.clone()));
+            tokio::spawn(stats::socket::serve(
+                l,
+                Arc::clone(&self.current),
+                self.process.stop.clone(),
+            ));
         }
         Ok(())
     }
@@ -233,17 +276,36 @@ impl Warren {
     fn start_generation(&self, tasks: &TaskTracker) {
         let generation = self.current.load_full();
         for bound in &self.listeners {
-            let (Some(fe), Socket::Tokio(socket)) = (generation.frontend(&bound.frontend), &bound.socket) else { continue };
+            let (Some(fe), Socket::Tokio(socket)) =
+                (generation.frontend(&bound.frontend), &bound.socket)
+            else {
+                continue;
+            };
             let stop = generation.tasks.clone();
             let accept = bound.accept.clone();
-            tokio::spawn(listener::accept_loop(Arc::clone(socket), accept, Arc::clone(fe), Arc::clone(&self.process), tasks.clone(), stop));
+            tokio::spawn(listener::accept_loop(
+                Arc::clone(socket),
+                accept,
+                Arc::clone(fe),
+                Arc::clone(&self.process),
+                tasks.clone(),
+                stop,
+            ));
         }
         for backend in &generation.backends {
             for server in backend.servers.iter().filter(|s| s.config.check) {
-                tokio::spawn(checker::run(Arc::clone(backend), Arc::clone(server), generation.tasks.clone()));
+                tokio::spawn(checker::run(
+                    Arc::clone(backend),
+                    Arc::clone(server),
+                    generation.tasks.clone(),
+                ));
             }
             if let Some(policy) = backend.config.rebalance {
-                tokio::spawn(rebalance::run(Arc::clone(backend), policy, generation.tasks.clone()));
+                tokio::spawn(rebalance::run(
+                    Arc::clone(backend),
+                    policy,
+                    generation.tasks.clone(),
+                ));
             }
         }
     }
@@ -253,13 +315,21 @@ impl Warren {
         let mut listeners = bind_all(&config, &self.listeners)?;
         for bound in &mut listeners {
             if let Err(source) = bound.socket.start() {
-                return Err(RuntimeError::Bind { frontend: bound.frontend.clone(), addr: bound.configured, source });
+                return Err(RuntimeError::Bind {
+                    frontend: bound.frontend.clone(),
+                    addr: bound.configured,
+                    source,
+                });
             }
         }
         let mut stats = bind_stats(&config, &self.stats)?;
         for bound in &mut stats {
             if let Err(source) = bound.socket.start() {
-                return Err(RuntimeError::StatsBind { page: bound.page.name.clone(), addr: bound.configured, source });
+                return Err(RuntimeError::StatsBind {
+                    page: bound.page.name.clone(),
+                    addr: bound.configured,
+                    source,
+                });
             }
         }
         let old = self.current.load_full();
@@ -309,8 +379,13 @@ impl Socket {
 /// The socket for `addr`: the one already bound for it among `current` (a reload never
 /// closes a listening port that stays in the configuration; port 0, as in tests, is never
 /// reused), else a new one.
-fn reuse_or_bind<'a>(mut current: impl Iterator<Item = (SocketAddr, &'a Socket)>, addr: SocketAddr) -> std::io::Result<Socket> {
-    let reused = current.find(|(configured, _)| *configured == addr && addr.port() != 0).and_then(|(_, s)| s.reuse());
+fn reuse_or_bind<'a>(
+    mut current: impl Iterator<Item = (SocketAddr, &'a Socket)>,
+    addr: SocketAddr,
+) -> std::io::Result<Socket> {
+    let reused = current
+        .find(|(configured, _)| *configured == addr && addr.port() != 0)
+        .and_then(|(_, s)| s.reuse());
     match reused {
         Some(socket) => Ok(socket),
         None => listener::bind(addr).map(Socket::Std),
@@ -327,9 +402,19 @@ fn bind_stats(config: &Config, current: &[StatsBound]) -> Result<Vec<StatsBound>
     let mut out = Vec::new();
     for page in &config.stats {
         for bind in &page.binds {
-            let socket = reuse_or_bind(current.iter().map(|b| (b.configured, &b.socket)), bind.addr)
-                .map_err(|source| RuntimeError::StatsBind { page: page.name.clone(), addr: bind.addr, source })?;
-            out.push(StatsBound { configured: bind.addr, page: page.clone(), socket, tls: acceptor(bind) });
+            let socket =
+                reuse_or_bind(current.iter().map(|b| (b.configured, &b.socket)), bind.addr)
+                    .map_err(|source| RuntimeError::StatsBind {
+                        page: page.name.clone(),
+                        addr: bind.addr,
+                        source,
+                    })?;
+            out.push(StatsBound {
+                configured: bind.addr,
+                page: page.clone(),
+                socket,
+                tls: acceptor(bind),
+            });
         }
     }
     Ok(out)
@@ -340,10 +425,23 @@ fn bind_all(config: &Config, current: &[Bound]) -> Result<Vec<Bound>, RuntimeErr
     let mut out = Vec::new();
     for fe in &config.frontends {
         for bind in &fe.binds {
-            let socket = reuse_or_bind(current.iter().map(|b| (b.configured, &b.socket)), bind.addr)
-                .map_err(|source| RuntimeError::Bind { frontend: fe.name.clone(), addr: bind.addr, source })?;
-            let accept = listener::Accept { proxy_header: bind.accept_proxy, tls: acceptor(bind) };
-            out.push(Bound { configured: bind.addr, accept, frontend: fe.name.clone(), socket });
+            let socket =
+                reuse_or_bind(current.iter().map(|b| (b.configured, &b.socket)), bind.addr)
+                    .map_err(|source| RuntimeError::Bind {
+                        frontend: fe.name.clone(),
+                        addr: bind.addr,
+                        source,
+                    })?;
+            let accept = listener::Accept {
+                proxy_header: bind.accept_proxy,
+                tls: acceptor(bind),
+            };
+            out.push(Bound {
+                configured: bind.addr,
+                accept,
+                frontend: fe.name.clone(),
+                socket,
+            });
         }
     }
     Ok(out)

@@ -12,7 +12,11 @@ use crate::config::Global;
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error("maxconn {maxconn} needs {needed} file descriptors but the hard limit is {hard}; lower maxconn or raise the limit (ulimit -Hn / LimitNOFILE=)")]
-    FdLimit { maxconn: u32, needed: u64, hard: u64 },
+    FdLimit {
+        maxconn: u32,
+        needed: u64,
+        hard: u64,
+    },
     #[error("cannot read or raise the file descriptor limit: {0}")]
     Rlimit(std::io::Error),
     #[error("unknown user '{0}'")]
@@ -20,11 +24,17 @@ pub enum ProcessError {
     #[error("unknown group '{0}'")]
     UnknownGroup(String),
     #[error("cannot switch to {what}: {source}")]
-    Privileges { what: String, source: std::io::Error },
+    Privileges {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("cannot go to the background: {0}")]
     Daemon(std::io::Error),
     #[error("cannot write pidfile {path}: {source}")]
-    Pidfile { path: String, source: std::io::Error },
+    Pidfile {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// File descriptors one proxied connection uses (client and server sockets), plus room
@@ -36,7 +46,10 @@ fn fds_needed(maxconn: u32) -> u64 {
 /// Raises the soft `RLIMIT_NOFILE` to what `maxconn` needs, or says why it cannot.
 pub fn raise_fd_limit(maxconn: u32) -> Result<u64, ProcessError> {
     let needed = fds_needed(maxconn);
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Err(ProcessError::Rlimit(std::io::Error::last_os_error()));
@@ -45,7 +58,11 @@ pub fn raise_fd_limit(maxconn: u32) -> Result<u64, ProcessError> {
         return Ok(lim.rlim_cur);
     }
     if lim.rlim_max < needed {
-        return Err(ProcessError::FdLimit { maxconn, needed, hard: lim.rlim_max });
+        return Err(ProcessError::FdLimit {
+            maxconn,
+            needed,
+            hard: lim.rlim_max,
+        });
     }
     lim.rlim_cur = needed;
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
@@ -66,7 +83,8 @@ pub fn daemonize() -> Result<(), ProcessError> {
     if unsafe { libc::setsid() } == -1 {
         return Err(ProcessError::Daemon(std::io::Error::last_os_error()));
     }
-    let devnull = CString::new("/dev/null").map_err(|e| ProcessError::Daemon(std::io::Error::other(e)))?;
+    let devnull =
+        CString::new("/dev/null").map_err(|e| ProcessError::Daemon(std::io::Error::other(e)))?;
     let fd = unsafe { libc::open(devnull.as_ptr(), libc::O_RDWR) };
     if fd >= 0 {
         for target in 0..3 {
@@ -94,19 +112,30 @@ pub fn drop_privileges(global: &Global) -> Result<(), ProcessError> {
     if unsafe { libc::geteuid() } != 0 {
         let me = unsafe { libc::geteuid() };
         if user.is_some_and(|(uid, _)| uid != me) {
-            tracing::warn!("not running as root: staying user {me} instead of '{}'", global.user.as_deref().unwrap_or(""));
+            tracing::warn!(
+                "not running as root: staying user {me} instead of '{}'",
+                global.user.as_deref().unwrap_or("")
+            );
         }
         return Ok(());
     }
     if let Some(gid) = gid {
         let no_groups: [libc::gid_t; 0] = [];
-        if unsafe { libc::setgroups(0, no_groups.as_ptr()) } != 0 || unsafe { libc::setgid(gid) } != 0 {
-            return Err(ProcessError::Privileges { what: format!("group {gid}"), source: std::io::Error::last_os_error() });
+        if unsafe { libc::setgroups(0, no_groups.as_ptr()) } != 0
+            || unsafe { libc::setgid(gid) } != 0
+        {
+            return Err(ProcessError::Privileges {
+                what: format!("group {gid}"),
+                source: std::io::Error::last_os_error(),
+            });
         }
     }
     if let Some((uid, _)) = user {
         if unsafe { libc::setuid(uid) } != 0 {
-            return Err(ProcessError::Privileges { what: format!("user {uid}"), source: std::io::Error::last_os_error() });
+            return Err(ProcessError::Privileges {
+                what: format!("user {uid}"),
+                source: std::io::Error::last_os_error(),
+            });
         }
     }
     Ok(())
@@ -135,8 +164,12 @@ fn lookup_group(name: &str) -> Result<libc::gid_t, ProcessError> {
 
 /// Writes our pid to `path`.
 pub fn write_pidfile(path: &Path) -> Result<(), ProcessError> {
-    std::fs::write(path, format!("{}\n", std::process::id()))
-        .map_err(|source| ProcessError::Pidfile { path: path.display().to_string(), source })
+    std::fs::write(path, format!("{}\n", std::process::id())).map_err(|source| {
+        ProcessError::Pidfile {
+            path: path.display().to_string(),
+            source,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -150,9 +183,13 @@ mod tests {
 
     #[test]
     fn unknown_user_and_group_are_named() {
-        let e = lookup_user("no-such-user-warren").err().map(|e| e.to_string());
+        let e = lookup_user("no-such-user-warren")
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(e.as_deref(), Some("unknown user 'no-such-user-warren'"));
-        let e = lookup_group("no-such-group-warren").err().map(|e| e.to_string());
+        let e = lookup_group("no-such-group-warren")
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(e.as_deref(), Some("unknown group 'no-such-group-warren'"));
     }
 }

@@ -17,7 +17,11 @@ const MIN_STEP: Duration = Duration::from_millis(50);
 
 /// Sessions above their weighted share, per server (by index), among usable active servers.
 pub fn excess(backend: &BackendState) -> Vec<(usize, u32)> {
-    let usable: Vec<_> = backend.servers.iter().filter(|s| s.usable() && !s.config.backup).collect();
+    let usable: Vec<_> = backend
+        .servers
+        .iter()
+        .filter(|s| s.usable() && !s.config.backup)
+        .collect();
     let weights: u64 = usable.iter().map(|s| u64::from(s.effective_weight())).sum();
     if weights == 0 {
         return Vec::new();
@@ -51,7 +55,11 @@ pub async fn run(backend: Arc<BackendState>, policy: Rebalance, stop: Cancellati
         let pause = (policy.window / steps).max(MIN_STEP);
         backend.logger.event(
             Level::Notice,
-            &format!("backend {}: rebalancing {total} sessions over {:?}", backend.name(), policy.window),
+            &format!(
+                "backend {}: rebalancing {total} sessions over {:?}",
+                backend.name(),
+                policy.window
+            ),
         );
         // Recomputed each step: clients come and go while we shed.
         while let Some(&(id, n)) = excess(&backend).iter().max_by_key(|(_, n)| *n) {

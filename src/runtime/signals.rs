@@ -19,7 +19,10 @@ pub const FAST_STOP: Duration = Duration::from_secs(1);
 
 /// Resolves on SIGTERM or SIGINT.
 pub async fn stop_signal() -> Stop {
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install SIGTERM/SIGINT handlers; stop warren with SIGKILL");
         return std::future::pending().await;
     };

@@ -33,7 +33,10 @@ impl Action {
             "shutdown" => Ok(Action::Shutdown),
             "weight" => {
                 let text = weight.ok_or(AdminError::BadWeight(String::new()))?;
-                let w: u32 = text.trim().parse().map_err(|_| AdminError::BadWeight(text.to_string()))?;
+                let w: u32 = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| AdminError::BadWeight(text.to_string()))?;
                 if w > server_defaults::MAX_WEIGHT {
                     return Err(AdminError::BadWeight(text.to_string()));
                 }
@@ -57,14 +60,28 @@ pub enum AdminError {
 }
 
 /// Finds `backend/server` among `backends`.
-pub fn find<'a>(backends: &'a [Arc<BackendState>], backend: &str, server: &str) -> Result<(&'a Arc<BackendState>, &'a Arc<ServerState>), AdminError> {
-    let b = backends.iter().find(|b| b.name() == backend).ok_or_else(|| AdminError::NoBackend(backend.to_string()))?;
-    let s = b.server(server).ok_or_else(|| AdminError::NoServer(backend.to_string(), server.to_string()))?;
+pub fn find<'a>(
+    backends: &'a [Arc<BackendState>],
+    backend: &str,
+    server: &str,
+) -> Result<(&'a Arc<BackendState>, &'a Arc<ServerState>), AdminError> {
+    let b = backends
+        .iter()
+        .find(|b| b.name() == backend)
+        .ok_or_else(|| AdminError::NoBackend(backend.to_string()))?;
+    let s = b
+        .server(server)
+        .ok_or_else(|| AdminError::NoServer(backend.to_string(), server.to_string()))?;
     Ok((b, s))
 }
 
 /// Applies `action`; returns what was done, in a sentence (also logged).
-pub fn apply(backend: &BackendState, server: &Arc<ServerState>, action: Action, by: &str) -> String {
+pub fn apply(
+    backend: &BackendState,
+    server: &Arc<ServerState>,
+    action: Action,
+    by: &str,
+) -> String {
     let name = &server.full_name;
     let message = match action {
         Action::Ready => {
@@ -77,7 +94,8 @@ pub fn apply(backend: &BackendState, server: &Arc<ServerState>, action: Action, 
         }
         Action::Maint => {
             server.set_admin(AdminState::Maint);
-            let killed = server.shutdown_sessions(&format!("node {name} was put in maintenance by {by}"));
+            let killed =
+                server.shutdown_sessions(&format!("node {name} was put in maintenance by {by}"));
             let (active, backup) = backend.usable_counts();
             format!(
                 "Server {name} is going DOWN for maintenance (by {by}). {active} active and {backup} backup servers left. {killed} sessions shut down."
@@ -89,18 +107,26 @@ pub fn apply(backend: &BackendState, server: &Arc<ServerState>, action: Action, 
             format!("Server {name} weight changed from {before} to {w} (by {by}).")
         }
         Action::Shutdown => {
-            let killed = server.shutdown_sessions(&format!("the sessions of node {name} were shut down by {by}"));
+            let killed = server.shutdown_sessions(&format!(
+                "the sessions of node {name} were shut down by {by}"
+            ));
             format!("Server {name}: {killed} sessions shut down (by {by}).")
         }
     };
     backend.logger.event(Level::Notice, &message);
     backend.servers_changed();
-    let _ = backend.events.send(ServerEvent { server: server.name().to_string(), up: server.is_up() });
+    let _ = backend.events.send(ServerEvent {
+        server: server.name().to_string(),
+        up: server.is_up(),
+    });
     message
 }
 
 fn open(server: &ServerState) -> u32 {
-    server.counters.current.load(std::sync::atomic::Ordering::Relaxed)
+    server
+        .counters
+        .current
+        .load(std::sync::atomic::Ordering::Relaxed)
 }
 
 #[cfg(test)]
@@ -112,8 +138,17 @@ mod tests {
         assert_eq!(Action::parse("drain", None), Ok(Action::Drain));
         assert_eq!(Action::parse("disable", None), Ok(Action::Maint));
         assert_eq!(Action::parse("weight", Some("30")), Ok(Action::Weight(30)));
-        assert_eq!(Action::parse("weight", Some("300")), Err(AdminError::BadWeight("300".into())));
-        assert_eq!(Action::parse("weight", Some("x")), Err(AdminError::BadWeight("x".into())));
-        assert!(matches!(Action::parse("explode", None), Err(AdminError::UnknownAction(_))));
+        assert_eq!(
+            Action::parse("weight", Some("300")),
+            Err(AdminError::BadWeight("300".into()))
+        );
+        assert_eq!(
+            Action::parse("weight", Some("x")),
+            Err(AdminError::BadWeight("x".into()))
+        );
+        assert!(matches!(
+            Action::parse("explode", None),
+            Err(AdminError::UnknownAction(_))
+        ));
     }
 }

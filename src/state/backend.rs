@@ -66,7 +66,9 @@ pub struct BackendState {
 
 impl std::fmt::Debug for BackendState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BackendState").field("name", &self.config.name).finish_non_exhaustive()
+        f.debug_struct("BackendState")
+            .field("name", &self.config.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -83,7 +85,11 @@ impl BackendState {
 
     /// A backend over given server states (a reload keeps the unchanged ones, so their
     /// counters, health and open sessions carry over). `servers[i].id` must be `i`.
-    pub fn with_servers(config: Backend, logger: Arc<Logger>, servers: Vec<Arc<ServerState>>) -> BackendState {
+    pub fn with_servers(
+        config: Backend,
+        logger: Arc<Logger>,
+        servers: Vec<Arc<ServerState>>,
+    ) -> BackendState {
         let weights: Vec<u32> = config.servers.iter().map(|s| s.weight).collect();
         BackendState {
             balancer: Mutex::new(balance::new(config.balance, &weights)),
@@ -107,7 +113,13 @@ impl BackendState {
     /// Usable servers left, as (active, backup), for log lines like HAProxy's.
     pub fn usable_counts(&self) -> (usize, usize) {
         let usable = self.servers.iter().filter(|s| s.usable());
-        usable.fold((0, 0), |(a, b), s| if s.config.backup { (a, b + 1) } else { (a + 1, b) })
+        usable.fold((0, 0), |(a, b), s| {
+            if s.config.backup {
+                (a, b + 1)
+            } else {
+                (a + 1, b)
+            }
+        })
     }
 
     /// Wake queued sessions: a server came UP, its weight or admin state changed.
@@ -167,8 +179,16 @@ impl BackendState {
         let mut balancer = lock(&self.balancer);
         let usable = |s: &&Arc<ServerState>| s.usable() && !exclude.contains(&s.id);
         // Backup servers serve only when no active server is usable (HAProxy's rule).
-        let active_usable = self.servers.iter().filter(|s| !s.config.backup).any(|s| usable(&s));
-        let pool = self.servers.iter().filter(|s| s.config.backup != active_usable).filter(usable);
+        let active_usable = self
+            .servers
+            .iter()
+            .filter(|s| !s.config.backup)
+            .any(|s| usable(&s));
+        let pool = self
+            .servers
+            .iter()
+            .filter(|s| s.config.backup != active_usable)
+            .filter(usable);
         let mut any_usable = false;
         let mut candidates = Vec::with_capacity(self.servers.len());
         for s in pool {
@@ -185,7 +205,14 @@ impl BackendState {
             return Attempt::None;
         }
         if self.config.rebalance.is_some() {
-            prefer_below_share(&mut candidates, self.servers.iter().filter(|s| s.usable()).map(|s| s.counters.current.load(Ordering::Relaxed)).sum());
+            prefer_below_share(
+                &mut candidates,
+                self.servers
+                    .iter()
+                    .filter(|s| s.usable())
+                    .map(|s| s.counters.current.load(Ordering::Relaxed))
+                    .sum(),
+            );
         }
         match balancer.pick(&candidates, client) {
             Some(i) => {
@@ -203,7 +230,9 @@ impl BackendState {
 /// and land back on it.
 fn prefer_below_share(candidates: &mut Vec<Candidate>, total: u32) {
     let weights: u64 = candidates.iter().map(|c| u64::from(c.weight)).sum();
-    let below = |c: &Candidate| u64::from(c.active) * weights < (u64::from(total) + 1) * u64::from(c.weight);
+    let below = |c: &Candidate| {
+        u64::from(c.active) * weights < (u64::from(total) + 1) * u64::from(c.weight)
+    };
     if candidates.iter().any(below) {
         candidates.retain(below);
     }

@@ -47,12 +47,19 @@ pub struct FrontendState {
 }
 
 impl FrontendState {
-    pub fn new(config: Frontend, backend: Option<Arc<BackendState>>, logger: Arc<Logger>) -> FrontendState {
+    pub fn new(
+        config: Frontend,
+        backend: Option<Arc<BackendState>>,
+        logger: Arc<Logger>,
+    ) -> FrontendState {
         let now = Instant::now();
         FrontendState {
             slots: Arc::new(Semaphore::new(config.maxconn as usize)),
             session_rate: Mutex::new(FreqCtr::new(now)),
-            sources: config.rate_limit.per_source.map(|_| Mutex::new(SourceRates::new(now))),
+            sources: config
+                .rate_limit
+                .per_source
+                .map(|_| Mutex::new(SourceRates::new(now))),
             config,
             backend,
             logger,
@@ -89,7 +96,10 @@ impl FrontendState {
     /// is counted (`dcon`), and logged once per address and second so a flood cannot
     /// flood the logs too.
     pub fn admit_source(&self, client: IpAddr) -> bool {
-        let (Some(limit), Some(sources)) = (self.config.rate_limit.per_source, &self.sources) else { return true };
+        let (Some(limit), Some(sources)) = (self.config.rate_limit.per_source, &self.sources)
+        else {
+            return true;
+        };
         let verdict = lock(sources).check(client, Instant::now(), limit);
         match verdict {
             Verdict::Allowed => true,

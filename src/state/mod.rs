@@ -10,6 +10,6 @@ pub mod rate;
 mod server;
 
 pub use backend::{BackendCounters, BackendState, NoServer, ServerEvent};
-pub use server::{AdminState, Counters, Health, LastCheck, ServerState, SheddingGuard, Slot};
 pub use frontend::{FrontendCounters, FrontendGuard, FrontendState};
 pub use process::Process;
+pub use server::{AdminState, Counters, Health, LastCheck, ServerState, SheddingGuard, Slot};

@@ -65,7 +65,11 @@ pub struct FreqCtr {
 
 impl FreqCtr {
     pub fn new(now: Instant) -> FreqCtr {
-        FreqCtr { period: Period { start: now }, curr: 0, prev: 0 }
+        FreqCtr {
+            period: Period { start: now },
+            curr: 0,
+            prev: 0,
+        }
     }
 
     fn rotate(&mut self, now: Instant) {
@@ -110,7 +114,11 @@ impl FreqCtr {
         // Otherwise in the next period, where this period's count becomes `prev`:
         // curr × (1000 - e') < limit × 1000.
         let rest = PERIOD_MS - e;
-        let extra = if self.curr < limit { 0 } else { PERIOD_MS - limit_total / u64::from(self.curr.max(1)) + 1 };
+        let extra = if self.curr < limit {
+            0
+        } else {
+            PERIOD_MS - limit_total / u64::from(self.curr.max(1)) + 1
+        };
         Duration::from_millis(rest + extra)
     }
 }
@@ -130,7 +138,9 @@ pub enum Verdict {
     Allowed,
     /// Over the limit; `first` is true for the address's first refusal this second (the
     /// one to log).
-    Refused { first: bool },
+    Refused {
+        first: bool,
+    },
 }
 
 /// New sessions per second of each client address, for `rate-limit sessions-per-source`.
@@ -148,7 +158,12 @@ impl SourceRates {
     }
 
     pub fn with_capacity(now: Instant, capacity: usize) -> SourceRates {
-        SourceRates { period: Period { start: now }, curr: HashMap::new(), prev: HashMap::new(), capacity }
+        SourceRates {
+            period: Period { start: now },
+            curr: HashMap::new(),
+            prev: HashMap::new(),
+            capacity,
+        }
     }
 
     fn rotate(&mut self, now: Instant) {
@@ -157,7 +172,11 @@ impl SourceRates {
             // The maps are replaced, not cleared: a flood's memory goes back after a second.
             1 => {
                 let curr = std::mem::take(&mut self.curr);
-                self.prev = curr.into_iter().filter(|(_, e)| e.count > 0).map(|(ip, e)| (ip, e.count)).collect();
+                self.prev = curr
+                    .into_iter()
+                    .filter(|(_, e)| e.count > 0)
+                    .map(|(ip, e)| (ip, e.count))
+                    .collect();
             }
             _ => (self.curr, self.prev) = (HashMap::new(), HashMap::new()),
         }
@@ -181,16 +200,30 @@ impl SourceRates {
             }
             (true, None) => {
                 if room {
-                    self.curr.insert(ip, Entry { count: 1, logged: false });
+                    self.curr.insert(
+                        ip,
+                        Entry {
+                            count: 1,
+                            logged: false,
+                        },
+                    );
                 }
                 Verdict::Allowed
             }
-            (false, Some(entry)) => Verdict::Refused { first: !std::mem::replace(&mut entry.logged, true) },
+            (false, Some(entry)) => Verdict::Refused {
+                first: !std::mem::replace(&mut entry.logged, true),
+            },
             (false, None) => {
                 // Over the limit on last second's count alone; remember the log line was
                 // written, if there is room to.
                 if room {
-                    self.curr.insert(ip, Entry { count: 0, logged: true });
+                    self.curr.insert(
+                        ip,
+                        Entry {
+                            count: 0,
+                            logged: true,
+                        },
+                    );
                 }
                 Verdict::Refused { first: room }
             }
@@ -219,8 +252,16 @@ mod tests {
             f.add(t0);
         }
         assert_eq!(f.rate(t0), 10);
-        assert_eq!(f.rate(t0 + ms(1000)), 10, "a second later all ten are still in the window");
-        assert_eq!(f.rate(t0 + ms(1500)), 5, "half of the previous second remains");
+        assert_eq!(
+            f.rate(t0 + ms(1000)),
+            10,
+            "a second later all ten are still in the window"
+        );
+        assert_eq!(
+            f.rate(t0 + ms(1500)),
+            5,
+            "half of the previous second remains"
+        );
         assert_eq!(f.rate(t0 + ms(2000)), 0);
         assert_eq!(f.rate(t0 + ms(10_000)), 0);
     }
@@ -248,12 +289,22 @@ mod tests {
         for limit in [1, 5, 7, 100] {
             let taken = drive(limit, t0, ms(10_000));
             for (i, t) in taken.iter().enumerate() {
-                let in_window = taken[..=i].iter().filter(|u| t.saturating_duration_since(**u) < ms(1000)).count();
-                assert!(in_window as u32 <= limit, "limit {limit}: {in_window} events in the second before {:?}", *t - t0);
+                let in_window = taken[..=i]
+                    .iter()
+                    .filter(|u| t.saturating_duration_since(**u) < ms(1000))
+                    .count();
+                assert!(
+                    in_window as u32 <= limit,
+                    "limit {limit}: {in_window} events in the second before {:?}",
+                    *t - t0
+                );
             }
             // About limit per second over ten seconds: the limiter does not starve either.
             let n = taken.len() as u32;
-            assert!(n >= 9 * limit && n <= 11 * limit, "limit {limit}: {n} events in 10 s");
+            assert!(
+                n >= 9 * limit && n <= 11 * limit,
+                "limit {limit}: {n} events in 10 s"
+            );
         }
     }
 
@@ -280,14 +331,28 @@ mod tests {
             assert_eq!(s.check(a, t0, 3), Verdict::Allowed);
         }
         assert_eq!(s.check(a, t0, 3), Verdict::Refused { first: true });
-        assert_eq!(s.check(a, t0 + ms(10), 3), Verdict::Refused { first: false }, "logged once a second");
-        assert_eq!(s.check(b, t0 + ms(10), 3), Verdict::Allowed, "another address is not affected");
+        assert_eq!(
+            s.check(a, t0 + ms(10), 3),
+            Verdict::Refused { first: false },
+            "logged once a second"
+        );
+        assert_eq!(
+            s.check(b, t0 + ms(10), 3),
+            Verdict::Allowed,
+            "another address is not affected"
+        );
         // The same address as IPv4-mapped IPv6 is the same client.
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(s.check(mapped, t0 + ms(20), 3), Verdict::Refused { .. }));
+        assert!(matches!(
+            s.check(mapped, t0 + ms(20), 3),
+            Verdict::Refused { .. }
+        ));
         // Over the sliding second: at t0 + 1.5 s, half of the 3 still count.
         assert_eq!(s.check(a, t0 + ms(1500), 3), Verdict::Allowed);
-        assert_eq!(s.check(a, t0 + ms(1500), 3), Verdict::Refused { first: true });
+        assert_eq!(
+            s.check(a, t0 + ms(1500), 3),
+            Verdict::Refused { first: true }
+        );
         assert_eq!(s.check(a, t0 + ms(3000), 3), Verdict::Allowed);
     }
 
@@ -301,7 +366,10 @@ mod tests {
         }
         assert!(s.tracked() <= 100, "{}", s.tracked());
         // Tracked addresses are still limited.
-        assert!(matches!(s.check(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000)), t0, 1), Verdict::Refused { .. }));
+        assert!(matches!(
+            s.check(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000)), t0, 1),
+            Verdict::Refused { .. }
+        ));
         // Two periods later everything is forgotten.
         s.check(IpAddr::from([127, 0, 0, 1]), t0 + ms(2500), 1);
         assert_eq!(s.tracked(), 1);

@@ -66,7 +66,10 @@ pub struct Health {
 impl Health {
     /// Total time spent DOWN up to `now`.
     pub fn downtime_at(&self, now: Instant) -> std::time::Duration {
-        self.downtime + self.down_since.map_or(std::time::Duration::ZERO, |s| now.saturating_duration_since(s))
+        self.downtime
+            + self.down_since.map_or(std::time::Duration::ZERO, |s| {
+                now.saturating_duration_since(s)
+            })
     }
 }
 
@@ -134,7 +137,11 @@ impl ServerState {
             id,
             full_name: format!("{backend}/{}", config.name),
             up: AtomicBool::new(health.is_up()),
-            admin: AtomicU8::new(if config.disabled { AdminState::Maint } else { AdminState::Ready } as u8),
+            admin: AtomicU8::new(if config.disabled {
+                AdminState::Maint
+            } else {
+                AdminState::Ready
+            } as u8),
             weight: AtomicU32::new(config.weight),
             ramp_until_ms: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -166,7 +173,12 @@ impl ServerState {
     /// the server with the same name: UP/DOWN, admin state, weight set at run time (when
     /// the configured weight did not change), and the health counters when rise/fall did
     /// not change. HAProxy's `server-state-file` carries the same things across reloads.
-    pub fn carried_over(id: usize, backend: &str, config: Server, old: &ServerState) -> ServerState {
+    pub fn carried_over(
+        id: usize,
+        backend: &str,
+        config: Server,
+        old: &ServerState,
+    ) -> ServerState {
         let new = ServerState::new(id, backend, config);
         new.set_up(old.is_up());
         if new.config.disabled == old.config.disabled {
@@ -222,7 +234,9 @@ impl ServerState {
     pub fn effective_weight(&self) -> u32 {
         let weight = self.weight();
         let until = self.ramp_until_ms.load(Ordering::Relaxed);
-        let (Some(ramp), true) = (self.config.slowstart, until > 0) else { return weight };
+        let (Some(ramp), true) = (self.config.slowstart, until > 0) else {
+            return weight;
+        };
         let now = self.epoch.elapsed().as_millis() as u64;
         if now >= until {
             return weight;
@@ -236,7 +250,8 @@ impl ServerState {
     pub fn start_ramp(&self) {
         if let Some(ramp) = self.config.slowstart {
             let until = self.epoch.elapsed() + ramp;
-            self.ramp_until_ms.store(until.as_millis() as u64, Ordering::Relaxed);
+            self.ramp_until_ms
+                .store(until.as_millis() as u64, Ordering::Relaxed);
         }
     }
 

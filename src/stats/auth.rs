@@ -12,10 +12,15 @@ pub fn allowed(users: &[StatsUser], authorization: Option<&str>) -> bool {
     if users.is_empty() {
         return true;
     }
-    let Some(credentials) = authorization.and_then(|h| h.strip_prefix("Basic ")).and_then(decode) else {
+    let Some(credentials) = authorization
+        .and_then(|h| h.strip_prefix("Basic "))
+        .and_then(decode)
+    else {
         return false;
     };
-    let Some((user, password)) = credentials.split_once(':') else { return false };
+    let Some((user, password)) = credentials.split_once(':') else {
+        return false;
+    };
     // Check every user, always comparing the password, so the time taken does not say
     // which user names exist.
     let mut ok = false;
@@ -28,7 +33,9 @@ pub fn allowed(users: &[StatsUser], authorization: Option<&str>) -> bool {
 }
 
 fn decode(b64: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
     String::from_utf8(bytes).ok()
 }
 
@@ -57,11 +64,17 @@ mod tests {
     use crate::config::Secret;
 
     fn users() -> Vec<StatsUser> {
-        vec![StatsUser { user: "duomai".into(), password: Secret("shijiemori@2012".into()) }]
+        vec![StatsUser {
+            user: "duomai".into(),
+            password: Secret("shijiemori@2012".into()),
+        }]
     }
 
     fn basic(s: &str) -> String {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(s))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(s)
+        )
     }
 
     #[test]

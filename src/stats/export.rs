@@ -85,20 +85,60 @@ pub fn prometheus(rows: &[Row]) -> String {
         registry.register(name, help, f.clone());
         f
     };
-    let up = gauge(&mut registry, "server_up", "1 when the server may take sessions (UP and READY), else 0");
-    let current = gauge(&mut registry, "server_current_sessions", "Sessions open to the server");
+    let up = gauge(
+        &mut registry,
+        "server_up",
+        "1 when the server may take sessions (UP and READY), else 0",
+    );
+    let current = gauge(
+        &mut registry,
+        "server_current_sessions",
+        "Sessions open to the server",
+    );
     let weight = gauge(&mut registry, "server_weight", "Effective weight");
-    let sessions = counter(&mut registry, "server_sessions", "Sessions sent to the server");
-    let bytes_in = counter(&mut registry, "server_bytes_in", "Bytes from clients to the server");
-    let bytes_out = counter(&mut registry, "server_bytes_out", "Bytes from the server to clients");
-    let conn_err = counter(&mut registry, "server_connection_errors", "Failed connects to the server");
-    let chk_fail = counter(&mut registry, "server_check_failures", "Failed health checks");
-    let chk_down = counter(&mut registry, "server_check_down_transitions", "Times the server went DOWN");
+    let sessions = counter(
+        &mut registry,
+        "server_sessions",
+        "Sessions sent to the server",
+    );
+    let bytes_in = counter(
+        &mut registry,
+        "server_bytes_in",
+        "Bytes from clients to the server",
+    );
+    let bytes_out = counter(
+        &mut registry,
+        "server_bytes_out",
+        "Bytes from the server to clients",
+    );
+    let conn_err = counter(
+        &mut registry,
+        "server_connection_errors",
+        "Failed connects to the server",
+    );
+    let chk_fail = counter(
+        &mut registry,
+        "server_check_failures",
+        "Failed health checks",
+    );
+    let chk_down = counter(
+        &mut registry,
+        "server_check_down_transitions",
+        "Times the server went DOWN",
+    );
     let downtime = counter(&mut registry, "server_downtime_seconds", "Time spent DOWN");
     let fe_current = Family::<ProxyLabels, Gauge>::default();
-    registry.register("frontend_current_sessions", "Client sessions open on the frontend", fe_current.clone());
+    registry.register(
+        "frontend_current_sessions",
+        "Client sessions open on the frontend",
+        fe_current.clone(),
+    );
     let fe_sessions = Family::<ProxyLabels, Counter>::default();
-    registry.register("frontend_sessions", "Client sessions accepted by the frontend", fe_sessions.clone());
+    registry.register(
+        "frontend_sessions",
+        "Client sessions accepted by the frontend",
+        fe_sessions.clone(),
+    );
     let fe_denied = Family::<ProxyLabels, Counter>::default();
     registry.register(
         "frontend_denied_connections",
@@ -106,15 +146,26 @@ pub fn prometheus(rows: &[Row]) -> String {
         fe_denied.clone(),
     );
     let be_queue = Family::<ProxyLabels, Gauge>::default();
-    registry.register("backend_queue_current", "Sessions waiting for a server slot", be_queue.clone());
+    registry.register(
+        "backend_queue_current",
+        "Sessions waiting for a server slot",
+        be_queue.clone(),
+    );
     let be_usable = Family::<ProxyLabels, Gauge>::default();
-    registry.register("backend_usable_servers", "Servers that may take sessions (active + backup)", be_usable.clone());
+    registry.register(
+        "backend_usable_servers",
+        "Servers that may take sessions (active + backup)",
+        be_usable.clone(),
+    );
 
     for row in rows {
         let proxy = row.get("pxname").to_string();
         match row.kind {
             Kind::Server => {
-                let l = ServerLabels { proxy, server: row.get("svname").to_string() };
+                let l = ServerLabels {
+                    proxy,
+                    server: row.get("svname").to_string(),
+                };
                 let status = row.get("status");
                 let is_up = status.starts_with("UP") || status == "no check";
                 up.get_or_create(&l).set(i64::from(is_up));
@@ -134,13 +185,19 @@ pub fn prometheus(rows: &[Row]) -> String {
             Kind::Frontend => {
                 let l = ProxyLabels { proxy };
                 fe_current.get_or_create(&l).set(num(row, "scur"));
-                fe_sessions.get_or_create(&l).inc_by(num(row, "stot").max(0) as u64);
-                fe_denied.get_or_create(&l).inc_by(num(row, "dcon").max(0) as u64);
+                fe_sessions
+                    .get_or_create(&l)
+                    .inc_by(num(row, "stot").max(0) as u64);
+                fe_denied
+                    .get_or_create(&l)
+                    .inc_by(num(row, "dcon").max(0) as u64);
             }
             Kind::Backend => {
                 let l = ProxyLabels { proxy };
                 be_queue.get_or_create(&l).set(num(row, "qcur"));
-                be_usable.get_or_create(&l).set(num(row, "act") + num(row, "bck"));
+                be_usable
+                    .get_or_create(&l)
+                    .set(num(row, "act") + num(row, "bck"));
             }
         }
     }

@@ -17,7 +17,10 @@ pub struct PageInfo<'a> {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The CSS class of a row, from its status text.
@@ -35,7 +38,9 @@ fn class(row: &Row) -> &'static str {
 }
 
 fn secs(v: &str) -> String {
-    let Ok(s) = v.parse::<u64>() else { return String::new() };
+    let Ok(s) = v.parse::<u64>() else {
+        return String::new();
+    };
     match s {
         0..=59 => format!("{s}s"),
         60..=3599 => format!("{}m{}s", s / 60, s % 60),
@@ -45,7 +50,9 @@ fn secs(v: &str) -> String {
 }
 
 fn bytes(v: &str) -> String {
-    let Ok(b) = v.parse::<f64>() else { return String::new() };
+    let Ok(b) = v.parse::<f64>() else {
+        return String::new();
+    };
     match b {
         b if b >= 1e9 => format!("{:.1} GB", b / 1e9),
         b if b >= 1e6 => format!("{:.1} MB", b / 1e6),
@@ -67,10 +74,21 @@ form{display:inline;margin:0}";
 /// The whole page.
 pub fn page(rows: &[Row], info: &PageInfo<'_>) -> String {
     let mut out = String::with_capacity(8192);
-    let title = if info.page.hide_version { "warren statistics".to_string() } else { format!("warren {} statistics", env!("CARGO_PKG_VERSION")) };
-    let _ = write!(out, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title>");
+    let title = if info.page.hide_version {
+        "warren statistics".to_string()
+    } else {
+        format!("warren {} statistics", env!("CARGO_PKG_VERSION"))
+    };
+    let _ = write!(
+        out,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title>"
+    );
     if let Some(r) = info.page.refresh {
-        let _ = write!(out, "<meta http-equiv=\"refresh\" content=\"{}\">", r.as_secs().max(1));
+        let _ = write!(
+            out,
+            "<meta http-equiv=\"refresh\" content=\"{}\">",
+            r.as_secs().max(1)
+        );
     }
     let _ = write!(out, "<style>{STYLE}</style></head><body><h1>{title}</h1>");
     out.push_str(
@@ -111,11 +129,21 @@ pub fn page(rows: &[Row], info: &PageInfo<'_>) -> String {
             ("", _) => String::new(),
             (s, d) => format!("{s} in {d}ms"),
         };
-        let _ = write!(out, "<tr class=\"{}{kind}\"><td class=\"name\">{}</td>", class(row), esc(row.get("svname")));
+        let _ = write!(
+            out,
+            "<tr class=\"{}{kind}\"><td class=\"name\">{}</td>",
+            class(row),
+            esc(row.get("svname"))
+        );
         for f in ["qcur", "qmax", "qlimit", "scur", "smax", "slim", "stot"] {
             let _ = write!(out, "<td>{}</td>", esc(row.get(f)));
         }
-        let _ = write!(out, "<td>{}</td><td>{}</td>", bytes(row.get("bin")), bytes(row.get("bout")));
+        let _ = write!(
+            out,
+            "<td>{}</td><td>{}</td>",
+            bytes(row.get("bin")),
+            bytes(row.get("bout"))
+        );
         for f in ["econ", "eresp", "wretr", "wredis"] {
             let _ = write!(out, "<td>{}</td>", esc(row.get(f)));
         }
@@ -139,7 +167,14 @@ pub fn page(rows: &[Row], info: &PageInfo<'_>) -> String {
         if let Some(token) = info.csrf {
             out.push_str("<td>");
             if row.kind == Kind::Server {
-                admin_form(&mut out, info.page, token, px, row.get("svname"), row.get("weight"));
+                admin_form(
+                    &mut out,
+                    info.page,
+                    token,
+                    px,
+                    row.get("svname"),
+                    row.get("weight"),
+                );
             }
             out.push_str("</td>");
         }
@@ -152,7 +187,14 @@ pub fn page(rows: &[Row], info: &PageInfo<'_>) -> String {
     out
 }
 
-fn admin_form(out: &mut String, page: &StatsPage, token: &str, backend: &str, server: &str, weight: &str) {
+fn admin_form(
+    out: &mut String,
+    page: &StatsPage,
+    token: &str,
+    backend: &str,
+    server: &str,
+    weight: &str,
+) {
     let action = esc(&page.uri);
     let _ = write!(
         out,

@@ -24,7 +24,9 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, ORIGIN, REFERER, WWW_AUTHENTICATE};
+use hyper::header::{
+    HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, ORIGIN, REFERER, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -52,7 +54,13 @@ const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves `listener` until `retire` (a reload: the next configuration's loop takes the
 /// socket over) or `stop` (the process stops, which also ends open connections).
-pub async fn serve(listener: Arc<TcpListener>, page: Arc<Page>, tls: Option<Arc<rustls::ServerConfig>>, retire: CancellationToken, stop: CancellationToken) {
+pub async fn serve(
+    listener: Arc<TcpListener>,
+    page: Arc<Page>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    retire: CancellationToken,
+    stop: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             biased;
@@ -64,10 +72,12 @@ pub async fn serve(listener: Arc<TcpListener>, page: Arc<Page>, tls: Option<Arc<
         tokio::spawn(async move {
             let stream = match tls {
                 None => Stream::Plain(stream),
-                Some(config) => match tokio::time::timeout(TLS_HANDSHAKE, Tls::accept(stream, &config)).await {
-                    Ok(Ok(stream)) => stream,
-                    _ => return,
-                },
+                Some(config) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE, Tls::accept(stream, &config)).await {
+                        Ok(Ok(stream)) => stream,
+                        _ => return,
+                    }
+                }
             };
             let io = hyper_util::rt::TokioIo::new(stream);
             let service = hyper::service::service_fn(move |req| {
@@ -88,18 +98,27 @@ pub async fn serve(listener: Arc<TcpListener>, page: Arc<Page>, tls: Option<Arc<
     }
 }
 
-fn response(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+fn response(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     if let Ok(v) = HeaderValue::from_str(content_type) {
         r.headers_mut().insert(CONTENT_TYPE, v);
     }
-    r.headers_mut().insert("cache-control", HeaderValue::from_static("no-cache"));
+    r.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-cache"));
     r
 }
 
 fn unauthorized(realm: &str) -> Response<Full<Bytes>> {
-    let mut r = response(StatusCode::UNAUTHORIZED, "text/plain", "401 Unauthorized: this page needs a user and password.\n");
+    let mut r = response(
+        StatusCode::UNAUTHORIZED,
+        "text/plain",
+        "401 Unauthorized: this page needs a user and password.\n",
+    );
     let realm = realm.replace('"', "'");
     if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{realm}\"")) {
         r.headers_mut().insert(WWW_AUTHENTICATE, v);
@@ -109,9 +128,16 @@ fn unauthorized(realm: &str) -> Response<Full<Bytes>> {
 
 async fn handle(req: Request<Incoming>, page: &Page) -> Response<Full<Bytes>> {
     let cfg = &page.config;
-    let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let authenticated = auth::allowed(&cfg.users, authorization);
-    let path_and_query = req.uri().path_and_query().map_or(req.uri().path(), |p| p.as_str()).to_string();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or(req.uri().path(), |p| p.as_str())
+        .to_string();
     let uri = cfg.uri.trim_end_matches('/');
     let base = if uri.is_empty() { "/" } else { uri };
     let generation = page.current.load_full();
@@ -122,7 +148,11 @@ async fn handle(req: Request<Incoming>, page: &Page) -> Response<Full<Bytes>> {
                 return unauthorized(&cfg.realm);
             }
             let rows = schema::rows(&generation);
-            response(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", export::prometheus(&rows))
+            response(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                export::prometheus(&rows),
+            )
         }
         (Method::GET, p) if matches_page(p, base) => {
             if !authenticated {
@@ -130,32 +160,66 @@ async fn handle(req: Request<Incoming>, page: &Page) -> Response<Full<Bytes>> {
             }
             let rows = schema::rows(&generation);
             if p.ends_with(";csv") {
-                response(StatusCode::OK, "text/csv; charset=utf-8", schema::csv(&rows))
+                response(
+                    StatusCode::OK,
+                    "text/csv; charset=utf-8",
+                    schema::csv(&rows),
+                )
             } else if p.ends_with(";json") {
                 response(StatusCode::OK, "application/json", export::json(&rows))
             } else {
-                let info = html::PageInfo { page: cfg, csrf: cfg.admin.then_some(page.csrf.as_str()), notice: None };
-                response(StatusCode::OK, "text/html; charset=utf-8", html::page(&rows, &info))
+                let info = html::PageInfo {
+                    page: cfg,
+                    csrf: cfg.admin.then_some(page.csrf.as_str()),
+                    notice: None,
+                };
+                response(
+                    StatusCode::OK,
+                    "text/html; charset=utf-8",
+                    html::page(&rows, &info),
+                )
             }
         }
-        (Method::POST, p) if p == format!("{uri}/api/server") || (uri.is_empty() && p == "/api/server") => {
+        (Method::POST, p)
+            if p == format!("{uri}/api/server") || (uri.is_empty() && p == "/api/server") =>
+        {
             if !admin_allowed(cfg, authorization) {
                 return unauthorized(&cfg.realm);
             }
             if !same_origin(&req) {
-                return response(StatusCode::FORBIDDEN, "text/plain", "403 cross-site request refused\n");
+                return response(
+                    StatusCode::FORBIDDEN,
+                    "text/plain",
+                    "403 cross-site request refused\n",
+                );
             }
-            let json = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+            let json = req
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
             if !json {
-                return response(StatusCode::UNSUPPORTED_MEDIA_TYPE, "text/plain", "the admin API takes application/json\n");
+                return response(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "text/plain",
+                    "the admin API takes application/json\n",
+                );
             }
             let body = match body(req).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };
             match api_action(&body, &generation) {
-                Ok(message) => response(StatusCode::OK, "application/json", format!("{{\"result\":{}}}\n", serde_json::Value::String(message))),
-                Err(e) => response(StatusCode::BAD_REQUEST, "application/json", format!("{{\"error\":{}}}\n", serde_json::Value::String(e))),
+                Ok(message) => response(
+                    StatusCode::OK,
+                    "application/json",
+                    format!("{{\"result\":{}}}\n", serde_json::Value::String(message)),
+                ),
+                Err(e) => response(
+                    StatusCode::BAD_REQUEST,
+                    "application/json",
+                    format!("{{\"error\":{}}}\n", serde_json::Value::String(e)),
+                ),
             }
         }
         (Method::POST, p) if matches_page(p, base) => {
@@ -163,7 +227,11 @@ async fn handle(req: Request<Incoming>, page: &Page) -> Response<Full<Bytes>> {
                 return unauthorized(&cfg.realm);
             }
             if !same_origin(&req) {
-                return response(StatusCode::FORBIDDEN, "text/plain", "403 cross-site request refused\n");
+                return response(
+                    StatusCode::FORBIDDEN,
+                    "text/plain",
+                    "403 cross-site request refused\n",
+                );
             }
             let body = match body(req).await {
                 Ok(b) => b,
@@ -172,15 +240,30 @@ async fn handle(req: Request<Incoming>, page: &Page) -> Response<Full<Bytes>> {
             let form = parse_form(&body);
             let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
             if field("token") != Some(page.csrf.as_str()) {
-                return response(StatusCode::FORBIDDEN, "text/plain", "403 missing or stale form token: reload the page\n");
+                return response(
+                    StatusCode::FORBIDDEN,
+                    "text/plain",
+                    "403 missing or stale form token: reload the page\n",
+                );
             }
-            let result = run_action(&generation, field("backend"), field("server"), field("action"), field("weight"), "the stats page");
+            let result = run_action(
+                &generation,
+                field("backend"),
+                field("server"),
+                field("action"),
+                field("weight"),
+                "the stats page",
+            );
             let (status, notice) = match result {
                 Ok(m) => (StatusCode::OK, m),
                 Err(e) => (StatusCode::BAD_REQUEST, e),
             };
             let rows = schema::rows(&generation);
-            let info = html::PageInfo { page: cfg, csrf: Some(page.csrf.as_str()), notice: Some(&notice) };
+            let info = html::PageInfo {
+                page: cfg,
+                csrf: Some(page.csrf.as_str()),
+                notice: Some(&notice),
+            };
             response(status, "text/html; charset=utf-8", html::page(&rows, &info))
         }
         _ => response(StatusCode::NOT_FOUND, "text/plain", "404 not found\n"),
@@ -189,7 +272,11 @@ async fn handle(req: Request<Incoming>, page: &Page) -> Response<Full<Bytes>> {
 
 /// `<uri>`, `<uri>/`, `<uri>;csv`, `<uri>;json` and HAProxy's `<uri>?stats;csv` forms.
 fn matches_page(path: &str, base: &str) -> bool {
-    let rest = if base == "/" { path.strip_prefix('/') } else { path.strip_prefix(base) };
+    let rest = if base == "/" {
+        path.strip_prefix('/')
+    } else {
+        path.strip_prefix(base)
+    };
     match rest {
         Some(r) => {
             let r = r.trim_start_matches('/');
@@ -207,8 +294,16 @@ fn admin_allowed(cfg: &StatsPage, authorization: Option<&str>) -> bool {
 /// A form post must come from the page itself: its `Origin` (or `Referer`) host must be
 /// the request's `Host`. Browsers always send one of them on a cross-site POST.
 fn same_origin(req: &Request<Incoming>) -> bool {
-    let host = req.headers().get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let origin = req.headers().get(ORIGIN).or_else(|| req.headers().get(REFERER)).and_then(|v| v.to_str().ok());
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin = req
+        .headers()
+        .get(ORIGIN)
+        .or_else(|| req.headers().get(REFERER))
+        .and_then(|v| v.to_str().ok());
     match origin {
         None => true,
         Some(o) => {
@@ -222,15 +317,30 @@ fn same_origin(req: &Request<Incoming>) -> bool {
 async fn body(req: Request<Incoming>) -> Result<Bytes, Response<Full<Bytes>>> {
     match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(_) => Err(response(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "413 request too large\n")),
+        Err(_) => Err(response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "text/plain",
+            "413 request too large\n",
+        )),
     }
 }
 
 fn api_action(body: &[u8], generation: &Generation) -> Result<String, String> {
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let s = |k: &str| v.get(k).and_then(|x| x.as_str());
-    let weight = v.get("weight").map(|w| w.as_u64().map_or_else(|| w.as_str().unwrap_or("").to_string(), |n| n.to_string()));
-    run_action(generation, s("backend"), s("server"), s("action"), weight.as_deref(), "the admin API")
+    let weight = v.get("weight").map(|w| {
+        w.as_u64()
+            .map_or_else(|| w.as_str().unwrap_or("").to_string(), |n| n.to_string())
+    });
+    run_action(
+        generation,
+        s("backend"),
+        s("server"),
+        s("action"),
+        weight.as_deref(),
+        "the admin API",
+    )
 }
 
 /// `application/x-www-form-urlencoded` → pairs.
@@ -248,7 +358,10 @@ fn url_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (b[i], hex) {
             (b'+', _) => out.push(b' '),
             (b'%', Some(v)) => {

@@ -12,17 +12,105 @@ use crate::state::{AdminState, BackendState, FrontendState, ServerState};
 /// HAProxy 2.6's `show stat` columns, in order (the general ones, before its per-module
 /// statistics).
 pub const FIELDS: [&str; 99] = [
-    "pxname", "svname", "qcur", "qmax", "scur", "smax", "slim", "stot", "bin", "bout", "dreq", "dresp", "ereq",
-    "econ", "eresp", "wretr", "wredis", "status", "weight", "act", "bck", "chkfail", "chkdown", "lastchg",
-    "downtime", "qlimit", "pid", "iid", "sid", "throttle", "lbtot", "tracked", "type", "rate", "rate_lim",
-    "rate_max", "check_status", "check_code", "check_duration", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx",
-    "hrsp_5xx", "hrsp_other", "hanafail", "req_rate", "req_rate_max", "req_tot", "cli_abrt", "srv_abrt",
-    "comp_in", "comp_out", "comp_byp", "comp_rsp", "lastsess", "last_chk", "last_agt", "qtime", "ctime",
-    "rtime", "ttime", "agent_status", "agent_code", "agent_duration", "check_desc", "agent_desc", "check_rise",
-    "check_fall", "check_health", "agent_rise", "agent_fall", "agent_health", "addr", "cookie", "mode", "algo",
-    "conn_rate", "conn_rate_max", "conn_tot", "intercepted", "dcon", "dses", "wrew", "connect", "reuse",
-    "cache_lookups", "cache_hits", "srv_icur", "src_ilim", "qtime_max", "ctime_max", "rtime_max", "ttime_max",
-    "eint", "idle_conn_cur", "safe_conn_cur", "used_conn_cur", "need_conn_est",
+    "pxname",
+    "svname",
+    "qcur",
+    "qmax",
+    "scur",
+    "smax",
+    "slim",
+    "stot",
+    "bin",
+    "bout",
+    "dreq",
+    "dresp",
+    "ereq",
+    "econ",
+    "eresp",
+    "wretr",
+    "wredis",
+    "status",
+    "weight",
+    "act",
+    "bck",
+    "chkfail",
+    "chkdown",
+    "lastchg",
+    "downtime",
+    "qlimit",
+    "pid",
+    "iid",
+    "sid",
+    "throttle",
+    "lbtot",
+    "tracked",
+    "type",
+    "rate",
+    "rate_lim",
+    "rate_max",
+    "check_status",
+    "check_code",
+    "check_duration",
+    "hrsp_1xx",
+    "hrsp_2xx",
+    "hrsp_3xx",
+    "hrsp_4xx",
+    "hrsp_5xx",
+    "hrsp_other",
+    "hanafail",
+    "req_rate",
+    "req_rate_max",
+    "req_tot",
+    "cli_abrt",
+    "srv_abrt",
+    "comp_in",
+    "comp_out",
+    "comp_byp",
+    "comp_rsp",
+    "lastsess",
+    "last_chk",
+    "last_agt",
+    "qtime",
+    "ctime",
+    "rtime",
+    "ttime",
+    "agent_status",
+    "agent_code",
+    "agent_duration",
+    "check_desc",
+    "agent_desc",
+    "check_rise",
+    "check_fall",
+    "check_health",
+    "agent_rise",
+    "agent_fall",
+    "agent_health",
+    "addr",
+    "cookie",
+    "mode",
+    "algo",
+    "conn_rate",
+    "conn_rate_max",
+    "conn_tot",
+    "intercepted",
+    "dcon",
+    "dses",
+    "wrew",
+    "connect",
+    "reuse",
+    "cache_lookups",
+    "cache_hits",
+    "srv_icur",
+    "src_ilim",
+    "qtime_max",
+    "ctime_max",
+    "rtime_max",
+    "ttime_max",
+    "eint",
+    "idle_conn_cur",
+    "safe_conn_cur",
+    "used_conn_cur",
+    "need_conn_est",
 ];
 
 /// What a row describes (HAProxy's `type` column: 0, 1, 2).
@@ -42,7 +130,10 @@ pub struct Row {
 
 impl Row {
     fn new(kind: Kind, pxname: &str, svname: &str) -> Row {
-        let mut row = Row { kind, values: vec![String::new(); FIELDS.len()] };
+        let mut row = Row {
+            kind,
+            values: vec![String::new(); FIELDS.len()],
+        };
         row.set("pxname", pxname);
         row.set("svname", svname);
         row.set("type", kind as u8);
@@ -57,12 +148,18 @@ impl Row {
     }
 
     pub fn get(&self, field: &str) -> &str {
-        FIELDS.iter().position(|f| *f == field).map_or("", |i| self.values[i].as_str())
+        FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .map_or("", |i| self.values[i].as_str())
     }
 
     /// (field, value) pairs in schema order.
     pub fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        FIELDS.iter().copied().zip(self.values.iter().map(String::as_str))
+        FIELDS
+            .iter()
+            .copied()
+            .zip(self.values.iter().map(String::as_str))
     }
 }
 
@@ -72,7 +169,12 @@ pub fn rows(generation: &Generation) -> Vec<Row> {
     let mut rows = Vec::new();
     // Proxies in configuration order; a `listen` is a frontend and a backend of one name.
     let mut names: Vec<&str> = Vec::new();
-    for name in generation.frontends.iter().map(|f| f.config.name.as_str()).chain(generation.backends.iter().map(|b| b.name())) {
+    for name in generation
+        .frontends
+        .iter()
+        .map(|f| f.config.name.as_str())
+        .chain(generation.backends.iter().map(|b| b.name()))
+    {
         if !names.contains(&name) {
             names.push(name);
         }
@@ -122,7 +224,11 @@ pub fn server_status(s: &ServerState) -> String {
         _ => {}
     }
     if !s.config.check {
-        return if s.weight() == 0 { "NOLB".into() } else { "no check".into() };
+        return if s.weight() == 0 {
+            "NOLB".into()
+        } else {
+            "no check".into()
+        };
     }
     let text = s.health().state.status_text();
     if s.is_up() && s.weight() == 0 {
@@ -165,7 +271,10 @@ fn server_row(be: &BackendState, s: &ServerState, iid: usize, sid: usize, now: I
         let h = s.health();
         r.set("chkfail", h.failed_checks);
         r.set("chkdown", h.down_transitions);
-        r.set("lastchg", now.saturating_duration_since(h.last_change).as_secs());
+        r.set(
+            "lastchg",
+            now.saturating_duration_since(h.last_change).as_secs(),
+        );
         r.set("downtime", h.downtime_at(now).as_secs());
         let (health, rise, fall) = h.state.counters();
         r.set("check_rise", rise);
@@ -191,20 +300,52 @@ fn backend_row(be: &BackendState, iid: usize, now: Instant) -> Row {
     let (active, backup) = be.usable_counts();
     r.set("qcur", be.counters.queued.load(Ordering::Relaxed));
     r.set("qmax", be.counters.queue_max.load(Ordering::Relaxed));
-    r.set("scur", sum(&|s| u64::from(s.counters.current.load(Ordering::Relaxed))));
-    r.set("smax", sum(&|s| u64::from(s.counters.max.load(Ordering::Relaxed))));
+    r.set(
+        "scur",
+        sum(&|s| u64::from(s.counters.current.load(Ordering::Relaxed))),
+    );
+    r.set(
+        "smax",
+        sum(&|s| u64::from(s.counters.max.load(Ordering::Relaxed))),
+    );
     r.set("stot", be.counters.total.load(Ordering::Relaxed));
     r.set("bin", sum(&|s| s.counters.bytes_in.load(Ordering::Relaxed)));
-    r.set("bout", sum(&|s| s.counters.bytes_out.load(Ordering::Relaxed)));
-    r.set("econ", sum(&|s| s.counters.connect_errors.load(Ordering::Relaxed)));
-    r.set("wretr", sum(&|s| s.counters.retries.load(Ordering::Relaxed)));
-    r.set("wredis", sum(&|s| s.counters.redispatches.load(Ordering::Relaxed)));
+    r.set(
+        "bout",
+        sum(&|s| s.counters.bytes_out.load(Ordering::Relaxed)),
+    );
+    r.set(
+        "econ",
+        sum(&|s| s.counters.connect_errors.load(Ordering::Relaxed)),
+    );
+    r.set(
+        "wretr",
+        sum(&|s| s.counters.retries.load(Ordering::Relaxed)),
+    );
+    r.set(
+        "wredis",
+        sum(&|s| s.counters.redispatches.load(Ordering::Relaxed)),
+    );
     r.set("status", if active + backup > 0 { "UP" } else { "DOWN" });
-    r.set("weight", be.servers.iter().filter(|s| s.usable()).map(|s| u64::from(s.effective_weight())).sum::<u64>());
+    r.set(
+        "weight",
+        be.servers
+            .iter()
+            .filter(|s| s.usable())
+            .map(|s| u64::from(s.effective_weight()))
+            .sum::<u64>(),
+    );
     r.set("act", active);
     r.set("bck", backup);
     r.set("chkdown", sum(&|s| s.health().down_transitions));
-    r.set("downtime", be.servers.iter().map(|s| s.health().downtime_at(now).as_secs()).min().unwrap_or(0));
+    r.set(
+        "downtime",
+        be.servers
+            .iter()
+            .map(|s| s.health().downtime_at(now).as_secs())
+            .min()
+            .unwrap_or(0),
+    );
     r.set("iid", iid);
     r.set("sid", 0);
     r.set("lbtot", be.counters.total.load(Ordering::Relaxed));

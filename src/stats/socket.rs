@@ -54,7 +54,11 @@ pub fn bind(path: &Path, mode: u32) -> std::io::Result<std::os::unix::net::UnixL
 }
 
 /// Serves the runtime API until `stop`.
-pub async fn serve(listener: UnixListener, current: Arc<ArcSwap<Generation>>, stop: CancellationToken) {
+pub async fn serve(
+    listener: UnixListener,
+    current: Arc<ArcSwap<Generation>>,
+    stop: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             biased;
@@ -90,15 +94,27 @@ pub fn execute(command: &str, generation: &Generation) -> String {
         ["help"] => Ok(HELP.to_string()),
         ["show", "stat", ..] => Ok(schema::csv(&schema::rows(generation))),
         ["show", "servers", "state", ..] => Ok(servers_state(generation)),
-        ["set", "server", target, "state", state] => on(target, |b, s| run_action(generation, Some(b), Some(s), Some(state), None, by)),
+        ["set", "server", target, "state", state] => on(target, |b, s| {
+            run_action(generation, Some(b), Some(s), Some(state), None, by)
+        }),
         ["set", "server", target, "weight", w] => {
             let w = w.trim_end_matches('%');
-            on(target, |b, s| run_action(generation, Some(b), Some(s), Some("weight"), Some(w), by))
+            on(target, |b, s| {
+                run_action(generation, Some(b), Some(s), Some("weight"), Some(w), by)
+            })
         }
-        ["shutdown", "sessions", "server", target] => on(target, |b, s| run_action(generation, Some(b), Some(s), Some("shutdown"), None, by)),
-        ["disable", "server", target] => on(target, |b, s| run_action(generation, Some(b), Some(s), Some("maint"), None, by)),
-        ["enable", "server", target] => on(target, |b, s| run_action(generation, Some(b), Some(s), Some("ready"), None, by)),
-        _ => Err(format!("Unknown command: '{command}'. Type 'help' for the list.")),
+        ["shutdown", "sessions", "server", target] => on(target, |b, s| {
+            run_action(generation, Some(b), Some(s), Some("shutdown"), None, by)
+        }),
+        ["disable", "server", target] => on(target, |b, s| {
+            run_action(generation, Some(b), Some(s), Some("maint"), None, by)
+        }),
+        ["enable", "server", target] => on(target, |b, s| {
+            run_action(generation, Some(b), Some(s), Some("ready"), None, by)
+        }),
+        _ => Err(format!(
+            "Unknown command: '{command}'. Type 'help' for the list."
+        )),
     };
     match result {
         Ok(text) if text.ends_with('\n') => format!("{text}\n"),
@@ -107,7 +123,10 @@ pub fn execute(command: &str, generation: &Generation) -> String {
     }
 }
 
-fn on(target: &str, f: impl FnOnce(&str, &str) -> Result<String, String>) -> Result<String, String> {
+fn on(
+    target: &str,
+    f: impl FnOnce(&str, &str) -> Result<String, String>,
+) -> Result<String, String> {
     match target.split_once('/') {
         Some((b, s)) if !b.is_empty() && !s.is_empty() => f(b, s),
         _ => Err(format!("Require 'backend/server', not '{target}'.")),

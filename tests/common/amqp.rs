@@ -16,29 +16,39 @@ use warren::amqp::frame::{encode, FrameTracker, FRAME_HEARTBEAT, FRAME_METHOD, P
 use warren::amqp::methods;
 
 fn method(class: AMQPClass) -> Vec<u8> {
-    encode(FRAME_METHOD, 0, &methods::encode_class(&class).expect("encode"))
+    encode(
+        FRAME_METHOD,
+        0,
+        &methods::encode_class(&class).expect("encode"),
+    )
 }
 
 pub fn start() -> Vec<u8> {
-    method(AMQPClass::Connection(connection::AMQPMethod::Start(connection::Start {
-        version_major: 0,
-        version_minor: 9,
-        server_properties: FieldTable::default(),
-        mechanisms: LongString::from("PLAIN"),
-        locales: LongString::from("en_US"),
-    })))
+    method(AMQPClass::Connection(connection::AMQPMethod::Start(
+        connection::Start {
+            version_major: 0,
+            version_minor: 9,
+            server_properties: FieldTable::default(),
+            mechanisms: LongString::from("PLAIN"),
+            locales: LongString::from("en_US"),
+        },
+    )))
 }
 
 pub fn tune(heartbeat: u16) -> Vec<u8> {
-    method(AMQPClass::Connection(connection::AMQPMethod::Tune(connection::Tune {
-        channel_max: 2047,
-        frame_max: 131072,
-        heartbeat,
-    })))
+    method(AMQPClass::Connection(connection::AMQPMethod::Tune(
+        connection::Tune {
+            channel_max: 2047,
+            frame_max: 131072,
+            heartbeat,
+        },
+    )))
 }
 
 pub fn open_ok() -> Vec<u8> {
-    method(AMQPClass::Connection(connection::AMQPMethod::OpenOk(connection::OpenOk {})))
+    method(AMQPClass::Connection(connection::AMQPMethod::OpenOk(
+        connection::OpenOk {},
+    )))
 }
 
 pub fn heartbeat_frame() -> Vec<u8> {
@@ -48,7 +58,10 @@ pub fn heartbeat_frame() -> Vec<u8> {
 /// A decoded channel-0 method, as far as tests care.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Got {
-    Close { code: u16, text: String },
+    Close {
+        code: u16,
+        text: String,
+    },
     CloseOk,
     Other(AMQPClass),
     /// A non-method frame (heartbeat, body…), by type.
@@ -70,9 +83,14 @@ pub async fn next_frame(s: &mut TcpStream, tracker: &mut FrameTracker) -> Option
                 got = Some(match f.payload {
                     Some(p) => match amq_protocol::protocol::parse_class(p) {
                         Ok((_, AMQPClass::Connection(connection::AMQPMethod::Close(c)))) => {
-                            Got::Close { code: c.reply_code, text: c.reply_text.as_str().to_string() }
+                            Got::Close {
+                                code: c.reply_code,
+                                text: c.reply_text.as_str().to_string(),
+                            }
                         }
-                        Ok((_, AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)))) => Got::CloseOk,
+                        Ok((_, AMQPClass::Connection(connection::AMQPMethod::CloseOk(_)))) => {
+                            Got::CloseOk
+                        }
                         Ok((_, other)) => Got::Other(other),
                         Err(_) => Got::Frame(FRAME_METHOD),
                     },
@@ -91,7 +109,9 @@ pub async fn next_frame(s: &mut TcpStream, tracker: &mut FrameTracker) -> Option
 pub enum NodeEvent {
     Opened,
     /// The connection ended; `close_seen` tells whether the peer sent `connection.close`.
-    Ended { close_seen: bool },
+    Ended {
+        close_seen: bool,
+    },
 }
 
 /// A fake node: answers the handshake with `tune(heartbeat)`, then answers heartbeats
@@ -127,7 +147,12 @@ impl Node {
                 });
             }
         });
-        Node { addr, events, task, die }
+        Node {
+            addr,
+            events,
+            task,
+            die,
+        }
     }
 
     /// Cuts every connection abruptly (as `kill -9` of a node does) and stops listening.
@@ -151,7 +176,11 @@ impl Node {
 }
 
 /// Serves one connection; once opened, returns whether the peer sent `connection.close`.
-async fn serve(mut s: TcpStream, heartbeat: u16, tx: &mpsc::UnboundedSender<NodeEvent>) -> Option<bool> {
+async fn serve(
+    mut s: TcpStream,
+    heartbeat: u16,
+    tx: &mpsc::UnboundedSender<NodeEvent>,
+) -> Option<bool> {
     let mut header = [0u8; 8];
     if s.read_exact(&mut header).await.is_err() || &header != PROTOCOL_HEADER {
         return None;
@@ -185,7 +214,6 @@ async fn opened(mut s: TcpStream, mut tracker: FrameTracker, heartbeat: u16) -> 
     }
 }
 
-
 /// A raw AMQP client: connects and completes the handshake with `heartbeat`.
 pub struct Client {
     pub stream: TcpStream,
@@ -198,27 +226,50 @@ impl Client {
         stream.write_all(PROTOCOL_HEADER).await.expect("header");
         let mut tracker = FrameTracker::server();
         let first = next_frame(&mut stream, &mut tracker).await;
-        assert!(matches!(first, Some(Got::Other(_))), "connection.start, got {first:?}");
-        stream.write_all(&methods::start_ok_plain("guest", "guest")).await.expect("start-ok");
-        assert!(matches!(next_frame(&mut stream, &mut tracker).await, Some(Got::Other(_))), "connection.tune");
-        stream.write_all(&tune_ok(heartbeat)).await.expect("tune-ok");
+        assert!(
+            matches!(first, Some(Got::Other(_))),
+            "connection.start, got {first:?}"
+        );
+        stream
+            .write_all(&methods::start_ok_plain("guest", "guest"))
+            .await
+            .expect("start-ok");
+        assert!(
+            matches!(
+                next_frame(&mut stream, &mut tracker).await,
+                Some(Got::Other(_))
+            ),
+            "connection.tune"
+        );
+        stream
+            .write_all(&tune_ok(heartbeat))
+            .await
+            .expect("tune-ok");
         stream.write_all(&methods::open("/")).await.expect("open");
         let open_ok = next_frame(&mut stream, &mut tracker).await;
-        assert!(matches!(open_ok, Some(Got::Other(_))), "connection.open-ok, got {open_ok:?}");
+        assert!(
+            matches!(open_ok, Some(Got::Other(_))),
+            "connection.open-ok, got {open_ok:?}"
+        );
         Client { stream, tracker }
     }
 
     pub async fn next(&mut self) -> Option<Got> {
-        tokio::time::timeout(Duration::from_secs(10), next_frame(&mut self.stream, &mut self.tracker))
-            .await
-            .expect("a frame or EOF within 10 s")
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            next_frame(&mut self.stream, &mut self.tracker),
+        )
+        .await
+        .expect("a frame or EOF within 10 s")
     }
 }
 
 fn tune_ok(heartbeat: u16) -> Vec<u8> {
-    method(AMQPClass::Connection(connection::AMQPMethod::TuneOk(connection::TuneOk {
-        channel_max: 2047,
-        frame_max: 131072,
-        heartbeat,
-    })))
+    method(AMQPClass::Connection(connection::AMQPMethod::TuneOk(
+        connection::TuneOk {
+            channel_max: 2047,
+            frame_max: 131072,
+            heartbeat,
+        },
+    )))
 }

@@ -17,7 +17,9 @@ use warren::runtime::Warren;
 
 /// A bound 127.0.0.1 listener on a free port.
 pub async fn listener() -> TcpListener {
-    TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0")
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0")
 }
 
 /// A server that greets each connection with `tag\n`, then echoes until EOF, then closes.
@@ -67,7 +69,10 @@ impl Backend {
 /// A port nothing listens on right now (the listener is closed before returning), for
 /// tests that need an address to stay the same across a reload.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// An address where nothing listens: connects are refused.
@@ -109,25 +114,42 @@ pub struct Running {
 impl Running {
     /// The first address of a stats page.
     pub fn stats_addr(&self, page: &str) -> SocketAddr {
-        self.stats_pages.iter().find(|(n, _)| n == page).and_then(|(_, a)| a.first().copied()).expect("stats page address")
+        self.stats_pages
+            .iter()
+            .find(|(n, _)| n == page)
+            .and_then(|(_, a)| a.first().copied())
+            .expect("stats page address")
     }
 
     /// The first address of a frontend.
     pub fn addr(&self, frontend: &str) -> SocketAddr {
-        self.warren_frontends.iter().find(|(n, _)| n == frontend).and_then(|(_, a)| a.first().copied()).expect("frontend address")
+        self.warren_frontends
+            .iter()
+            .find(|(n, _)| n == frontend)
+            .and_then(|(_, a)| a.first().copied())
+            .expect("frontend address")
     }
 
     pub fn frontend_state(&self, name: &str) -> std::sync::Arc<warren::state::FrontendState> {
-        self.frontends.iter().find(|f| f.config.name == name).cloned().expect("frontend")
+        self.frontends
+            .iter()
+            .find(|f| f.config.name == name)
+            .cloned()
+            .expect("frontend")
     }
 
     pub fn backend(&self, name: &str) -> std::sync::Arc<warren::state::BackendState> {
-        self.backends.iter().find(|b| b.name() == name).cloned().expect("backend")
+        self.backends
+            .iter()
+            .find(|b| b.name() == name)
+            .cloned()
+            .expect("backend")
     }
 
     /// Applies new HAProxy-syntax text as a reload would (the text must load).
     pub async fn reload(&self, haproxy_cfg: &str) -> Result<(), warren::runtime::RuntimeError> {
-        let loaded = config::load_str(haproxy_cfg, "test.cfg", Syntax::Haproxy).unwrap_or_else(|e| panic!("config: {e}"));
+        let loaded = config::load_str(haproxy_cfg, "test.cfg", Syntax::Haproxy)
+            .unwrap_or_else(|e| panic!("config: {e}"));
         self.handle.reload(loaded.config).await
     }
 
@@ -185,7 +207,12 @@ pub async fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
 
 /// Waits for the next UP/DOWN event of `server` in `backend`, up to `limit` (a deadline
 /// for a hung test, not a synchronisation delay).
-pub async fn wait_state(rx: &mut tokio::sync::broadcast::Receiver<warren::state::ServerEvent>, server: &str, up: bool, limit: Duration) {
+pub async fn wait_state(
+    rx: &mut tokio::sync::broadcast::Receiver<warren::state::ServerEvent>,
+    server: &str,
+    up: bool,
+    limit: Duration,
+) {
     tokio::time::timeout(limit, async {
         loop {
             match rx.recv().await {
@@ -196,15 +223,24 @@ pub async fn wait_state(rx: &mut tokio::sync::broadcast::Receiver<warren::state:
         }
     })
     .await
-    .unwrap_or_else(|_| panic!("server {server} did not go {} within {limit:?}", if up { "UP" } else { "DOWN" }));
+    .unwrap_or_else(|_| {
+        panic!(
+            "server {server} did not go {} within {limit:?}",
+            if up { "UP" } else { "DOWN" }
+        )
+    });
 }
 
 pub mod amqp;
 
 /// Starts warren from HAProxy-syntax text after `adjust` changed the loaded model (for
 /// settings a test needs before the parser knows them).
-pub fn start_adjusted(haproxy_cfg: &str, adjust: impl FnOnce(&mut warren::config::Config)) -> Running {
-    let mut loaded = config::load_str(haproxy_cfg, "test.cfg", Syntax::Haproxy).unwrap_or_else(|e| panic!("config: {e}"));
+pub fn start_adjusted(
+    haproxy_cfg: &str,
+    adjust: impl FnOnce(&mut warren::config::Config),
+) -> Running {
+    let mut loaded = config::load_str(haproxy_cfg, "test.cfg", Syntax::Haproxy)
+        .unwrap_or_else(|e| panic!("config: {e}"));
     adjust(&mut loaded.config);
     run_config(loaded.config)
 }
@@ -212,17 +248,41 @@ pub fn start_adjusted(haproxy_cfg: &str, adjust: impl FnOnce(&mut warren::config
 /// Starts warren from a model.
 pub fn run_config(config: warren::config::Config) -> Running {
     let warren = Warren::bind(&config).expect("bind");
-    let warren_frontends = config.frontends.iter().map(|f| (f.name.clone(), warren.local_addrs(&f.name))).collect();
-    let stats_pages = config.stats.iter().map(|p| (p.name.clone(), warren.stats_addrs(&p.name))).collect();
-    let frontends = config.frontends.iter().filter_map(|f| warren.frontend(&f.name)).collect();
-    let backends = config.backends.iter().filter_map(|b| warren.backend(&b.name)).collect();
+    let warren_frontends = config
+        .frontends
+        .iter()
+        .map(|f| (f.name.clone(), warren.local_addrs(&f.name)))
+        .collect();
+    let stats_pages = config
+        .stats
+        .iter()
+        .map(|p| (p.name.clone(), warren.stats_addrs(&p.name)))
+        .collect();
+    let frontends = config
+        .frontends
+        .iter()
+        .filter_map(|f| warren.frontend(&f.name))
+        .collect();
+    let backends = config
+        .backends
+        .iter()
+        .filter_map(|b| warren.backend(&b.name))
+        .collect();
     let handle = warren.handle();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(warren.run(async move {
         let _ = rx.await;
         warren::runtime::Stop::Graceful
     }));
-    Running { warren_frontends, frontends, stats_pages, backends, handle, stop: Some(tx), task: Some(task) }
+    Running {
+        warren_frontends,
+        frontends,
+        stats_pages,
+        backends,
+        handle,
+        stop: Some(tx),
+        task: Some(task),
+    }
 }
 
 /// An HTTP/1.1 answer: status, headers (lower-case names), body.
@@ -235,14 +295,28 @@ pub struct HttpAnswer {
 
 impl HttpAnswer {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
 /// One HTTP request on a fresh connection (`Connection: close`), read to the end.
-pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> HttpAnswer {
-    let mut s = TcpStream::connect(addr).await.expect("connect to the stats page");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpAnswer {
+    let mut s = TcpStream::connect(addr)
+        .await
+        .expect("connect to the stats page");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (n, v) in headers {
         req.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -252,14 +326,28 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, 
     let raw = String::from_utf8_lossy(&read_to_end(&mut s).await).into_owned();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
     let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    let chunked = headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked { dechunk(body) } else { body.to_string() };
-    HttpAnswer { status, headers, body }
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    HttpAnswer {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Undoes chunked transfer encoding.
@@ -267,7 +355,9 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((size, after)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { return body.to_string() };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            return body.to_string();
+        };
         if n == 0 || after.len() < n {
             break;
         }
@@ -280,5 +370,8 @@ fn dechunk(body: &str) -> String {
 /// Basic-auth header value.
 pub fn basic(user_pass: &str) -> String {
     use base64::Engine;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user_pass))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(user_pass)
+    )
 }

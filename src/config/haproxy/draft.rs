@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::model::{
-    Algorithm, Bind, CheckKind, Keepalive, LogTarget, Mode, ProxyProtocol, RateLimit, Rebalance, Secret, Server, ServerTls,
-    StatsUser, Timeouts,
+    Algorithm, Bind, CheckKind, Keepalive, LogTarget, Mode, ProxyProtocol, RateLimit, Rebalance,
+    Secret, Server, ServerTls, StatsUser, Timeouts,
 };
 use crate::tls::MinVersion;
 
@@ -131,7 +131,8 @@ impl ServerParams {
         crate::tls::ServerOptions {
             sessions: self.ssl.unwrap_or(false),
             // HAProxy: with `ssl`, checks use TLS too unless they go to another port.
-            checks: self.check_ssl.unwrap_or(false) || (self.ssl.unwrap_or(false) && self.check_port.is_none()),
+            checks: self.check_ssl.unwrap_or(false)
+                || (self.ssl.unwrap_or(false) && self.check_port.is_none()),
             verify: self.verify,
             ca_file: self.ca_file.clone(),
             crt: self.crt.clone(),

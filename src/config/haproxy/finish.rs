@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use super::draft::{Draft, Kind, LogEntry};
 use crate::config::model::{
-    Backend, CheckKind, Config, Frontend, Global, Mode, ProxyLog, StatsPage, DEFAULT_INITIAL_FRAME_MAX, DEFAULT_STATS_URI,
+    Backend, CheckKind, Config, Frontend, Global, Mode, ProxyLog, StatsPage,
+    DEFAULT_INITIAL_FRAME_MAX, DEFAULT_STATS_URI,
 };
 use crate::config::report::Report;
 use crate::config::suggest;
@@ -18,7 +19,12 @@ const DEFAULT_REALM: &str = "HAProxy Statistics";
 const DEFAULT_RETRIES: u32 = 3;
 
 pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Config, Origins) {
-    let mut config = Config { global, frontends: Vec::new(), backends: Vec::new(), stats: Vec::new() };
+    let mut config = Config {
+        global,
+        frontends: Vec::new(),
+        backends: Vec::new(),
+        stats: Vec::new(),
+    };
     let mut origins = Origins::default();
     // (line, directive) → (effect, proxies in a mode other than http)
     let mut http_only: BTreeMap<(usize, String), (&'static str, Vec<String>)> = BTreeMap::new();
@@ -35,11 +41,19 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
         }
         if mode != Mode::Http {
             for h in &d.http_only {
-                let entry = http_only.entry((h.line, h.directive.clone())).or_insert((h.effect, Vec::new()));
+                let entry = http_only
+                    .entry((h.line, h.directive.clone()))
+                    .or_insert((h.effect, Vec::new()));
                 entry.1.push(d.describe());
             }
             if let Some(line) = d.stats.own_line {
-                report.warn(line, format!("'stats' directives are ignored in {}: a stats page needs 'mode http'", d.describe()));
+                report.warn(
+                    line,
+                    format!(
+                        "'stats' directives are ignored in {}: a stats page needs 'mode http'",
+                        d.describe()
+                    ),
+                );
             }
         }
         if mode == Mode::Http {
@@ -57,7 +71,9 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 timeouts: d.timeouts,
                 log: log.clone(),
                 keepalive: d.cli_keepalive,
-                initial_frame_max: d.initial_frame_max.map_or(DEFAULT_INITIAL_FRAME_MAX, |(n, _)| n),
+                initial_frame_max: d
+                    .initial_frame_max
+                    .map_or(DEFAULT_INITIAL_FRAME_MAX, |(n, _)| n),
                 rate_limit: d.rate_limit,
             });
             origins.frontends.push(ProxyLines {
@@ -78,7 +94,9 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
             config.backends.push(Backend {
                 name: d.name.clone(),
                 mode,
-                balance: d.balance.unwrap_or(crate::config::model::Algorithm::RoundRobin),
+                balance: d
+                    .balance
+                    .unwrap_or(crate::config::model::Algorithm::RoundRobin),
                 servers: d.servers.iter().map(|(s, _)| s.clone()).collect(),
                 retries: d.retries.unwrap_or(DEFAULT_RETRIES),
                 redispatch: d.redispatch,
@@ -99,7 +117,13 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
 
     for ((line, directive), (effect, proxies)) in http_only {
         let verb = if proxies.len() == 1 { "is" } else { "are" };
-        report.warn(line, format!("'{directive}' only applies to mode http, and {} {verb} mode tcp: {effect}", proxies.join(", ")));
+        report.warn(
+            line,
+            format!(
+                "'{directive}' only applies to mode http, and {} {verb} mode tcp: {effect}",
+                proxies.join(", ")
+            ),
+        );
     }
 
     for (index, target) in wanted.into_iter().enumerate() {
@@ -107,12 +131,23 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
         match config.backends.iter().position(|b| b.name == name) {
             Some(b) => config.frontends[index].default_backend = Some(b),
             None => {
-                let what = if config.frontends.iter().any(|f| f.name == name) || config.stats.iter().any(|s| s.name == name) {
+                let what = if config.frontends.iter().any(|f| f.name == name)
+                    || config.stats.iter().any(|s| s.name == name)
+                {
                     format!("'{name}' is not a backend")
                 } else {
-                    format!("unknown backend '{name}'{}", suggest::hint(&name, config.backends.iter().map(|b| b.name.as_str())))
+                    format!(
+                        "unknown backend '{name}'{}",
+                        suggest::hint(&name, config.backends.iter().map(|b| b.name.as_str()))
+                    )
                 };
-                report.error(line, format!("frontend '{}' cannot use {what}", config.frontends[index].name));
+                report.error(
+                    line,
+                    format!(
+                        "frontend '{}' cannot use {what}",
+                        config.frontends[index].name
+                    ),
+                );
             }
         }
     }
@@ -143,7 +178,11 @@ fn stats_page(d: Draft, config: &mut Config, origins: &mut Origins, report: &mut
         hide_version: s.hide_version,
         admin: s.admin,
     });
-    origins.stats.push(ProxyLines { line: d.line, binds: d.binds.iter().map(|(_, l)| *l).collect(), ..ProxyLines::default() });
+    origins.stats.push(ProxyLines {
+        line: d.line,
+        binds: d.binds.iter().map(|(_, l)| *l).collect(),
+        ..ProxyLines::default()
+    });
 }
 
 /// The backend's health check: `option httpchk` refined by the `http-check` lines.

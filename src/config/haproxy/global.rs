@@ -8,14 +8,33 @@ use crate::config::suggest;
 use super::draft::LogEntry;
 
 /// Keywords warren implements.
-const KNOWN: [&str; 9] = ["log", "pidfile", "maxconn", "user", "group", "daemon", "nbthread", "stats", "hard-stop-after"];
+const KNOWN: [&str; 9] = [
+    "log",
+    "pidfile",
+    "maxconn",
+    "user",
+    "group",
+    "daemon",
+    "nbthread",
+    "stats",
+    "hard-stop-after",
+];
 
 /// Keywords accepted with a warning because they do not apply to warren (yet); the text says
 /// what happens instead.
 const IGNORED: [(&str, &str); 17] = [
-    ("nbproc", "warren is one process with several threads; use 'nbthread'"),
-    ("chroot", "warren does not chroot yet and runs in the current root"),
-    ("ulimit-n", "warren uses the file-descriptor limit it is started with"),
+    (
+        "nbproc",
+        "warren is one process with several threads; use 'nbthread'",
+    ),
+    (
+        "chroot",
+        "warren does not chroot yet and runs in the current root",
+    ),
+    (
+        "ulimit-n",
+        "warren uses the file-descriptor limit it is started with",
+    ),
     ("spread-checks", "health checks are not spread randomly yet"),
     ("ca-base", "TLS is not supported yet"),
     ("crt-base", "TLS is not supported yet"),
@@ -23,13 +42,22 @@ const IGNORED: [(&str, &str); 17] = [
     ("ssl-default-bind-ciphersuites", "TLS is not supported yet"),
     ("ssl-default-bind-options", "TLS is not supported yet"),
     ("ssl-default-server-ciphers", "TLS is not supported yet"),
-    ("ssl-default-server-ciphersuites", "TLS is not supported yet"),
+    (
+        "ssl-default-server-ciphersuites",
+        "TLS is not supported yet",
+    ),
     ("ssl-default-server-options", "TLS is not supported yet"),
     ("ssl-dh-param-file", "TLS is not supported yet"),
-    ("log-send-hostname", "syslog lines carry the machine's host name"),
+    (
+        "log-send-hostname",
+        "syslog lines carry the machine's host name",
+    ),
     ("log-tag", "syslog lines are tagged 'warren'"),
     ("node", "the stats page does not show a node name yet"),
-    ("description", "the stats page does not show a description yet"),
+    (
+        "description",
+        "the stats page does not show a description yet",
+    ),
 ];
 
 pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut Report) {
@@ -77,21 +105,32 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
         }
         "stats" => match words.get(1).map(String::as_str) {
             Some("socket") => stats_socket(global, &words[2..], line, report),
-            Some("timeout") | Some("maxconn") => {
-                report.warn(line, format!("'stats {}' is ignored: the admin socket answers one request per connection", words[1]))
-            }
-            _ => report.error(line, "in 'global', warren knows 'stats socket', 'stats timeout' and 'stats maxconn'"),
+            Some("timeout") | Some("maxconn") => report.warn(
+                line,
+                format!(
+                    "'stats {}' is ignored: the admin socket answers one request per connection",
+                    words[1]
+                ),
+            ),
+            _ => report.error(
+                line,
+                "in 'global', warren knows 'stats socket', 'stats timeout' and 'stats maxconn'",
+            ),
         },
-        _ if key.starts_with("tune.") => {
-            report.warn(line, format!("'{key}' is ignored: warren sizes its buffers itself"))
-        }
+        _ if key.starts_with("tune.") => report.warn(
+            line,
+            format!("'{key}' is ignored: warren sizes its buffers itself"),
+        ),
         _ => match IGNORED.iter().find(|(k, _)| *k == key) {
             Some((_, why)) => report.warn(line, format!("'{key}' is ignored: {why}")),
             None => report.error(
                 line,
                 format!(
                     "unknown keyword '{key}' in 'global' section{}",
-                    suggest::hint(key, KNOWN.iter().copied().chain(IGNORED.iter().map(|(k, _)| *k)))
+                    suggest::hint(
+                        key,
+                        KNOWN.iter().copied().chain(IGNORED.iter().map(|(k, _)| *k))
+                    )
                 ),
             ),
         },
@@ -101,32 +140,56 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
 /// `stats socket <path> [mode <octal>] [level user|operator|admin] [user ..] [group ..]`.
 fn stats_socket(global: &mut Global, args: &[String], line: usize, report: &mut Report) {
     let Some(path) = args.first() else {
-        report.error(line, "'stats socket' needs a path, for example '/run/warren/admin.sock'");
+        report.error(
+            line,
+            "'stats socket' needs a path, for example '/run/warren/admin.sock'",
+        );
         return;
     };
     if !path.starts_with('/') {
-        report.error(line, format!("'stats socket {path}': warren's runtime API listens on a unix socket path only"));
+        report.error(
+            line,
+            format!(
+                "'stats socket {path}': warren's runtime API listens on a unix socket path only"
+            ),
+        );
         return;
     }
-    let mut socket = crate::config::model::StatsSocket { path: path.into(), mode: 0o600 };
+    let mut socket = crate::config::model::StatsSocket {
+        path: path.into(),
+        mode: 0o600,
+    };
     let mut i = 1;
     while i < args.len() {
         let value = args.get(i + 1);
         match (args[i].as_str(), value) {
             ("mode", Some(v)) => match u32::from_str_radix(v, 8) {
                 Ok(m) if m <= 0o777 => socket.mode = m,
-                _ => report.error(line, format!("'stats socket ... mode {v}': not an octal file mode such as 600")),
+                _ => report.error(
+                    line,
+                    format!("'stats socket ... mode {v}': not an octal file mode such as 600"),
+                ),
             },
             ("level", Some(v)) => {
                 if v != "admin" {
-                    report.warn(line, format!("'level {v}' is ignored: the socket's file mode decides who may act"));
+                    report.warn(
+                        line,
+                        format!(
+                            "'level {v}' is ignored: the socket's file mode decides who may act"
+                        ),
+                    );
                 }
             }
             ("user" | "group" | "expose-fd", Some(_)) => {
                 report.warn(line, format!("'stats socket ... {}' is ignored", args[i]));
             }
             (other, _) => {
-                report.error(line, format!("unknown 'stats socket' option '{other}' (warren knows mode and level)"));
+                report.error(
+                    line,
+                    format!(
+                        "unknown 'stats socket' option '{other}' (warren knows mode and level)"
+                    ),
+                );
                 return;
             }
         }

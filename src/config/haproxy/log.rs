@@ -9,9 +9,17 @@ use crate::config::report::Report;
 use crate::config::suggest;
 
 /// Parses the words after `log`; `None` when the line was reported or is to be skipped.
-pub fn entry(args: &[String], line: usize, in_global: bool, report: &mut Report) -> Option<LogEntry> {
+pub fn entry(
+    args: &[String],
+    line: usize,
+    in_global: bool,
+    report: &mut Report,
+) -> Option<LogEntry> {
     let Some(target) = args.first() else {
-        report.error(line, "'log' needs a target: an address, 'stderr', 'stdout', a file path, or 'global'");
+        report.error(
+            line,
+            "'log' needs a target: an address, 'stderr', 'stdout', a file path, or 'global'",
+        );
         return None;
     };
     if target == "global" {
@@ -20,7 +28,10 @@ pub fn entry(args: &[String], line: usize, in_global: bool, report: &mut Report)
             return None;
         }
         if args.len() > 1 {
-            report.error(line, format!("too many arguments to 'log global': remove '{}'", args[1]));
+            report.error(
+                line,
+                format!("too many arguments to 'log global': remove '{}'", args[1]),
+            );
             return None;
         }
         return Some(LogEntry::Global);
@@ -75,26 +86,38 @@ pub fn entry(args: &[String], line: usize, in_global: bool, report: &mut Report)
         }
     }
     let Some(facility_name) = rest.first() else {
-        report.error(line, format!("'log {target}' needs a facility, for example 'local0'"));
+        report.error(
+            line,
+            format!("'log {target}' needs a facility, for example 'local0'"),
+        );
         return None;
     };
     let Some(facility) = Facility::from_name(facility_name) else {
         report.error(
             line,
-            format!("unknown syslog facility '{facility_name}'{}", suggest::hint(facility_name, Facility::NAMES)),
+            format!(
+                "unknown syslog facility '{facility_name}'{}",
+                suggest::hint(facility_name, Facility::NAMES)
+            ),
         );
         return None;
     };
     let mut max_level = Level::Debug;
     for (i, name) in rest.iter().enumerate().skip(1) {
         if i > 2 {
-            report.error(line, format!("too many arguments to 'log': remove '{name}'"));
+            report.error(
+                line,
+                format!("too many arguments to 'log': remove '{name}'"),
+            );
             return None;
         }
         let Some(level) = Level::from_name(name) else {
             report.error(
                 line,
-                format!("unknown log level '{name}'{}", suggest::hint(name, Level::ALL.iter().map(|(n, _)| *n))),
+                format!(
+                    "unknown log level '{name}'{}",
+                    suggest::hint(name, Level::ALL.iter().map(|(n, _)| *n))
+                ),
             );
             return None;
         };
@@ -104,13 +127,20 @@ pub fn entry(args: &[String], line: usize, in_global: bool, report: &mut Report)
             max_level = level;
         }
     }
-    Some(LogEntry::Target(LogTarget { destination, format, facility, max_level }))
+    Some(LogEntry::Target(LogTarget {
+        destination,
+        format,
+        facility,
+        max_level,
+    }))
 }
 
 #[cfg(unix)]
 fn is_socket(path: &std::path::Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
-    std::fs::metadata(path).map(|m| m.file_type().is_socket()).unwrap_or(false)
+    std::fs::metadata(path)
+        .map(|m| m.file_type().is_socket())
+        .unwrap_or(false)
 }
 
 #[cfg(not(unix))]
@@ -138,7 +168,10 @@ mod tests {
     #[test]
     fn report_line() {
         let t = target("127.0.0.1 local3");
-        assert_eq!(t.destination, LogDestination::Udp("127.0.0.1:514".parse().unwrap()));
+        assert_eq!(
+            t.destination,
+            LogDestination::Udp("127.0.0.1:514".parse().unwrap())
+        );
         assert_eq!(t.facility.name(), "local3");
         assert_eq!(t.max_level, Level::Debug);
         assert_eq!(t.format, LogFormat::Rfc3164);
@@ -162,7 +195,11 @@ mod tests {
     #[test]
     fn errors() {
         let (_, r) = parse("127.0.0.1 lokal3");
-        assert!(r.errors[0].message.contains("did you mean 'local3'"), "{:?}", r.errors);
+        assert!(
+            r.errors[0].message.contains("did you mean 'local3'"),
+            "{:?}",
+            r.errors
+        );
         let (_, r) = parse("127.0.0.1 local3 infoo");
         assert!(r.errors[0].message.contains("did you mean 'info'"));
         let (_, r) = parse("global");

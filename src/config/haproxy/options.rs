@@ -7,24 +7,46 @@ use crate::config::suggest;
 
 /// Options implemented by warren.
 const IMPLEMENTED: [&str; 10] = [
-    "redispatch", "tcplog", "dontlognull", "log-health-checks", "amqp", "amqp-check", "httpchk",
-    "tcpka", "clitcpka", "srvtcpka",
+    "redispatch",
+    "tcplog",
+    "dontlognull",
+    "log-health-checks",
+    "amqp",
+    "amqp-check",
+    "httpchk",
+    "tcpka",
+    "clitcpka",
+    "srvtcpka",
 ];
 
 /// Options that only mean something in mode http; HAProxy warns about them in a TCP proxy.
 const HTTP_ONLY: [&str; 8] = [
-    "httplog", "http-server-close", "forwardfor", "httpclose", "http-keep-alive",
-    "http-buffer-request", "forceclose", "http-pretend-keepalive",
+    "httplog",
+    "http-server-close",
+    "forwardfor",
+    "httpclose",
+    "http-keep-alive",
+    "http-buffer-request",
+    "forceclose",
+    "http-pretend-keepalive",
 ];
 
 /// Accepted but not acted on yet, with what happens instead.
-const IGNORED: [(&str, &str); 1] =
-    [("abortonclose", "queued connections are not dropped early when their client leaves")];
+const IGNORED: [(&str, &str); 1] = [(
+    "abortonclose",
+    "queued connections are not dropped early when their client leaves",
+)];
 
 /// Health checks warren does not have.
 const OTHER_CHECKS: [&str; 8] = [
-    "tcp-check", "ssl-hello-chk", "mysql-check", "pgsql-check", "redis-check", "smtpchk",
-    "ldap-check", "spop-check",
+    "tcp-check",
+    "ssl-hello-chk",
+    "mysql-check",
+    "pgsql-check",
+    "redis-check",
+    "smtpchk",
+    "ldap-check",
+    "spop-check",
 ];
 
 /// HAProxy's `option httpchk` request when no method or URI is given.
@@ -35,13 +57,23 @@ const DEFAULT_VHOST: &str = "/";
 
 pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, report: &mut Report) {
     let Some(name) = args.first().map(String::as_str) else {
-        report.error(line, "'option' needs a name, for example 'option redispatch'");
+        report.error(
+            line,
+            "'option' needs a name, for example 'option redispatch'",
+        );
         return;
     };
-    let written = if enabled { format!("option {name}") } else { format!("no option {name}") };
+    let written = if enabled {
+        format!("option {name}")
+    } else {
+        format!("no option {name}")
+    };
     let takes_arguments = matches!(name, "amqp-check" | "httpchk");
     if !takes_arguments && args.len() > 1 {
-        report.error(line, format!("too many arguments to '{written}': remove '{}'", args[1]));
+        report.error(
+            line,
+            format!("too many arguments to '{written}': remove '{}'", args[1]),
+        );
         return;
     }
     match name {
@@ -117,14 +149,24 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
 }
 
 /// `option amqp-check [...]`, `option httpchk [...]` and their `no` forms.
-fn check_option(draft: &mut Draft, name: &str, args: &[String], enabled: bool, line: usize, report: &mut Report) {
+fn check_option(
+    draft: &mut Draft,
+    name: &str,
+    args: &[String],
+    enabled: bool,
+    line: usize,
+    report: &mut Report,
+) {
     if !draft.kind.has_backend() {
         report.warn(line, format!("'option {name}' is ignored in {}: health checks belong to backends and listen sections", draft.describe()));
         return;
     }
     if !enabled {
         if let Some(extra) = args.first() {
-            report.error(line, format!("too many arguments to 'no option {name}': remove '{extra}'"));
+            report.error(
+                line,
+                format!("too many arguments to 'no option {name}': remove '{extra}'"),
+            );
             return;
         }
         // Back to the default TCP connect, but only if this check was the one in force.
@@ -139,7 +181,11 @@ fn check_option(draft: &mut Draft, name: &str, args: &[String], enabled: bool, l
         }
         return;
     }
-    let kind = if name == "amqp-check" { amqp_check(args) } else { httpchk(args, line, report) };
+    let kind = if name == "amqp-check" {
+        amqp_check(args)
+    } else {
+        httpchk(args, line, report)
+    };
     if let Some(kind) = report.check(line, kind) {
         draft.check = kind;
         draft.check_line = line;
@@ -183,8 +229,12 @@ fn amqp_check(args: &[String]) -> Result<CheckKind, String> {
             password: Secret(password),
             vhost: vhost.unwrap_or_else(|| DEFAULT_VHOST.to_string()),
         }),
-        (Some(user), None) => Err(format!("'option amqp-check user {user}' needs 'password <password>' too (the check logs in)")),
-        (None, _) => Err("'option amqp-check' with 'password' or 'vhost' needs 'user <name>' too".to_string()),
+        (Some(user), None) => Err(format!(
+            "'option amqp-check user {user}' needs 'password <password>' too (the check logs in)"
+        )),
+        (None, _) => Err(
+            "'option amqp-check' with 'password' or 'vhost' needs 'user <name>' too".to_string(),
+        ),
     }
 }
 
@@ -201,12 +251,22 @@ fn httpchk(args: &[String], line: usize, report: &mut Report) -> Result<CheckKin
             );
             (method.as_str(), uri.as_str())
         }
-        [_, _, _, extra, ..] => return Err(format!("too many arguments to 'option httpchk': remove '{extra}'")),
+        [_, _, _, extra, ..] => {
+            return Err(format!(
+                "too many arguments to 'option httpchk': remove '{extra}'"
+            ))
+        }
     };
     // `*` is HAProxy's classic `option httpchk OPTIONS * HTTP/1.1` (the asterisk form).
     if uri != "*" && !uri.starts_with('/') {
-        let hint = if args.len() == 1 { format!(" (one argument is the URI; for a method write 'option httpchk {uri} /')") } else { String::new() };
-        return Err(format!("the URI of 'option httpchk' must start with '/' (or be '*'), not '{uri}'{hint}"));
+        let hint = if args.len() == 1 {
+            format!(" (one argument is the URI; for a method write 'option httpchk {uri} /')")
+        } else {
+            String::new()
+        };
+        return Err(format!(
+            "the URI of 'option httpchk' must start with '/' (or be '*'), not '{uri}'{hint}"
+        ));
     }
     Ok(CheckKind::Http(HttpCheck {
         method: method.to_string(),
@@ -224,11 +284,17 @@ pub fn http_check(draft: &mut Draft, words: &[String], line: usize, report: &mut
     }
     let result = match words.get(1).map(String::as_str) {
         Some("send") => http_check_send(draft, &words[2..], line, report),
-        Some("expect") => http_check_expect(&words[2..]).map(|codes| draft.http_check.expect_status = Some(codes)),
-        Some(other @ ("connect" | "disable-on-404" | "send-state" | "comment" | "set-var" | "unset-var" | "set-var-fmt")) => {
-            Err(format!("'http-check {other}' is not supported yet"))
+        Some("expect") => {
+            http_check_expect(&words[2..]).map(|codes| draft.http_check.expect_status = Some(codes))
         }
-        Some(other) => Err(format!("unknown 'http-check {other}'; use 'http-check send' or 'http-check expect'{}", suggest::hint(other, ["send", "expect"]))),
+        Some(
+            other @ ("connect" | "disable-on-404" | "send-state" | "comment" | "set-var"
+            | "unset-var" | "set-var-fmt"),
+        ) => Err(format!("'http-check {other}' is not supported yet")),
+        Some(other) => Err(format!(
+            "unknown 'http-check {other}'; use 'http-check send' or 'http-check expect'{}",
+            suggest::hint(other, ["send", "expect"])
+        )),
         None => Err("'http-check' needs 'send' or 'expect'".to_string()),
     };
     if report.check(line, result).is_some() {
@@ -236,13 +302,22 @@ pub fn http_check(draft: &mut Draft, words: &[String], line: usize, report: &mut
     }
 }
 
-fn http_check_send(draft: &mut Draft, args: &[String], line: usize, report: &mut Report) -> Result<(), String> {
+fn http_check_send(
+    draft: &mut Draft,
+    args: &[String],
+    line: usize,
+    report: &mut Report,
+) -> Result<(), String> {
     let mut method = None;
     let mut uri = None;
     let mut headers = Vec::new();
     let mut rest = args.iter();
     while let Some(key) = rest.next() {
-        let mut value = |what: &str| rest.next().cloned().ok_or_else(|| format!("'{key}' in 'http-check send' needs {what}"));
+        let mut value = |what: &str| {
+            rest.next()
+                .cloned()
+                .ok_or_else(|| format!("'{key}' in 'http-check send' needs {what}"))
+        };
         match key.as_str() {
             "meth" => method = Some(value("a method")?),
             "uri" => {

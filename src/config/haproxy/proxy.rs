@@ -10,21 +10,51 @@ use crate::tls::{BindOptions, ClientVerify, MinVersion};
 
 /// Keywords warren implements or knowingly accepts, for suggestions.
 const KNOWN: [&str; 25] = [
-    "mode", "bind", "default_backend", "maxconn", "balance", "retries", "option", "no", "timeout",
-    "log", "stats", "server", "default-server", "errorfile", "description", "http-check",
-    "rebalance", "clitcpka-idle", "clitcpka-intvl", "clitcpka-cnt", "srvtcpka-idle",
-    "srvtcpka-intvl", "srvtcpka-cnt", "rate-limit", "amqp-initial-frame-max",
+    "mode",
+    "bind",
+    "default_backend",
+    "maxconn",
+    "balance",
+    "retries",
+    "option",
+    "no",
+    "timeout",
+    "log",
+    "stats",
+    "server",
+    "default-server",
+    "errorfile",
+    "description",
+    "http-check",
+    "rebalance",
+    "clitcpka-idle",
+    "clitcpka-intvl",
+    "clitcpka-cnt",
+    "srvtcpka-idle",
+    "srvtcpka-intvl",
+    "srvtcpka-cnt",
+    "rate-limit",
+    "amqp-initial-frame-max",
 ];
 
 /// Keywords warren knows but cannot honour yet: refusing them is safer than ignoring rules
 /// the user relies on.
 const UNSUPPORTED: [&str; 8] = [
-    "use_backend", "acl", "http-request", "http-response", "tcp-request", "tcp-response",
-    "use-server", "redirect",
+    "use_backend",
+    "acl",
+    "http-request",
+    "http-response",
+    "tcp-request",
+    "tcp-response",
+    "use-server",
+    "redirect",
 ];
 
 /// warren's own `rebalance` defaults: shed the excess over a minute, one session at a time.
-const DEFAULT_REBALANCE: Rebalance = Rebalance { window: std::time::Duration::from_secs(60), batch: 1 };
+const DEFAULT_REBALANCE: Rebalance = Rebalance {
+    window: std::time::Duration::from_secs(60),
+    batch: 1,
+};
 
 pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     let key = words[0].as_str();
@@ -46,7 +76,9 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
             if !no_more_than(words, 2, key, report, line) {
                 return;
             }
-            let Some(n) = report.check(line, number(key, words.get(1))) else { return };
+            let Some(n) = report.check(line, number(key, words.get(1))) else {
+                return;
+            };
             if draft.kind == Kind::Backend {
                 // HAProxy: "maxconn ignored because backend has no frontend capability".
                 report.warn(line, format!("'maxconn' is ignored in {}: it limits frontends; limit servers with 'maxconn' on the server lines", draft.describe()));
@@ -75,12 +107,15 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
                     draft.rebalance = None;
                 }
             }
-            _ => report.error(line, "'no' must be followed by 'option <name>', 'log' or 'rebalance'"),
+            _ => report.error(
+                line,
+                "'no' must be followed by 'option <name>', 'log' or 'rebalance'",
+            ),
         },
         "http-check" => options::http_check(draft, words, line, report),
         "rebalance" => rebalance(draft, words, line, report),
-        "clitcpka-idle" | "clitcpka-intvl" | "clitcpka-cnt" | "srvtcpka-idle" | "srvtcpka-intvl"
-        | "srvtcpka-cnt" => keepalive_param(draft, words, line, report),
+        "clitcpka-idle" | "clitcpka-intvl" | "clitcpka-cnt" | "srvtcpka-idle"
+        | "srvtcpka-intvl" | "srvtcpka-cnt" => keepalive_param(draft, words, line, report),
         "timeout" => timeout(draft, words, line, report),
         "rate-limit" => rate_limit(draft, words, line, report),
         "amqp-initial-frame-max" => initial_frame_max(draft, words, line, report),
@@ -105,14 +140,21 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
                 "clitimeout" => "timeout client",
                 _ => "timeout server",
             };
-            report.error(line, format!("'{key}' was removed from HAProxy; write '{new}' instead"));
+            report.error(
+                line,
+                format!("'{key}' was removed from HAProxy; write '{new}' instead"),
+            );
         }
         _ if UNSUPPORTED.contains(&key) => {
             report.error(line, format!("'{key}' is not supported yet: warren sends every connection to the default backend"));
         }
         _ => report.error(
             line,
-            format!("unknown keyword '{key}' in {} section{}", draft.kind.name(), suggest::hint(key, KNOWN)),
+            format!(
+                "unknown keyword '{key}' in {} section{}",
+                draft.kind.name(),
+                suggest::hint(key, KNOWN)
+            ),
         ),
     }
 }
@@ -125,16 +167,34 @@ fn mode(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
         Some("tcp") => draft.mode = Some(Mode::Tcp),
         // Allowed here, refused later unless the proxy is a stats page.
         Some("http") => draft.mode = Some(Mode::Http),
-        Some("amqp") => report.error(line, "there is no 'mode amqp' in haproxy.cfg: write 'mode tcp' and 'option amqp'"),
-        Some("health") => report.error(line, "'mode health' was removed from HAProxy; use 'mode tcp' with health checks"),
-        Some(other) => report.error(line, format!("unknown mode '{other}'; use 'tcp' (or 'http' for a stats page){}", suggest::hint(other, ["tcp", "http"]))),
+        Some("amqp") => report.error(
+            line,
+            "there is no 'mode amqp' in haproxy.cfg: write 'mode tcp' and 'option amqp'",
+        ),
+        Some("health") => report.error(
+            line,
+            "'mode health' was removed from HAProxy; use 'mode tcp' with health checks",
+        ),
+        Some(other) => report.error(
+            line,
+            format!(
+                "unknown mode '{other}'; use 'tcp' (or 'http' for a stats page){}",
+                suggest::hint(other, ["tcp", "http"])
+            ),
+        ),
         None => report.error(line, "'mode' needs 'tcp' or 'http'"),
     }
 }
 
 fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     if !draft.kind.has_frontend() || draft.kind == Kind::Defaults {
-        report.error(line, format!("'bind' is not allowed in a {} section; listen in a frontend or listen section", draft.kind.name()));
+        report.error(
+            line,
+            format!(
+                "'bind' is not allowed in a {} section; listen in a frontend or listen section",
+                draft.kind.name()
+            ),
+        );
         return;
     }
     let Some(list) = words.get(1) else {
@@ -194,18 +254,33 @@ fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     };
     for text in list.split(',').filter(|t| !t.is_empty()) {
         if let Some(addrs) = report.check(line, addr::parse_bind(text)) {
-            draft.binds.extend(addrs.into_iter().map(|addr| (Bind { addr, accept_proxy, tls: tls.clone() }, line)));
+            draft.binds.extend(addrs.into_iter().map(|addr| {
+                (
+                    Bind {
+                        addr,
+                        accept_proxy,
+                        tls: tls.clone(),
+                    },
+                    line,
+                )
+            }));
         }
     }
 }
 
 fn balance(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     let Some(name) = words.get(1) else {
-        report.error(line, "'balance' needs an algorithm, for example 'roundrobin'");
+        report.error(
+            line,
+            "'balance' needs an algorithm, for example 'roundrobin'",
+        );
         return;
     };
     if draft.kind == Kind::Frontend {
-        report.warn(line, "'balance' is ignored in a frontend section (it belongs to backends)");
+        report.warn(
+            line,
+            "'balance' is ignored in a frontend section (it belongs to backends)",
+        );
         return;
     }
     let algorithm = match name.as_str() {
@@ -229,7 +304,10 @@ fn balance(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
             None => {
                 report.error(
                     line,
-                    format!("unknown balance algorithm '{n}'{}", suggest::hint(n, Algorithm::ALL.iter().map(|(n, _)| *n))),
+                    format!(
+                        "unknown balance algorithm '{n}'{}",
+                        suggest::hint(n, Algorithm::ALL.iter().map(|(n, _)| *n))
+                    ),
                 );
                 return;
             }
@@ -247,24 +325,45 @@ fn balance(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
 /// `timeout <name> <duration>`; 0 means "no timeout", as in HAProxy.
 fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     const NAMES: [&str; 12] = [
-        "client", "server", "connect", "queue", "check", "tunnel", "client-fin", "server-fin",
-        "http-request", "http-keep-alive", "handshake", "client-hs",
+        "client",
+        "server",
+        "connect",
+        "queue",
+        "check",
+        "tunnel",
+        "client-fin",
+        "server-fin",
+        "http-request",
+        "http-keep-alive",
+        "handshake",
+        "client-hs",
     ];
     let Some(name) = words.get(1).map(String::as_str) else {
-        report.error(line, "'timeout' needs a name and a duration, for example 'timeout client 1m'");
+        report.error(
+            line,
+            "'timeout' needs a name and a duration, for example 'timeout client 1m'",
+        );
         return;
     };
     if !NAMES.contains(&name) {
-        report.error(line, format!("unknown timeout '{name}'{}", suggest::hint(name, NAMES)));
+        report.error(
+            line,
+            format!("unknown timeout '{name}'{}", suggest::hint(name, NAMES)),
+        );
         return;
     }
     if !no_more_than(words, 3, &format!("timeout {name}"), report, line) {
         return;
     }
     let keyword = format!("timeout {name}");
-    let Some(value) = report.check(line, duration(&keyword, words.get(2))) else { return };
+    let Some(value) = report.check(line, duration(&keyword, words.get(2))) else {
+        return;
+    };
     let value = (!value.is_zero()).then_some(value);
-    let frontend_side = matches!(name, "client" | "client-fin" | "http-request" | "http-keep-alive" | "handshake" | "client-hs");
+    let frontend_side = matches!(
+        name,
+        "client" | "client-fin" | "http-request" | "http-keep-alive" | "handshake" | "client-hs"
+    );
     if frontend_side && !draft.kind.has_frontend() {
         report.warn(line, format!("'{keyword}' is ignored in {}: it applies to the client side (frontends and listen sections)", draft.describe()));
         return;
@@ -288,7 +387,11 @@ fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
             draft.handshake_line = value.map(|_| line);
         }
         "client-hs" => t.client_hs = value,
-        _ => draft.http_only.push(HttpOnly { line, directive: keyword, effect: "it is ignored" }),
+        _ => draft.http_only.push(HttpOnly {
+            line,
+            directive: keyword,
+            effect: "it is ignored",
+        }),
     }
 }
 
@@ -298,21 +401,38 @@ fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
 fn rate_limit(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     const KINDS: [&str; 2] = ["sessions", "sessions-per-source"];
     let Some(kind) = words.get(1).map(String::as_str) else {
-        report.error(line, "'rate-limit' needs 'sessions <n>' or 'sessions-per-source <n>'");
+        report.error(
+            line,
+            "'rate-limit' needs 'sessions <n>' or 'sessions-per-source <n>'",
+        );
         return;
     };
     if !KINDS.contains(&kind) {
-        report.error(line, format!("unknown 'rate-limit {kind}': use 'sessions <n>' or 'sessions-per-source <n>'{}", suggest::hint(kind, KINDS)));
+        report.error(
+            line,
+            format!(
+                "unknown 'rate-limit {kind}': use 'sessions <n>' or 'sessions-per-source <n>'{}",
+                suggest::hint(kind, KINDS)
+            ),
+        );
         return;
     }
     let keyword = format!("rate-limit {kind}");
     if !no_more_than(words, 3, &keyword, report, line) {
         return;
     }
-    let Some(n) = report.check(line, number(&keyword, words.get(2))) else { return };
+    let Some(n) = report.check(line, number(&keyword, words.get(2))) else {
+        return;
+    };
     if !draft.kind.has_frontend() {
         // HAProxy: "'rate-limit' ignored because backend has no frontend capability".
-        report.warn(line, format!("'{keyword}' is ignored in {}: it limits frontends", draft.describe()));
+        report.warn(
+            line,
+            format!(
+                "'{keyword}' is ignored in {}: it limits frontends",
+                draft.describe()
+            ),
+        );
         return;
     }
     let value = (n > 0).then_some(n);
@@ -331,7 +451,9 @@ fn initial_frame_max(draft: &mut Draft, words: &[String], line: usize, report: &
     if !no_more_than(words, 2, key, report, line) {
         return;
     }
-    let Some(n) = report.check(line, size(key, words.get(1))) else { return };
+    let Some(n) = report.check(line, size(key, words.get(1))) else {
+        return;
+    };
     if !INITIAL_FRAME_MAX_RANGE.contains(&n) {
         report.error(
             line,
@@ -344,7 +466,13 @@ fn initial_frame_max(draft: &mut Draft, words: &[String], line: usize, report: &
         return;
     }
     if !draft.kind.has_frontend() {
-        report.warn(line, format!("'{key}' is ignored in {}: it applies to clients (frontends and listen sections)", draft.describe()));
+        report.warn(
+            line,
+            format!(
+                "'{key}' is ignored in {}: it applies to clients (frontends and listen sections)",
+                draft.describe()
+            ),
+        );
         return;
     }
     draft.initial_frame_max = Some((n, line));
@@ -364,7 +492,11 @@ fn size(keyword: &str, value: Option<&String>) -> Result<u32, String> {
         "k" => 1024,
         "m" => 1024 * 1024,
         "g" => 1024 * 1024 * 1024,
-        _ => return Err(format!("'{keyword}' expects a size such as 8192 or 8k, not '{value}'")),
+        _ => {
+            return Err(format!(
+                "'{keyword}' expects a size such as 8192 or 8k, not '{value}'"
+            ))
+        }
     };
     digits
         .parse::<u64>()
@@ -377,7 +509,13 @@ fn size(keyword: &str, value: Option<&String>) -> Result<u32, String> {
 /// warren extension: `rebalance [window <time>] [batch <n>]`.
 fn rebalance(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     if !draft.kind.has_backend() {
-        report.warn(line, format!("'rebalance' is ignored in {}: it applies to backends and listen sections", draft.describe()));
+        report.warn(
+            line,
+            format!(
+                "'rebalance' is ignored in {}: it applies to backends and listen sections",
+                draft.describe()
+            ),
+        );
         return;
     }
     let mut r = DEFAULT_REBALANCE;
@@ -422,7 +560,11 @@ fn keepalive_param(draft: &mut Draft, words: &[String], line: usize, report: &mu
         report.warn(line, format!("'{key}' is ignored in {}: it applies to server sockets (backends and listen sections)", draft.describe()));
         return;
     }
-    let target: &mut Keepalive = if client { &mut draft.cli_keepalive } else { &mut draft.srv_keepalive };
+    let target: &mut Keepalive = if client {
+        &mut draft.cli_keepalive
+    } else {
+        &mut draft.srv_keepalive
+    };
     let result = if key.ends_with("-cnt") {
         number(key, words.get(1)).and_then(|n| {
             if n == 0 {
@@ -451,7 +593,9 @@ fn keepalive_param(draft: &mut Draft, words: &[String], line: usize, report: &mu
 /// A duration whose bare numbers are seconds (HAProxy's TIME_UNIT_S keywords).
 fn seconds(keyword: &str, value: Option<&String>) -> Result<std::time::Duration, String> {
     match value {
-        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => duration(keyword, Some(&format!("{v}s"))),
+        Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+            duration(keyword, Some(&format!("{v}s")))
+        }
         other => duration(keyword, other),
     }
 }

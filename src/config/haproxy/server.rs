@@ -18,15 +18,47 @@ pub fn path(key: &str, value: Option<&String>) -> Result<std::path::PathBuf, Str
 
 /// Keywords warren implements, for suggestions.
 const KNOWN: [&str; 29] = [
-    "check", "inter", "fastinter", "downinter", "rise", "fall", "weight", "maxconn", "maxqueue",
-    "backup", "disabled", "enabled", "slowstart", "on-marked-down", "on-marked-up", "port",
-    "send-proxy", "send-proxy-v2", "no-send-proxy", "check-send-proxy",
-    "ssl", "no-ssl", "check-ssl", "verify", "ca-file", "crt", "sni", "verifyhost", "ssl-min-ver",
+    "check",
+    "inter",
+    "fastinter",
+    "downinter",
+    "rise",
+    "fall",
+    "weight",
+    "maxconn",
+    "maxqueue",
+    "backup",
+    "disabled",
+    "enabled",
+    "slowstart",
+    "on-marked-down",
+    "on-marked-up",
+    "port",
+    "send-proxy",
+    "send-proxy-v2",
+    "no-send-proxy",
+    "check-send-proxy",
+    "ssl",
+    "no-ssl",
+    "check-ssl",
+    "verify",
+    "ca-file",
+    "crt",
+    "sni",
+    "verifyhost",
+    "ssl-min-ver",
 ];
 
 /// Keywords warren knows but cannot honour yet.
 const UNSUPPORTED: [&str; 8] = [
-    "addr", "resolvers", "init-addr", "agent-check", "cookie", "id", "observe", "check-sni",
+    "addr",
+    "resolvers",
+    "init-addr",
+    "agent-check",
+    "cookie",
+    "id",
+    "observe",
+    "check-sni",
 ];
 
 pub fn server(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
@@ -39,7 +71,9 @@ pub fn server(draft: &mut Draft, words: &[String], line: usize, report: &mut Rep
         return;
     };
     let params = params(&words[3..], line, report);
-    let Some(addr) = report.check(line, addr::parse_server(address)) else { return };
+    let Some(addr) = report.check(line, addr::parse_server(address)) else {
+        return;
+    };
     if let Some(params) = params {
         let params = params.over(&draft.default_server);
         let mut server = params.build(name.clone(), addr);
@@ -53,7 +87,10 @@ pub fn server(draft: &mut Draft, words: &[String], line: usize, report: &mut Rep
 
 pub fn default_server(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     if !draft.kind.has_backend() {
-        report.error(line, "'default-server' is not allowed in a frontend section");
+        report.error(
+            line,
+            "'default-server' is not allowed in a frontend section",
+        );
         return;
     }
     if let Some(params) = params(&words[1..], line, report) {
@@ -123,8 +160,13 @@ fn params(words: &[String], line: usize, report: &mut Report) -> Option<ServerPa
             },
             "ca-file" => path(key, value).map(|v| p.ca_file = Some(v)),
             "crt" => path(key, value).map(|v| p.crt = Some(v)),
-            "verifyhost" => value.ok_or_else(|| "'verifyhost' needs a host name".to_string()).map(|v| p.tls_name = Some(v.clone())),
-            "sni" => match value.and_then(|v| v.strip_prefix("str(")).and_then(|v| v.strip_suffix(')')) {
+            "verifyhost" => value
+                .ok_or_else(|| "'verifyhost' needs a host name".to_string())
+                .map(|v| p.tls_name = Some(v.clone())),
+            "sni" => match value
+                .and_then(|v| v.strip_prefix("str("))
+                .and_then(|v| v.strip_suffix(')'))
+            {
                 Some(name) if !name.is_empty() => {
                     p.tls_name = Some(name.to_string());
                     Ok(())
@@ -151,7 +193,9 @@ fn params(words: &[String], line: usize, report: &mut Report) -> Option<ServerPa
                     p.check_port = Some(port);
                     Ok(())
                 }
-                _ => Err(format!("'port' must be a port number from 1 to 65535, not {n}")),
+                _ => Err(format!(
+                    "'port' must be a port number from 1 to 65535, not {n}"
+                )),
             }),
             "on-marked-down" => match value.map(String::as_str) {
                 Some("shutdown-sessions") => {
@@ -174,7 +218,10 @@ fn params(words: &[String], line: usize, report: &mut Report) -> Option<ServerPa
                 // Unknown: its value (if any) cannot be told apart, so stop here.
                 report.error(
                     line,
-                    format!("unknown keyword '{key}' on server line{}", suggest::hint(key, KNOWN)),
+                    format!(
+                        "unknown keyword '{key}' on server line{}",
+                        suggest::hint(key, KNOWN)
+                    ),
                 );
                 return None;
             }
@@ -205,7 +252,12 @@ mod tests {
     fn report_server_line() {
         let mut d = backend();
         let mut r = Report::new("t.cfg");
-        server(&mut d, &words("server clusterRabbit1 127.0.0.1:5672 check inter 2000 rise 3 fall 3 weight 30"), 7, &mut r);
+        server(
+            &mut d,
+            &words("server clusterRabbit1 127.0.0.1:5672 check inter 2000 rise 3 fall 3 weight 30"),
+            7,
+            &mut r,
+        );
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         let s = &d.servers[0].0;
         assert!(s.check);
@@ -222,19 +274,38 @@ mod tests {
         server(&mut d, &words("server a 127.0.0.1:1"), 1, &mut r);
         let s = &d.servers[0].0;
         assert!(!s.check);
-        assert_eq!((s.inter, s.rise, s.fall, s.weight), (Duration::from_secs(2), 2, 3, 1));
-        assert_eq!((s.maxconn, s.maxqueue, s.backup, s.disabled), (0, 0, false, false));
+        assert_eq!(
+            (s.inter, s.rise, s.fall, s.weight),
+            (Duration::from_secs(2), 2, 3, 1)
+        );
+        assert_eq!(
+            (s.maxconn, s.maxqueue, s.backup, s.disabled),
+            (0, 0, false, false)
+        );
     }
 
     #[test]
     fn default_server_then_override() {
         let mut d = backend();
         let mut r = Report::new("t.cfg");
-        default_server(&mut d, &words("default-server inter 3s fall 5 on-marked-down shutdown-sessions"), 1, &mut r);
-        server(&mut d, &words("server a 127.0.0.1:1 check fall 2 fastinter 500ms backup slowstart 1m"), 2, &mut r);
+        default_server(
+            &mut d,
+            &words("default-server inter 3s fall 5 on-marked-down shutdown-sessions"),
+            1,
+            &mut r,
+        );
+        server(
+            &mut d,
+            &words("server a 127.0.0.1:1 check fall 2 fastinter 500ms backup slowstart 1m"),
+            2,
+            &mut r,
+        );
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         let s = &d.servers[0].0;
-        assert_eq!((s.inter, s.fall, s.fastinter), (Duration::from_secs(3), 2, Duration::from_millis(500)));
+        assert_eq!(
+            (s.inter, s.fall, s.fastinter),
+            (Duration::from_secs(3), 2, Duration::from_millis(500))
+        );
         assert!(s.shutdown_on_down && s.backup);
         assert_eq!(s.slowstart, Some(Duration::from_secs(60)));
     }
@@ -243,7 +314,12 @@ mod tests {
     fn typo_gets_a_suggestion() {
         let mut d = backend();
         let mut r = Report::new("haproxy.cfg");
-        server(&mut d, &words("server a 127.0.0.1:1 check wieght 30"), 46, &mut r);
+        server(
+            &mut d,
+            &words("server a 127.0.0.1:1 check wieght 30"),
+            46,
+            &mut r,
+        );
         assert_eq!(
             r.errors[0].to_string(),
             "haproxy.cfg:46: unknown keyword 'wieght' on server line (did you mean 'weight'?)"
@@ -254,13 +330,27 @@ mod tests {
     fn bad_values() {
         let mut d = backend();
         let mut r = Report::new("t.cfg");
-        server(&mut d, &words("server a 127.0.0.1:1 inter 2x rise many"), 3, &mut r);
+        server(
+            &mut d,
+            &words("server a 127.0.0.1:1 inter 2x rise many"),
+            3,
+            &mut r,
+        );
         assert_eq!(r.errors.len(), 2);
         assert!(d.servers.is_empty());
-        server(&mut d, &words("server a 127.0.0.1:1 addr 10.0.0.1"), 4, &mut r);
+        server(
+            &mut d,
+            &words("server a 127.0.0.1:1 addr 10.0.0.1"),
+            4,
+            &mut r,
+        );
         assert!(r.errors[2].message.contains("not supported yet"));
         server(&mut d, &words("server a 127.0.0.1:1 port 70000"), 5, &mut r);
-        assert!(r.errors[3].message.contains("from 1 to 65535"), "{:?}", r.errors);
+        assert!(
+            r.errors[3].message.contains("from 1 to 65535"),
+            "{:?}",
+            r.errors
+        );
     }
 
     #[test]
@@ -269,7 +359,12 @@ mod tests {
         let mut r = Report::new("t.cfg");
         default_server(&mut d, &words("default-server port 15672"), 1, &mut r);
         server(&mut d, &words("server a 127.0.0.1:5672 check"), 2, &mut r);
-        server(&mut d, &words("server b 127.0.0.1:5673 check port 15673"), 3, &mut r);
+        server(
+            &mut d,
+            &words("server b 127.0.0.1:5673 check port 15673"),
+            3,
+            &mut r,
+        );
         assert!(r.errors.is_empty(), "{:?}", r.errors);
         assert_eq!(d.servers[0].0.check_port, Some(15672));
         assert_eq!(d.servers[1].0.check_port, Some(15673));

@@ -7,13 +7,24 @@ use crate::config::report::Report;
 use crate::config::suggest;
 
 const KNOWN: [&str; 10] = [
-    "enable", "uri", "refresh", "realm", "auth", "hide-version", "admin", "show-legends",
-    "show-node", "show-desc",
+    "enable",
+    "uri",
+    "refresh",
+    "realm",
+    "auth",
+    "hide-version",
+    "admin",
+    "show-legends",
+    "show-node",
+    "show-desc",
 ];
 
 pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     let Some(sub) = words.get(1).map(String::as_str) else {
-        report.error(line, format!("'stats' needs a directive: {}", KNOWN.join(", ")));
+        report.error(
+            line,
+            format!("'stats' needs a directive: {}", KNOWN.join(", ")),
+        );
         return;
     };
     let stats = &mut draft.stats;
@@ -25,7 +36,10 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
         "uri" => match value {
             Some(uri) if uri.starts_with('/') => stats.uri = Some(uri.clone()),
             Some(uri) => {
-                report.error(line, format!("'stats uri' must start with '/', not '{uri}'"));
+                report.error(
+                    line,
+                    format!("'stats uri' must start with '/', not '{uri}'"),
+                );
                 return;
             }
             None => {
@@ -60,7 +74,10 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
                 report.error(line, "'stats auth' needs 'user:password'");
                 return;
             };
-            stats.users.push(StatsUser { user: user.to_string(), password: Secret(password.to_string()) });
+            stats.users.push(StatsUser {
+                user: user.to_string(),
+                password: Secret(password.to_string()),
+            });
         }
         "hide-version" => stats.hide_version = true,
         "admin" => {
@@ -72,10 +89,19 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
             stats.admin = true;
         }
         "show-legends" | "show-node" | "show-desc" => {
-            report.warn(line, format!("'stats {sub}' is ignored: the stats page does not show it yet"));
+            report.warn(
+                line,
+                format!("'stats {sub}' is ignored: the stats page does not show it yet"),
+            );
         }
         _ => {
-            report.error(line, format!("unknown stats directive '{sub}'{}", suggest::hint(sub, KNOWN)));
+            report.error(
+                line,
+                format!(
+                    "unknown stats directive '{sub}'{}",
+                    suggest::hint(sub, KNOWN)
+                ),
+            );
             return;
         }
     }

@@ -88,22 +88,34 @@ mod tests {
 
     #[test]
     fn splits_on_spaces_and_tabs() {
-        assert_eq!(w("  server a\t127.0.0.1:1  check"), ["server", "a", "127.0.0.1:1", "check"]);
+        assert_eq!(
+            w("  server a\t127.0.0.1:1  check"),
+            ["server", "a", "127.0.0.1:1", "check"]
+        );
         assert!(w("   ").is_empty());
     }
 
     #[test]
     fn comments_end_the_line_even_in_chinese() {
-        assert_eq!(w("    log 127.0.0.1 local3 # 日志文件"), ["log", "127.0.0.1", "local3"]);
+        assert_eq!(
+            w("    log 127.0.0.1 local3 # 日志文件"),
+            ["log", "127.0.0.1", "local3"]
+        );
         assert_eq!(w("maxconn 4000# 最大连接数"), ["maxconn", "4000"]);
         assert!(w("#option  forwardfor   # 如果").is_empty());
     }
 
     #[test]
     fn escapes_and_quotes() {
-        assert_eq!(w(r"stats realm Haproxy\ Manager"), ["stats", "realm", "Haproxy Manager"]);
+        assert_eq!(
+            w(r"stats realm Haproxy\ Manager"),
+            ["stats", "realm", "Haproxy Manager"]
+        );
         assert_eq!(w(r"a\#b"), ["a#b"]);
-        assert_eq!(w("realm 'Haproxy # Manager'"), ["realm", "Haproxy # Manager"]);
+        assert_eq!(
+            w("realm 'Haproxy # Manager'"),
+            ["realm", "Haproxy # Manager"]
+        );
         assert_eq!(w(r#"realm "a \"b\" c""#), ["realm", r#"a "b" c"#]);
         assert_eq!(w(r#"x a"b c"d"#), ["x", "ab cd"]);
         assert_eq!(w(r#"x "" y"#), ["x", "", "y"]);

@@ -54,10 +54,15 @@ pub(super) fn parse(value: &Value) -> Result<CheckKind, String> {
 }
 
 fn http(table: &Table) -> Result<HttpCheck, String> {
-    only(table, &["type", "method", "uri", "headers", "expect_status"])?;
+    only(
+        table,
+        &["type", "method", "uri", "headers", "expect_status"],
+    )?;
     let uri = string(table, "uri")?.unwrap_or_else(|| "/".into());
     if uri != "*" && !uri.starts_with('/') {
-        return Err(format!("'uri' must start with '/' (or be '*'), not '{uri}'"));
+        return Err(format!(
+            "'uri' must start with '/' (or be '*'), not '{uri}'"
+        ));
     }
     let mut headers = Vec::new();
     match table.get("headers") {
@@ -65,7 +70,9 @@ fn http(table: &Table) -> Result<HttpCheck, String> {
         Some(Value::Array(items)) => {
             for item in items {
                 let Value::Table(h) = item else {
-                    return Err("each header is a table: { name = \"...\", value = \"...\" }".into());
+                    return Err(
+                        "each header is a table: { name = \"...\", value = \"...\" }".into(),
+                    );
                 };
                 only(h, &["name", "value"])?;
                 let name = string(h, "name")?.ok_or("a header needs 'name'")?;
@@ -82,11 +89,19 @@ fn http(table: &Table) -> Result<HttpCheck, String> {
             for item in items {
                 match item.as_integer().and_then(|n| u16::try_from(n).ok()) {
                     Some(n) if (100..=599).contains(&n) => expect_status.push(n),
-                    _ => return Err(format!("'expect_status' holds HTTP status codes (100 to 599), not {item}")),
+                    _ => {
+                        return Err(format!(
+                            "'expect_status' holds HTTP status codes (100 to 599), not {item}"
+                        ))
+                    }
                 }
             }
         }
-        Some(_) => return Err("'expect_status' must be an array of status codes, for example [200]".into()),
+        Some(_) => {
+            return Err(
+                "'expect_status' must be an array of status codes, for example [200]".into(),
+            )
+        }
     }
     Ok(HttpCheck {
         method: string(table, "method")?.unwrap_or_else(|| "OPTIONS".into()),
@@ -99,7 +114,10 @@ fn http(table: &Table) -> Result<HttpCheck, String> {
 /// Refuses keys outside `allowed`, as `deny_unknown_fields` does elsewhere.
 fn only(table: &Table, allowed: &[&str]) -> Result<(), String> {
     match table.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(key) => Err(format!("unknown key '{key}'{}", suggest::hint(key, allowed.iter().copied()))),
+        Some(key) => Err(format!(
+            "unknown key '{key}'{}",
+            suggest::hint(key, allowed.iter().copied())
+        )),
         None => Ok(()),
     }
 }
@@ -125,24 +143,51 @@ mod tests {
     fn names_and_tables() {
         assert_eq!(check("\"amqp\""), Ok(CheckKind::Amqp));
         assert_eq!(check("{ type = \"tcp\" }"), Ok(CheckKind::Tcp));
-        let CheckKind::AmqpLogin { user, password, vhost } = check("{ type = \"amqp-login\", user = \"u\", password = \"p\" }").expect("login") else {
+        let CheckKind::AmqpLogin {
+            user,
+            password,
+            vhost,
+        } = check("{ type = \"amqp-login\", user = \"u\", password = \"p\" }").expect("login")
+        else {
             panic!("not a login check");
         };
-        assert_eq!((user.as_str(), password.0.as_str(), vhost.as_str()), ("u", "p", "/"));
+        assert_eq!(
+            (user.as_str(), password.0.as_str(), vhost.as_str()),
+            ("u", "p", "/")
+        );
         let CheckKind::Http(h) = check("{ type = \"http\", uri = \"/api\", headers = [{ name = \"A\", value = \"b\" }], expect_status = [200, 204] }").expect("http") else {
             panic!("not an http check");
         };
-        assert_eq!((h.method.as_str(), h.uri.as_str(), h.expect_status.as_slice()), ("OPTIONS", "/api", &[200, 204][..]));
+        assert_eq!(
+            (
+                h.method.as_str(),
+                h.uri.as_str(),
+                h.expect_status.as_slice()
+            ),
+            ("OPTIONS", "/api", &[200, 204][..])
+        );
         assert_eq!(h.headers[0].1 .0, "b");
     }
 
     #[test]
     fn mistakes_are_sentences() {
-        assert!(check("\"amqq\"").unwrap_err().contains("did you mean 'amqp'"));
-        assert!(check("{ type = \"amqp-login\", user = \"u\" }").unwrap_err().contains("needs 'password'"));
-        assert!(check("{ type = \"amqp-login\", usr = \"u\", password = \"p\" }").unwrap_err().contains("did you mean 'user'"));
-        assert!(check("{ type = \"http\", expect_status = [99] }").unwrap_err().contains("100 to 599"));
-        assert!(check("{ type = \"http\", uri = \"api\" }").unwrap_err().contains("must start with '/'"));
+        assert!(check("\"amqq\"")
+            .unwrap_err()
+            .contains("did you mean 'amqp'"));
+        assert!(check("{ type = \"amqp-login\", user = \"u\" }")
+            .unwrap_err()
+            .contains("needs 'password'"));
+        assert!(
+            check("{ type = \"amqp-login\", usr = \"u\", password = \"p\" }")
+                .unwrap_err()
+                .contains("did you mean 'user'")
+        );
+        assert!(check("{ type = \"http\", expect_status = [99] }")
+            .unwrap_err()
+            .contains("100 to 599"));
+        assert!(check("{ type = \"http\", uri = \"api\" }")
+            .unwrap_err()
+            .contains("must start with '/'"));
         assert!(check("3").is_err());
     }
 }
