@@ -5,6 +5,7 @@
 pub mod amqp;
 pub mod lab;
 pub mod proxy;
+pub mod terminate;
 pub mod timeline;
 pub mod workload;
 

@@ -105,6 +105,10 @@ pub struct ProxyConfig {
     pub bind_options: String,
     /// Extra words on every server line (`send-proxy-v2 check-send-proxy`).
     pub server_options: String,
+    /// Warren's `amqp-terminate` mode: the words after `option amqp-terminate` ("" or
+    /// "lenient"), and `timeout failover` as written.
+    pub terminate: Option<String>,
+    pub failover: Option<String>,
 }
 
 impl ProxyConfig {
@@ -137,7 +141,15 @@ impl ProxyConfig {
             rebalance: None,
             bind_options: String::new(),
             server_options: String::new(),
+            terminate: None,
+            failover: None,
         }
+    }
+
+    /// Warren's `amqp-terminate` mode (`option amqp-terminate`).
+    pub fn terminate(mut self) -> Self {
+        self.terminate = Some(String::new());
+        self
     }
 
     /// Warren's AMQP mode on the frontend and backend.
@@ -277,6 +289,12 @@ impl ProxyConfig {
         }
         if self.amqp_check {
             s.push_str("    option amqp-check\n");
+        }
+        if let Some(words) = &self.terminate {
+            s.push_str(&format!("    option amqp-terminate {words}\n"));
+        }
+        if let Some(t) = &self.failover {
+            s.push_str(&format!("    timeout failover {t}\n"));
         }
         s
     }

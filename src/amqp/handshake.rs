@@ -118,7 +118,7 @@ impl Handshake {
 
 /// The user name from a `start-ok` response, never the password. PLAIN is
 /// `\0user\0password`; AMQPLAIN is a field table with `LOGIN` and `PASSWORD`.
-fn user_of(mechanism: &str, response: &[u8]) -> Option<String> {
+pub fn user_of(mechanism: &str, response: &[u8]) -> Option<String> {
     match mechanism {
         "PLAIN" => {
             let mut parts = response.split(|b| *b == 0);
@@ -150,7 +150,7 @@ fn amqplain_login(mut data: &[u8]) -> Option<String> {
     None
 }
 
-fn string_property(table: &FieldTable, key: &str) -> Option<String> {
+pub fn string_property(table: &FieldTable, key: &str) -> Option<String> {
     match table.inner().get(key)? {
         AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
         AMQPValue::ShortString(s) => Some(s.as_str().to_string()),

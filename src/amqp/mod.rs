@@ -10,3 +10,4 @@ pub mod frame;
 pub mod handshake;
 pub mod methods;
 pub mod session;
+pub mod terminate;

@@ -111,6 +111,7 @@ fn timeouts(out: &mut String, t: &Timeouts) {
         ("server_fin", t.server_fin),
         ("handshake", t.handshake),
         ("client_hs", t.client_hs),
+        ("failover", t.failover),
     ];
     let set: Vec<String> = all
         .iter()
@@ -244,8 +245,15 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
     timeouts(out, &f.timeouts);
     keepalive(out, &f.keepalive);
     // Only where it means something, so a converted tcp frontend raises no warning.
-    if f.mode == Mode::Amqp || f.initial_frame_max != DEFAULT_INITIAL_FRAME_MAX {
+    if f.mode.is_amqp() || f.initial_frame_max != DEFAULT_INITIAL_FRAME_MAX {
         let _ = writeln!(out, "initial_frame_max = {}", f.initial_frame_max);
+    }
+    if f.mode == Mode::AmqpTerminate || f.terminate != Terminate::default() {
+        let _ = writeln!(
+            out,
+            "terminate = {{ lenient = {}, publish_buffer = {} }}",
+            f.terminate.lenient, f.terminate.publish_buffer
+        );
     }
     let r = f.rate_limit;
     let _ = writeln!(

@@ -63,6 +63,9 @@ pub enum Mode {
     Tcp,
     /// Bytes pass untouched, but warren follows AMQP 0-9-1 frames (see DESIGN.md).
     Amqp,
+    /// Warren ends the client's AMQP connection itself and owns the one to the node, so
+    /// the client keeps its connection while its node dies, drains or is rebalanced.
+    AmqpTerminate,
     /// Only for stats pages: warren does not proxy HTTP.
     Http,
 }
@@ -72,8 +75,15 @@ impl Mode {
         match self {
             Mode::Tcp => "tcp",
             Mode::Amqp => "amqp",
+            Mode::AmqpTerminate => "amqp-terminate",
             Mode::Http => "http",
         }
+    }
+
+    /// Whether warren speaks AMQP in this mode (frames followed, polite closes, heartbeats
+    /// as liveness), whether or not it terminates the connection.
+    pub fn is_amqp(self) -> bool {
+        matches!(self, Mode::Amqp | Mode::AmqpTerminate)
     }
 }
 
@@ -236,6 +246,36 @@ pub struct Timeouts {
     /// (and a TLS handshake, where one is terminated). `None`: `timeout client` applies,
     /// as in HAProxy.
     pub client_hs: Option<Duration>,
+    /// `amqp-terminate` mode: how long a client may be held while its session moves to
+    /// another node; `None` means [`DEFAULT_FAILOVER_TIMEOUT`].
+    pub failover: Option<Duration>,
+}
+
+/// `timeout failover` when unset.
+pub const DEFAULT_FAILOVER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `amqp-terminate` mode settings of a frontend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Terminate {
+    /// `option amqp-terminate lenient`: exclusive and auto-delete queues are declared
+    /// again on the new node (and the log says so) instead of ending the session with 320.
+    pub lenient: bool,
+    /// `amqp-publish-buffer`: bytes of unconfirmed publishes warren keeps per client for
+    /// republishing after a move; past it warren stops reading from the client until the
+    /// node confirms (back-pressure, never a drop).
+    pub publish_buffer: u64,
+}
+
+/// `amqp-publish-buffer` when unset: enough for a few thousand small messages in flight.
+pub const DEFAULT_PUBLISH_BUFFER: u64 = 4 * 1024 * 1024;
+
+impl Default for Terminate {
+    fn default() -> Terminate {
+        Terminate {
+            lenient: false,
+            publish_buffer: DEFAULT_PUBLISH_BUFFER,
+        }
+    }
 }
 
 /// RabbitMQ's `handshake_timeout`.
@@ -349,6 +389,8 @@ pub struct Frontend {
     /// (`amqp-initial-frame-max`; default [`DEFAULT_INITIAL_FRAME_MAX`]).
     pub initial_frame_max: u32,
     pub rate_limit: RateLimit,
+    /// `amqp-terminate` mode settings (defaults elsewhere).
+    pub terminate: Terminate,
 }
 
 /// How a backend picks a server for a new connection.

@@ -95,6 +95,16 @@ struct ProxyDefaultsT {
     /// For frontends: AMQP frame size allowed before `tune-ok` (`amqp-initial-frame-max`).
     initial_frame_max: Option<Spanned<u32>>,
     rate_limit: Option<RateLimitT>,
+    terminate: Option<TerminateT>,
+}
+
+/// `terminate = { lenient = false, publish_buffer = 4194304 }`: `amqp-terminate` settings.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct TerminateT {
+    lenient: Option<bool>,
+    /// Bytes of unconfirmed publishes kept per client (at least 131072).
+    publish_buffer: Option<Spanned<u64>>,
 }
 
 /// `rate_limit = { sessions = 200, sessions_per_source = 20 }`; 0 or absent means off.
@@ -118,6 +128,7 @@ struct TimeoutsT {
     server_fin: Option<Spanned<String>>,
     handshake: Option<Spanned<String>>,
     client_hs: Option<Spanned<String>>,
+    failover: Option<Spanned<String>>,
 }
 
 /// `keepalive = { enabled = true, idle = "30s", interval = "10s", count = 3 }`.
@@ -168,6 +179,7 @@ struct FrontendT {
     keepalive: Option<KeepaliveT>,
     initial_frame_max: Option<Spanned<u32>>,
     rate_limit: Option<RateLimitT>,
+    terminate: Option<TerminateT>,
 }
 
 #[derive(Deserialize)]
@@ -470,6 +482,7 @@ impl Builder<'_, '_> {
                         .or(d.initial_frame_max.as_ref()),
                 ),
                 rate_limit: rate_limit(f.rate_limit.as_ref(), d.rate_limit.as_ref()),
+                terminate: self.terminate(f.terminate.as_ref(), d.terminate.as_ref()),
             });
             let handshake = f
                 .timeout
@@ -653,6 +666,7 @@ impl Builder<'_, '_> {
         match spanned.get_ref().as_str() {
             "tcp" => Mode::Tcp,
             "amqp" => Mode::Amqp,
+            "amqp-terminate" => Mode::AmqpTerminate,
             "http" => {
                 self.report.error(
                     line,
@@ -664,8 +678,8 @@ impl Builder<'_, '_> {
                 self.report.error(
                     line,
                     format!(
-                        "unknown mode '{other}'; use \"amqp\" or \"tcp\"{}",
-                        suggest::hint(other, ["tcp", "amqp"])
+                        "unknown mode '{other}'; use \"amqp\", \"amqp-terminate\" or \"tcp\"{}",
+                        suggest::hint(other, ["tcp", "amqp", "amqp-terminate"])
                     ),
                 );
                 Mode::Tcp
@@ -718,7 +732,29 @@ impl Builder<'_, '_> {
             server_fin: self.timeout(&own.server_fin, &d.server_fin),
             handshake: self.timeout(&own.handshake, &d.handshake),
             client_hs: self.timeout(&own.client_hs, &d.client_hs),
+            failover: self.timeout(&own.failover, &d.failover),
         }
+    }
+
+    /// The frontend's `terminate` table, else `[defaults]`'s, key by key.
+    fn terminate(&mut self, own: Option<&TerminateT>, d: Option<&TerminateT>) -> Terminate {
+        let mut t = Terminate::default();
+        if let Some(lenient) = own.and_then(|o| o.lenient).or(d.and_then(|d| d.lenient)) {
+            t.lenient = lenient;
+        }
+        let buffer = own
+            .and_then(|o| o.publish_buffer.as_ref())
+            .or(d.and_then(|d| d.publish_buffer.as_ref()));
+        if let Some(b) = buffer {
+            let n = *b.get_ref();
+            if n < 128 * 1024 {
+                let line = self.lines.span(b);
+                self.report.error(line, format!("terminate.publish_buffer must be at least 131072 bytes (one message of RabbitMQ's default frame_max), not {n}"));
+            } else {
+                t.publish_buffer = n;
+            }
+        }
+        t
     }
 
     /// `initial_frame_max` in bytes, within [`INITIAL_FRAME_MAX_RANGE`].

@@ -121,7 +121,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
         // header, TLS), and only when `timeout client-hs` does not.
         let connection_hs = f.binds.iter().any(|b| b.tls.is_some() || b.accept_proxy)
             && f.timeouts.client_hs.is_none();
-        if f.mode != Mode::Amqp && f.timeouts.handshake.is_some() && !connection_hs {
+        if !f.mode.is_amqp() && f.timeouts.handshake.is_some() && !connection_hs {
             let at_line = origins
                 .frontends
                 .get(i)
@@ -133,7 +133,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
             );
         }
         if let (true, Some(at_line)) = (
-            f.mode != Mode::Amqp,
+            !f.mode.is_amqp(),
             origins.frontends.get(i).and_then(|o| o.initial_frame_max),
         ) {
             report.warn(
@@ -167,7 +167,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
                 ("connect", b.timeouts.connect),
                 ("server", b.timeouts.server),
             ],
-            Mode::Amqp => &[("connect", b.timeouts.connect)],
+            Mode::Amqp | Mode::AmqpTerminate => &[("connect", b.timeouts.connect)],
             Mode::Http => &[],
         };
         {
@@ -210,7 +210,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
                 ),
             );
         }
-        if b.rebalance.is_some() && b.mode != Mode::Amqp {
+        if b.rebalance.is_some() && !b.mode.is_amqp() {
             report.error(
                 lines.and_then(|o| o.rebalance).unwrap_or(line),
                 format!("'rebalance' needs AMQP mode, and backend '{}' is mode {}: only AMQP mode can close sessions politely (connection.close); add 'option amqp'", b.name, b.mode),

@@ -65,16 +65,34 @@ pub async fn connect(
     client_addr: SocketAddr,
     destination: SocketAddr,
 ) -> Result<Connected, Failed> {
+    connect_excluding(backend, client_addr, destination, &[]).await
+}
+
+/// [`connect`], never to the servers in `avoid` (by id) while another is usable: a
+/// session moving off a node (`amqp-terminate`) must not land on it again.
+pub async fn connect_excluding(
+    backend: &Arc<BackendState>,
+    client_addr: SocketAddr,
+    destination: SocketAddr,
+    avoid: &[usize],
+) -> Result<Connected, Failed> {
     let client = client_addr.ip();
     let cfg = &backend.config;
     let mut retries = 0u32;
     let mut redispatched = false;
-    let mut exclude: Vec<usize> = Vec::new();
+    let mut exclude: Vec<usize> = avoid.to_vec();
     let mut queue_time = Duration::ZERO;
     let mut connect_started: Option<Instant> = None;
 
     let queued_at = Instant::now();
-    let mut slot = match backend.acquire(client, &exclude).await {
+    let first = match backend.acquire(client, &exclude).await {
+        Err(NoServer::Unavailable) if !exclude.is_empty() => {
+            exclude.clear();
+            backend.acquire(client, &exclude).await
+        }
+        other => other,
+    };
+    let mut slot = match first {
         Ok(slot) => slot,
         Err(e) => {
             return Err(failed(

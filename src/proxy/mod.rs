@@ -12,3 +12,4 @@ pub mod listener;
 pub mod session;
 pub mod splice;
 pub mod stream;
+pub mod terminate;

@@ -45,7 +45,7 @@ pub fn run(
         process.actconn.fetch_add(1, Ordering::Relaxed);
         let _ = tcp.set_nodelay(true);
         let fe = &frontend.config;
-        let amqp_mode = fe.mode == Mode::Amqp;
+        let amqp_mode = fe.mode.is_amqp();
         keepalive::apply(&tcp, &fe.keepalive, amqp_mode);
         if !fe.log.tcplog && !frontend.logger.is_empty() {
             if let Ok(local) = tcp.local_addr() {
@@ -147,6 +147,33 @@ pub fn run(
                 };
                 return finish(&process, &frontend, rec, accepted);
             }
+        }
+
+        if fe.mode == Mode::AmqpTerminate {
+            // Boxed: only terminated sessions should pay for their state.
+            let out = Box::pin(super::terminate::serve(
+                &process,
+                &frontend,
+                backend,
+                client,
+                peer,
+                destination,
+                handshake_deadline,
+            ))
+            .await;
+            if let Some(server) = &out.server {
+                rec.server = server.name();
+                rec.srv_conn = server.counters.current.load(Ordering::Relaxed);
+            }
+            rec.connect_ms = out.connect_ms;
+            rec.queue_ms = Some(0);
+            rec.retries = out.retries;
+            rec.bytes_to_client = out.bytes_to_client;
+            rec.bytes_to_server = out.bytes_to_server;
+            (rec.cause, rec.phase) = (out.cause, out.phase);
+            rec.extra = Some(out.extra);
+            rec.beconn = backend_sessions(backend);
+            return finish(&process, &frontend, rec, accepted);
         }
 
         let mut conn = match tokio::select! {
@@ -393,7 +420,7 @@ async fn amqp_data(
 }
 
 /// Resolves when rebalancing picks this session to go.
-async fn shed(server: &Arc<ServerState>) -> crate::state::SheddingGuard {
+pub(crate) async fn shed(server: &Arc<ServerState>) -> crate::state::SheddingGuard {
     loop {
         server.shed.notified().await;
         if let Some(guard) = server.take_shed() {

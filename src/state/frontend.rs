@@ -27,6 +27,14 @@ pub struct FrontendCounters {
     /// Connections refused by `rate-limit sessions-per-source` (HAProxy's `dcon`, "denied
     /// connections").
     pub denied: AtomicU64,
+    /// `amqp-terminate`: sessions moved to another node with the client kept connected.
+    pub moves: AtomicU64,
+    /// Moves that could not be done; the client got `connection.close` 320.
+    pub moves_failed: AtomicU64,
+    /// Messages published again on a new node after a move.
+    pub republished: AtomicU64,
+    /// Clients held right now while their session moves.
+    pub held: AtomicU32,
 }
 
 #[derive(Debug)]

@@ -237,6 +237,10 @@ pub struct Draft {
     pub rate_limit: RateLimit,
     /// warren's `amqp-initial-frame-max`, with its line (warned about outside AMQP mode).
     pub initial_frame_max: Option<(u32, usize)>,
+    /// `option amqp-terminate [lenient]` / `no option amqp-terminate`, with its line.
+    pub amqp_terminate: Option<(bool, usize)>,
+    /// `amqp-terminate` settings (`lenient`, `amqp-publish-buffer`).
+    pub terminate: crate::config::Terminate,
 }
 
 impl Draft {
@@ -274,6 +278,8 @@ impl Draft {
             rebalance: None,
             rate_limit: RateLimit::default(),
             initial_frame_max: None,
+            amqp_terminate: None,
+            terminate: crate::config::Terminate::default(),
         }
     }
 
@@ -294,9 +300,11 @@ impl Draft {
     /// The proxy's mode: `option amqp` turns `mode tcp` into AMQP mode; with `mode http` it
     /// has no effect here (the error is reported by `finish`).
     pub fn mode(&self) -> Mode {
-        match (self.mode.unwrap_or(Mode::Tcp), self.amqp) {
-            (Mode::Tcp, Some((true, _))) => Mode::Amqp,
-            (mode, _) => mode,
+        match (self.mode.unwrap_or(Mode::Tcp), self.amqp, self.amqp_terminate) {
+            // `option amqp-terminate` implies `option amqp`.
+            (Mode::Tcp, _, Some((true, _))) => Mode::AmqpTerminate,
+            (Mode::Tcp, Some((true, _)), _) => Mode::Amqp,
+            (mode, _, _) => mode,
         }
     }
 

@@ -75,6 +75,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                     .initial_frame_max
                     .map_or(DEFAULT_INITIAL_FRAME_MAX, |(n, _)| n),
                 rate_limit: d.rate_limit,
+                terminate: d.terminate,
             });
             origins.frontends.push(ProxyLines {
                 line: d.line,

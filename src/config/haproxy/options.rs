@@ -6,8 +6,9 @@ use crate::config::report::Report;
 use crate::config::suggest;
 
 /// Options implemented by warren.
-const IMPLEMENTED: [&str; 10] = [
+const IMPLEMENTED: [&str; 11] = [
     "redispatch",
+    "amqp-terminate",
     "tcplog",
     "dontlognull",
     "log-health-checks",
@@ -68,7 +69,7 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
     } else {
         format!("no option {name}")
     };
-    let takes_arguments = matches!(name, "amqp-check" | "httpchk");
+    let takes_arguments = matches!(name, "amqp-check" | "httpchk" | "amqp-terminate");
     if !takes_arguments && args.len() > 1 {
         report.error(
             line,
@@ -85,6 +86,22 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
             draft.amqp = Some((enabled, line));
             draft.amqp_own_line = enabled.then_some(line);
         }
+        "amqp-terminate" => match args.get(1).map(String::as_str) {
+            None => {
+                draft.amqp_terminate = Some((enabled, line));
+                draft.amqp_own_line = enabled.then_some(line);
+                draft.terminate.lenient = false;
+            }
+            Some("lenient") if enabled && args.len() == 2 => {
+                draft.amqp_terminate = Some((true, line));
+                draft.amqp_own_line = Some(line);
+                draft.terminate.lenient = true;
+            }
+            Some(other) => report.error(
+                line,
+                format!("'{written}' takes only 'lenient' (declare exclusive and auto-delete queues again after a move), not '{other}'"),
+            ),
+        },
         "tcpka" => {
             draft.cli_keepalive.enabled = enabled;
             draft.srv_keepalive.enabled = enabled;

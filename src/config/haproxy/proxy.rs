@@ -119,6 +119,7 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
         "timeout" => timeout(draft, words, line, report),
         "rate-limit" => rate_limit(draft, words, line, report),
         "amqp-initial-frame-max" => initial_frame_max(draft, words, line, report),
+        "amqp-publish-buffer" => publish_buffer(draft, words, line, report),
         "log" => {
             if let Some(entry) = log::entry(&words[1..], line, false, report) {
                 draft.logs.push(entry);
@@ -324,7 +325,8 @@ fn balance(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
 
 /// `timeout <name> <duration>`; 0 means "no timeout", as in HAProxy.
 fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
-    const NAMES: [&str; 12] = [
+    const NAMES: [&str; 13] = [
+        "failover",
         "client",
         "server",
         "connect",
@@ -362,7 +364,13 @@ fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
     let value = (!value.is_zero()).then_some(value);
     let frontend_side = matches!(
         name,
-        "client" | "client-fin" | "http-request" | "http-keep-alive" | "handshake" | "client-hs"
+        "client"
+            | "client-fin"
+            | "http-request"
+            | "http-keep-alive"
+            | "handshake"
+            | "client-hs"
+            | "failover"
     );
     if frontend_side && !draft.kind.has_frontend() {
         report.warn(line, format!("'{keyword}' is ignored in {}: it applies to the client side (frontends and listen sections)", draft.describe()));
@@ -387,6 +395,7 @@ fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
             draft.handshake_line = value.map(|_| line);
         }
         "client-hs" => t.client_hs = value,
+        "failover" => t.failover = value,
         _ => draft.http_only.push(HttpOnly {
             line,
             directive: keyword,
@@ -479,6 +488,26 @@ fn initial_frame_max(draft: &mut Draft, words: &[String], line: usize, report: &
 }
 
 /// A size in HAProxy's format: a number of bytes, or with a `k`, `m` or `g` suffix.
+/// warren extension: `amqp-publish-buffer <size>`, the unconfirmed publishes an
+/// `amqp-terminate` session keeps for republishing (at least one frame's worth: 128k).
+fn publish_buffer(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    let key = "amqp-publish-buffer";
+    if !no_more_than(words, 2, key, report, line) {
+        return;
+    }
+    let Some(n) = report.check(line, size(key, words.get(1))) else {
+        return;
+    };
+    if n < 128 * 1024 {
+        report.error(
+            line,
+            format!("'{key}' must be at least 128k (one message of RabbitMQ's default frame_max), not {n}"),
+        );
+        return;
+    }
+    draft.terminate.publish_buffer = u64::from(n);
+}
+
 fn size(keyword: &str, value: Option<&String>) -> Result<u32, String> {
     let Some(value) = value else {
         return Err(format!("'{keyword}' needs a size (for example '8k')"));

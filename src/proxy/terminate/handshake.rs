@@ -1,0 +1,205 @@
+//! The opening of a terminated session: warren answers the client as a broker would while
+//! it logs in to a node with the client's own credentials, so the client sees the node's
+//! `connection.start` (server properties, capabilities, mechanisms), the node's limits in
+//! `tune`, and the node's own answer to its login.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use amq_protocol::protocol::{connection, parse_class, AMQPClass};
+use tokio::time::Instant;
+
+use super::io::Side;
+use super::node::{self, Credentials, LoginError, Node};
+use super::{moving, Identity};
+use crate::amqp::methods::connection_close;
+use crate::amqp::terminate::relay::method_frame;
+use crate::amqp::terminate::wire::id;
+use crate::log::tcplog::Cause;
+use crate::state::{BackendState, ServerState};
+
+/// RabbitMQ's ACCESS_REFUSED.
+const ACCESS_REFUSED: u16 = 403;
+
+/// A session ready for its data phase.
+pub struct Opened {
+    pub client: Side,
+    pub node: Node,
+    pub creds: Credentials,
+    pub client_heartbeat: u16,
+    pub who: Identity,
+    /// The channel warren keeps for itself on nodes: one past what the client may use.
+    pub control_channel: u16,
+}
+
+/// A session that never opened.
+pub struct Failed {
+    pub cause: Cause,
+    pub server: Option<Arc<ServerState>>,
+    /// Bytes (to the client, from the client).
+    pub bytes: (u64, u64),
+    pub how: String,
+}
+
+pub async fn handshake(
+    backend: &Arc<BackendState>,
+    mut client: Side,
+    peer: SocketAddr,
+    destination: SocketAddr,
+    deadline: Instant,
+) -> Result<Opened, Failed> {
+    // The protocol header was read by the caller.
+    client.bytes_in = 8;
+    let fail = |client: &Side, cause, server: Option<&Arc<ServerState>>, how: String| Failed {
+        cause,
+        server: server.cloned(),
+        bytes: (client.bytes_out, client.bytes_in),
+        how,
+    };
+    let started = match node::reach(backend, peer, destination, &[], deadline).await {
+        Ok(s) => s,
+        Err(why) => return Err(fail(&client, Cause::ServerAbort, None, why)),
+    };
+    let server = Arc::clone(&started.slot.server);
+    client.wbuf.extend_from_slice(&started.start.bytes);
+    if client.flush_until(deadline).await.is_err() {
+        return Err(fail(&client, Cause::ClientAbort, Some(&server), "client left".into()));
+    }
+    let start_ok = match client.read_method(deadline).await {
+        Ok(f) if f.method() == Some(id::CONNECTION_START_OK) => f,
+        Ok(_) => {
+            return Err(fail(&client, Cause::ClientAbort, Some(&server), "client did not answer with start-ok".into()))
+        }
+        Err(e) => {
+            return Err(fail(&client, Cause::ClientTimeout, Some(&server), format!("handshake not finished: {e}")))
+        }
+    };
+    let mut who = Identity::default();
+    if let Ok((_, AMQPClass::Connection(connection::AMQPMethod::StartOk(m)))) =
+        parse_class(start_ok.payload())
+    {
+        if m.mechanism.as_str() == "EXTERNAL" {
+            // The node would have to see the client's certificate; terminating TLS here,
+            // warren cannot show it.
+            let text = "ACCESS_REFUSED - EXTERNAL authentication needs the node to see the client certificate: use 'option amqp' (not amqp-terminate) for these clients";
+            client
+                .wbuf
+                .extend_from_slice(&connection_close(ACCESS_REFUSED, text));
+            let _ = client.flush_until(deadline).await;
+            return Err(fail(&client, Cause::ClientAbort, Some(&server), text.into()));
+        }
+        who.user = crate::amqp::handshake::user_of(m.mechanism.as_str(), m.response.as_bytes())
+            .unwrap_or_else(|| "-".into());
+        who.name = crate::amqp::handshake::string_property(&m.client_properties, "connection_name").unwrap_or_default();
+    }
+    let mut node_side = started.side;
+    let tune = match node::authenticate(&mut node_side, &start_ok.bytes, deadline).await {
+        Ok(t) => t,
+        Err(e) => return Err(refused(&mut client, e, &server, deadline).await),
+    };
+    // One channel number is kept back for warren's own replay channel.
+    let (client_channel_max, control_channel) = match tune.channel_max {
+        0 | u16::MAX => (u16::MAX - 1, u16::MAX),
+        1 => (1, 2),
+        n => (n - 1, n),
+    };
+    client.wbuf.extend_from_slice(&method_frame(
+        0,
+        &AMQPClass::Connection(connection::AMQPMethod::Tune(connection::Tune {
+            channel_max: client_channel_max,
+            frame_max: tune.frame_max,
+            heartbeat: tune.heartbeat,
+        })),
+    ));
+    if client.flush_until(deadline).await.is_err() {
+        return Err(fail(&client, Cause::ClientAbort, Some(&server), "client left".into()));
+    }
+    let tune_ok = match client.read_method(deadline).await {
+        Ok(f) => match parse_class(f.payload()) {
+            Ok((_, AMQPClass::Connection(connection::AMQPMethod::TuneOk(t)))) => t,
+            _ => {
+                return Err(fail(&client, Cause::ClientAbort, Some(&server), "client did not answer with tune-ok".into()))
+            }
+        },
+        Err(e) => {
+            return Err(fail(&client, Cause::ClientTimeout, Some(&server), format!("handshake not finished: {e}")))
+        }
+    };
+    let frame_max = match (tune_ok.frame_max, tune.frame_max) {
+        (0, n) => n,
+        (c, 0) => c,
+        (c, n) => c.min(n),
+    };
+    client.frame_max = frame_max;
+    let open = match client.read_method(deadline).await {
+        Ok(f) if f.method() == Some(id::CONNECTION_OPEN) => f,
+        Ok(_) => {
+            return Err(fail(&client, Cause::ClientAbort, Some(&server), "client did not send connection.open".into()))
+        }
+        Err(e) => {
+            return Err(fail(&client, Cause::ClientTimeout, Some(&server), format!("handshake not finished: {e}")))
+        }
+    };
+    if let Ok((_, AMQPClass::Connection(connection::AMQPMethod::Open(o)))) =
+        parse_class(open.payload())
+    {
+        who.vhost = o.virtual_host.to_string();
+    }
+    let creds = Credentials {
+        start_ok: start_ok.bytes,
+        open: open.bytes,
+        frame_max,
+        update_secret: None,
+    };
+    let heartbeat = node::heartbeat_for(tune_ok.heartbeat, tune.heartbeat);
+    let open_ok = match node::open(&mut node_side, tune, &creds, heartbeat, deadline).await {
+        Ok(f) => f,
+        Err(e) => return Err(refused(&mut client, e, &server, deadline).await),
+    };
+    client.wbuf.extend_from_slice(&open_ok.bytes);
+    if client.flush_until(deadline).await.is_err() {
+        return Err(fail(&client, Cause::ClientAbort, Some(&server), "client left".into()));
+    }
+    Ok(Opened {
+        client,
+        node: Node {
+            side: node_side,
+            slot: started.slot,
+            heartbeat: std::time::Duration::from_secs(u64::from(heartbeat)),
+            connect_time: started.connect_time,
+            retries: started.retries,
+        },
+        creds,
+        client_heartbeat: tune_ok.heartbeat,
+        who,
+        control_channel,
+    })
+}
+
+/// The node refused the login (its close goes to the client as it is) or broke off.
+async fn refused(
+    client: &mut Side,
+    e: LoginError,
+    server: &Arc<ServerState>,
+    deadline: Instant,
+) -> Failed {
+    let how = match &e {
+        LoginError::Refused { close, text } => {
+            client.wbuf.extend_from_slice(close);
+            if client.flush_until(deadline).await.is_ok() {
+                moving::await_close_ok(client, deadline).await;
+            }
+            format!("the node refused the client: {text}")
+        }
+        LoginError::Lost(why) => format!("{}: {why}", server.full_name),
+    };
+    Failed {
+        cause: match e {
+            LoginError::Refused { .. } => Cause::ClientAbort,
+            LoginError::Lost(_) => Cause::ServerAbort,
+        },
+        server: Some(Arc::clone(server)),
+        bytes: (client.bytes_out, client.bytes_in),
+        how,
+    }
+}

@@ -1,0 +1,569 @@
+//! `amqp-terminate` mode: the client's AMQP connection ends at warren, which owns the
+//! connection to the node and can change the node underneath (DESIGN.md).
+//!
+//! ```text
+//! client ⇄ Side ─ Relay (channels, topology, tags, kept publishes) ─ Side ⇄ node, epoch N
+//!                                  │ on loss, 320, DOWN, drain, rebalance
+//!                                  └─▶ reach another node, log in, replay ─▶ epoch N+1
+//! ```
+//! [`handshake`] plays the broker to the client while logging in to a node with the
+//! client's credentials; [`Session::run`] moves frames both ways through the relay, sends
+//! heartbeats on each side on its own schedule, and moves the session when its node goes.
+
+mod handshake;
+pub mod io;
+mod moving;
+pub mod node;
+pub mod replay;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::time::Instant;
+
+use self::io::{Side, SideError, HIGH_WATER};
+use self::node::{Credentials, Node};
+use crate::amqp::methods::{connection_close, CONNECTION_FORCED, FRAME_ERROR};
+use crate::amqp::terminate::relay::{Event, Relay};
+use crate::amqp::terminate::wire::HEARTBEAT;
+use crate::config::{Level, DEFAULT_FAILOVER_TIMEOUT};
+use crate::log::tcplog::{Cause, Phase};
+use crate::proxy::stream::Stream;
+use crate::state::{AdminState, BackendState, FrontendState, Process, ServerState};
+
+/// Slack added to 2×heartbeat before a silent side is declared dead (as in `amqp` mode).
+const HEARTBEAT_SLACK: Duration = Duration::from_secs(1);
+
+/// How often a session looks at its server's admin state (drain, maintenance).
+const ADMIN_POLL: Duration = Duration::from_secs(1);
+
+/// How long warren waits for a `close-ok` it asked for.
+const CLOSE_OK_WAIT: Duration = Duration::from_secs(3);
+
+/// What the caller needs for the session's log line.
+pub struct Outcome {
+    pub server: Option<Arc<ServerState>>,
+    pub connect_ms: Option<u64>,
+    pub retries: u32,
+    pub bytes_to_client: u64,
+    pub bytes_to_server: u64,
+    pub cause: Cause,
+    pub phase: Phase,
+    /// The AMQP part of the log line.
+    pub extra: String,
+}
+
+/// Who the client is, for log lines.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    pub user: String,
+    pub vhost: String,
+    pub name: String,
+}
+
+/// Runs a terminated session whose client has sent the protocol header.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve(
+    process: &Process,
+    frontend: &FrontendState,
+    backend: &Arc<BackendState>,
+    client: Stream,
+    peer: SocketAddr,
+    destination: SocketAddr,
+    handshake_deadline: Instant,
+) -> Outcome {
+    let client = Side::new(client, frontend.config.initial_frame_max);
+    let opened = tokio::select! {
+        r = handshake::handshake(backend, client, peer, destination, handshake_deadline) => r,
+        _ = process.stop.cancelled() => Err(handshake::Failed {
+            cause: Cause::Killed,
+            server: None,
+            bytes: (0, 0),
+            how: "warren is shutting down".into(),
+        }),
+    };
+    let opened = match opened {
+        Ok(o) => o,
+        Err(f) => {
+            return Outcome {
+                server: f.server,
+                connect_ms: None,
+                retries: 0,
+                bytes_to_client: f.bytes.0,
+                bytes_to_server: f.bytes.1,
+                cause: f.cause,
+                phase: Phase::Connect,
+                extra: format!("{{- - \"\"}} heartbeat=- moves=0 \"{}\"", f.how),
+            }
+        }
+    };
+    let connect_ms = Some(opened.node.connect_time.as_millis() as u64);
+    let retries = opened.node.retries;
+    let control = opened.control_channel;
+    let mut session = Session {
+        process,
+        frontend,
+        backend,
+        peer,
+        destination,
+        client: opened.client,
+        node: Some(opened.node),
+        relay: Relay::new(unique(), control),
+        creds: opened.creds,
+        client_heartbeat: opened.client_heartbeat,
+        who: opened.who,
+        moves: 0,
+        closing: false,
+    };
+    let (cause, how) = session.run().await;
+    let server = session.node.as_ref().map(|n| Arc::clone(n.server()));
+    let bytes_to_client = session.client.bytes_out;
+    let bytes_to_server = session.client.bytes_in;
+    Outcome {
+        server,
+        connect_ms,
+        retries,
+        bytes_to_client,
+        bytes_to_server,
+        cause,
+        phase: if cause == Cause::None {
+            Phase::None
+        } else {
+            Phase::Data
+        },
+        extra: format!(
+            "{{{} {} \"{}\"}} heartbeat={} moves={} \"{}\"",
+            session.who.user,
+            session.who.vhost,
+            session.who.name,
+            session.client_heartbeat,
+            session.moves,
+            how
+        ),
+    }
+}
+
+/// A value no other session of this or another warren process is likely to share, for
+/// the names warren gives server-named queues and consumer tags.
+fn unique() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// Why the loop woke up.
+enum Wake {
+    Stop,
+    Killed,
+    Shed(crate::state::SheddingGuard),
+    Client(bool),
+    Node(bool),
+    Timer,
+}
+
+/// What ends a turn of the loop.
+enum Turn {
+    Go,
+    Move { why: String, planned: bool },
+    End { cause: Cause, how: String },
+}
+
+struct Session<'a> {
+    process: &'a Process,
+    frontend: &'a FrontendState,
+    backend: &'a Arc<BackendState>,
+    peer: SocketAddr,
+    destination: SocketAddr,
+    client: Side,
+    /// The node of the current epoch (`None` only while moving).
+    node: Option<Node>,
+    relay: Relay,
+    creds: Credentials,
+    /// Heartbeat negotiated with the client, seconds (0: none).
+    client_heartbeat: u16,
+    who: Identity,
+    moves: u32,
+    /// A close handshake is under way (client's or node's): no move any more.
+    closing: bool,
+}
+
+impl Session<'_> {
+    async fn run(&mut self) -> (Cause, String) {
+        // Frames that came with the last handshake or replay reads are handled first.
+        let mut turn = self.buffered();
+        loop {
+            let Some(node) = self.node.as_ref() else {
+                return (Cause::ServerAbort, "no node".into());
+            };
+            let server = Arc::clone(node.server());
+            let kill = server.kill_token();
+            while let Turn::Go = turn {
+                turn = self.turn(&server, &kill).await;
+            }
+            match std::mem::replace(&mut turn, Turn::Go) {
+                Turn::Go => {}
+                Turn::End { cause, how } => return self.end(cause, how).await,
+                Turn::Move { why, planned } => match self.move_session(&why, planned).await {
+                    Ok(()) => turn = self.buffered(),
+                    Err(moving::NotMoved::Ended(cause, how)) => return self.end(cause, how).await,
+                    Err(moving::NotMoved::Fallback(reason)) => {
+                        self.frontend
+                            .counters
+                            .moves_failed
+                            .fetch_add(1, Ordering::Relaxed);
+                        self.log(
+                            Level::Warning,
+                            &format!("could not move the session ({why}): {reason}"),
+                        );
+                        return self
+                            .end(Cause::ServerAbort, format!("{why}; could not move: {reason}"))
+                            .await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Handles frames already read but not yet handled, then writes.
+    fn buffered(&mut self) -> Turn {
+        match self.from_client(false) {
+            Turn::Go => {}
+            other => return other,
+        }
+        match self.from_node(false) {
+            Turn::Go => self.write_out(),
+            other => other,
+        }
+    }
+
+    /// One wake-up of the data phase.
+    async fn turn(
+        &mut self,
+        server: &Arc<ServerState>,
+        kill: &tokio_util::sync::CancellationToken,
+    ) -> Turn {
+        let Some(node) = self.node.as_mut() else {
+            return Turn::End {
+                cause: Cause::ServerAbort,
+                how: "no node".into(),
+            };
+        };
+        let budget = self.frontend.config.terminate.publish_buffer;
+        let read_client = node.side.wbuf.len() < HIGH_WATER && self.relay.kept_bytes() < budget;
+        let read_node = self.client.wbuf.len() < HIGH_WATER;
+        let timer = next_timer(&self.client, self.client_heartbeat, node);
+        let wake = tokio::select! {
+            biased;
+            _ = self.process.stop.cancelled() => Wake::Stop,
+            _ = kill.cancelled(), if !self.closing => Wake::Killed,
+            g = crate::proxy::session::shed(server), if !self.closing => Wake::Shed(g),
+            (r, _) = self.client.ready(read_client, self.client.wants_write()) => Wake::Client(r),
+            (r, _) = node.side.ready(read_node, node.side.wants_write()) => Wake::Node(r),
+            _ = tokio::time::sleep_until(timer) => Wake::Timer,
+        };
+        let turn = match wake {
+            Wake::Stop => Turn::End {
+                cause: Cause::Killed,
+                how: "warren is shutting down".into(),
+            },
+            Wake::Killed => Turn::Move {
+                why: server.kill_reason(),
+                planned: server.is_up(),
+            },
+            Wake::Shed(guard) => {
+                drop(guard);
+                Turn::Move {
+                    why: format!("rebalancing: {} has more than its share", server.full_name),
+                    planned: true,
+                }
+            }
+            Wake::Client(r) => {
+                if r {
+                    self.from_client(true)
+                } else {
+                    Turn::Go
+                }
+            }
+            Wake::Node(r) => {
+                if r {
+                    self.from_node(true)
+                } else {
+                    Turn::Go
+                }
+            }
+            Wake::Timer => self.on_timer(server),
+        };
+        if let Turn::Go = turn {
+            return self.write_out();
+        }
+        turn
+    }
+
+    /// Writes what waits on both sides, as far as the sockets take it.
+    fn write_out(&mut self) -> Turn {
+        if let Err(e) = self.client.write_some() {
+            return Turn::End {
+                cause: Cause::ClientAbort,
+                how: format!("client connection lost: {e}"),
+            };
+        }
+        if let Some(node) = self.node.as_mut() {
+            if let Err(e) = node.side.write_some() {
+                if !self.closing {
+                    return Turn::Move {
+                        why: format!("connection to {} lost: {e}", node.server().full_name),
+                        planned: false,
+                    };
+                }
+            }
+        }
+        Turn::Go
+    }
+
+    fn from_client(&mut self, read: bool) -> Turn {
+        let read = if read { self.client.read_some() } else { Ok(0) };
+        if let Err(e) = read {
+            return Turn::End {
+                cause: Cause::ClientAbort,
+                how: match e {
+                    SideError::Eof => "client closed the connection without connection.close".into(),
+                    e => format!("client connection lost: {e}"),
+                },
+            };
+        }
+        let Some(node) = self.node.as_mut() else {
+            return Turn::Go;
+        };
+        loop {
+            let frame = match self.client.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Turn::Go,
+                Err(e) => return self.refuse_client(FRAME_ERROR, &e.to_string()),
+            };
+            let update = frame.method()
+                == Some(crate::amqp::terminate::wire::id::CONNECTION_UPDATE_SECRET);
+            if update {
+                self.creds.update_secret = Some(frame.bytes.clone());
+            }
+            match self
+                .relay
+                .from_client(frame, &mut self.client.wbuf, &mut node.side.wbuf)
+            {
+                Ok(()) => {}
+                Err(Event::ClientClosing) => self.closing = true,
+                Err(Event::Closed) => {
+                    return Turn::End {
+                        cause: Cause::None,
+                        how: "closed".into(),
+                    }
+                }
+                Err(Event::ClientViolation(why)) => {
+                    return self.refuse_client(crate::amqp::methods::FRAME_ERROR, &why)
+                }
+                Err(other) => {
+                    return Turn::End {
+                        cause: Cause::ClientAbort,
+                        how: format!("{other:?}"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn from_node(&mut self, read: bool) -> Turn {
+        let Some(node) = self.node.as_mut() else {
+            return Turn::Go;
+        };
+        let name = node.server().full_name.clone();
+        let read = if read { node.side.read_some() } else { Ok(0) };
+        if let Err(e) = read {
+            if self.closing {
+                return Turn::End {
+                    cause: Cause::ServerAbort,
+                    how: format!("{name} closed during the close handshake"),
+                };
+            }
+            return Turn::Move {
+                why: match e {
+                    SideError::Eof => format!("{name} closed the connection"),
+                    e => format!("connection to {name} lost: {e}"),
+                },
+                planned: false,
+            };
+        }
+        loop {
+            let frame = match node.side.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => return Turn::Go,
+                Err(e) => {
+                    return Turn::Move {
+                        why: format!("{name} sent a bad frame: {e}"),
+                        planned: false,
+                    }
+                }
+            };
+            match self
+                .relay
+                .from_node(frame, &mut self.client.wbuf, &mut node.side.wbuf)
+            {
+                Ok(()) => {}
+                Err(Event::NodeForced(text)) if !self.closing => {
+                    return Turn::Move {
+                        why: format!("{name} closed the connection: {text}"),
+                        planned: false,
+                    }
+                }
+                Err(Event::NodeClosed(_)) | Err(Event::NodeForced(_)) => self.closing = true,
+                Err(Event::Closed) => {
+                    let _ = self.client.write_some();
+                    return Turn::End {
+                        cause: Cause::None,
+                        how: "closed".into(),
+                    };
+                }
+                Err(other) => {
+                    return Turn::End {
+                        cause: Cause::ServerAbort,
+                        how: format!("{other:?}"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Heartbeats out, liveness in, and the server's admin state.
+    fn on_timer(&mut self, server: &Arc<ServerState>) -> Turn {
+        let now = Instant::now();
+        if self.client_heartbeat > 0 {
+            let h = Duration::from_secs(u64::from(self.client_heartbeat));
+            if now >= self.client.last_read + 2 * h + HEARTBEAT_SLACK {
+                return Turn::End {
+                    cause: Cause::ClientTimeout,
+                    how: "client missed heartbeats".into(),
+                };
+            }
+            if now >= self.client.last_write + h / 2 {
+                self.client.wbuf.extend_from_slice(&HEARTBEAT);
+            }
+        }
+        if let Some(node) = self.node.as_mut() {
+            let h = node.heartbeat;
+            if !h.is_zero() {
+                if now >= node.side.last_read + 2 * h + HEARTBEAT_SLACK && !self.closing {
+                    return Turn::Move {
+                        why: format!("{} stopped answering (missed heartbeats)", server.full_name),
+                        planned: false,
+                    };
+                }
+                if now >= node.side.last_write + h / 2 {
+                    node.side.wbuf.extend_from_slice(&HEARTBEAT);
+                }
+            }
+        }
+        match server.admin() {
+            AdminState::Ready => Turn::Go,
+            _ if self.closing => Turn::Go,
+            state => Turn::Move {
+                why: format!(
+                    "{} is in {} (admin)",
+                    server.full_name,
+                    if state == AdminState::Drain { "DRAIN" } else { "MAINT" }
+                ),
+                planned: true,
+            },
+        }
+    }
+
+    /// Tells the client it broke the protocol (`connection.close` with `code`), and ends.
+    fn refuse_client(&mut self, code: u16, why: &str) -> Turn {
+        self.client
+            .wbuf
+            .extend_from_slice(&connection_close(code, why));
+        let _ = self.client.write_some();
+        Turn::End {
+            cause: Cause::ClientAbort,
+            how: format!("told the client (connection.close {code}): {why}"),
+        }
+    }
+
+    /// Ends the session: a close handshake that is over, or warren's own `connection.close`
+    /// 320 to the client; the node gets a clean close either way.
+    async fn end(&mut self, cause: Cause, how: String) -> (Cause, String) {
+        let deadline = Instant::now() + CLOSE_OK_WAIT;
+        if let Some(node) = self.node.as_mut() {
+            if !node.side.gone && cause != Cause::None {
+                node.side
+                    .wbuf
+                    .extend_from_slice(&connection_close(200, "client session ended"));
+            }
+            let _ = node.side.flush_until(deadline).await;
+        }
+        let tell = matches!(cause, Cause::Killed | Cause::ServerAbort | Cause::ServerTimeout)
+            && !self.client.gone;
+        if !tell {
+            let _ = self.client.flush_until(deadline).await;
+            return (cause, how);
+        }
+        let reason = format!("{how}; reconnect");
+        self.client
+            .wbuf
+            .extend_from_slice(&connection_close(CONNECTION_FORCED, &reason));
+        let told = self.client.flush_until(deadline).await.is_ok();
+        let answered = told && moving::await_close_ok(&mut self.client, deadline).await;
+        let how = match (told, answered) {
+            (true, true) => format!("told the client (connection.close 320): {reason}"),
+            (true, false) => format!("told the client (connection.close 320): {reason} (no close-ok)"),
+            (false, _) => format!("{reason} (client could not be told)"),
+        };
+        (cause, how)
+    }
+
+    fn log(&self, level: Level, what: &str) {
+        let line = format!(
+            "{} {{{} {} \"{}\"}} {}",
+            self.peer, self.who.user, self.who.vhost, self.who.name, what
+        );
+        if self.frontend.logger.is_empty() {
+            tracing::info!("{line}");
+        } else {
+            self.frontend.logger.send(level, &line);
+        }
+    }
+}
+
+/// The next time heartbeats or liveness need a look, or the admin poll.
+fn next_timer(client: &Side, client_heartbeat: u16, node: &Node) -> Instant {
+    let mut at = Instant::now() + ADMIN_POLL;
+    if client_heartbeat > 0 {
+        let h = Duration::from_secs(u64::from(client_heartbeat));
+        at = at.min(client.last_write + h / 2);
+        at = at.min(client.last_read + 2 * h + HEARTBEAT_SLACK);
+    }
+    if !node.heartbeat.is_zero() {
+        let h = node.heartbeat;
+        at = at.min(node.side.last_write + h / 2);
+        at = at.min(node.side.last_read + 2 * h + HEARTBEAT_SLACK);
+    }
+    at
+}
+
+/// A fresh buffer (what a relay writes during replay before the client is written to).
+fn scratch() -> BytesMut {
+    BytesMut::new()
+}
+
+impl Session<'_> {
+    fn failover_timeout(&self) -> Duration {
+        self.frontend
+            .config
+            .timeouts
+            .failover
+            .unwrap_or(DEFAULT_FAILOVER_TIMEOUT)
+    }
+}
