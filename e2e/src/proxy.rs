@@ -274,8 +274,13 @@ listen admin_stats
     stats uri /haproxy
     stats realm Haproxy\\ Manager
     stats auth duomai:shijiemori@2012
-",
-            stats = self.stats_port
+{admin}",
+            stats = self.stats_port,
+            admin = if self.terminate.is_some() {
+                "    stats admin if TRUE\n"
+            } else {
+                ""
+            }
         ));
         s
     }
@@ -493,6 +498,30 @@ impl Proxy {
             "http://duomai:shijiemori%402012@127.0.0.1:{}/haproxy",
             self.config.stats_port
         )
+    }
+
+    /// An admin action on a server through the stats page's JSON API (`stats admin`):
+    /// `drain`, `maint`, `ready`, `shutdown`. Returns the answer's body.
+    pub async fn admin(&self, server: &str, action: &str) -> Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = format!(
+            "{{\"backend\":\"{}\",\"server\":\"{server}\",\"action\":\"{action}\"}}",
+            ProxyConfig::BACKEND
+        );
+        let request = format!(
+            "POST /haproxy/api/server HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Basic ZHVvbWFpOnNoaWppZW1vcmlAMjAxMg==\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len(),
+            port = self.config.stats_port
+        );
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.config.stats_port)).await?;
+        s.write_all(request.as_bytes()).await?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await?;
+        anyhow::ensure!(
+            answer.starts_with("HTTP/1.1 200"),
+            "admin {action} {server}: {answer}"
+        );
+        Ok(answer)
     }
 
     /// Stops the proxy (SIGKILL) and waits for it.

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection};
 use tokio::sync::watch;
@@ -25,7 +27,9 @@ impl Errors {
         let errors = Errors::default();
         let e = errors.clone();
         conn.on_error(move |err| {
-            e.0.lock().unwrap_or_else(|p| p.into_inner()).push(err.to_string());
+            e.0.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(err.to_string());
         });
         errors
     }
@@ -75,7 +79,12 @@ impl Consumer {
         let ch = conn.create_channel().await?;
         ch.basic_qos(prefetch, Default::default()).await?;
         let mut stream = ch
-            .basic_consume(queue, name, BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                queue,
+                name,
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (tx, delivered) = watch::channel(0usize);
@@ -123,7 +132,10 @@ impl Consumer {
             if want.is_subset(&self.ids()) {
                 return true;
             }
-            if tokio::time::timeout_at(deadline, self.delivered.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, self.delivered.changed())
+                .await
+                .is_err()
+            {
                 return want.is_subset(&self.ids());
             }
         }
@@ -145,8 +157,15 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub async fn start(uri: &str, name: &str, key: &'static str, every: std::time::Duration) -> Result<Publisher> {
-        let conn = amqp::connect(uri, name).await.context("publisher connect")?;
+    pub async fn start(
+        uri: &str,
+        name: &str,
+        key: &'static str,
+        every: std::time::Duration,
+    ) -> Result<Publisher> {
+        let conn = amqp::connect(uri, name)
+            .await
+            .context("publisher connect")?;
         let errors = Errors::watch(&conn);
         let ch = conn.create_channel().await?;
         ch.confirm_select(ConfirmSelectOptions::default()).await?;
@@ -193,7 +212,11 @@ impl Publisher {
     pub async fn stop(self) -> Result<(Connection, BTreeSet<u64>)> {
         let _ = self.stop.send(true);
         self.task.await.context("publisher task")??;
-        let confirmed = self.confirmed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let confirmed = self
+            .confirmed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         Ok((self.conn, confirmed))
     }
 }

@@ -243,19 +243,26 @@ mod tests {
     #[test]
     fn qos_replaces_the_previous_one_unless_a_consumer_came_between() {
         let mut c = Channel::new();
-        let qos = |n| AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos { prefetch_count: n, global: false }));
+        let qos = |n| {
+            AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos {
+                prefetch_count: n,
+                global: false,
+            }))
+        };
         c.accepted(&qos(10));
         c.accepted(&qos(50));
         assert_eq!(c.ops.len(), 1);
-        c.accepted(&AMQPClass::Basic(basic::AMQPMethod::Consume(basic::Consume {
-            queue: "q".into(),
-            consumer_tag: "t".into(),
-            no_local: false,
-            no_ack: true,
-            exclusive: false,
-            nowait: false,
-            arguments: Default::default(),
-        })));
+        c.accepted(&AMQPClass::Basic(basic::AMQPMethod::Consume(
+            basic::Consume {
+                queue: "q".into(),
+                consumer_tag: "t".into(),
+                no_local: false,
+                no_ack: true,
+                exclusive: false,
+                nowait: false,
+                arguments: Default::default(),
+            },
+        )));
         c.accepted(&qos(5));
         assert_eq!(c.ops.len(), 3);
         assert!(!c.needs_ack(b"t"));

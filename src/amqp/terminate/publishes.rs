@@ -132,11 +132,7 @@ impl Publishes {
         if !ack && self.client_next.is_none() {
             self.refused_unseen += count;
         }
-        last_client.map(|tag| ClientConfirm {
-            tag,
-            multiple,
-            ack,
-        })
+        last_client.map(|tag| ClientConfirm { tag, multiple, ack })
     }
 
     fn forget(&mut self, m: &Message) {
@@ -184,7 +180,11 @@ mod tests {
         }
         assert_eq!(
             p.node_confirm(1, false, true),
-            Some(ClientConfirm { tag: 1, multiple: false, ack: true })
+            Some(ClientConfirm {
+                tag: 1,
+                multiple: false,
+                ack: true
+            })
         );
         // The node died with 2 and 3 unconfirmed: they get node numbers 1 and 2.
         let seqs: Vec<_> = p.new_epoch().map(|m| (m.node_seq, m.client_seq)).collect();
@@ -192,7 +192,11 @@ mod tests {
         publish(&mut p, b"y");
         assert_eq!(
             p.node_confirm(3, true, true),
-            Some(ClientConfirm { tag: 4, multiple: true, ack: true })
+            Some(ClientConfirm {
+                tag: 4,
+                multiple: true,
+                ack: true
+            })
         );
         assert_eq!((p.unconfirmed(), p.bytes()), (0, 0));
     }

@@ -350,8 +350,8 @@ impl Relay {
                 };
                 let node_tag = wire::u64_at(&frame.bytes, at).unwrap_or(0);
                 let tag = ch.tags.deliver(node_tag);
-                let needs_ack = wire::deliver_consumer_tag(&frame.bytes)
-                    .is_some_and(|t| ch.needs_ack(t));
+                let needs_ack =
+                    wire::deliver_consumer_tag(&frame.bytes).is_some_and(|t| ch.needs_ack(t));
                 ch.outstanding.deliver(tag, needs_ack);
                 put_patched(to_client, &frame.bytes, at, tag);
             }

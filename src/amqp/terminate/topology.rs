@@ -47,7 +47,10 @@ impl Entry {
             Entry::Exchange(m) => format!("exchange.declare '{}'", m.exchange),
             Entry::Queue(m) => format!("queue.declare '{}'", m.queue),
             Entry::QueueBind(m) => {
-                format!("queue.bind '{}' to '{}' ('{}')", m.queue, m.exchange, m.routing_key)
+                format!(
+                    "queue.bind '{}' to '{}' ('{}')",
+                    m.queue, m.exchange, m.routing_key
+                )
             }
             Entry::ExchangeBind(m) => format!(
                 "exchange.bind '{}' to '{}' ('{}')",
@@ -174,27 +177,40 @@ mod tests {
         let mut t = Topology::default();
         t.record(&qdeclare("a", false));
         t.record(&qdeclare("b", false));
-        t.record(&AMQPClass::Queue(queue::AMQPMethod::Bind(qbind("a", "x", "k"))));
-        t.record(&AMQPClass::Queue(queue::AMQPMethod::Bind(qbind("a", "x", "k"))));
-        t.record(&AMQPClass::Queue(queue::AMQPMethod::Bind(qbind("b", "x", "k"))));
+        t.record(&AMQPClass::Queue(queue::AMQPMethod::Bind(qbind(
+            "a", "x", "k",
+        ))));
+        t.record(&AMQPClass::Queue(queue::AMQPMethod::Bind(qbind(
+            "a", "x", "k",
+        ))));
+        t.record(&AMQPClass::Queue(queue::AMQPMethod::Bind(qbind(
+            "b", "x", "k",
+        ))));
         assert_eq!(t.entries().len(), 4, "a repeated bind is kept once");
-        t.record(&AMQPClass::Queue(queue::AMQPMethod::Unbind(queue::Unbind {
-            queue: "b".into(),
-            exchange: "x".into(),
-            routing_key: "k".into(),
-            arguments: FieldTable::default(),
-        })));
-        t.record(&AMQPClass::Queue(queue::AMQPMethod::Delete(queue::Delete {
-            queue: "a".into(),
-            if_unused: false,
-            if_empty: false,
-            nowait: false,
-        })));
+        t.record(&AMQPClass::Queue(queue::AMQPMethod::Unbind(
+            queue::Unbind {
+                queue: "b".into(),
+                exchange: "x".into(),
+                routing_key: "k".into(),
+                arguments: FieldTable::default(),
+            },
+        )));
+        t.record(&AMQPClass::Queue(queue::AMQPMethod::Delete(
+            queue::Delete {
+                queue: "a".into(),
+                if_unused: false,
+                if_empty: false,
+                nowait: false,
+            },
+        )));
         let left: Vec<String> = t.entries().iter().map(Entry::describe).collect();
         assert_eq!(left, vec!["queue.declare 'b'"]);
         assert_eq!(t.connection_bound_queue(), None);
         t.record(&qdeclare("c", true));
-        assert_eq!(t.connection_bound_queue(), Some("exclusive queue 'c'".into()));
+        assert_eq!(
+            t.connection_bound_queue(),
+            Some("exclusive queue 'c'".into())
+        );
         match t.entries()[0].method() {
             AMQPClass::Queue(queue::AMQPMethod::Declare(d)) => assert!(!d.nowait),
             other => panic!("unexpected {other:?}"),

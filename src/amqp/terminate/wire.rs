@@ -7,8 +7,8 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::amqp::frame::{
-    FrameError, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD,
-    FRAME_OVERHEAD, FRAME_SIZE_FUDGE,
+    FrameError, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD,
+    FRAME_SIZE_FUDGE,
 };
 
 /// A method's class and method ids.
@@ -87,8 +87,12 @@ impl RawFrame {
     /// The method id of a method frame with at least four payload bytes.
     pub fn method(&self) -> Option<MethodId> {
         let p = self.payload();
-        (self.kind == FRAME_METHOD && p.len() >= 4)
-            .then(|| (u16::from_be_bytes([p[0], p[1]]), u16::from_be_bytes([p[2], p[3]])))
+        (self.kind == FRAME_METHOD && p.len() >= 4).then(|| {
+            (
+                u16::from_be_bytes([p[0], p[1]]),
+                u16::from_be_bytes([p[2], p[3]]),
+            )
+        })
     }
 
     pub fn is_heartbeat(&self) -> bool {
@@ -104,7 +108,10 @@ pub fn cut(buf: &mut BytesMut, frame_max: u32) -> Result<Option<RawFrame>, Frame
         return Ok(None);
     }
     let kind = buf[0];
-    if !matches!(kind, FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT) {
+    if !matches!(
+        kind,
+        FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT
+    ) {
         return Err(FrameError::BadType(kind));
     }
     let channel = u16::from_be_bytes([buf[1], buf[2]]);

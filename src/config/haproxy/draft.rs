@@ -300,7 +300,11 @@ impl Draft {
     /// The proxy's mode: `option amqp` turns `mode tcp` into AMQP mode; with `mode http` it
     /// has no effect here (the error is reported by `finish`).
     pub fn mode(&self) -> Mode {
-        match (self.mode.unwrap_or(Mode::Tcp), self.amqp, self.amqp_terminate) {
+        match (
+            self.mode.unwrap_or(Mode::Tcp),
+            self.amqp,
+            self.amqp_terminate,
+        ) {
             // `option amqp-terminate` implies `option amqp`.
             (Mode::Tcp, _, Some((true, _))) => Mode::AmqpTerminate,
             (Mode::Tcp, Some((true, _)), _) => Mode::Amqp,

@@ -63,15 +63,30 @@ pub async fn handshake(
     let server = Arc::clone(&started.slot.server);
     client.wbuf.extend_from_slice(&started.start.bytes);
     if client.flush_until(deadline).await.is_err() {
-        return Err(fail(&client, Cause::ClientAbort, Some(&server), "client left".into()));
+        return Err(fail(
+            &client,
+            Cause::ClientAbort,
+            Some(&server),
+            "client left".into(),
+        ));
     }
     let start_ok = match client.read_method(deadline).await {
         Ok(f) if f.method() == Some(id::CONNECTION_START_OK) => f,
         Ok(_) => {
-            return Err(fail(&client, Cause::ClientAbort, Some(&server), "client did not answer with start-ok".into()))
+            return Err(fail(
+                &client,
+                Cause::ClientAbort,
+                Some(&server),
+                "client did not answer with start-ok".into(),
+            ))
         }
         Err(e) => {
-            return Err(fail(&client, Cause::ClientTimeout, Some(&server), format!("handshake not finished: {e}")))
+            return Err(fail(
+                &client,
+                Cause::ClientTimeout,
+                Some(&server),
+                format!("handshake not finished: {e}"),
+            ))
         }
     };
     let mut who = Identity::default();
@@ -86,11 +101,17 @@ pub async fn handshake(
                 .wbuf
                 .extend_from_slice(&connection_close(ACCESS_REFUSED, text));
             let _ = client.flush_until(deadline).await;
-            return Err(fail(&client, Cause::ClientAbort, Some(&server), text.into()));
+            return Err(fail(
+                &client,
+                Cause::ClientAbort,
+                Some(&server),
+                text.into(),
+            ));
         }
         who.user = crate::amqp::handshake::user_of(m.mechanism.as_str(), m.response.as_bytes())
             .unwrap_or_else(|| "-".into());
-        who.name = crate::amqp::handshake::string_property(&m.client_properties, "connection_name").unwrap_or_default();
+        who.name = crate::amqp::handshake::string_property(&m.client_properties, "connection_name")
+            .unwrap_or_default();
     }
     let mut node_side = started.side;
     let tune = match node::authenticate(&mut node_side, &start_ok.bytes, deadline).await {
@@ -112,17 +133,32 @@ pub async fn handshake(
         })),
     ));
     if client.flush_until(deadline).await.is_err() {
-        return Err(fail(&client, Cause::ClientAbort, Some(&server), "client left".into()));
+        return Err(fail(
+            &client,
+            Cause::ClientAbort,
+            Some(&server),
+            "client left".into(),
+        ));
     }
     let tune_ok = match client.read_method(deadline).await {
         Ok(f) => match parse_class(f.payload()) {
             Ok((_, AMQPClass::Connection(connection::AMQPMethod::TuneOk(t)))) => t,
             _ => {
-                return Err(fail(&client, Cause::ClientAbort, Some(&server), "client did not answer with tune-ok".into()))
+                return Err(fail(
+                    &client,
+                    Cause::ClientAbort,
+                    Some(&server),
+                    "client did not answer with tune-ok".into(),
+                ))
             }
         },
         Err(e) => {
-            return Err(fail(&client, Cause::ClientTimeout, Some(&server), format!("handshake not finished: {e}")))
+            return Err(fail(
+                &client,
+                Cause::ClientTimeout,
+                Some(&server),
+                format!("handshake not finished: {e}"),
+            ))
         }
     };
     let frame_max = match (tune_ok.frame_max, tune.frame_max) {
@@ -134,10 +170,20 @@ pub async fn handshake(
     let open = match client.read_method(deadline).await {
         Ok(f) if f.method() == Some(id::CONNECTION_OPEN) => f,
         Ok(_) => {
-            return Err(fail(&client, Cause::ClientAbort, Some(&server), "client did not send connection.open".into()))
+            return Err(fail(
+                &client,
+                Cause::ClientAbort,
+                Some(&server),
+                "client did not send connection.open".into(),
+            ))
         }
         Err(e) => {
-            return Err(fail(&client, Cause::ClientTimeout, Some(&server), format!("handshake not finished: {e}")))
+            return Err(fail(
+                &client,
+                Cause::ClientTimeout,
+                Some(&server),
+                format!("handshake not finished: {e}"),
+            ))
         }
     };
     if let Ok((_, AMQPClass::Connection(connection::AMQPMethod::Open(o)))) =
@@ -158,7 +204,12 @@ pub async fn handshake(
     };
     client.wbuf.extend_from_slice(&open_ok.bytes);
     if client.flush_until(deadline).await.is_err() {
-        return Err(fail(&client, Cause::ClientAbort, Some(&server), "client left".into()));
+        return Err(fail(
+            &client,
+            Cause::ClientAbort,
+            Some(&server),
+            "client left".into(),
+        ));
     }
     Ok(Opened {
         client,

@@ -117,6 +117,7 @@ pub async fn serve(
         who: opened.who,
         moves: 0,
         closing: false,
+        admin_poll: Instant::now() + ADMIN_POLL,
     };
     let (cause, how) = session.run().await;
     let server = session.node.as_ref().map(|n| Arc::clone(n.server()));
@@ -191,6 +192,8 @@ struct Session<'a> {
     moves: u32,
     /// A close handshake is under way (client's or node's): no move any more.
     closing: bool,
+    /// When to look at the server's admin state next.
+    admin_poll: Instant,
 }
 
 impl Session<'_> {
@@ -222,7 +225,10 @@ impl Session<'_> {
                             &format!("could not move the session ({why}): {reason}"),
                         );
                         return self
-                            .end(Cause::ServerAbort, format!("{why}; could not move: {reason}"))
+                            .end(
+                                Cause::ServerAbort,
+                                format!("{why}; could not move: {reason}"),
+                            )
                             .await;
                     }
                 },
@@ -257,7 +263,23 @@ impl Session<'_> {
         let budget = self.frontend.config.terminate.publish_buffer;
         let read_client = node.side.wbuf.len() < HIGH_WATER && self.relay.kept_bytes() < budget;
         let read_node = self.client.wbuf.len() < HIGH_WATER;
-        let timer = next_timer(&self.client, self.client_heartbeat, node);
+        let mut timer = next_timer(&self.client, self.client_heartbeat, node, self.admin_poll);
+        if Instant::now() >= timer {
+            // Busy sockets win the biased select below every time: timers are looked at
+            // here too, or a busy session would never notice a silent node or a drain.
+            self.admin_poll = Instant::now() + ADMIN_POLL;
+            match self.on_timer(server) {
+                Turn::Go => {}
+                other => return other,
+            }
+            let Some(n) = self.node.as_ref() else {
+                return Turn::Go;
+            };
+            timer = next_timer(&self.client, self.client_heartbeat, n, self.admin_poll);
+        }
+        let Some(node) = self.node.as_mut() else {
+            return Turn::Go;
+        };
         let wake = tokio::select! {
             biased;
             _ = self.process.stop.cancelled() => Wake::Stop,
@@ -297,7 +319,10 @@ impl Session<'_> {
                     Turn::Go
                 }
             }
-            Wake::Timer => self.on_timer(server),
+            Wake::Timer => {
+                self.admin_poll = Instant::now() + ADMIN_POLL;
+                self.on_timer(server)
+            }
         };
         if let Turn::Go = turn {
             return self.write_out();
@@ -332,7 +357,9 @@ impl Session<'_> {
             return Turn::End {
                 cause: Cause::ClientAbort,
                 how: match e {
-                    SideError::Eof => "client closed the connection without connection.close".into(),
+                    SideError::Eof => {
+                        "client closed the connection without connection.close".into()
+                    }
                     e => format!("client connection lost: {e}"),
                 },
             };
@@ -346,8 +373,8 @@ impl Session<'_> {
                 Ok(None) => return Turn::Go,
                 Err(e) => return self.refuse_client(FRAME_ERROR, &e.to_string()),
             };
-            let update = frame.method()
-                == Some(crate::amqp::terminate::wire::id::CONNECTION_UPDATE_SECRET);
+            let update =
+                frame.method() == Some(crate::amqp::terminate::wire::id::CONNECTION_UPDATE_SECRET);
             if update {
                 self.creds.update_secret = Some(frame.bytes.clone());
             }
@@ -473,7 +500,11 @@ impl Session<'_> {
                 why: format!(
                     "{} is in {} (admin)",
                     server.full_name,
-                    if state == AdminState::Drain { "DRAIN" } else { "MAINT" }
+                    if state == AdminState::Drain {
+                        "DRAIN"
+                    } else {
+                        "MAINT"
+                    }
                 ),
                 planned: true,
             },
@@ -504,8 +535,10 @@ impl Session<'_> {
             }
             let _ = node.side.flush_until(deadline).await;
         }
-        let tell = matches!(cause, Cause::Killed | Cause::ServerAbort | Cause::ServerTimeout)
-            && !self.client.gone;
+        let tell = matches!(
+            cause,
+            Cause::Killed | Cause::ServerAbort | Cause::ServerTimeout
+        ) && !self.client.gone;
         if !tell {
             let _ = self.client.flush_until(deadline).await;
             return (cause, how);
@@ -518,7 +551,9 @@ impl Session<'_> {
         let answered = told && moving::await_close_ok(&mut self.client, deadline).await;
         let how = match (told, answered) {
             (true, true) => format!("told the client (connection.close 320): {reason}"),
-            (true, false) => format!("told the client (connection.close 320): {reason} (no close-ok)"),
+            (true, false) => {
+                format!("told the client (connection.close 320): {reason} (no close-ok)")
+            }
             (false, _) => format!("{reason} (client could not be told)"),
         };
         (cause, how)
@@ -538,8 +573,8 @@ impl Session<'_> {
 }
 
 /// The next time heartbeats or liveness need a look, or the admin poll.
-fn next_timer(client: &Side, client_heartbeat: u16, node: &Node) -> Instant {
-    let mut at = Instant::now() + ADMIN_POLL;
+fn next_timer(client: &Side, client_heartbeat: u16, node: &Node, admin_poll: Instant) -> Instant {
+    let mut at = admin_poll;
     if client_heartbeat > 0 {
         let h = Duration::from_secs(u64::from(client_heartbeat));
         at = at.min(client.last_write + h / 2);

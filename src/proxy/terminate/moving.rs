@@ -71,7 +71,10 @@ impl Session<'_> {
             old.side
                 .wbuf
                 .extend_from_slice(&connection_close(200, "warren is moving this session"));
-            let _ = old.side.flush_until(Instant::now() + Duration::from_secs(1)).await;
+            let _ = old
+                .side
+                .flush_until(Instant::now() + Duration::from_secs(1))
+                .await;
         }
         drop(old);
 
@@ -218,7 +221,11 @@ impl Session<'_> {
 
 /// Runs `work` while the client is held: it is not read, but it is sent heartbeats on its
 /// schedule so it does not give up on warren.
-async fn hold<T>(client: &mut Side, heartbeat: u16, work: impl std::future::Future<Output = T>) -> T {
+async fn hold<T>(
+    client: &mut Side,
+    heartbeat: u16,
+    work: impl std::future::Future<Output = T>,
+) -> T {
     tokio::pin!(work);
     let every = if heartbeat > 0 {
         Duration::from_secs(u64::from(heartbeat)) / 2

@@ -132,7 +132,11 @@ pub async fn reach(
             Ok(Ok(conn)) => conn,
         };
         let server = Arc::clone(&conn.slot.server);
-        let wait = backend.config.timeouts.connect.unwrap_or(DEFAULT_START_WAIT);
+        let wait = backend
+            .config
+            .timeouts
+            .connect
+            .unwrap_or(DEFAULT_START_WAIT);
         let answer_by = (Instant::now() + wait).min(deadline);
         let mut side = Side::new(conn.stream, SERVER_PRE_TUNE_FRAME_MAX);
         side.wbuf.extend_from_slice(PROTOCOL_HEADER);

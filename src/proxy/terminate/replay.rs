@@ -132,7 +132,9 @@ async fn expect(
         match (frame.channel, frame.method()) {
             (0, Some(id::CONNECTION_CLOSE)) => {
                 let (code, text) = close_fields(frame.payload());
-                return Err(format!("{what}: the node closed the connection: {code} {text}"));
+                return Err(format!(
+                    "{what}: the node closed the connection: {code} {text}"
+                ));
             }
             (c, Some(id::CHANNEL_CLOSE)) if c == channel => {
                 let (code, text) = close_fields(frame.payload());
