@@ -524,6 +524,21 @@ impl Proxy {
         Ok(answer)
     }
 
+    /// `GET /haproxy<suffix>` on the stats page (with its credentials); the body.
+    pub async fn stats_get(&self, suffix: &str) -> Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let request = format!(
+            "GET /haproxy{suffix} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic ZHVvbWFpOnNoaWppZW1vcmlAMjAxMg==\r\nConnection: close\r\n\r\n"
+        );
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.config.stats_port)).await?;
+        s.write_all(request.as_bytes()).await?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await?;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "GET {suffix}: {head}");
+        Ok(body.to_string())
+    }
+
     /// Stops the proxy (SIGKILL) and waits for it.
     pub async fn stop(mut self) -> Result<()> {
         self.child.kill().await?;

@@ -146,6 +146,18 @@ async fn outlive(t: TestCtx, name: &str, fault: Fault) -> Result<()> {
         for line in proxy.log.dump().lines().filter(|l| l.contains("moved from") || l.contains("could not move")) {
             eprintln!("[e2e] warren: {line}");
         }
+        // The sessions view and the counters say what happened.
+        let sessions = proxy.stats_get(";sessions").await?;
+        ensure!(
+            sessions.contains("\"connection_name\":\"term-consumer\"") && sessions.contains("\"moves\":1"),
+            "the sessions view does not show the consumer's move: {sessions}"
+        );
+        let csv = proxy.stats_get(";csv").await?;
+        let header: Vec<&str> = csv.lines().next().unwrap_or("").trim_start_matches("# ").split(',').collect();
+        let moves_col = header.iter().position(|c| *c == "amqp_moves").context("no amqp_moves column")?;
+        let frontend = csv.lines().find(|l| l.contains(",FRONTEND,")).context("no FRONTEND row")?;
+        let moves: u64 = frontend.split(',').nth(moves_col).unwrap_or("").parse().unwrap_or(0);
+        ensure!(moves >= 1, "amqp_moves is {moves} on the stats page");
         let bound = if fault.planned() { 0 } else { 50 + 1 };
         ensure!(dups <= bound, "{dups} duplicates: more than {bound}");
         ensure!(consumer.errors.list().is_empty(), "the consumer saw errors: {:?}", consumer.errors.list());

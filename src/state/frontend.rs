@@ -52,6 +52,8 @@ pub struct FrontendState {
     session_rate: Mutex<FreqCtr>,
     /// Per client address, when `rate-limit sessions-per-source` is set.
     sources: Option<Mutex<SourceRates>>,
+    /// `amqp-terminate`: the clients open now, for the sessions view.
+    pub sessions: Arc<super::sessions::Sessions>,
 }
 
 impl FrontendState {
@@ -72,6 +74,7 @@ impl FrontendState {
             backend,
             logger,
             counters: FrontendCounters::default(),
+            sessions: Arc::default(),
         }
     }
 

@@ -145,6 +145,30 @@ pub fn prometheus(rows: &[Row]) -> String {
         "Connections refused by rate-limit sessions-per-source",
         fe_denied.clone(),
     );
+    let fe_moves = Family::<ProxyLabels, Counter>::default();
+    registry.register(
+        "frontend_amqp_moves",
+        "amqp-terminate: sessions moved to another node with the client kept connected",
+        fe_moves.clone(),
+    );
+    let fe_moves_failed = Family::<ProxyLabels, Counter>::default();
+    registry.register(
+        "frontend_amqp_moves_failed",
+        "amqp-terminate: moves that could not be done (the client got connection.close 320)",
+        fe_moves_failed.clone(),
+    );
+    let fe_republished = Family::<ProxyLabels, Counter>::default();
+    registry.register(
+        "frontend_amqp_republished_messages",
+        "amqp-terminate: messages published again on a new node after a move",
+        fe_republished.clone(),
+    );
+    let fe_held = Family::<ProxyLabels, Gauge>::default();
+    registry.register(
+        "frontend_amqp_clients_held",
+        "amqp-terminate: clients held right now while their session moves",
+        fe_held.clone(),
+    );
     let be_queue = Family::<ProxyLabels, Gauge>::default();
     registry.register(
         "backend_queue_current",
@@ -191,6 +215,18 @@ pub fn prometheus(rows: &[Row]) -> String {
                 fe_denied
                     .get_or_create(&l)
                     .inc_by(num(row, "dcon").max(0) as u64);
+                if row.get("mode") == "amqp-terminate" {
+                    for (family, field) in [
+                        (&fe_moves, "amqp_moves"),
+                        (&fe_moves_failed, "amqp_moves_failed"),
+                        (&fe_republished, "amqp_republished"),
+                    ] {
+                        family
+                            .get_or_create(&l)
+                            .inc_by(num(row, field).max(0) as u64);
+                    }
+                    fe_held.get_or_create(&l).set(num(row, "amqp_held"));
+                }
             }
             Kind::Backend => {
                 let l = ProxyLabels { proxy };

@@ -14,9 +14,11 @@ pub struct PageInfo<'a> {
     pub csrf: Option<&'a str>,
     /// A message to show once (the result of an admin action).
     pub notice: Option<&'a str>,
+    /// More to show under the proxies (the sessions view), already HTML.
+    pub sessions: String,
 }
 
-fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -183,6 +185,7 @@ pub fn page(rows: &[Row], info: &PageInfo<'_>) -> String {
     if !current.is_empty() {
         out.push_str("</table>");
     }
+    out.push_str(&info.sessions);
     out.push_str("</body></html>");
     out
 }

@@ -167,9 +167,16 @@ async fn handle(req: Request<Incoming>, page: &Page) -> Response<Full<Bytes>> {
                 )
             } else if p.ends_with(";json") {
                 response(StatusCode::OK, "application/json", export::json(&rows))
+            } else if p.ends_with(";sessions") {
+                response(
+                    StatusCode::OK,
+                    "application/json",
+                    super::sessions::json(&generation),
+                )
             } else {
                 let info = html::PageInfo {
                     page: cfg,
+                    sessions: super::sessions::html(&generation, html::esc),
                     csrf: cfg.admin.then_some(page.csrf.as_str()),
                     notice: None,
                 };
@@ -261,6 +268,7 @@ async fn handle(req: Request<Incoming>, page: &Page) -> Response<Full<Bytes>> {
             let rows = schema::rows(&generation);
             let info = html::PageInfo {
                 page: cfg,
+                sessions: super::sessions::html(&generation, html::esc),
                 csrf: Some(page.csrf.as_str()),
                 notice: Some(&notice),
             };

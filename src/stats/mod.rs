@@ -7,6 +7,7 @@ pub mod export;
 pub mod html;
 pub mod http;
 pub mod schema;
+pub mod sessions;
 pub mod socket;
 
 use crate::runtime::Generation;

@@ -9,9 +9,9 @@ use tokio::time::Instant;
 use crate::runtime::Generation;
 use crate::state::{AdminState, BackendState, FrontendState, ServerState};
 
-/// HAProxy 2.6's `show stat` columns, in order (the general ones, before its per-module
-/// statistics).
-pub const FIELDS: [&str; 99] = [
+/// HAProxy 2.6's `show stat` columns, in order (the general ones), then warren's own
+/// (`amqp-terminate` mode), where HAProxy puts its per-module statistics.
+pub const FIELDS: [&str; 103] = [
     "pxname",
     "svname",
     "qcur",
@@ -111,6 +111,12 @@ pub const FIELDS: [&str; 99] = [
     "safe_conn_cur",
     "used_conn_cur",
     "need_conn_est",
+    // warren: sessions moved to another node, moves that failed (320), messages published
+    // again after moves, clients held right now while their session moves.
+    "amqp_moves",
+    "amqp_moves_failed",
+    "amqp_republished",
+    "amqp_held",
 ];
 
 /// What a row describes (HAProxy's `type` column: 0, 1, 2).
@@ -213,6 +219,12 @@ fn frontend_row(fe: &FrontendState, iid: usize) -> Row {
         r.set("rate_lim", limit);
     }
     r.set("dcon", c.denied.load(Ordering::Relaxed));
+    if fe.config.mode == crate::config::Mode::AmqpTerminate {
+        r.set("amqp_moves", c.moves.load(Ordering::Relaxed));
+        r.set("amqp_moves_failed", c.moves_failed.load(Ordering::Relaxed));
+        r.set("amqp_republished", c.republished.load(Ordering::Relaxed));
+        r.set("amqp_held", c.held.load(Ordering::Relaxed));
+    }
     r
 }
 

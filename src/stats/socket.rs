@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! show stat                           the CSV of the stats page
+//! show sess                           the AMQP clients of amqp-terminate frontends
 //! show servers state                  one line per server (HAProxy's server-state format)
 //! set server <b>/<s> state ready|drain|maint
 //! set server <b>/<s> weight <0..256>
@@ -31,6 +32,7 @@ use crate::state::AdminState;
 const HELP: &str = "The following commands are valid at this level:
   help                                     : this message
   show stat                                : report counters for each proxy and server (CSV)
+  show sess                                : list the AMQP clients of amqp-terminate frontends
   show servers state                       : dump volatile server information
   set server <bk>/<srv> state ready|drain|maint : change a server's administrative state
   set server <bk>/<srv> weight <0-256>     : change a server's weight
@@ -93,6 +95,7 @@ pub fn execute(command: &str, generation: &Generation) -> String {
     let result = match words.as_slice() {
         ["help"] => Ok(HELP.to_string()),
         ["show", "stat", ..] => Ok(schema::csv(&schema::rows(generation))),
+        ["show", "sess", ..] => Ok(super::sessions::text(generation)),
         ["show", "servers", "state", ..] => Ok(servers_state(generation)),
         ["set", "server", target, "state", state] => on(target, |b, s| {
             run_action(generation, Some(b), Some(s), Some(state), None, by)

@@ -32,6 +32,7 @@ use crate::amqp::terminate::wire::HEARTBEAT;
 use crate::config::{Level, DEFAULT_FAILOVER_TIMEOUT};
 use crate::log::tcplog::{Cause, Phase};
 use crate::proxy::stream::Stream;
+use crate::state::sessions::{Registered, SessionInfo};
 use crate::state::{AdminState, BackendState, FrontendState, Process, ServerState};
 
 /// Slack added to 2×heartbeat before a silent side is declared dead (as in `amqp` mode).
@@ -103,7 +104,18 @@ pub async fn serve(
     let connect_ms = Some(opened.node.connect_time.as_millis() as u64);
     let retries = opened.node.retries;
     let control = opened.control_channel;
+    let entry = frontend.sessions.register(SessionInfo {
+        client: peer,
+        user: opened.who.user.clone(),
+        vhost: opened.who.vhost.clone(),
+        name: opened.who.name.clone(),
+        node: opened.node.server().full_name.clone(),
+        epoch: 1,
+        moves: 0,
+        since: Instant::now(),
+    });
     let mut session = Session {
+        entry,
         process,
         frontend,
         backend,
@@ -176,6 +188,8 @@ enum Turn {
 }
 
 struct Session<'a> {
+    /// This session in the frontend's sessions view.
+    entry: Registered,
     process: &'a Process,
     frontend: &'a FrontendState,
     backend: &'a Arc<BackendState>,

@@ -118,6 +118,7 @@ impl Session<'_> {
             hold(client, hb, tokio::time::sleep(RETRY_PAUSE)).await;
         };
         let to = node.server().full_name.clone();
+        self.entry.moved(&to);
         self.node = Some(node);
         self.moves += 1;
         self.frontend.counters.moves.fetch_add(1, Ordering::Relaxed);
