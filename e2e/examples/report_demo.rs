@@ -3,7 +3,9 @@
 //!
 //! Expects the cluster running (`scripts/rabbit-cluster start`); `scripts/demo` does it all.
 //! Env: WARREN_BIN / WARREN_E2E_PROXY as in the tests; DEMO_PORT (10000), DEMO_STATS_PORT
-//! (10080), DEMO_SECONDS (20), DEMO_KILL_AT (6), DEMO_THREE=1 to add node 3 as a server.
+//! (10080), DEMO_SECONDS (20), DEMO_KILL_AT (6), DEMO_THREE=1 to add node 3 as a server,
+//! DEMO_MODE: `terminate` (warren's default here: clients keep their connections), `amqp`
+//! (clients are told with 320 and reconnect) or `tcp` (the report's HAProxy behaviour).
 
 use anyhow::Result;
 use tokio::time::{Duration, Instant};
@@ -29,8 +31,20 @@ async fn main() -> Result<()> {
     if std::env::var("DEMO_THREE").as_deref() == Ok("1") {
         config = config.with_node(3, 30);
     }
+    let kind = ProxyKind::from_env()?;
+    let mode = match (&kind, std::env::var("DEMO_MODE").as_deref()) {
+        (ProxyKind::Haproxy, _) => "tcp".to_string(),
+        (_, Ok(m)) => m.to_string(),
+        (_, Err(_)) => "terminate".to_string(),
+    };
+    match mode.as_str() {
+        "terminate" => config = config.terminate(),
+        "amqp" => config = config.amqp(),
+        _ => {}
+    }
+    println!("mode: {mode}");
     let (seconds, kill_at) = (env_num("DEMO_SECONDS", 20), env_num("DEMO_KILL_AT", 6));
-    let proxy = Proxy::start(ProxyKind::from_env()?, config).await?;
+    let proxy = Proxy::start(kind, config).await?;
     println!(
         "proxy: {} -f {}",
         proxy.kind.name(),
@@ -142,6 +156,33 @@ async fn main() -> Result<()> {
                 o.missing(&sent).len()
             );
         });
+        if let Ok((_, at)) = proxy
+            .log
+            .wait_for("moved from", mark, Duration::from_millis(1))
+            .await
+        {
+            timeline.at(at, "warren moves the first session to a living node");
+        }
+        let (reconnections, pause) = board.read(|o| {
+            let mut gaps: Vec<Duration> = o
+                .deliveries
+                .windows(2)
+                .filter(|w| w[1].0 >= t_fail)
+                .map(|w| w[1].0.duration_since(w[0].0))
+                .collect();
+            gaps.sort();
+            (o.sessions.len().saturating_sub(4), gaps.last().copied())
+        });
+        let moves = proxy
+            .log
+            .dump()
+            .lines()
+            .filter(|l| l.contains("moved from"))
+            .count();
+        println!(
+            "client reconnections: {reconnections}; sessions moved by warren: {moves}; longest pause in deliveries after the kill: {}",
+            pause.map_or("-".to_string(), |p| format!("{} ms", p.as_millis()))
+        );
         println!(
             "{}",
             timeline.render(&format!("kill -9 node 2 behind {}", proxy.kind.name()))
@@ -153,7 +194,9 @@ async fn main() -> Result<()> {
             .log
             .dump()
             .lines()
-            .filter(|l| l.contains("Server "))
+            .filter(|l| l.contains("Server ")
+                || l.contains("moved from")
+                || l.contains("could not move"))
             .collect::<Vec<_>>()
             .join("\n")
     );

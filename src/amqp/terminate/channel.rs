@@ -140,6 +140,12 @@ pub struct Channel {
     /// The channel does not exist on the current node (the node closed it, then the
     /// session moved): the client's `close-ok` is not passed on.
     pub closed_upstream: bool,
+    /// A message from the node (deliver, get-ok, return) whose frames have not all
+    /// arrived: held back from the client until they have, so a node lost mid-message
+    /// never leaves the client with half a message.
+    pub incoming: Vec<Bytes>,
+    /// Body bytes of `incoming` still to come (`None`: its header has not come yet).
+    pub incoming_left: Option<u64>,
 }
 
 impl Channel {
@@ -159,6 +165,8 @@ impl Channel {
             publishing: false,
             cancelling: 0,
             closed_upstream: false,
+            incoming: Vec::new(),
+            incoming_left: None,
         }
     }
 
@@ -209,6 +217,8 @@ impl Channel {
         self.outstanding.clear();
         self.confirms_on = false;
         self.cancelling = 0;
+        self.incoming.clear();
+        self.incoming_left = None;
     }
 }
 

@@ -87,10 +87,12 @@ pub async fn replay(
     }
     let mut republished = 0u64;
     for ch in relay.channels.values_mut() {
-        if ch.tx || ch.publishes.unconfirmed() == 0 {
+        // Every channel's numbering starts again on the new node, kept messages or not.
+        let kept = ch.publishes.new_epoch();
+        if ch.tx {
             continue;
         }
-        for message in ch.publishes.new_epoch() {
+        for message in kept {
             for frame in &message.frames {
                 side.wbuf.extend_from_slice(frame);
             }
