@@ -109,11 +109,13 @@ async fn main() -> Result<()> {
             killed = Some(t);
         }
     }
-    // let the consumers drain what was published, then stop the clients
-    let sent: Vec<_> = board.read(|o| o.confirmed.iter().map(|(_, id, k)| (*id, *k)).collect());
+    // let the consumers drain what was confirmed up to now, then stop the clients (the
+    // publisher goes on meanwhile: what it publishes later is not counted)
+    let drained: Vec<_> =
+        board.read(|o| o.confirmed.iter().map(|(_, id, k)| (*id, *k)).collect());
     let _ = board
         .wait("queues drained", Duration::from_secs(15), |o| {
-            o.missing(&sent).is_empty().then_some(())
+            o.missing(&drained).is_empty().then_some(())
         })
         .await;
     clients.stop().await;
@@ -148,13 +150,16 @@ async fn main() -> Result<()> {
             for (at, e) in &o.publisher_errors {
                 timeline.at(*at, format!("publisher: {e}"));
             }
-            let sent: Vec<_> = o.confirmed.iter().map(|(_, id, k)| (*id, *k)).collect();
             println!(
                 "\n{} messages confirmed, {} deliveries; not consumed: {}",
-                sent.len(),
+                drained.len(),
                 o.deliveries.len(),
-                o.missing(&sent).len()
+                o.missing(&drained).len()
             );
+            let missing = o.missing(&drained);
+            if !missing.is_empty() {
+                println!("not consumed (id, queue): {missing:?}");
+            }
         });
         if let Ok((_, at)) = proxy
             .log
