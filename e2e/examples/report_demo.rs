@@ -111,8 +111,7 @@ async fn main() -> Result<()> {
     }
     // let the consumers drain what was confirmed up to now, then stop the clients (the
     // publisher goes on meanwhile: what it publishes later is not counted)
-    let drained: Vec<_> =
-        board.read(|o| o.confirmed.iter().map(|(_, id, k)| (*id, *k)).collect());
+    let drained: Vec<_> = board.read(|o| o.confirmed.iter().map(|(_, id, k)| (*id, *k)).collect());
     let _ = board
         .wait("queues drained", Duration::from_secs(15), |o| {
             o.missing(&drained).is_empty().then_some(())

@@ -352,3 +352,95 @@ async fn no_node_within_timeout_failover_falls_back_to_320() {
     )
     .await;
 }
+
+/// Reads the pika consumer's lines into `got` until `done(got)` or `within`; a `closed` line
+/// is a failure.
+async fn pika_lines(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    got: &mut std::collections::BTreeSet<u64>,
+    done: impl Fn(&std::collections::BTreeSet<u64>) -> bool,
+    within: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + within;
+    while !done(got) && Instant::now() < deadline {
+        if let Ok(Some(line)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+            ensure!(
+                !line.starts_with("closed"),
+                "pika's connection ended: {line}"
+            );
+            if let Some(id) = line
+                .strip_prefix("msg ")
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                got.insert(id);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A client in another language with no recovery of its own (Python's pika): its node is
+/// killed, it keeps its connection and goes on consuming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pika_consumer_outlives_a_killed_node() {
+    e2e_test("a_pika_consumer_outlives_a_killed_node", |t| async move {
+        if !warren_only(&t, "a_pika_consumer_outlives_a_killed_node") {
+            return Ok(());
+        }
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let proxy = t.proxy(ProxyConfig::report().nodes(&[1, 2, 3]).terminate()).await?;
+        let uri = proxy.amqp_uri("");
+        let admin = amqp::connect(&uri, "pika-admin").await?;
+        amqp::declare_topology(&admin.create_channel().await?, true).await?;
+        amqp::close(&admin).await;
+        let script = warren_e2e::lab::workspace_root().join("e2e/clients/pika_consumer.py");
+        let mut child = tokio::process::Command::new("/usr/bin/python3")
+            .arg(&script)
+            .arg(proxy.config.front_port.to_string())
+            .arg(QUEUES[0].0)
+            .arg("pika-consumer")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the pika consumer (Debian's python3-pika)")?;
+        let mut lines = BufReader::new(child.stdout.take().context("no stdout")?).lines();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let first = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.context("pika did not start")?;
+        ensure!(first.as_deref() == Some("consuming"), "pika: {first:?}");
+        let publisher = Publisher::start(&uri, "pika-publisher", QUEUES[0].1, Duration::from_millis(10)).await?;
+        let mut got = std::collections::BTreeSet::new();
+        pika_lines(&mut rx, &mut got, |g| g.len() >= 50, Duration::from_secs(20)).await?;
+        ensure!(got.len() >= 50, "pika consumed only {} messages", got.len());
+        let victim = node_of(&t, "pika-consumer").await?;
+        let mark = proxy.log.mark();
+        t.lab.run_async(&["kill", &victim.to_string()]).await?;
+        let result = async {
+            proxy
+                .log
+                .wait_for("\"pika-consumer\"} moved from", mark, Duration::from_secs(30))
+                .await
+                .context("warren did not move the pika consumer")?;
+            let after = got.len();
+            pika_lines(&mut rx, &mut got, |g| g.len() >= after + 100, Duration::from_secs(30)).await?;
+            ensure!(got.len() >= after + 100, "pika did not go on consuming after the kill ({after} then {})", got.len());
+            let (pub_conn, confirmed) = publisher.stop().await?;
+            pika_lines(&mut rx, &mut got, |g| confirmed.is_subset(g), Duration::from_secs(30)).await?;
+            ensure!(confirmed.is_subset(&got), "pika missed confirmed messages: {:?}", confirmed.difference(&got).take(10).collect::<Vec<_>>());
+            ensure!(child.try_wait()?.is_none(), "the pika consumer exited");
+            eprintln!("[e2e] pika consumer kept its connection through kill -9 of node {victim}; {} confirmed, all consumed", confirmed.len());
+            amqp::close(&pub_conn).await;
+            Ok(())
+        }
+        .await;
+        t.lab.run_async(&["restart", &victim.to_string()]).await?;
+        result
+    })
+    .await;
+}
