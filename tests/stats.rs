@@ -503,14 +503,14 @@ async fn runtime_socket_speaks_haproxys_commands() {
 #[tokio::test]
 async fn a_reload_applies_new_stats_settings_on_the_same_socket() {
     let (a, b) = two_backends().await;
-    let port = free_port();
+    let (held, port) = held_listener();
     let text = |auth: &str| {
         cfg(a.addr, b.addr, &format!("    stats auth {auth}")).replace(
             "admin_stats\n    bind 127.0.0.1:0",
             &format!("admin_stats\n    bind 127.0.0.1:{port}"),
         )
     };
-    let w = start(&text("old:pw"));
+    let w = start_on(&text("old:pw"), vec![held]);
     let page: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     assert_eq!(
         http(

@@ -5,11 +5,14 @@
 pub mod admin;
 mod backend;
 mod frontend;
+mod generation;
+pub mod health;
 mod process;
 pub mod rate;
 mod server;
 
 pub use backend::{BackendCounters, BackendState, NoServer, ServerEvent};
 pub use frontend::{FrontendCounters, FrontendGuard, FrontendState};
+pub use generation::Generation;
 pub use process::Process;
 pub use server::{AdminState, Counters, Health, LastCheck, ServerState, SheddingGuard, Slot};

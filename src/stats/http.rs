@@ -33,8 +33,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{auth, export, html, run_action, schema};
 use crate::config::StatsPage;
-use crate::proxy::stream::{Stream, Tls};
-use crate::runtime::Generation;
+use crate::net::{Stream, Tls};
+use crate::state::Generation;
 
 /// Admin requests larger than this are refused (a form post is a few hundred bytes).
 const MAX_BODY: usize = 16 * 1024;

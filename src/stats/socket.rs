@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::run_action;
 use super::schema;
-use crate::runtime::Generation;
 use crate::state::AdminState;
+use crate::state::Generation;
 
 const HELP: &str = "The following commands are valid at this level:
   help                                     : this message
