@@ -165,6 +165,14 @@ async fn csv_has_haproxys_columns_and_json_and_prometheus_agree_with_it() {
 
     let metrics = http(page, "GET", "/metrics", &[("Authorization", &auth)], "").await;
     assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .body
+            .lines()
+            .any(|l| l.starts_with("warren_dropped_logs_total ")),
+        "{}",
+        metrics.body
+    );
     let value = |name: &str, server: &str| -> f64 {
         let prefix = format!("{name}{{proxy=\"px\",server=\"{server}\"}} ");
         metrics
@@ -456,6 +464,11 @@ async fn runtime_socket_speaks_haproxys_commands() {
     assert!(socket_command(&path, "help").await.contains("set server"));
     let stat = socket_command(&path, "show stat").await;
     assert!(stat.starts_with(&format!("# {HAPROXY_26_COLUMNS},")));
+    let info = socket_command(&path, "show info").await;
+    assert!(
+        info.lines().any(|l| l.starts_with("DroppedLogs: ")),
+        "the log writer's dropped lines: {info}"
+    );
     let state = socket_command(&path, "show servers state").await;
     assert!(
         state

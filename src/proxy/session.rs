@@ -116,6 +116,9 @@ pub fn run(
                 return finish(&process, &frontend, rec, accepted);
             }
         };
+        if edge.peer != peer {
+            tracing::Span::current().record("client", tracing::field::display(edge.peer));
+        }
         let mut rec = SessionRecord::new(edge.peer, accepted_wall, &fe.name);
         let Some(backend) = frontend.backend.as_ref() else {
             (rec.cause, rec.phase) = (Cause::Proxy, Phase::Connect);
@@ -143,6 +146,7 @@ pub fn run(
             }
         };
         let server = Arc::clone(&conn.slot.server);
+        tracing::Span::current().record("server", server.name());
         rec.server = server.name();
         rec.queue_ms = Some(ms(conn.queue_time));
         rec.connect_ms = Some(ms(conn.connect_time));

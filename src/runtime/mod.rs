@@ -61,6 +61,8 @@ pub enum RuntimeError {
         what: String,
         source: crate::tls::TlsError,
     },
+    #[error("cannot read the random source for the admin form token (/dev/urandom): {0}")]
+    Random(std::io::Error),
     #[error("stats socket {path}: {source}")]
     StatsSocket {
         path: String,
@@ -185,7 +187,7 @@ impl Warren {
             hard_stop_after: HARD_STOP_AFTER,
             stats,
             stats_retire: CancellationToken::new(),
-            csrf: stats::auth::new_csrf_token(),
+            csrf: stats::auth::new_csrf_token().map_err(RuntimeError::Random)?,
             stats_socket,
             tls,
         })
@@ -236,6 +238,7 @@ impl Warren {
     /// run inside a tokio runtime.
     pub async fn run(mut self, shutdown: impl Future<Output = Stop>) -> std::io::Result<()> {
         let tasks = TaskTracker::new();
+        crate::log::start()?;
         for bound in &mut self.listeners {
             bound.socket.start()?;
         }
