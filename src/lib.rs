@@ -4,14 +4,27 @@
 //! [`config::Config`], binds a [`runtime::Warren`] and runs it. Tests start warren the
 //! same way, on `127.0.0.1:0`.
 //!
-//! Dependencies flow one way: `config` ← `balance`, `health::state` ← `state` ←
-//! `health::checker`, `proxy` ← `runtime`.
+//! The modules form layers, and an import only ever points down (no cycles, nothing
+//! imports a module above it; `tests/layers.rs` checks it):
+//!
+//! ```text
+//! runtime                                   builds and wires everything; reload, stop
+//! stats                                     reads state, sends admin commands
+//! health, proxy                             tasks doing I/O: checks; sessions
+//! state                                     live servers, backends, counters (no I/O)
+//! tls, net                                  rustls configurations; plain/TLS sockets
+//! config, amqp, proxy_protocol, balance, log   the model, protocol knowledge, algorithms
+//! ```
+
+// Nothing a peer or a file controls may panic the proxy; tests may.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod amqp;
 pub mod balance;
 pub mod config;
 pub mod health;
 pub mod log;
+pub mod net;
 pub mod proxy;
 pub mod proxy_protocol;
 pub mod runtime;

@@ -128,6 +128,8 @@ fn real_main() -> Result<()> {
             );
             warren.run(warren::runtime::stop_signal()).await
         })?;
+    // The last sessions' lines are still with the log writer.
+    warren::log::flush(std::time::Duration::from_secs(1));
     Ok(())
 }
 

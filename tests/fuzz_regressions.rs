@@ -7,8 +7,8 @@ use std::path::Path;
 
 use tokio::time::Instant;
 use warren::amqp::frame::{self, FrameTracker, FRAME_METHOD};
-use warren::amqp::session::Amqp;
 use warren::config::{self, ConfigError, Syntax};
+use warren::proxy::amqp::Amqp;
 use warren::proxy::forward::{Protocol, Side};
 use warren::proxy_protocol::{self, HeaderError};
 

@@ -25,8 +25,8 @@ fn cfg(port: u16, server: SocketAddr) -> String {
 #[tokio::test]
 async fn reload_keeps_the_listener_and_open_sessions_and_changes_routing() {
     let (a, b) = (Backend::tagged("a").await, Backend::tagged("b").await);
-    let port = free_port();
-    let w = start(&cfg(port, a.addr));
+    let (held, port) = held_listener();
+    let w = start_on(&cfg(port, a.addr), vec![held]);
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
 
     let (mut old_session, tag) = which_backend(addr).await;
@@ -249,10 +249,11 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 }
 
 fn tempdir() -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "warren-test-{}-{}",
         std::process::id(),
-        free_port()
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir

@@ -168,6 +168,14 @@ async fn csv_has_haproxys_columns_and_json_and_prometheus_agree_with_it() {
 
     let metrics = http(page, "GET", "/metrics", &[("Authorization", &auth)], "").await;
     assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .body
+            .lines()
+            .any(|l| l.starts_with("warren_dropped_logs_total ")),
+        "{}",
+        metrics.body
+    );
     let value = |name: &str, server: &str| -> f64 {
         let prefix = format!("{name}{{proxy=\"px\",server=\"{server}\"}} ");
         metrics
@@ -459,6 +467,11 @@ async fn runtime_socket_speaks_haproxys_commands() {
     assert!(socket_command(&path, "help").await.contains("set server"));
     let stat = socket_command(&path, "show stat").await;
     assert!(stat.starts_with(&format!("# {HAPROXY_26_COLUMNS},")));
+    let info = socket_command(&path, "show info").await;
+    assert!(
+        info.lines().any(|l| l.starts_with("DroppedLogs: ")),
+        "the log writer's dropped lines: {info}"
+    );
     let state = socket_command(&path, "show servers state").await;
     assert!(
         state
@@ -506,14 +519,14 @@ async fn runtime_socket_speaks_haproxys_commands() {
 #[tokio::test]
 async fn a_reload_applies_new_stats_settings_on_the_same_socket() {
     let (a, b) = two_backends().await;
-    let port = free_port();
+    let (held, port) = held_listener();
     let text = |auth: &str| {
         cfg(a.addr, b.addr, &format!("    stats auth {auth}")).replace(
             "admin_stats\n    bind 127.0.0.1:0",
             &format!("admin_stats\n    bind 127.0.0.1:{port}"),
         )
     };
-    let w = start(&text("old:pw"));
+    let w = start_on(&text("old:pw"), vec![held]);
     let page: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     assert_eq!(
         http(

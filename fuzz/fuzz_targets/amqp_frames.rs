@@ -12,7 +12,7 @@
 use libfuzzer_sys::fuzz_target;
 use tokio::time::Instant;
 use warren::amqp::frame::{FrameError, FrameTracker, DEFAULT_INITIAL_FRAME_MAX};
-use warren::amqp::session::Amqp;
+use warren::proxy::amqp::Amqp;
 use warren::proxy::forward::{Activity, Protocol, Side};
 
 /// (type, channel, captured payload) of each frame, and how feeding ended.

@@ -19,8 +19,10 @@ pub mod duration;
 mod error;
 mod haproxy;
 mod model;
+pub mod pem;
 mod report;
 mod suggest;
+mod tls;
 mod toml;
 mod validate;
 

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::tls::{BindTls, ClientVerify, MinVersion, ServerTls};
+pub use super::tls::{BindOptions, BindTls, ClientVerify, MinVersion, ServerOptions, ServerTls};
 
 /// A whole configuration, ready to run.
 #[derive(Debug, Clone, PartialEq)]

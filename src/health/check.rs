@@ -18,7 +18,7 @@ use crate::amqp::frame::{FrameTracker, PROTOCOL_HEADER};
 use crate::amqp::handshake::{Handshake, Seen};
 use crate::amqp::methods;
 use crate::config::{CheckKind, HttpCheck, ProxyProtocol};
-use crate::proxy::stream::{Stream, Tls};
+use crate::net::{Stream, Tls};
 use crate::proxy_protocol;
 
 /// The result of one probe.

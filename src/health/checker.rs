@@ -35,12 +35,22 @@ pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: Can
         (v, true) => Some(v.unwrap_or(crate::config::ProxyProtocol::V1)),
         _ => None,
     };
-    let tls = cfg.tls.as_ref().filter(|t| t.checks).map(|t| {
-        (
-            std::sync::Arc::clone(&t.connector.0),
-            crate::tls::server_name(t.name.as_deref(), addr),
-        )
-    });
+    // Read once per generation: a reload that renews the files starts a new checker.
+    let connector = server.tls.load_full();
+    let tls = cfg
+        .tls
+        .as_ref()
+        .filter(|t| t.checks)
+        .zip(connector)
+        .map(|(t, connector)| (connector, crate::tls::server_name(t.name.as_deref(), addr)));
+    if tls.is_none() && cfg.tls.as_ref().is_some_and(|t| t.checks) {
+        // The runtime builds it before starting checkers; never check in plain instead.
+        tracing::error!(
+            "{}: no TLS configuration was built; health checks not started",
+            server.full_name
+        );
+        return;
+    }
     loop {
         if server.admin() != AdminState::Maint {
             let probe =

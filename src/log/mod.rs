@@ -4,17 +4,19 @@
 //! Process diagnostics go through `tracing` (set up by the binary); the lines an operator
 //! greps (one per session, one per server state change) go to the configured targets, as
 //! HAProxy sends them. When no target writes to stderr, events are also traced so a
-//! foreground warren shows them.
+//! foreground warren shows them. Lines for stderr, stdout and files are written by one
+//! thread ([`writer`]), never on a tokio worker.
 
 pub mod tcplog;
 mod time;
+mod writer;
 
 pub use time::LocalTime;
+pub use writer::{dropped, flush, start};
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::OpenOptions;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use crate::config::{Level, LogDestination, LogFormat, LogTarget};
 
@@ -22,10 +24,10 @@ use crate::config::{Level, LogDestination, LogFormat, LogTarget};
 const TAG: &str = "warren";
 
 enum Sink {
+    /// Non-blocking: a full socket buffer drops the datagram.
     Udp { socket: UdpSocket, to: SocketAddr },
-    Stderr,
-    Stdout,
-    File(Mutex<File>),
+    /// Through the writer thread.
+    Stream(writer::Stream),
 }
 
 struct Target {
@@ -56,8 +58,8 @@ impl Logger {
         let mut opened = Vec::new();
         for t in targets {
             let sink = match &t.destination {
-                LogDestination::Stderr => Ok(Sink::Stderr),
-                LogDestination::Stdout => Ok(Sink::Stdout),
+                LogDestination::Stderr => Ok(Sink::Stream(writer::Stream::Stderr)),
+                LogDestination::Stdout => Ok(Sink::Stream(writer::Stream::Stdout)),
                 LogDestination::Udp(to) => {
                     let bind: SocketAddr = if to.is_ipv4() {
                         ([0, 0, 0, 0], 0).into()
@@ -72,7 +74,7 @@ impl Logger {
                     .create(true)
                     .append(true)
                     .open(path)
-                    .map(|f| Sink::File(Mutex::new(f))),
+                    .map(|f| Sink::Stream(writer::Stream::File(Arc::new(f)))),
             };
             match sink {
                 Ok(sink) => opened.push(Target {
@@ -82,9 +84,12 @@ impl Logger {
                 Err(e) => tracing::error!("cannot open log target {:?}: {e}", t.destination),
             }
         }
-        let has_terminal = opened
-            .iter()
-            .any(|t| matches!(t.sink, Sink::Stderr | Sink::Stdout));
+        let has_terminal = opened.iter().any(|t| {
+            matches!(
+                t.sink,
+                Sink::Stream(writer::Stream::Stderr | writer::Stream::Stdout)
+            )
+        });
         Logger {
             targets: opened,
             has_terminal,
@@ -108,14 +113,15 @@ impl Logger {
             }
             let line = self.frame(t, level, &now, msg);
             // Dropped on failure: a full socket buffer or a full disk must not stall sessions.
-            let _ = match &t.sink {
-                Sink::Udp { socket, to } => socket.send_to(line.as_bytes(), to).map(|_| ()),
-                Sink::Stderr => std::io::stderr().lock().write_all(line.as_bytes()),
-                Sink::Stdout => std::io::stdout().lock().write_all(line.as_bytes()),
-                Sink::File(f) => f
-                    .lock()
-                    .map_or(Ok(()), |mut f| f.write_all(line.as_bytes())),
-            };
+            match &t.sink {
+                Sink::Udp { socket, to } => {
+                    let _ = socket.send_to(line.as_bytes(), to);
+                }
+                Sink::Stream(to) => writer::global().submit(writer::Line {
+                    to: to.clone(),
+                    text: line,
+                }),
+            }
         }
     }
 

@@ -15,11 +15,11 @@ use tokio::time::Instant;
 
 use tokio::io::AsyncWriteExt;
 
-use super::stream::{Stream, Tls};
 use crate::health::checker as checks;
 use crate::health::{CheckStatus, Probe};
+use crate::net::{Stream, Tls};
 use crate::proxy_protocol;
-use crate::state::{BackendState, NoServer, Slot};
+use crate::state::{BackendState, NoServer, ServerState, Slot};
 
 /// HAProxy waits this long before retrying the same server after a quick failure (its
 /// "turn-around timer"), so a refused port is not hammered.
@@ -111,13 +111,7 @@ pub async fn connect_excluding(
         let last_server = Some(server.name().to_string());
         let started = Instant::now();
         connect_started.get_or_insert(started);
-        let attempt = establish(
-            &server.config,
-            cfg.timeouts.connect,
-            client_addr,
-            destination,
-        )
-        .await;
+        let attempt = establish(&server, cfg.timeouts.connect, client_addr, destination).await;
         let err = match attempt {
             Ok(stream) => {
                 let connect_time = connect_started.map_or(Duration::ZERO, |s| s.elapsed());
@@ -223,11 +217,12 @@ fn failed(
 /// A usable connection to `server`: TCP, then the PROXY header (`send-proxy`), then TLS
 /// (`ssl`), all within `timeout connect`, which HAProxy also applies to the TLS handshake.
 async fn establish(
-    server: &crate::config::Server,
+    state: &ServerState,
     timeout: Option<Duration>,
     client: SocketAddr,
     destination: SocketAddr,
 ) -> std::io::Result<Stream> {
+    let server = &state.config;
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut stream = open(server.addr, timeout).await?;
     if let Some(version) = server.send_proxy {
@@ -236,8 +231,13 @@ async fn establish(
     }
     match &server.tls {
         Some(tls) if tls.sessions => {
+            // Set by the runtime for every TLS server before traffic starts; never plain
+            // bytes instead of TLS.
+            let connector = state.tls.load_full().ok_or_else(|| {
+                std::io::Error::other("no TLS configuration was built for this server")
+            })?;
             let name = crate::tls::server_name(tls.name.as_deref(), server.addr);
-            let handshake = Box::pin(Tls::connect(stream, &tls.connector.0, name));
+            let handshake = Box::pin(Tls::connect(stream, &connector, name));
             match deadline {
                 Some(d) => tokio::time::timeout_at(d, handshake).await.map_err(|_| {
                     std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")

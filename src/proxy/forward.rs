@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::splice::{self, Pipe};
-use super::stream::Stream;
+use crate::net::Stream;
 
 /// Size of the per-thread transfer buffer. Larger reads mean fewer syscalls on bulk
 /// transfers; the benchmark (`bench/`) is where this number is argued.

@@ -16,8 +16,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::session;
+use crate::net::AcceptBackoff;
 use crate::state::{FrontendState, Process};
 
 /// Backlog of listening sockets: the kernel caps it at `net.core.somaxconn` anyway.
@@ -63,7 +65,7 @@ pub async fn accept_loop(
     tasks: TaskTracker,
     stop: CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(10);
+    let mut backoff = AcceptBackoff::default();
     loop {
         // `biased`: once a reload retired this loop, it must never take one more client,
         // even when a connection and the stop are ready at the same time.
@@ -97,28 +99,40 @@ pub async fn accept_loop(
         };
         match accepted {
             Ok((client, peer)) => {
-                backoff = Duration::from_millis(10);
+                backoff.succeeded();
                 if !accept.proxy_header && !frontend.admit_source(peer.ip()) {
                     refuse(client);
                     continue;
                 }
                 frontend.count_session();
+                // One span per session: whatever it traces carries these fields; the session
+                // records the server once connected (and the client a PROXY header names).
+                let span = tracing::info_span!(
+                    "session",
+                    frontend = %frontend.config.name,
+                    backend = frontend.backend.as_ref().map_or("-", |b| b.name()),
+                    server = tracing::field::Empty,
+                    client = %peer,
+                );
                 let (process, frontend, accept) =
                     (Arc::clone(&process), Arc::clone(&frontend), accept.clone());
-                tasks.spawn(async move {
-                    session::run(process, frontend, client, peer, accept).await;
-                    drop((global, local));
-                });
+                tasks.spawn(
+                    async move {
+                        session::run(process, frontend, client, peer, accept).await;
+                        drop((global, local));
+                    }
+                    .instrument(span),
+                );
             }
             Err(e) => {
                 // Out of file descriptors or memory: back off instead of spinning, and
-                // keep the listener (mini-redis's habit).
-                tracing::error!(frontend = %frontend.config.name, "accept failed: {e}; retrying in {:?}", backoff);
+                // keep the listener.
+                let wait = backoff.failed();
+                tracing::error!(frontend = %frontend.config.name, "accept failed: {e}; retrying in {wait:?}");
                 tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(1));
             }
         }
     }

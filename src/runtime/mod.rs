@@ -10,12 +10,11 @@
 //! Binding is a separate step from running so the caller (the binary, or a test binding
 //! `127.0.0.1:0`) learns the addresses, and a bind error is reported before anything starts.
 
-mod generation;
 pub mod process;
 mod rebalance;
 mod signals;
 
-pub use generation::Generation;
+pub use crate::state::Generation;
 pub use signals::{reload_signal, stop_signal, Stop};
 
 use std::future::Future;
@@ -34,6 +33,7 @@ use crate::health::checker;
 use crate::proxy::listener;
 use crate::state::{BackendState, FrontendState, Process};
 use crate::stats;
+use crate::tls;
 
 /// HAProxy's `hard-stop-after` default in warren: how long a stop waits for sessions to
 /// finish (AMQP sessions are each told to close; this bounds their goodbyes).
@@ -55,6 +55,14 @@ pub enum RuntimeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{what}: {source}")]
+    Tls {
+        /// The bind or server whose files could not be used.
+        what: String,
+        source: crate::tls::TlsError,
+    },
+    #[error("cannot read the random source for the admin form token (/dev/urandom): {0}")]
+    Random(std::io::Error),
     #[error("stats socket {path}: {source}")]
     StatsSocket {
         path: String,
@@ -116,6 +124,9 @@ pub struct Warren {
     /// One per process, so a form loaded before a reload still posts after it.
     csrf: String,
     stats_socket: Option<std::os::unix::net::UnixListener>,
+    /// The rustls configurations the current generation uses, by the content of their
+    /// files; a reload builds the next set through it.
+    tls: tls::Cache,
 }
 
 /// A stats page's listening socket.
@@ -130,10 +141,33 @@ impl Warren {
     /// Builds the live state and binds every frontend address. Nothing is accepted until
     /// [`Warren::run`].
     pub fn bind(config: &Config) -> Result<Warren, RuntimeError> {
+        Warren::bind_with(config, Vec::new())
+    }
+
+    /// [`Warren::bind`], taking the listening sockets in `bound` for the frontend and stats
+    /// addresses they are bound to instead of binding those addresses itself (a socket
+    /// handed over by a supervisor or a test, which then knows its port before warren
+    /// starts and across reloads; sockets matching no address are closed).
+    pub fn bind_with(
+        config: &Config,
+        bound: Vec<std::net::TcpListener>,
+    ) -> Result<Warren, RuntimeError> {
+        let mut handed = Vec::new();
+        for l in bound {
+            // tokio takes it over later, which needs a non-blocking socket.
+            if let (Ok(addr), Ok(())) = (l.local_addr(), l.set_nonblocking(true)) {
+                handed.push((addr, Socket::Std(l)));
+            }
+        }
         let process = Arc::new(Process::new(config.global.maxconn));
+        let mut tls = tls::Cache::default();
+        let none = tls::Cache::default();
+        let connectors = connectors(config, &mut tls, &none)?;
+        let handed: Vec<(SocketAddr, &Socket)> = handed.iter().map(|(a, s)| (*a, s)).collect();
+        let listeners = bind_all(config, &handed, &mut tls, &none)?;
+        let stats = bind_stats(config, &handed, &mut tls, &none)?;
         let generation = Generation::build(config.clone(), None, process.stop.child_token());
-        let listeners = bind_all(config, &[])?;
-        let stats = bind_stats(config, &[])?;
+        install(&generation, connectors);
         let stats_socket = match &config.global.stats_socket {
             Some(s) => Some(stats::socket::bind(&s.path, s.mode).map_err(|source| {
                 RuntimeError::StatsSocket {
@@ -153,8 +187,9 @@ impl Warren {
             hard_stop_after: HARD_STOP_AFTER,
             stats,
             stats_retire: CancellationToken::new(),
-            csrf: stats::auth::new_csrf_token(),
+            csrf: stats::auth::new_csrf_token().map_err(RuntimeError::Random)?,
             stats_socket,
+            tls,
         })
     }
 
@@ -203,6 +238,7 @@ impl Warren {
     /// run inside a tokio runtime.
     pub async fn run(mut self, shutdown: impl Future<Output = Stop>) -> std::io::Result<()> {
         let tasks = TaskTracker::new();
+        crate::log::start()?;
         for bound in &mut self.listeners {
             bound.socket.start()?;
         }
@@ -312,7 +348,15 @@ impl Warren {
 
     /// A reload: bind what is new, build the next generation, swap, retire the old one.
     fn apply(&mut self, config: Config, tasks: &TaskTracker) -> Result<(), RuntimeError> {
-        let mut listeners = bind_all(&config, &self.listeners)?;
+        // Every file is read again: renewed certificates and CAs take effect here.
+        let mut tls = tls::Cache::default();
+        let connectors = connectors(&config, &mut tls, &self.tls)?;
+        let current: Vec<_> = self
+            .listeners
+            .iter()
+            .map(|b| (b.configured, &b.socket))
+            .collect();
+        let mut listeners = bind_all(&config, &current, &mut tls, &self.tls)?;
         for bound in &mut listeners {
             if let Err(source) = bound.socket.start() {
                 return Err(RuntimeError::Bind {
@@ -322,7 +366,12 @@ impl Warren {
                 });
             }
         }
-        let mut stats = bind_stats(&config, &self.stats)?;
+        let current: Vec<_> = self
+            .stats
+            .iter()
+            .map(|b| (b.configured, &b.socket))
+            .collect();
+        let mut stats = bind_stats(&config, &current, &mut tls, &self.tls)?;
         for bound in &mut stats {
             if let Err(source) = bound.socket.start() {
                 return Err(RuntimeError::StatsBind {
@@ -334,6 +383,8 @@ impl Warren {
         }
         let old = self.current.load_full();
         let next = Generation::build(config, Some(&old), self.process.stop.child_token());
+        install(&next, connectors);
+        self.tls = tls;
         self.process.resize(next.config.global.maxconn);
         self.current.store(Arc::new(next));
         old.tasks.cancel();
@@ -367,11 +418,11 @@ impl Socket {
     }
 
     /// The same listening socket for the next generation (reloads happen while running,
-    /// when every socket is tokio's).
-    fn reuse(&self) -> Option<Socket> {
+    /// when every socket is tokio's), or a socket handed over at start.
+    fn reuse(&self) -> Option<std::io::Result<Socket>> {
         match self {
-            Socket::Tokio(l) => Some(Socket::Tokio(Arc::clone(l))),
-            Socket::Std(_) => None,
+            Socket::Tokio(l) => Some(Ok(Socket::Tokio(Arc::clone(l)))),
+            Socket::Std(l) => Some(l.try_clone().map(Socket::Std)),
         }
     }
 }
@@ -385,35 +436,99 @@ fn reuse_or_bind<'a>(
 ) -> std::io::Result<Socket> {
     let reused = current
         .find(|(configured, _)| *configured == addr && addr.port() != 0)
-        .and_then(|(_, s)| s.reuse());
+        .and_then(|(_, s)| s.reuse())
+        .transpose()?;
     match reused {
         Some(socket) => Ok(socket),
         None => listener::bind(addr).map(Socket::Std),
     }
 }
 
-/// The TLS acceptor of a bind, if it has `ssl`.
-fn acceptor(bind: &crate::config::Bind) -> Option<Arc<rustls::ServerConfig>> {
-    bind.tls.as_ref().map(|t| Arc::clone(&t.acceptor.0))
+/// The TLS acceptor of a bind, if it has `ssl`, built from its files as they are now.
+fn acceptor(
+    bind: &crate::config::Bind,
+    what: impl FnOnce() -> String,
+    cache: &mut tls::Cache,
+    previous: &tls::Cache,
+) -> Result<Option<Arc<rustls::ServerConfig>>, RuntimeError> {
+    bind.tls
+        .as_ref()
+        .map(|t| cache.acceptor(previous, t))
+        .transpose()
+        .map_err(|source| RuntimeError::Tls {
+            what: what(),
+            source,
+        })
+}
+
+/// The TLS connector of every server of `config` that has one, by backend and server
+/// position, built from the files as they are now.
+type Connectors = Vec<Vec<Option<Arc<rustls::ClientConfig>>>>;
+
+fn connectors(
+    config: &Config,
+    cache: &mut tls::Cache,
+    previous: &tls::Cache,
+) -> Result<Connectors, RuntimeError> {
+    config
+        .backends
+        .iter()
+        .map(|b| {
+            b.servers
+                .iter()
+                .map(|s| {
+                    s.tls
+                        .as_ref()
+                        .map(|t| cache.connector(previous, t))
+                        .transpose()
+                        .map_err(|source| RuntimeError::Tls {
+                            what: format!("server {}/{}", b.name, s.name),
+                            source,
+                        })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Gives each server of `generation` its connector (a server state carried over from the
+/// previous generation gets the one built from the files as they are now).
+fn install(generation: &Generation, connectors: Connectors) {
+    for (backend, connectors) in generation.backends.iter().zip(connectors) {
+        for (server, connector) in backend.servers.iter().zip(connectors) {
+            server.tls.store(connector);
+        }
+    }
 }
 
 /// Binds every stats page address, reusing the sockets of `current`.
-fn bind_stats(config: &Config, current: &[StatsBound]) -> Result<Vec<StatsBound>, RuntimeError> {
+fn bind_stats(
+    config: &Config,
+    current: &[(SocketAddr, &Socket)],
+    cache: &mut tls::Cache,
+    previous: &tls::Cache,
+) -> Result<Vec<StatsBound>, RuntimeError> {
     let mut out = Vec::new();
     for page in &config.stats {
         for bind in &page.binds {
-            let socket =
-                reuse_or_bind(current.iter().map(|b| (b.configured, &b.socket)), bind.addr)
-                    .map_err(|source| RuntimeError::StatsBind {
-                        page: page.name.clone(),
-                        addr: bind.addr,
-                        source,
-                    })?;
+            let tls = acceptor(
+                bind,
+                || format!("stats page '{}' bind {}", page.name, bind.addr),
+                cache,
+                previous,
+            )?;
+            let socket = reuse_or_bind(current.iter().map(|(a, s)| (*a, *s)), bind.addr).map_err(
+                |source| RuntimeError::StatsBind {
+                    page: page.name.clone(),
+                    addr: bind.addr,
+                    source,
+                },
+            )?;
             out.push(StatsBound {
                 configured: bind.addr,
                 page: page.clone(),
                 socket,
-                tls: acceptor(bind),
+                tls,
             });
         }
     }
@@ -421,20 +536,31 @@ fn bind_stats(config: &Config, current: &[StatsBound]) -> Result<Vec<StatsBound>
 }
 
 /// Binds every frontend address of `config`, reusing the sockets of `current`.
-fn bind_all(config: &Config, current: &[Bound]) -> Result<Vec<Bound>, RuntimeError> {
+fn bind_all(
+    config: &Config,
+    current: &[(SocketAddr, &Socket)],
+    cache: &mut tls::Cache,
+    previous: &tls::Cache,
+) -> Result<Vec<Bound>, RuntimeError> {
     let mut out = Vec::new();
     for fe in &config.frontends {
         for bind in &fe.binds {
-            let socket =
-                reuse_or_bind(current.iter().map(|b| (b.configured, &b.socket)), bind.addr)
-                    .map_err(|source| RuntimeError::Bind {
-                        frontend: fe.name.clone(),
-                        addr: bind.addr,
-                        source,
-                    })?;
+            let tls = acceptor(
+                bind,
+                || format!("frontend '{}' bind {}", fe.name, bind.addr),
+                cache,
+                previous,
+            )?;
+            let socket = reuse_or_bind(current.iter().map(|(a, s)| (*a, *s)), bind.addr).map_err(
+                |source| RuntimeError::Bind {
+                    frontend: fe.name.clone(),
+                    addr: bind.addr,
+                    source,
+                },
+            )?;
             let accept = listener::Accept {
                 proxy_header: bind.accept_proxy,
-                tls: acceptor(bind),
+                tls,
             };
             out.push(Bound {
                 configured: bind.addr,

@@ -5,6 +5,8 @@
 pub mod admin;
 mod backend;
 mod frontend;
+mod generation;
+pub mod health;
 mod process;
 pub mod rate;
 mod server;
@@ -12,5 +14,6 @@ pub mod sessions;
 
 pub use backend::{BackendCounters, BackendState, NoServer, ServerEvent};
 pub use frontend::{FrontendCounters, FrontendGuard, FrontendState};
+pub use generation::Generation;
 pub use process::Process;
 pub use server::{AdminState, Counters, Health, LastCheck, ServerState, SheddingGuard, Slot};

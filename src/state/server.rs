@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::health::{CheckStatus, HealthState};
 use crate::config::Server;
-use crate::health::{CheckStatus, HealthState};
 
 /// Administrative state, set by the configuration (`disabled`) or an operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +128,11 @@ pub struct ServerState {
     shedding: AtomicU32,
     /// Wakes the health checker early (passive failure → check again at `fastinter`).
     pub check_now: tokio::sync::Notify,
+    /// The TLS connector of `ssl`/`check-ssl`, built by the runtime from the files the
+    /// server line names, and replaced by each reload (which re-reads them) even when the
+    /// line itself is unchanged and this state carries on. Sessions and checks take it
+    /// when they connect.
+    pub tls: arc_swap::ArcSwapOption<rustls::ClientConfig>,
 }
 
 impl ServerState {
@@ -161,6 +166,7 @@ impl ServerState {
             shed: tokio::sync::Notify::new(),
             shed_pending: AtomicU32::new(0),
             shedding: AtomicU32::new(0),
+            tls: arc_swap::ArcSwapOption::empty(),
             config,
         }
     }
@@ -298,6 +304,17 @@ impl ServerState {
                 self.shedding.fetch_add(1, Ordering::Relaxed);
                 SheddingGuard(Arc::clone(self))
             })
+    }
+
+    /// Resolves when rebalancing picks the waiting session to go (it then holds the guard
+    /// until it has closed).
+    pub async fn shed_request(self: &Arc<Self>) -> SheddingGuard {
+        loop {
+            self.shed.notified().await;
+            if let Some(guard) = self.take_shed() {
+                return guard;
+            }
+        }
     }
 
     /// Sessions that count as load for rebalancing: open and not already told to go.

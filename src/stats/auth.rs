@@ -48,14 +48,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A per-process secret embedded in the admin forms: a cross-site page cannot read it, so
-/// it cannot forge a POST that carries it.
-pub fn new_csrf_token() -> String {
+/// it cannot forge a POST that carries it. Without a working random source there is no
+/// such secret, and warren refuses to start rather than use a guessable one.
+pub fn new_csrf_token() -> std::io::Result<String> {
+    token_from(std::path::Path::new("/dev/urandom"))
+}
+
+fn token_from(source: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
     let mut bytes = [0u8; 16];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut bytes);
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    std::fs::File::open(source)?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 #[cfg(test)]
@@ -89,7 +92,16 @@ mod tests {
 
     #[test]
     fn tokens_differ() {
-        assert_ne!(new_csrf_token(), new_csrf_token());
-        assert_eq!(new_csrf_token().len(), 32);
+        let token = || new_csrf_token().expect("random source");
+        assert_ne!(token(), token());
+        assert_eq!(token().len(), 32);
+        let err = token_from(std::path::Path::new("/nonexistent/urandom"))
+            .expect_err("no source, no token");
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+        let empty = std::env::temp_dir().join(format!("warren-empty-{}", std::process::id()));
+        std::fs::write(&empty, b"").expect("write");
+        let short = token_from(&empty).expect_err("a short read is no token");
+        assert_eq!(short.kind(), std::io::ErrorKind::UnexpectedEof);
+        let _ = std::fs::remove_file(&empty);
     }
 }

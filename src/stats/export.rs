@@ -237,6 +237,13 @@ pub fn prometheus(rows: &[Row]) -> String {
             }
         }
     }
+    let dropped_logs = Counter::<u64>::default();
+    registry.register(
+        "dropped_logs",
+        "Log lines dropped because the log writer was behind (HAProxy's DroppedLogs)",
+        dropped_logs.clone(),
+    );
+    dropped_logs.inc_by(crate::log::dropped());
     let mut out = String::new();
     // Encoding into a String cannot fail.
     let _ = encode(&mut out, &registry);

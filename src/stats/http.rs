@@ -33,8 +33,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{auth, export, html, run_action, schema};
 use crate::config::StatsPage;
-use crate::proxy::stream::{Stream, Tls};
-use crate::runtime::Generation;
+use crate::net::{AcceptBackoff, Stream, Tls};
+use crate::state::Generation;
 
 /// Admin requests larger than this are refused (a form post is a few hundred bytes).
 const MAX_BODY: usize = 16 * 1024;
@@ -61,13 +61,28 @@ pub async fn serve(
     retire: CancellationToken,
     stop: CancellationToken,
 ) {
+    let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = tokio::select! {
             biased;
             _ = retire.cancelled() => return,
             a = listener.accept() => a,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                backoff.succeeded();
+                stream
+            }
+            Err(e) => {
+                let wait = backoff.failed();
+                tracing::error!(page = %page.config.name, "stats page: accept failed: {e}; retrying in {wait:?}");
+                tokio::select! {
+                    _ = retire.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
+        };
         let (page, stop, tls) = (Arc::clone(&page), stop.clone(), tls.clone());
         tokio::spawn(async move {
             let stream = match tls {

@@ -10,8 +10,8 @@ pub mod schema;
 pub mod sessions;
 pub mod socket;
 
-use crate::runtime::Generation;
 use crate::state::admin::{self, Action};
+use crate::state::Generation;
 
 /// Looks up the server and applies the action through the one mutation path; shared by
 /// the page, its JSON API and the runtime socket.

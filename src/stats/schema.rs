@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
-use crate::runtime::Generation;
+use crate::state::Generation;
 use crate::state::{AdminState, BackendState, FrontendState, ServerState};
 
 /// HAProxy 2.6's `show stat` columns, in order (the general ones), then warren's own

@@ -7,8 +7,8 @@ use std::fmt::Write;
 use tokio::time::Instant;
 
 use crate::config::Mode;
-use crate::runtime::Generation;
 use crate::state::sessions::SessionInfo;
+use crate::state::Generation;
 
 /// (frontend name, session) for every terminated session open now.
 pub fn list(generation: &Generation) -> Vec<(String, SessionInfo)> {

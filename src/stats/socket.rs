@@ -26,11 +26,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::run_action;
 use super::schema;
-use crate::runtime::Generation;
+use crate::net::AcceptBackoff;
 use crate::state::AdminState;
+use crate::state::Generation;
 
 const HELP: &str = "The following commands are valid at this level:
   help                                     : this message
+  show info                                : report information about the running process
   show stat                                : report counters for each proxy and server (CSV)
   show sess                                : list the AMQP clients of amqp-terminate frontends
   show servers state                       : dump volatile server information
@@ -61,13 +63,28 @@ pub async fn serve(
     current: Arc<ArcSwap<Generation>>,
     stop: CancellationToken,
 ) {
+    let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = tokio::select! {
             biased;
             _ = stop.cancelled() => return,
             a = listener.accept() => a,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                backoff.succeeded();
+                stream
+            }
+            Err(e) => {
+                let wait = backoff.failed();
+                tracing::error!("stats socket: accept failed: {e}; retrying in {wait:?}");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
+        };
         let current = Arc::clone(&current);
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
@@ -94,6 +111,7 @@ pub fn execute(command: &str, generation: &Generation) -> String {
     let by = "the runtime API";
     let result = match words.as_slice() {
         ["help"] => Ok(HELP.to_string()),
+        ["show", "info", ..] => Ok(info()),
         ["show", "stat", ..] => Ok(schema::csv(&schema::rows(generation))),
         ["show", "sess", ..] => Ok(super::sessions::text(generation)),
         ["show", "servers", "state", ..] => Ok(servers_state(generation)),
@@ -124,6 +142,16 @@ pub fn execute(command: &str, generation: &Generation) -> String {
         Ok(text) => format!("{text}\n\n"),
         Err(e) => format!("{e}\n\n"),
     }
+}
+
+/// HAProxy's `show info`, the fields warren has (names as HAProxy spells them).
+fn info() -> String {
+    format!(
+        "Name: warren\nVersion: {}\nPid: {}\nDroppedLogs: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        crate::log::dropped()
+    )
 }
 
 fn on(

@@ -66,8 +66,19 @@ impl Backend {
     }
 }
 
-/// A port nothing listens on right now (the listener is closed before returning), for
-/// tests that need an address to stay the same across a reload.
+/// A listening socket on a free port, bound here and handed to warren
+/// ([`start_on`]): the test knows the address before warren starts, and it stays the same
+/// across reloads, with no window where another process could take the port.
+pub fn held_listener() -> (std::net::TcpListener, u16) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = l.local_addr().expect("local addr").port();
+    (l, port)
+}
+
+/// A port nothing listens on right now (the listener is closed before returning), for a
+/// warren started as a separate process, which cannot be handed a socket: the port could
+/// be taken by someone else before warren binds it (then the test fails, it cannot pass
+/// wrongly). In-process tests use [`held_listener`].
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -245,9 +256,25 @@ pub fn start_adjusted(
     run_config(loaded.config)
 }
 
+/// Starts warren from HAProxy-syntax text, on the listening sockets given for the
+/// addresses they are bound to ([`held_listener`]).
+pub fn start_on(haproxy_cfg: &str, listeners: Vec<std::net::TcpListener>) -> Running {
+    let loaded = config::load_str(haproxy_cfg, "test.cfg", Syntax::Haproxy)
+        .unwrap_or_else(|e| panic!("config: {e}"));
+    run_config_on(loaded.config, listeners)
+}
+
 /// Starts warren from a model.
 pub fn run_config(config: warren::config::Config) -> Running {
-    let warren = Warren::bind(&config).expect("bind");
+    run_config_on(config, Vec::new())
+}
+
+/// Starts warren from a model, on the listening sockets given.
+pub fn run_config_on(
+    config: warren::config::Config,
+    listeners: Vec<std::net::TcpListener>,
+) -> Running {
+    let warren = Warren::bind_with(&config, listeners).expect("bind");
     let warren_frontends = config
         .frontends
         .iter()

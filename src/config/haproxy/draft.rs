@@ -10,7 +10,7 @@ use crate::config::model::{
     Algorithm, Bind, CheckKind, Keepalive, LogTarget, Mode, ProxyProtocol, RateLimit, Rebalance,
     Secret, Server, ServerTls, StatsUser, Timeouts,
 };
-use crate::tls::MinVersion;
+use crate::config::MinVersion;
 
 /// The four kinds of proxy section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +128,7 @@ impl ServerParams {
 
     /// The TLS side of a server: `None` without `ssl` or `check-ssl`. Reads the files.
     pub fn tls(&self) -> Result<Option<ServerTls>, String> {
-        crate::tls::ServerOptions {
+        crate::config::ServerOptions {
             sessions: self.ssl.unwrap_or(false),
             // HAProxy: with `ssl`, checks use TLS too unless they go to another port.
             checks: self.check_ssl.unwrap_or(false)

@@ -6,7 +6,7 @@ use crate::config::addr;
 use crate::config::model::{Algorithm, Bind, Keepalive, Mode, Rebalance, INITIAL_FRAME_MAX_RANGE};
 use crate::config::report::Report;
 use crate::config::suggest;
-use crate::tls::{BindOptions, ClientVerify, MinVersion};
+use crate::config::{BindOptions, ClientVerify, MinVersion};
 
 /// Keywords warren implements or knowingly accepts, for suggestions.
 const KNOWN: [&str; 25] = [

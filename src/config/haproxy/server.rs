@@ -6,7 +6,7 @@ use crate::config::addr;
 use crate::config::model::ProxyProtocol;
 use crate::config::report::Report;
 use crate::config::suggest;
-use crate::tls::MinVersion;
+use crate::config::MinVersion;
 
 /// A file argument (`ca-file`, `crt`).
 pub fn path(key: &str, value: Option<&String>) -> Result<std::path::PathBuf, String> {

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::amqp::frame::FrameError;
 use crate::amqp::terminate::wire::{self, RawFrame};
-use crate::proxy::stream::Stream;
+use crate::net::Stream;
 
 /// How much one read asks for.
 const READ_CHUNK: usize = 16 * 1024;

@@ -31,7 +31,7 @@ use crate::amqp::terminate::relay::{Event, Relay};
 use crate::amqp::terminate::wire::HEARTBEAT;
 use crate::config::{Level, DEFAULT_FAILOVER_TIMEOUT};
 use crate::log::tcplog::{Cause, Phase};
-use crate::proxy::stream::Stream;
+use crate::net::Stream;
 use crate::state::sessions::{Registered, SessionInfo};
 use crate::state::{AdminState, BackendState, FrontendState, Process, ServerState};
 
@@ -298,7 +298,7 @@ impl Session<'_> {
             biased;
             _ = self.process.stop.cancelled() => Wake::Stop,
             _ = kill.cancelled(), if !self.closing => Wake::Killed,
-            g = crate::proxy::session::shed(server), if !self.closing => Wake::Shed(g),
+            g = server.shed_request(), if !self.closing => Wake::Shed(g),
             (r, _) = self.client.ready(read_client, self.client.wants_write()) => Wake::Client(r),
             (r, _) = node.side.ready(read_node, node.side.wants_write()) => Wake::Node(r),
             _ = tokio::time::sleep_until(timer) => Wake::Timer,

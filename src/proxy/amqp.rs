@@ -19,14 +19,14 @@
 
 use std::time::Duration;
 
-use crate::proxy::stream::Stream;
+use crate::net::Stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::frame::{FrameError, FrameTracker, FRAME_MIN_SIZE, PROTOCOL_HEADER};
-use super::handshake::{Handshake, Seen};
-use super::methods::{self, CONNECTION_FORCED, FRAME_ERROR};
-use crate::proxy::forward::{Activity, OnEof, Protocol, Side, Violation};
+use super::forward::{Activity, OnEof, Protocol, Side, Violation};
+use crate::amqp::frame::{FrameError, FrameTracker, FRAME_MIN_SIZE, PROTOCOL_HEADER};
+use crate::amqp::handshake::{Handshake, Seen};
+use crate::amqp::methods::{self, CONNECTION_FORCED, FRAME_ERROR};
 
 /// Slack added to 2×heartbeat before a silent side is declared dead.
 const HEARTBEAT_SLACK: Duration = Duration::from_secs(1);

@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use super::{BackendState, FrontendState, ServerState};
 use crate::config::{Backend, Config, LogTarget};
 use crate::log::Logger;
-use crate::state::{BackendState, FrontendState, ServerState};
 
 /// The live state of one configuration.
 pub struct Generation {

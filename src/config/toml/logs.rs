@@ -1,0 +1,117 @@
+//! `[global]` and the log targets of global and proxies, into the model.
+
+use toml::Spanned;
+
+use super::raw::*;
+use super::Builder;
+use crate::config::model::*;
+use crate::config::{addr, suggest};
+
+impl Builder<'_, '_> {
+    pub(super) fn global(&mut self, g: GlobalT) -> Global {
+        let nbthread = g.nbthread.as_ref().map(|n| {
+            if *n.get_ref() == 0 {
+                self.report
+                    .error(self.lines.span(n), "'nbthread' must be at least 1");
+            }
+            *n.get_ref()
+        });
+        Global {
+            log: g.log.iter().filter_map(|l| self.log_target(l)).collect(),
+            pidfile: g.pidfile.map(Into::into),
+            maxconn: g.maxconn.unwrap_or(DEFAULT_GLOBAL_MAXCONN),
+            user: g.user,
+            group: g.group,
+            daemon: g.daemon.unwrap_or(false),
+            nbthread,
+            hard_stop_after: g.hard_stop_after.as_ref().and_then(|d| self.duration(d)),
+            stats_socket: g.stats_socket.as_ref().map(|s| StatsSocket {
+                path: s.path.clone().into(),
+                mode: match &s.mode {
+                    None => 0o600,
+                    Some(m) => match u32::from_str_radix(m.get_ref(), 8) {
+                        Ok(mode) if mode <= 0o777 => mode,
+                        _ => {
+                            let line = self.lines.span(m);
+                            self.report.error(line, format!("stats_socket mode '{}' is not an octal file mode such as \"600\"", m.get_ref()));
+                            0o600
+                        }
+                    },
+                },
+            }),
+        }
+    }
+
+    pub(super) fn log_target(&mut self, spanned: &Spanned<LogT>) -> Option<LogTarget> {
+        let line = self.lines.span(spanned);
+        let l = spanned.get_ref();
+        let destination = self
+            .report
+            .check(line, addr::parse_log_destination(&l.address))?;
+        let facility_name = l.facility.as_deref().unwrap_or("local0");
+        let Some(facility) = Facility::from_name(facility_name) else {
+            self.report.error(
+                line,
+                format!(
+                    "unknown syslog facility '{facility_name}'{}",
+                    suggest::hint(facility_name, Facility::NAMES)
+                ),
+            );
+            return None;
+        };
+        let level_name = l.level.as_deref().unwrap_or("debug");
+        let Some(max_level) = Level::from_name(level_name) else {
+            self.report.error(
+                line,
+                format!(
+                    "unknown log level '{level_name}'{}",
+                    suggest::hint(level_name, Level::ALL.iter().map(|(n, _)| *n))
+                ),
+            );
+            return None;
+        };
+        let format_name = l.format.as_deref().unwrap_or("rfc3164");
+        let Some(format) = LogFormat::from_name(format_name) else {
+            self.report.error(
+                line,
+                format!(
+                    "unknown log format '{format_name}'{}",
+                    suggest::hint(format_name, LogFormat::ALL.iter().map(|(n, _)| *n))
+                ),
+            );
+            return None;
+        };
+        Some(LogTarget {
+            destination,
+            format,
+            facility,
+            max_level,
+        })
+    }
+
+    pub(super) fn proxy_log(
+        &mut self,
+        own: Option<&ProxyLogT>,
+        defaults: &ProxyLogT,
+        global: &Global,
+    ) -> ProxyLog {
+        let empty = ProxyLogT::default();
+        let own = own.unwrap_or(&empty);
+        let mut targets = Vec::new();
+        if own.global.or(defaults.global).unwrap_or(false) {
+            targets.extend(global.log.iter().cloned());
+        }
+        if let Some(list) = own.targets.as_ref().or(defaults.targets.as_ref()) {
+            targets.extend(list.iter().filter_map(|l| self.log_target(l)));
+        }
+        ProxyLog {
+            targets,
+            tcplog: own.tcplog.or(defaults.tcplog).unwrap_or(false),
+            dontlognull: own.dontlognull.or(defaults.dontlognull).unwrap_or(false),
+            health_checks: own
+                .health_checks
+                .or(defaults.health_checks)
+                .unwrap_or(false),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The data phase: bytes (tcp mode) or frames (amqp mode) both ways until a side closes,
+//! a timeout strikes, or warren ends the session (server DOWN with shutdown-sessions,
+//! rebalancing, stop).
+
+use std::sync::Arc;
+
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+
+use super::super::amqp::Amqp;
+use super::super::connect::Connected;
+use super::super::forward::{self, End, Meter, Tcp, Transfer};
+use super::end;
+use crate::amqp::frame::PROTOCOL_HEADER;
+use crate::config::Frontend;
+use crate::net::Stream;
+use crate::state::{BackendState, FrontendState, Process, ServerState, SheddingGuard};
+
+/// Zero-copy forwarding of bulk data in tcp mode (see `splice.rs`).
+const SPLICE: bool = true;
+
+/// Forwards until the session ends. Returns the transfer, the AMQP part of the log line
+/// (amqp mode), and, when rebalancing picked this session, its guard (to be dropped only
+/// after the server slot, so it is never counted as settled while still open).
+pub(super) async fn run(
+    process: &Process,
+    frontend: &FrontendState,
+    backend: &BackendState,
+    client: &mut Stream,
+    conn: &mut Connected,
+    amqp_handshake_deadline: Option<Instant>,
+) -> (Transfer, Option<String>, Option<SheddingGuard>) {
+    let fe: &Frontend = &frontend.config;
+    let server = Arc::clone(&conn.slot.server);
+    let kill = server.kill_token();
+    let killed_by_server = kill.clone();
+    let stop = process.stop.clone();
+    match amqp_handshake_deadline {
+        Some(deadline) => {
+            // Built inside the boxed future below, never held in the session's own.
+            let proto = (deadline, fe.initial_frame_max);
+            let mut shedding = None;
+            let (transfer, extra) = {
+                let shed_slot = &mut shedding;
+                let shed_from = Arc::clone(&server);
+                let killed = async move {
+                    tokio::select! {
+                        _ = kill.cancelled() => {}
+                        _ = stop.cancelled() => {}
+                        // Rebalancing sheds only AMQP sessions: they can be told to reconnect.
+                        guard = shed_from.shed_request() => *shed_slot = Some(guard),
+                    }
+                };
+                // Pinned here and lent: moved into `forward`, it would take room there twice.
+                tokio::pin!(killed);
+                // Boxed: the AMQP data phase's state is larger than tcp mode's, and an unboxed
+                // future would make every session's task that large, AMQP or not.
+                Box::pin(amqp_data(
+                    process,
+                    &killed_by_server,
+                    client,
+                    conn,
+                    proto,
+                    meters(frontend, &server),
+                    killed.as_mut(),
+                ))
+                .await
+            };
+            (transfer, Some(extra), shedding)
+        }
+        None => {
+            let killed = async move {
+                tokio::select! {
+                    _ = kill.cancelled() => {}
+                    _ = stop.cancelled() => {}
+                }
+            };
+            tokio::pin!(killed);
+            let mut tcp = Tcp {
+                frontend: &fe.timeouts,
+                backend: &backend.config.timeouts,
+                splice: SPLICE,
+            };
+            let transfer = forward::forward(
+                client,
+                &mut conn.stream,
+                &mut tcp,
+                meters(frontend, &server),
+                killed.as_mut(),
+            )
+            .await;
+            (transfer, None, None)
+        }
+    }
+}
+
+/// The data phase in AMQP mode: forward with frame tracking, then end politely when
+/// warren (not the peers) ends the session. Returns the transfer and the AMQP part of the
+/// log line.
+async fn amqp_data(
+    process: &Process,
+    server_kill: &tokio_util::sync::CancellationToken,
+    client: &mut Stream,
+    conn: &mut Connected,
+    (deadline, initial_frame_max): (Instant, u32),
+    meters: [Meter<'_>; 2],
+    killed: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> (Transfer, String) {
+    let mut proto = Amqp::new(deadline, initial_frame_max);
+    let transfer = match conn.stream.write_all(PROTOCOL_HEADER).await {
+        Ok(()) => {
+            meters[0].add(PROTOCOL_HEADER.len());
+            let mut t =
+                forward::forward(client, &mut conn.stream, &mut proto, meters, killed).await;
+            t.to_server += PROTOCOL_HEADER.len() as u64;
+            t
+        }
+        Err(_) => Transfer {
+            to_server: 0,
+            to_client: 0,
+            end: End::ServerError,
+            undelivered_to_client: Vec::new(),
+        },
+    };
+    let extra = end::amqp(process, server_kill, client, conn, &mut proto, &transfer).await;
+    (transfer, extra)
+}
+
+/// Live byte counters of a session: client → server into `bin`, server → client into `bout`.
+fn meters<'a>(frontend: &'a FrontendState, server: &'a ServerState) -> [Meter<'a>; 2] {
+    [
+        Meter {
+            server: &server.counters.bytes_in,
+            frontend: &frontend.counters.bytes_in,
+        },
+        Meter {
+            server: &server.counters.bytes_out,
+            frontend: &frontend.counters.bytes_out,
+        },
+    ]
+}
