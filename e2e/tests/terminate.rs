@@ -444,3 +444,77 @@ async fn a_pika_consumer_outlives_a_killed_node() {
     })
     .await;
 }
+
+/// The field report's scenario in terminate mode: four consumers on the report's four
+/// queues and a publisher; node 2 is killed. Every consumer keeps its connection (the
+/// workload would reconnect a consumer whose connection ended, as pm2 did: it must not
+/// have to), and every confirmed message reaches every queue it was routed to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_consumers_keep_their_connections_when_node_2_dies() {
+    e2e_test("report_consumers_keep_their_connections_when_node_2_dies", |t| async move {
+        if !warren_only(&t, "report_consumers_keep_their_connections_when_node_2_dies") {
+            return Ok(());
+        }
+        use warren_e2e::workload::Clients;
+        let proxy = t.proxy(ProxyConfig::report().terminate()).await?;
+        let uri = proxy.amqp_uri("");
+        let admin = amqp::connect(&uri, "report-term-admin").await?;
+        amqp::declare_topology(&admin.create_channel().await?, true).await?;
+        amqp::close(&admin).await;
+        let mut clients = Clients::new();
+        clients.spawn_consumers(&uri, "report-term");
+        let board = clients.board.clone();
+        board
+            .wait("4 consumers", Duration::from_secs(20), |o| (o.sessions.len() == 4).then_some(()))
+            .await?;
+        clients.spawn_publisher(&uri, "report-term-publisher", Duration::from_millis(20));
+        board
+            .wait("30 messages through", Duration::from_secs(20), |o| {
+                let first: Vec<_> = o.confirmed.iter().take(30).map(|(_, id, k)| (*id, *k)).collect();
+                (first.len() == 30 && o.missing(&first).is_empty()).then_some(())
+            })
+            .await?;
+        let mark = proxy.log.mark();
+        t.lab.run_async(&["kill", "2"]).await?;
+        let result = async {
+            proxy
+                .log
+                .wait_for("moved from rabbitmq_cluster_back/clusterRabbit2", mark, Duration::from_secs(30))
+                .await
+                .context("warren moved no session off node 2")?;
+            let since = Instant::now();
+            board
+                .wait("60 more messages through", Duration::from_secs(30), |o| {
+                    let later = o.confirmed_since(since);
+                    (later.len() >= 60 && o.missing(&later).is_empty()).then_some(())
+                })
+                .await?;
+            let drained: Vec<_> = board.read(|o| o.confirmed.iter().map(|(_, id, k)| (*id, *k)).collect());
+            board
+                .wait("every confirmed message consumed", Duration::from_secs(30), |o| {
+                    o.missing(&drained).is_empty().then_some(())
+                })
+                .await?;
+            let (sessions, ended, errors) = board.read(|o| {
+                (
+                    o.sessions.len(),
+                    o.sessions.iter().filter(|s| s.ended_at.is_some()).count(),
+                    o.publisher_errors.clone(),
+                )
+            });
+            let moves = proxy.log.dump().lines().filter(|l| l.contains("moved from")).count();
+            eprintln!(
+                "[e2e] report scenario, terminate mode: {sessions} consumer sessions (4 at the start), {ended} ended, {moves} log lines of moves, {} confirmed",
+                drained.len()
+            );
+            ensure!(sessions == 4 && ended == 0, "consumers reconnected: {sessions} sessions, {ended} ended");
+            ensure!(errors.is_empty(), "the publisher saw errors: {errors:?}");
+            Ok(())
+        }
+        .await;
+        clients.stop().await;
+        t.lab.run_async(&["restart", "2"]).await?;
+        result
+    })
+    .await;
+}
