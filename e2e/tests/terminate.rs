@@ -42,6 +42,8 @@ enum Fault {
     StopApp,
     Freeze,
     Drain,
+    /// `shutdown sessions` on a server that is up (the admin API's `shutdown`).
+    Shutdown,
 }
 
 impl Fault {
@@ -53,6 +55,10 @@ impl Fault {
             Fault::Freeze => t.lab.run_async(&["freeze", &n]).await.map(drop),
             Fault::Drain => proxy
                 .admin(&format!("clusterRabbit{node}"), "drain")
+                .await
+                .map(drop),
+            Fault::Shutdown => proxy
+                .admin(&format!("clusterRabbit{node}"), "shutdown")
                 .await
                 .map(drop),
         }
@@ -68,12 +74,13 @@ impl Fault {
                 .admin(&format!("clusterRabbit{node}"), "ready")
                 .await
                 .map(drop),
+            Fault::Shutdown => Ok(()),
         }
     }
 
     /// Planned moves settle deliveries first: no duplicates.
     fn planned(self) -> bool {
-        self == Fault::Drain
+        matches!(self, Fault::Drain | Fault::Shutdown)
     }
 }
 
@@ -213,6 +220,21 @@ async fn clients_move_off_a_drained_server_without_duplicates() {
                 t,
                 "clients_move_off_a_drained_server_without_duplicates",
                 Fault::Drain,
+            )
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_move_off_a_server_whose_sessions_are_shut_down_without_duplicates() {
+    e2e_test(
+        "clients_move_off_a_server_whose_sessions_are_shut_down_without_duplicates",
+        |t| {
+            outlive(
+                t,
+                "clients_move_off_a_server_whose_sessions_are_shut_down_without_duplicates",
+                Fault::Shutdown,
             )
         },
     )

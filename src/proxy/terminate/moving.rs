@@ -78,6 +78,7 @@ impl Session<'_> {
         }
         drop(old);
 
+        let stop = &self.process.stop;
         let Session {
             backend,
             peer,
@@ -99,7 +100,12 @@ impl Session<'_> {
                 let n = replay::replay(&mut node.side, relay, &mut to_client, deadline).await?;
                 Ok::<_, String>((node, n))
             };
-            let result = hold(client, hb, attempt).await;
+            let Some(result) = hold(client, hb, stop, attempt).await else {
+                return Err(NotMoved::Ended(
+                    Cause::Killed,
+                    "warren is shutting down".into(),
+                ));
+            };
             match result {
                 Ok((node, n)) => {
                     client.wbuf.extend_from_slice(&to_client);
@@ -115,7 +121,15 @@ impl Session<'_> {
                     }
                 }
             }
-            hold(client, hb, tokio::time::sleep(RETRY_PAUSE)).await;
+            if hold(client, hb, stop, tokio::time::sleep(RETRY_PAUSE))
+                .await
+                .is_none()
+            {
+                return Err(NotMoved::Ended(
+                    Cause::Killed,
+                    "warren is shutting down".into(),
+                ));
+            }
         };
         let to = node.server().full_name.clone();
         self.entry.moved(&to);
@@ -221,12 +235,13 @@ impl Session<'_> {
 }
 
 /// Runs `work` while the client is held: it is not read, but it is sent heartbeats on its
-/// schedule so it does not give up on warren.
+/// schedule so it does not give up on warren. `None` when warren stops meanwhile.
 async fn hold<T>(
     client: &mut Side,
     heartbeat: u16,
+    stop: &tokio_util::sync::CancellationToken,
     work: impl std::future::Future<Output = T>,
-) -> T {
+) -> Option<T> {
     tokio::pin!(work);
     let every = if heartbeat > 0 {
         Duration::from_secs(u64::from(heartbeat)) / 2
@@ -235,7 +250,8 @@ async fn hold<T>(
     };
     loop {
         tokio::select! {
-            r = &mut work => return r,
+            r = &mut work => return Some(r),
+            _ = stop.cancelled() => return None,
             _ = tokio::time::sleep(every) => {
                 client.wbuf.extend_from_slice(&HEARTBEAT);
                 let _ = client.write_some();
