@@ -540,3 +540,77 @@ async fn report_consumers_keep_their_connections_when_node_2_dies() {
     })
     .await;
 }
+
+/// `rebalance` in terminate mode: when node 3 comes back, warren moves sessions onto it
+/// (planned moves), and no client notices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebalance_moves_sessions_onto_a_returning_node_unnoticed() {
+    e2e_test("rebalance_moves_sessions_onto_a_returning_node_unnoticed", |t| async move {
+        if !warren_only(&t, "rebalance_moves_sessions_onto_a_returning_node_unnoticed") {
+            return Ok(());
+        }
+        let mut config = ProxyConfig::report().nodes(&[1, 2, 3]).terminate();
+        config.rebalance = Some("window 2s batch 2".into());
+        let proxy = t.proxy(config).await?;
+        let uri = proxy.amqp_uri("");
+        let admin = amqp::connect(&uri, "rb-admin").await?;
+        amqp::declare_topology(&admin.create_channel().await?, true).await?;
+        amqp::close(&admin).await;
+        let mark = proxy.log.mark();
+        t.lab.run_async(&["stop-app", "3"]).await?;
+        let result = async {
+            proxy.wait_server_state("clusterRabbit3", "DOWN", mark, Duration::from_secs(30)).await?;
+            let mut consumers = Vec::new();
+            for i in 0..6 {
+                consumers.push(Consumer::start(&uri, &format!("rb-consumer-{i}"), QUEUES[i % 4].0, 50).await?);
+            }
+            let mark = proxy.log.mark();
+            t.lab.run_async(&["start-app", "3"]).await?;
+            proxy.wait_server_state("clusterRabbit3", "UP", mark, Duration::from_secs(60)).await?;
+            proxy
+                .log
+                .wait_for("to rabbitmq_cluster_back/clusterRabbit3 (planned)", mark, Duration::from_secs(30))
+                .await
+                .context("no session was moved onto node 3")?;
+            // Every consumer still consumes on its own connection.
+            let publisher = Publisher::start(&uri, "rb-publisher", amqp::COMMON_KEY, Duration::from_millis(5)).await?;
+            let mut seen = consumers[1].delivered.clone();
+            tokio::time::timeout(Duration::from_secs(10), seen.wait_for(|n| *n >= 20))
+                .await
+                .context("no deliveries after the rebalance")??;
+            let (pub_conn, confirmed) = publisher.stop().await?;
+            let sessions = proxy.stats_get(";sessions").await?;
+            let moved = sessions
+                .split("},{")
+                .filter(|s| s.contains("\"rb-consumer-") && s.contains("clusterRabbit3"))
+                .count();
+            ensure!(moved > 0, "the sessions view shows no consumer on node 3: {sessions}");
+            // Consumers sharing the common-key queue split its messages: together they get all.
+            let mut all = std::collections::BTreeSet::new();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !confirmed.is_subset(&all) && Instant::now() < deadline {
+                all = consumers
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| QUEUES[i % 4].1 == amqp::COMMON_KEY && QUEUES[i % 4].0 == QUEUES[1].0)
+                    .flat_map(|(_, c)| c.ids())
+                    .collect();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            ensure!(confirmed.is_subset(&all), "messages to {} were not all consumed", QUEUES[1].0);
+            for c in consumers {
+                let errors = c.errors.clone();
+                let conn = c.stop();
+                ensure!(conn.status().connected() && errors.list().is_empty(), "a consumer saw its connection end: {:?}", errors.list());
+                amqp::close(&conn).await;
+            }
+            amqp::close(&pub_conn).await;
+            eprintln!("[e2e] rebalance: {moved} of 6 sessions now on node 3 (sessions view), every consumer kept its connection");
+            Ok(())
+        }
+        .await;
+        let _ = t.lab.run_async(&["start-app", "3"]).await;
+        result
+    })
+    .await;
+}
