@@ -69,10 +69,10 @@ impl Publishes {
 
     /// A `basic.publish` method frame: a new message begins.
     pub fn publish(&mut self, method: &Bytes) {
-        let client_seq = self.client_next.map(|n| {
+        let client_seq = self.client_next;
+        if let Some(n) = client_seq {
             self.client_next = Some(n + 1);
-            n
-        });
+        }
         let node_seq = self.node_next;
         self.node_next += 1;
         let mut message = Message {

@@ -72,7 +72,7 @@ impl Relay {
     }
 
     /// A frame from the client.
-    pub fn from_client(
+    pub fn client_frame(
         &mut self,
         frame: RawFrame,
         to_client: &mut BytesMut,
@@ -303,7 +303,7 @@ impl Relay {
     }
 
     /// A frame from the node.
-    pub fn from_node(
+    pub fn node_frame(
         &mut self,
         frame: RawFrame,
         to_client: &mut BytesMut,
@@ -569,9 +569,9 @@ mod tests {
     fn open_channel(r: &mut Relay, n: u16) {
         let (mut c, mut s) = (BytesMut::new(), BytesMut::new());
         let open = AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {}));
-        r.from_client(one(n, &open), &mut c, &mut s).unwrap();
+        r.client_frame(one(n, &open), &mut c, &mut s).unwrap();
         let ok = AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {}));
-        r.from_node(one(n, &ok), &mut c, &mut s).unwrap();
+        r.node_frame(one(n, &ok), &mut c, &mut s).unwrap();
         assert_eq!(r.channels[&n].phase, Phase::Open);
     }
 
@@ -590,19 +590,19 @@ mod tests {
         let mut r = Relay::new(1, 2047);
         open_channel(&mut r, 1);
         let (mut c, mut s) = (BytesMut::new(), BytesMut::new());
-        r.from_node(one(1, &deliver(1)), &mut c, &mut s).unwrap();
-        r.from_node(header(1, 4), &mut c, &mut s).unwrap();
-        r.from_node(content(FRAME_BODY, 1, b"ab"), &mut c, &mut s)
+        r.node_frame(one(1, &deliver(1)), &mut c, &mut s).unwrap();
+        r.node_frame(header(1, 4), &mut c, &mut s).unwrap();
+        r.node_frame(content(FRAME_BODY, 1, b"ab"), &mut c, &mut s)
             .unwrap();
         assert!(c.is_empty(), "half a message was passed on");
-        r.from_node(content(FRAME_BODY, 1, b"cd"), &mut c, &mut s)
+        r.node_frame(content(FRAME_BODY, 1, b"cd"), &mut c, &mut s)
             .unwrap();
         assert_eq!(frames(&c).len(), 4);
         // A new node: its tag 1 is the client's tag 2; an ack of tag 1 (old node) is dropped.
         r.channels.get_mut(&1).unwrap().new_epoch();
         c.clear();
-        r.from_node(one(1, &deliver(1)), &mut c, &mut s).unwrap();
-        r.from_node(header(1, 0), &mut c, &mut s).unwrap();
+        r.node_frame(one(1, &deliver(1)), &mut c, &mut s).unwrap();
+        r.node_frame(header(1, 0), &mut c, &mut s).unwrap();
         let f = frames(&c).remove(0);
         let at = wire::deliver_tag_offset(&f.bytes).unwrap();
         assert_eq!(wire::u64_at(&f.bytes, at), Some(2));
@@ -612,12 +612,12 @@ mod tests {
                 multiple: false,
             }))
         };
-        r.from_client(one(1, &ack(1)), &mut c, &mut s).unwrap();
+        r.client_frame(one(1, &ack(1)), &mut c, &mut s).unwrap();
         assert!(
             s.is_empty(),
             "an ack of the old node's delivery was passed on"
         );
-        r.from_client(one(1, &ack(2)), &mut c, &mut s).unwrap();
+        r.client_frame(one(1, &ack(2)), &mut c, &mut s).unwrap();
         let sent = frames(&s).remove(0);
         assert_eq!(wire::ack_fields(&sent), Some((1, false)));
     }
@@ -627,12 +627,12 @@ mod tests {
         let mut r = Relay::new(1, 2047);
         open_channel(&mut r, 1);
         let (mut c, mut s) = (BytesMut::new(), BytesMut::new());
-        r.from_node(one(1, &deliver(1)), &mut c, &mut s).unwrap();
-        r.from_node(header(1, 10), &mut c, &mut s).unwrap();
+        r.node_frame(one(1, &deliver(1)), &mut c, &mut s).unwrap();
+        r.node_frame(header(1, 10), &mut c, &mut s).unwrap();
         r.channels.get_mut(&1).unwrap().new_epoch();
-        r.from_node(one(1, &deliver(1)), &mut c, &mut s).unwrap();
-        r.from_node(header(1, 1), &mut c, &mut s).unwrap();
-        r.from_node(content(FRAME_BODY, 1, b"x"), &mut c, &mut s)
+        r.node_frame(one(1, &deliver(1)), &mut c, &mut s).unwrap();
+        r.node_frame(header(1, 1), &mut c, &mut s).unwrap();
+        r.node_frame(content(FRAME_BODY, 1, b"x"), &mut c, &mut s)
             .unwrap();
         assert_eq!(
             frames(&c).len(),
@@ -646,7 +646,7 @@ mod tests {
         let mut r = Relay::new(1, 2047);
         open_channel(&mut r, 1);
         let (mut c, mut s) = (BytesMut::new(), BytesMut::new());
-        r.from_client(one(1, &confirm_select(false)), &mut c, &mut s)
+        r.client_frame(one(1, &confirm_select(false)), &mut c, &mut s)
             .unwrap();
         let publish = AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish {
             exchange: "".into(),
@@ -655,9 +655,9 @@ mod tests {
             immediate: false,
         }));
         for _ in 0..2 {
-            r.from_client(one(1, &publish), &mut c, &mut s).unwrap();
-            r.from_client(header(1, 1), &mut c, &mut s).unwrap();
-            r.from_client(content(FRAME_BODY, 1, b"m"), &mut c, &mut s)
+            r.client_frame(one(1, &publish), &mut c, &mut s).unwrap();
+            r.client_frame(header(1, 1), &mut c, &mut s).unwrap();
+            r.client_frame(content(FRAME_BODY, 1, b"m"), &mut c, &mut s)
                 .unwrap();
         }
         assert_eq!(r.channels[&1].publishes.unconfirmed(), 2);
@@ -665,7 +665,7 @@ mod tests {
             delivery_tag: 1,
             multiple: false,
         }));
-        r.from_node(one(1, &node_ack), &mut c, &mut s).unwrap();
+        r.node_frame(one(1, &node_ack), &mut c, &mut s).unwrap();
         assert_eq!(r.channels[&1].publishes.unconfirmed(), 1);
         let told = frames(&c).pop().unwrap();
         assert_eq!(told.method(), Some(id::BASIC_ACK));
@@ -686,7 +686,7 @@ mod tests {
             nowait: false,
             arguments: Default::default(),
         }));
-        r.from_client(one(1, &declare), &mut c, &mut s).unwrap();
+        r.client_frame(one(1, &declare), &mut c, &mut s).unwrap();
         let sent = frames(&s).remove(0);
         let name = match parse_class(sent.payload()) {
             Ok((_, AMQPClass::Queue(queue::AMQPMethod::Declare(d)))) => d.queue.to_string(),
@@ -702,7 +702,7 @@ mod tests {
             message_count: 0,
             consumer_count: 0,
         }));
-        r.from_node(one(1, &ok), &mut c, &mut s).unwrap();
+        r.node_frame(one(1, &ok), &mut c, &mut s).unwrap();
         assert_eq!(r.topology.entries().len(), 1);
         assert!(r.topology.connection_bound_queue().is_some());
     }
@@ -713,8 +713,8 @@ mod tests {
         open_channel(&mut r, 1);
         let (mut c, mut s) = (BytesMut::new(), BytesMut::new());
         for t in 1..=3 {
-            r.from_node(one(1, &deliver(t)), &mut c, &mut s).unwrap();
-            r.from_node(header(1, 0), &mut c, &mut s).unwrap();
+            r.node_frame(one(1, &deliver(t)), &mut c, &mut s).unwrap();
+            r.node_frame(header(1, 0), &mut c, &mut s).unwrap();
         }
         r.channels.get_mut(&1).unwrap().new_epoch();
         c.clear();
@@ -724,7 +724,7 @@ mod tests {
             class_id: 60,
             method_id: 80,
         }));
-        r.from_node(one(1, &close), &mut c, &mut s).unwrap();
+        r.node_frame(one(1, &close), &mut c, &mut s).unwrap();
         let told = frames(&c).remove(0);
         assert_eq!(
             close_fields(told.payload()),

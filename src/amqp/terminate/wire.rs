@@ -157,7 +157,7 @@ pub const HEARTBEAT: [u8; 8] = [FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, FRAME_END];
 pub fn deliver_tag_offset(frame: &[u8]) -> Option<usize> {
     let tag_len = *frame.get(11)? as usize;
     let at = 12 + tag_len;
-    (frame.len() >= at + 8 + 1).then_some(at)
+    (frame.len() > at + 8).then_some(at)
 }
 
 /// Offset of the delivery tag of `basic.get-ok`, `basic.ack`, `basic.nack`,

@@ -252,11 +252,11 @@ impl Session<'_> {
 
     /// Handles frames already read but not yet handled, then writes.
     fn buffered(&mut self) -> Turn {
-        match self.from_client(false) {
+        match self.client_frames(false) {
             Turn::Go => {}
             other => return other,
         }
-        match self.from_node(false) {
+        match self.node_frames(false) {
             Turn::Go => self.write_out(),
             other => other,
         }
@@ -321,14 +321,14 @@ impl Session<'_> {
             }
             Wake::Client(r) => {
                 if r {
-                    self.from_client(true)
+                    self.client_frames(true)
                 } else {
                     Turn::Go
                 }
             }
             Wake::Node(r) => {
                 if r {
-                    self.from_node(true)
+                    self.node_frames(true)
                 } else {
                     Turn::Go
                 }
@@ -365,7 +365,7 @@ impl Session<'_> {
         Turn::Go
     }
 
-    fn from_client(&mut self, read: bool) -> Turn {
+    fn client_frames(&mut self, read: bool) -> Turn {
         let read = if read { self.client.read_some() } else { Ok(0) };
         if let Err(e) = read {
             return Turn::End {
@@ -394,7 +394,7 @@ impl Session<'_> {
             }
             match self
                 .relay
-                .from_client(frame, &mut self.client.wbuf, &mut node.side.wbuf)
+                .client_frame(frame, &mut self.client.wbuf, &mut node.side.wbuf)
             {
                 Ok(()) => {}
                 Err(Event::ClientClosing) => self.closing = true,
@@ -417,7 +417,7 @@ impl Session<'_> {
         }
     }
 
-    fn from_node(&mut self, read: bool) -> Turn {
+    fn node_frames(&mut self, read: bool) -> Turn {
         let Some(node) = self.node.as_mut() else {
             return Turn::Go;
         };
@@ -451,7 +451,7 @@ impl Session<'_> {
             };
             match self
                 .relay
-                .from_node(frame, &mut self.client.wbuf, &mut node.side.wbuf)
+                .node_frame(frame, &mut self.client.wbuf, &mut node.side.wbuf)
             {
                 Ok(()) => {}
                 Err(Event::NodeForced(text)) if !self.closing => {

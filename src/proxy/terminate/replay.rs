@@ -146,7 +146,7 @@ async fn expect(
             _ => {
                 // Deliveries to consumers replayed a moment ago, confirms...
                 let mut to_node = BytesMut::new();
-                let _ = relay.from_node(frame, to_client, &mut to_node);
+                let _ = relay.node_frame(frame, to_client, &mut to_node);
                 side.wbuf.extend_from_slice(&to_node);
             }
         }
