@@ -1,7 +1,9 @@
 //! The opening of a terminated session: warren answers the client as a broker would while
 //! it logs in to a node with the client's own credentials, so the client sees the node's
 //! `connection.start` (server properties, capabilities, mechanisms), the node's limits in
-//! `tune`, and the node's own answer to its login.
+//! `tune`, and the node's own answer to its login. Every mechanism is passed on as the
+//! client chose it: EXTERNAL authenticates whatever certificate the node sees, which is
+//! warren's own (`ssl crt` on the server line), exactly as in `amqp` mode.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,14 +14,10 @@ use tokio::time::Instant;
 use super::io::Side;
 use super::node::{self, Credentials, LoginError, Node};
 use super::{moving, Identity};
-use crate::amqp::methods::connection_close;
 use crate::amqp::terminate::relay::method_frame;
 use crate::amqp::terminate::wire::id;
 use crate::log::tcplog::Cause;
 use crate::state::{BackendState, ServerState};
-
-/// RabbitMQ's ACCESS_REFUSED.
-const ACCESS_REFUSED: u16 = 403;
 
 /// A session ready for its data phase.
 pub struct Opened {
@@ -93,21 +91,6 @@ pub async fn handshake(
     if let Ok((_, AMQPClass::Connection(connection::AMQPMethod::StartOk(m)))) =
         parse_class(start_ok.payload())
     {
-        if m.mechanism.as_str() == "EXTERNAL" {
-            // The node would have to see the client's certificate; terminating TLS here,
-            // warren cannot show it.
-            let text = "ACCESS_REFUSED - EXTERNAL authentication needs the node to see the client certificate: use 'option amqp' (not amqp-terminate) for these clients";
-            client
-                .wbuf
-                .extend_from_slice(&connection_close(ACCESS_REFUSED, text));
-            let _ = client.flush_until(deadline).await;
-            return Err(fail(
-                &client,
-                Cause::ClientAbort,
-                Some(&server),
-                text.into(),
-            ));
-        }
         who.user = crate::amqp::handshake::user_of(m.mechanism.as_str(), m.response.as_bytes())
             .unwrap_or_else(|| "-".into());
         who.name = crate::amqp::handshake::string_property(&m.client_properties, "connection_name")
