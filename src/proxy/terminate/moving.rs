@@ -132,6 +132,8 @@ impl Session<'_> {
             }
         };
         let to = node.server().full_name.clone();
+        // The client was not read while held: its silence then says nothing.
+        self.client.last_read = Instant::now();
         self.entry.moved(&to);
         self.node = Some(node);
         self.moves += 1;
