@@ -222,3 +222,317 @@ async fn a_node_that_answers_no_header_is_left_for_another() {
     drop(silent);
     w.stop().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// A node that answers channel and queue methods, records what it receives, and confirms
+// publishes only when told to.
+
+use amq_protocol::protocol::{basic, channel, confirm, queue};
+use tokio::sync::mpsc;
+use warren::amqp::frame::{FRAME_BODY, FRAME_HEADER};
+
+/// What a scripted node saw: one line per method or content frame.
+type Seen = mpsc::UnboundedReceiver<String>;
+
+fn frame(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
+    encode(kind, channel, payload)
+}
+
+fn on(channel: u16, class: AMQPClass) -> Vec<u8> {
+    frame(
+        FRAME_METHOD,
+        channel,
+        &methods::encode_class(&class).expect("encode"),
+    )
+}
+
+/// Reads one whole frame: (type, channel, payload).
+async fn read_frame(s: &mut TcpStream) -> Option<(u8, u16, Vec<u8>)> {
+    let mut head = [0u8; 7];
+    s.read_exact(&mut head).await.ok()?;
+    let size = u32::from_be_bytes([head[3], head[4], head[5], head[6]]) as usize;
+    let mut rest = vec![0u8; size + 1];
+    s.read_exact(&mut rest).await.ok()?;
+    rest.pop();
+    Some((head[0], u16::from_be_bytes([head[1], head[2]]), rest))
+}
+
+/// A node that answers what a replay sends; `confirm_publishes` says whether it acks
+/// publishes. Sending `true` on the returned watch cuts its connections (a `kill -9`).
+async fn scripted_node(
+    confirm_publishes: bool,
+) -> (SocketAddr, Seen, tokio::sync::watch::Sender<bool>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let (tx, seen) = mpsc::unbounded_channel();
+    let (die, dying) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let tx = tx.clone();
+            let mut dying = dying.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = serve_scripted(s, tx, confirm_publishes) => {}
+                    _ = dying.changed() => {}
+                }
+            });
+        }
+    });
+    (addr, seen, die)
+}
+
+async fn serve_scripted(
+    mut s: TcpStream,
+    tx: mpsc::UnboundedSender<String>,
+    confirm_publishes: bool,
+) {
+    {
+        let mut header = [0u8; 8];
+        if s.read_exact(&mut header).await.is_err() {
+            return;
+        }
+        let _ = s.write_all(&common::amqp::start()).await;
+        let _ = read_frame(&mut s).await; // start-ok
+        let _ = s.write_all(&common::amqp::tune(0)).await;
+        let _ = read_frame(&mut s).await; // tune-ok
+        let _ = read_frame(&mut s).await; // open
+        let _ = s.write_all(&common::amqp::open_ok()).await;
+        let mut published = 0u64;
+        while let Some((kind, ch, payload)) = read_frame(&mut s).await {
+            if kind == FRAME_HEADER || kind == FRAME_BODY {
+                let _ = tx.send(format!(
+                    "{ch} content {}",
+                    String::from_utf8_lossy(if kind == FRAME_BODY { &payload } else { b"" })
+                ));
+                if kind == FRAME_BODY && confirm_publishes {
+                    let _ = s
+                        .write_all(&on(
+                            ch,
+                            AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack {
+                                delivery_tag: published,
+                                multiple: false,
+                            })),
+                        ))
+                        .await;
+                }
+                continue;
+            }
+            if kind != FRAME_METHOD {
+                continue;
+            }
+            let Ok((_, class)) = amq_protocol::protocol::parse_class(&payload[..]) else {
+                return;
+            };
+            let reply = match &class {
+                AMQPClass::Channel(channel::AMQPMethod::Open(_)) => Some(AMQPClass::Channel(
+                    channel::AMQPMethod::OpenOk(channel::OpenOk {}),
+                )),
+                AMQPClass::Channel(channel::AMQPMethod::Close(_)) => Some(AMQPClass::Channel(
+                    channel::AMQPMethod::CloseOk(channel::CloseOk {}),
+                )),
+                AMQPClass::Confirm(confirm::AMQPMethod::Select(c)) if !c.nowait => Some(
+                    AMQPClass::Confirm(confirm::AMQPMethod::SelectOk(confirm::SelectOk {})),
+                ),
+                AMQPClass::Basic(basic::AMQPMethod::Qos(_)) => {
+                    Some(AMQPClass::Basic(basic::AMQPMethod::QosOk(basic::QosOk {})))
+                }
+                AMQPClass::Basic(basic::AMQPMethod::Consume(c)) => Some(AMQPClass::Basic(
+                    basic::AMQPMethod::ConsumeOk(basic::ConsumeOk {
+                        consumer_tag: c.consumer_tag.clone(),
+                    }),
+                )),
+                AMQPClass::Queue(queue::AMQPMethod::Declare(d)) => Some(AMQPClass::Queue(
+                    queue::AMQPMethod::DeclareOk(queue::DeclareOk {
+                        queue: d.queue.clone(),
+                        message_count: 0,
+                        consumer_count: 0,
+                    }),
+                )),
+                AMQPClass::Queue(queue::AMQPMethod::Bind(_)) => Some(AMQPClass::Queue(
+                    queue::AMQPMethod::BindOk(queue::BindOk {}),
+                )),
+                AMQPClass::Basic(basic::AMQPMethod::Publish(_)) => {
+                    published += 1;
+                    None
+                }
+                AMQPClass::Connection(connection::AMQPMethod::Close(_)) => {
+                    let _ = s.write_all(&methods::connection_close_ok()).await;
+                    return;
+                }
+                _ => None,
+            };
+            let name = format!("{class:?}");
+            let name = name
+                .split(['(', ' ', '{'])
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(".");
+            let _ = tx.send(format!("{ch} {name}"));
+            if let Some(reply) = reply {
+                let _ = s.write_all(&on(ch, reply)).await;
+            }
+        }
+    }
+}
+
+/// Drains what a node saw so far (the node sends a line per frame; a `channel.close` on
+/// warren's replay channel marks the end of the topology replay).
+async fn seen_until(seen: &mut Seen, last: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let line = tokio::time::timeout(LIMIT, seen.recv())
+            .await
+            .expect("node saw more")
+            .expect("node");
+        let done = line.contains(last);
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+}
+
+async fn handshake(addr: SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(PROTOCOL_HEADER).await.expect("header");
+    let _start = read_frame(&mut s).await.expect("start");
+    s.write_all(&method(AMQPClass::Connection(
+        connection::AMQPMethod::StartOk(connection::StartOk {
+            client_properties: FieldTable::default(),
+            mechanism: "PLAIN".into(),
+            response: LongString::from("\0guest\0guest".as_bytes()),
+            locale: "en_US".into(),
+        }),
+    )))
+    .await
+    .expect("start-ok");
+    let _tune = read_frame(&mut s).await.expect("tune");
+    s.write_all(&method(AMQPClass::Connection(
+        connection::AMQPMethod::TuneOk(connection::TuneOk {
+            channel_max: 2046,
+            frame_max: 131072,
+            heartbeat: 0,
+        }),
+    )))
+    .await
+    .expect("tune-ok");
+    s.write_all(&method(AMQPClass::Connection(
+        connection::AMQPMethod::Open(connection::Open {
+            virtual_host: "/".into(),
+        }),
+    )))
+    .await
+    .expect("open");
+    let (_, _, ok) = read_frame(&mut s).await.expect("open-ok");
+    assert_eq!(&ok[..4], &[0, 10, 0, 41], "connection.open-ok");
+    s
+}
+
+fn publish(ch: u16, body: &str) -> Vec<u8> {
+    let mut out = on(
+        ch,
+        AMQPClass::Basic(basic::AMQPMethod::Publish(basic::Publish {
+            exchange: "".into(),
+            routing_key: "q".into(),
+            mandatory: false,
+            immediate: false,
+        })),
+    );
+    let mut header = vec![0, 60, 0, 0];
+    header.extend_from_slice(&(body.len() as u64).to_be_bytes());
+    header.extend_from_slice(&[0, 0]);
+    out.extend(frame(FRAME_HEADER, ch, &header));
+    out.extend(frame(FRAME_BODY, ch, body.as_bytes()));
+    out
+}
+
+#[tokio::test]
+async fn a_move_replays_topology_then_channels_then_unconfirmed_publishes_in_order() {
+    let (a, mut seen_a, kill_a) = scripted_node(false).await;
+    let (b, mut seen_b, _node_b) = scripted_node(false).await;
+    let cfg = format!(
+        "defaults\n    mode tcp\n    option amqp-terminate\n    timeout connect 2s\n\
+         listen px\n    bind 127.0.0.1:0\n    balance first\n    server a {a}\n    server b {b}\n"
+    );
+    let w = start(&cfg);
+    let mut c = handshake(w.addr("px")).await;
+    c.write_all(&on(
+        1,
+        AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+    ))
+    .await
+    .expect("open");
+    let _ = read_frame(&mut c).await.expect("open-ok");
+    let declare = AMQPClass::Queue(queue::AMQPMethod::Declare(queue::Declare {
+        queue: "q".into(),
+        passive: false,
+        durable: true,
+        exclusive: false,
+        auto_delete: false,
+        nowait: false,
+        arguments: FieldTable::default(),
+    }));
+    c.write_all(&on(1, declare)).await.expect("declare");
+    let _ = read_frame(&mut c).await.expect("declare-ok");
+    c.write_all(&on(
+        1,
+        AMQPClass::Basic(basic::AMQPMethod::Qos(basic::Qos {
+            prefetch_count: 7,
+            global: false,
+        })),
+    ))
+    .await
+    .expect("qos");
+    let _ = read_frame(&mut c).await.expect("qos-ok");
+    let consume = AMQPClass::Basic(basic::AMQPMethod::Consume(basic::Consume {
+        queue: "q".into(),
+        consumer_tag: "".into(),
+        no_local: false,
+        no_ack: false,
+        exclusive: false,
+        nowait: false,
+        arguments: FieldTable::default(),
+    }));
+    c.write_all(&on(1, consume)).await.expect("consume");
+    let (_, _, ok) = read_frame(&mut c).await.expect("consume-ok");
+    let tag = match amq_protocol::protocol::parse_class(&ok[..]) {
+        Ok((_, AMQPClass::Basic(basic::AMQPMethod::ConsumeOk(o)))) => o.consumer_tag.to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert!(tag.starts_with("warren.ctag-"), "{tag}");
+    for body in ["one", "two", "three"] {
+        c.write_all(&publish(1, body)).await.expect("publish");
+    }
+    seen_until(&mut seen_a, "content three").await;
+    let _ = kill_a.send(true);
+    let replay = seen_until(&mut seen_b, "content three").await;
+    let expected = [
+        "2047 Channel.Open",
+        "2047 Queue.Declare",
+        "2047 Channel.Close",
+        "1 Channel.Open",
+        "1 Confirm.Select",
+        "1 Basic.Qos",
+        "1 Basic.Consume",
+        "1 Basic.Publish",
+        "1 content ",
+        "1 content one",
+        "1 Basic.Publish",
+        "1 content ",
+        "1 content two",
+        "1 Basic.Publish",
+        "1 content ",
+        "1 content three",
+    ];
+    assert_eq!(replay, expected, "what node b saw");
+    // The client noticed nothing: its channel still works on node b.
+    c.write_all(&publish(1, "four")).await.expect("publish");
+    assert_eq!(
+        seen_until(&mut seen_b, "content four")
+            .await
+            .last()
+            .map(String::as_str),
+        Some("1 content four")
+    );
+    w.stop().await;
+}
