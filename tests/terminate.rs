@@ -536,3 +536,124 @@ async fn a_move_replays_topology_then_channels_then_unconfirmed_publishes_in_ord
     );
     w.stop().await;
 }
+
+/// A node that reads publishes at once but confirms them only once released: the stand-in
+/// for a slow node, to see warren's publish budget push back on the client. The returned
+/// watch counts the publishes it has read.
+async fn slow_confirming_node() -> (
+    SocketAddr,
+    tokio::sync::watch::Receiver<u64>,
+    tokio::sync::watch::Sender<bool>,
+) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let (count, seen) = tokio::sync::watch::channel(0u64);
+    let (release, released) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let Ok((mut s, _)) = l.accept().await else {
+            return;
+        };
+        let mut header = [0u8; 8];
+        if s.read_exact(&mut header).await.is_err() {
+            return;
+        }
+        let _ = s.write_all(&common::amqp::start()).await;
+        let _ = read_frame(&mut s).await;
+        let _ = s.write_all(&common::amqp::tune(0)).await;
+        let _ = read_frame(&mut s).await;
+        let _ = read_frame(&mut s).await;
+        let _ = s.write_all(&common::amqp::open_ok()).await;
+        let (mut rd, wr) = s.into_split();
+        let wr = std::sync::Arc::new(tokio::sync::Mutex::new(wr));
+        let (w2, mut counted, mut released) =
+            (std::sync::Arc::clone(&wr), count.subscribe(), released);
+        // Once released, every publish read is confirmed (multiple) as it is counted.
+        tokio::spawn(async move {
+            let _ = released.wait_for(|r| *r).await;
+            loop {
+                let n = *counted.borrow_and_update();
+                let ack = on(
+                    1,
+                    AMQPClass::Basic(basic::AMQPMethod::Ack(basic::Ack {
+                        delivery_tag: n,
+                        multiple: true,
+                    })),
+                );
+                if w2.lock().await.write_all(&ack).await.is_err()
+                    || counted.changed().await.is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let mut head = [0u8; 7];
+        while rd.read_exact(&mut head).await.is_ok() {
+            let size = u32::from_be_bytes([head[3], head[4], head[5], head[6]]) as usize;
+            let mut rest = vec![0u8; size + 1];
+            if rd.read_exact(&mut rest).await.is_err() {
+                return;
+            }
+            if head[0] == FRAME_METHOD && rest.starts_with(&[0, 20, 0, 10]) {
+                let ok = on(
+                    1,
+                    AMQPClass::Channel(channel::AMQPMethod::OpenOk(channel::OpenOk {})),
+                );
+                let _ = wr.lock().await.write_all(&ok).await;
+            }
+            if head[0] == FRAME_METHOD && rest.starts_with(&[0, 60, 0, 40]) {
+                count.send_modify(|n| *n += 1);
+            }
+        }
+    });
+    (addr, seen, release)
+}
+
+#[tokio::test]
+async fn unconfirmed_publishes_past_the_budget_push_back_on_the_client() {
+    let (node, mut seen, release) = slow_confirming_node().await;
+    let cfg = format!(
+        "defaults\n    mode tcp\n    option amqp-terminate\n    timeout connect 2s\n    amqp-publish-buffer 128k\n\
+         listen px\n    bind 127.0.0.1:0\n    server n {node}\n"
+    );
+    let w = start(&cfg);
+    let mut c = handshake(w.addr("px")).await;
+    c.write_all(&on(
+        1,
+        AMQPClass::Channel(channel::AMQPMethod::Open(channel::Open {})),
+    ))
+    .await
+    .expect("open");
+    let _ = read_frame(&mut c).await.expect("open-ok");
+    let body = "x".repeat(64 * 1024);
+    const MESSAGES: u64 = 40;
+    let (_rd, mut wr) = c.into_split();
+    let writer = tokio::spawn(async move {
+        for _ in 0..MESSAGES {
+            if wr.write_all(&publish(1, &body)).await.is_err() {
+                return;
+            }
+        }
+        // keep the connection open until the test ends
+        std::future::pending::<()>().await;
+    });
+    tokio::time::timeout(LIMIT, seen.wait_for(|n| *n >= 2))
+        .await
+        .expect("publishes reach the node")
+        .expect("node");
+    // A bounded look for more: with 128 KiB kept unconfirmed, warren reads no further.
+    let more = tokio::time::timeout(Duration::from_millis(500), seen.wait_for(|n| *n > 3))
+        .await
+        .is_ok();
+    assert!(
+        !more,
+        "more than 3 publishes of 64 KiB passed a 128 KiB budget"
+    );
+    // The node confirms: the rest flows.
+    let _ = release.send(true);
+    tokio::time::timeout(LIMIT, seen.wait_for(|n| *n >= MESSAGES))
+        .await
+        .expect("every publish once the node confirmed")
+        .expect("node");
+    writer.abort();
+    w.stop().await;
+}
