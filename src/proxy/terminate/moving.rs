@@ -29,6 +29,10 @@ use crate::log::tcplog::Cause;
 /// The longest a planned move waits for deliveries to be settled and publishes confirmed.
 const SETTLE_WAIT: Duration = Duration::from_secs(5);
 
+/// The longest one attempt at a move (log in, replay) may take before it is given up and
+/// the move tried again.
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(5);
+
 /// Pause between two rounds of trying every node, so a cluster that is all down is not
 /// hammered while the client is held.
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
@@ -92,12 +96,15 @@ impl Session<'_> {
         let (backend, peer, destination, hb) = (*backend, *peer, *destination, *client_heartbeat);
         let (node, republished) = loop {
             let mut to_client = scratch();
+            // One attempt may not use up the whole deadline: a node that hangs on one step
+            // (a quorum queue still electing its leader) is left and the move tried again.
+            let attempt_by = deadline.min(Instant::now() + ATTEMPT_LIMIT);
             let attempt = async {
                 let started = node::reach(backend, peer, destination, &avoid, deadline).await?;
-                let mut node = node::login(started, creds, hb, deadline)
+                let mut node = node::login(started, creds, hb, attempt_by)
                     .await
                     .map_err(|e| e.to_string())?;
-                let n = replay::replay(&mut node.side, relay, &mut to_client, deadline).await?;
+                let n = replay::replay(&mut node.side, relay, &mut to_client, attempt_by).await?;
                 Ok::<_, String>((node, n))
             };
             let Some(result) = hold(client, hb, stop, attempt).await else {
