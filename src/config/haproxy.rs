@@ -1,24 +1,32 @@
 //! Reads HAProxy's `haproxy.cfg` into the typed [`Config`], unchanged files welcome.
 //!
 //! ```text
-//! text ──tokenize──▶ words per line ──section keywords──▶ Draft per section
-//!      (defaults copied into each proxy) ──finish──▶ Config + line numbers ──▶ validate
+//! files ──preprocess (tokenize, ${VAR}, .if)──▶ words per line ──section keywords──▶ Draft
+//!      per section (defaults copied into each proxy) ──finish──▶ Config + line numbers
 //! ```
+//!
+//! Several files are read one after the other as HAProxy does (`-f a.cfg -f b.cfg`): a
+//! `defaults` section stays in force for the files after it, but every file starts outside
+//! any section. Lines are numbered across the files; [`Report`] maps them back.
 //!
 //! Every keyword warren knows is handled on purpose: implemented, accepted with a warning
 //! (it does not apply to warren, or only to HTTP mode, which HAProxy also only warns about),
 //! or refused with a sentence saying so. Anything else is an error with a suggestion, never
 //! silently ignored.
 
+mod cond;
 mod draft;
 mod finish;
 mod global;
 mod log;
 mod options;
+mod preprocess;
 mod proxy;
 mod server;
 mod stats;
 mod tokenize;
+
+pub(crate) use tokenize::Env;
 
 use std::collections::HashMap;
 
@@ -41,9 +49,14 @@ enum Current {
     Broken,
 }
 
-/// Parses `text`; problems go to `report`. The config is meaningful only if
-/// `report.errors` stays empty.
-pub(crate) fn parse(text: &str, report: &mut Report) -> (Config, Origins) {
+/// Parses `files` (name and text, in reading order) as one configuration; `env` looks up
+/// environment variables. Problems go to `report`, which must number lines across the
+/// same files. The config is meaningful only if `report.errors` stays empty.
+pub(crate) fn parse(
+    files: &[(&str, &str)],
+    env: &Env<'_>,
+    report: &mut Report,
+) -> (Config, Origins) {
     let mut global = Global {
         maxconn: DEFAULT_GLOBAL_MAXCONN,
         ..Global::default()
@@ -53,37 +66,47 @@ pub(crate) fn parse(text: &str, report: &mut Report) -> (Config, Origins) {
     let mut proxies: Vec<Draft> = Vec::new();
     let mut current = Current::Nothing;
 
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        let words = match tokenize::words(raw) {
-            Ok(w) if w.is_empty() => continue,
-            Ok(w) => w,
-            Err(e) => {
-                report.error(line, e);
+    let mut offset = 0;
+    for (name, text) in files {
+        // HAProxy: each file starts outside any section.
+        close(current, &mut defaults, &mut named_defaults, &mut proxies);
+        current = Current::Nothing;
+        let lines = preprocess::lines(text, offset, name, env, report);
+        offset += text.lines().count();
+        for (line, words) in lines {
+            if SECTIONS.contains(&words[0].as_str()) {
+                close(current, &mut defaults, &mut named_defaults, &mut proxies);
+                current = open(&words, line, &defaults, &named_defaults, report);
                 continue;
             }
-        };
-        if SECTIONS.contains(&words[0].as_str()) {
-            close(current, &mut defaults, &mut named_defaults, &mut proxies);
-            current = open(&words, line, &defaults, &named_defaults, report);
-            continue;
-        }
-        match &mut current {
-            Current::Nothing => report.error(
-                line,
-                format!(
-                    "'{}' appears before any section; start with 'global', 'defaults', 'frontend', 'backend' or 'listen'{}",
-                    words[0],
-                    suggest::hint(&words[0], SECTIONS)
-                ),
-            ),
-            Current::Global => global::keyword(&mut global, &words, line, report),
-            Current::Proxy(draft) => proxy::keyword(draft, &words, line, report),
-            Current::Broken => {}
+            keyword_line(&words, line, &mut current, &mut global, report);
         }
     }
     close(current, &mut defaults, &mut named_defaults, &mut proxies);
     finish::finish(global, proxies, report)
+}
+
+/// A keyword line of the section in force.
+fn keyword_line(
+    words: &[String],
+    line: usize,
+    current: &mut Current,
+    global: &mut Global,
+    report: &mut Report,
+) {
+    match current {
+        Current::Nothing => report.error(
+            line,
+            format!(
+                "'{}' appears before any section in this file; start with 'global', 'defaults', 'frontend', 'backend' or 'listen'{}",
+                words[0],
+                suggest::hint(&words[0], SECTIONS)
+            ),
+        ),
+        Current::Global => global::keyword(global, words, line, report),
+        Current::Proxy(draft) => proxy::keyword(draft, words, line, report),
+        Current::Broken => {}
+    }
 }
 
 /// Starts a section from its header line.

@@ -72,7 +72,10 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
         if let Some(first) = seen.insert(name, *line) {
             report.error(
                 *line,
-                format!("the name '{name}' is already used by the proxy at line {first}"),
+                format!(
+                    "the name '{name}' is already used by the proxy at {}",
+                    report.place(first)
+                ),
             );
         }
     }
@@ -82,8 +85,9 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
             report.error(
                 *line,
                 format!(
-                    "the backend name '{}' is already used at line {first}",
-                    b.name
+                    "the backend name '{}' is already used at {}",
+                    b.name,
+                    report.place(first)
                 ),
             );
         }
@@ -230,8 +234,10 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
                 report.error(
                     sline,
                     format!(
-                        "backend '{}' already has a server named '{}' (line {first})",
-                        b.name, s.name
+                        "backend '{}' already has a server named '{}' ({})",
+                        b.name,
+                        s.name,
+                        report.place(first)
                     ),
                 );
             }
@@ -339,7 +345,8 @@ fn listeners_are_distinct(config: &Config, origins: &Origins, report: &mut Repor
             report.error(
                 *line,
                 format!(
-                    "'{name}' listens on {a}, which '{other}' already uses ({b}, line {first})"
+                    "'{name}' listens on {a}, which '{other}' already uses ({b}, {})",
+                    report.place(*first)
                 ),
             );
         }
