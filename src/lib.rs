@@ -7,6 +7,7 @@
 //! Dependencies flow one way: `config` ← `balance`, `health::state` ← `state` ←
 //! `health::checker`, `proxy` ← `runtime`.
 
+pub mod acl;
 pub mod amqp;
 pub mod balance;
 pub mod config;

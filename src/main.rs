@@ -128,7 +128,12 @@ fn real_main() -> Result<()> {
         println!("Configuration file is valid");
         return Ok(());
     }
-    process::raise_fd_limit(config.global.maxconn)?;
+    match config.global.ulimit_n {
+        Some(n) => process::set_fd_limit(n, config.global.maxconn)?,
+        None => {
+            process::raise_fd_limit(config.global.maxconn)?;
+        }
+    }
     let mut warren = Warren::bind(&config)?;
     if let Some(limit) = config.global.hard_stop_after {
         warren.hard_stop_after(limit);

@@ -143,7 +143,7 @@ fn warnings_are_printed_even_when_there_are_errors() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_flow_through_a_configuration_in_two_files() {
     let a = Backend::tagged("a").await;
     for proxy in Proxy::BOTH {
@@ -163,7 +163,7 @@ async fn sessions_flow_through_a_configuration_in_two_files() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_rereads_every_file() {
     let (a, b) = (Backend::tagged("a").await, Backend::tagged("b").await);
     let dir = tempdir("files");
@@ -195,7 +195,7 @@ async fn sighup_rereads_every_file() {
 }
 
 /// The port comes from the environment, `.if` picks the server, `.notice` is shown.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn environment_variables_and_conditions_shape_the_configuration() {
     let (a, b) = (Backend::tagged("a").await, Backend::tagged("b").await);
     let text = format!(

@@ -59,6 +59,9 @@ fn global(out: &mut String, g: &Global) {
             s.mode
         );
     }
+    if let Some(n) = g.ulimit_n {
+        let _ = writeln!(out, "ulimit_n = {n}");
+    }
     if let Some(d) = g.hard_stop_after {
         let _ = writeln!(out, "hard_stop_after = {}", q(&super::duration::format(d)));
     }
@@ -94,8 +97,8 @@ fn proxy_log(out: &mut String, log: &ProxyLog, global: &Global) {
     };
     let _ = writeln!(
         out,
-        "log = {{ {targets}, tcplog = {}, dontlognull = {}, health_checks = {} }}",
-        log.tcplog, log.dontlognull, log.health_checks
+        "log = {{ {targets}, tcplog = {}, dontlognull = {}, health_checks = {}, separate_errors = {} }}",
+        log.tcplog, log.dontlognull, log.health_checks, log.separate_errors
     );
 }
 
@@ -161,6 +164,10 @@ fn check(out: &mut String, c: &CheckKind) {
                 headers.join(", "),
                 codes.join(", ")
             )
+        }
+        CheckKind::TcpCheck(t) => {
+            let rules: Vec<String> = t.lines.iter().map(|l| q(l)).collect();
+            format!("{{ type = \"tcp-check\", rules = [{}] }}", rules.join(", "))
         }
     };
     let _ = writeln!(out, "check = {text}");
@@ -241,6 +248,7 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
     if let Some(b) = f.default_backend.and_then(|i| config.backends.get(i)) {
         let _ = writeln!(out, "backend = {}", q(&b.name));
     }
+    rules(out, &f.rules);
     timeouts(out, &f.timeouts);
     keepalive(out, &f.keepalive);
     // Only where it means something, so a converted tcp frontend raises no warning.
@@ -257,6 +265,15 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
     proxy_log(out, &f.log, &config.global);
 }
 
+/// `acl`/`tcp-request`/`use_backend`/`use-server` lines, in HAProxy syntax.
+fn rules(out: &mut String, r: &crate::acl::Rules) {
+    if r.lines.is_empty() {
+        return;
+    }
+    let lines: Vec<String> = r.lines.iter().map(|l| q(l)).collect();
+    let _ = writeln!(out, "rules = [{}]", lines.join(", "));
+}
+
 fn backend(out: &mut String, b: &Backend, global: &Global) {
     out.push_str("\n[[backend]]\n");
     let _ = writeln!(out, "name = {}", q(&b.name));
@@ -264,6 +281,7 @@ fn backend(out: &mut String, b: &Backend, global: &Global) {
     let _ = writeln!(out, "balance = {}", q(b.balance.name()));
     let _ = writeln!(out, "retries = {}", b.retries);
     let _ = writeln!(out, "redispatch = {}", b.redispatch);
+    rules(out, &b.rules);
     timeouts(out, &b.timeouts);
     keepalive(out, &b.keepalive);
     check(out, &b.check);

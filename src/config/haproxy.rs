@@ -14,6 +14,7 @@
 //! or refused with a sentence saying so. Anything else is an error with a suggestion, never
 //! silently ignored.
 
+mod acl;
 mod cond;
 mod draft;
 mod finish;
@@ -22,11 +23,13 @@ mod log;
 mod options;
 mod preprocess;
 mod proxy;
+mod rules;
 mod server;
 mod stats;
 mod tokenize;
 
-pub(crate) use tokenize::Env;
+pub(crate) use rules::{compile_lines, Side};
+pub(crate) use tokenize::{words, Env};
 
 use std::collections::HashMap;
 
@@ -37,7 +40,9 @@ use super::validate::Origins;
 use draft::{Draft, Kind};
 
 /// The section keywords, for suggestions.
-const SECTIONS: [&str; 5] = ["global", "defaults", "frontend", "backend", "listen"];
+const SECTIONS: [&str; 6] = [
+    "global", "defaults", "frontend", "backend", "listen", "peers",
+];
 
 /// Which section the lines being read belong to.
 enum Current {
@@ -47,6 +52,8 @@ enum Current {
     Proxy(Box<Draft>),
     /// A section whose header was wrong: its lines are skipped, the error was reported.
     Broken,
+    /// A section accepted with a warning whose lines do not apply to warren (`peers`).
+    Skipped,
 }
 
 /// Parses `files` (name and text, in reading order) as one configuration; `env` looks up
@@ -105,7 +112,7 @@ fn keyword_line(
         ),
         Current::Global => global::keyword(global, words, line, report),
         Current::Proxy(draft) => proxy::keyword(draft, words, line, report),
-        Current::Broken => {}
+        Current::Broken | Current::Skipped => {}
     }
 }
 
@@ -123,6 +130,18 @@ fn open(
                 report.error(line, "'global' takes no name");
             }
             return Current::Global;
+        }
+        "peers" => {
+            // HAProxy replicates stick tables between the instances of a `peers` section;
+            // warren has no stick table to share, so it reads the section and moves on.
+            report.warn(
+                line,
+                format!(
+                    "the peers section '{}' is accepted but not used: warren instances share no table, each keeps its own state",
+                    words.get(1).map_or("", String::as_str)
+                ),
+            );
+            return Current::Skipped;
         }
         "defaults" => Kind::Defaults,
         "frontend" => Kind::Frontend,

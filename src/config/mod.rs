@@ -22,7 +22,9 @@ mod haproxy;
 mod model;
 mod report;
 mod suggest;
+pub mod tcp_check;
 mod toml;
+mod toml_rules;
 mod validate;
 
 pub use convert::to_toml;

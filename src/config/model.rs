@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::acl::Rules;
 pub use crate::tls::{BindTls, ClientVerify, MinVersion, ServerTls};
 
 /// A whole configuration, ready to run.
@@ -43,6 +44,9 @@ pub struct Global {
     pub hard_stop_after: Option<Duration>,
     /// The runtime API's unix socket (`stats socket`).
     pub stats_socket: Option<StatsSocket>,
+    /// `ulimit-n`: the file-descriptor limit to set at start-up instead of the one derived
+    /// from `maxconn`.
+    pub ulimit_n: Option<u64>,
 }
 
 /// `stats socket <path> [mode <octal>] [level admin]`.
@@ -328,6 +332,9 @@ pub struct ProxyLog {
     pub dontlognull: bool,
     /// `option log-health-checks`: log every check result change, not only UP/DOWN.
     pub health_checks: bool,
+    /// `option log-separate-errors`: session lines that end in an error (a cause other
+    /// than a normal close) are sent at level `err` instead of `info`.
+    pub separate_errors: bool,
 }
 
 /// A listener that takes client connections.
@@ -349,6 +356,8 @@ pub struct Frontend {
     /// (`amqp-initial-frame-max`; default [`DEFAULT_INITIAL_FRAME_MAX`]).
     pub initial_frame_max: u32,
     pub rate_limit: RateLimit,
+    /// `acl`, `tcp-request`, `use_backend`: empty when the frontend has none.
+    pub rules: Rules,
 }
 
 /// How a backend picks a server for a new connection.
@@ -408,6 +417,8 @@ pub enum CheckKind {
     },
     /// `option httpchk`: an HTTP request, typically to the management API.
     Http(HttpCheck),
+    /// `option tcp-check` with its `tcp-check` rules (none: a connect check).
+    TcpCheck(super::tcp_check::TcpCheck),
 }
 
 /// A pool of servers and the rules for reaching them.
@@ -427,6 +438,8 @@ pub struct Backend {
     /// Keep-alive on server sockets.
     pub keepalive: Keepalive,
     pub rebalance: Option<Rebalance>,
+    /// `use-server`, and `tcp-request content` rules applied once this backend is chosen.
+    pub rules: Rules,
 }
 
 /// Defaults of the server-line keywords, as in HAProxy.

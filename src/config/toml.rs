@@ -54,6 +54,7 @@ struct GlobalT {
     nbthread: Option<Spanned<usize>>,
     hard_stop_after: Option<Spanned<String>>,
     stats_socket: Option<StatsSocketT>,
+    ulimit_n: Option<u64>,
     #[serde(default)]
     log: Vec<Spanned<LogT>>,
 }
@@ -147,6 +148,7 @@ struct ProxyLogT {
     tcplog: Option<bool>,
     dontlognull: Option<bool>,
     health_checks: Option<bool>,
+    separate_errors: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -168,6 +170,8 @@ struct FrontendT {
     keepalive: Option<KeepaliveT>,
     initial_frame_max: Option<Spanned<u32>>,
     rate_limit: Option<RateLimitT>,
+    /// `acl`, `tcp-request` and `use_backend` lines in HAProxy syntax (see `toml_rules`).
+    rules: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +191,8 @@ struct BackendT {
     rebalance: Option<Spanned<RebalanceT>>,
     #[serde(default)]
     server: Vec<Spanned<ServerT>>,
+    /// `acl`, `use-server` and `tcp-request content` lines in HAProxy syntax.
+    rules: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -411,6 +417,7 @@ impl Builder<'_, '_> {
                 keepalive: self.keepalive(b.keepalive.as_ref(), &d.keepalive),
                 rebalance: rebalance.flatten(),
                 log: self.proxy_log(b.log.as_ref(), &d.log, &config.global),
+                rules: Default::default(),
             });
             origins.backends.push(BackendLines {
                 line,
@@ -470,6 +477,7 @@ impl Builder<'_, '_> {
                         .or(d.initial_frame_max.as_ref()),
                 ),
                 rate_limit: rate_limit(f.rate_limit.as_ref(), d.rate_limit.as_ref()),
+                rules: Default::default(),
             });
             let handshake = f
                 .timeout
@@ -487,6 +495,22 @@ impl Builder<'_, '_> {
                 initial_frame_max: frame_max.map(|v| self.lines.span(v)),
             });
         }
+
+        let spans = |r: &Option<Spanned<Vec<String>>>| {
+            r.as_ref()
+                .map(|r| (r.get_ref().clone(), self.lines.span(r)))
+        };
+        let frontend_rules: Vec<_> = file
+            .frontend
+            .iter()
+            .map(|f| spans(&f.get_ref().rules))
+            .collect();
+        let backend_rules: Vec<_> = file
+            .backend
+            .iter()
+            .map(|b| spans(&b.get_ref().rules))
+            .collect();
+        super::toml_rules::apply(&mut config, &frontend_rules, &backend_rules, self.report);
 
         for spanned in &file.stats {
             let line = self.lines.span(spanned);
@@ -553,6 +577,7 @@ impl Builder<'_, '_> {
             daemon: g.daemon.unwrap_or(false),
             nbthread,
             hard_stop_after: g.hard_stop_after.as_ref().and_then(|d| self.duration(d)),
+            ulimit_n: g.ulimit_n,
             stats_socket: g.stats_socket.as_ref().map(|s| StatsSocket {
                 path: s.path.clone().into(),
                 mode: match &s.mode {
@@ -639,6 +664,10 @@ impl Builder<'_, '_> {
             health_checks: own
                 .health_checks
                 .or(defaults.health_checks)
+                .unwrap_or(false),
+            separate_errors: own
+                .separate_errors
+                .or(defaults.separate_errors)
                 .unwrap_or(false),
         }
     }

@@ -204,6 +204,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
         if b.check != CheckKind::Tcp && !b.servers.iter().any(|s| s.check) {
             let what = match b.check {
                 CheckKind::Http(_) => "option httpchk",
+                CheckKind::TcpCheck(_) => "option tcp-check",
                 _ => "option amqp-check",
             };
             report.warn(

@@ -89,6 +89,8 @@ pub fn record(backend: &BackendState, server: &Arc<ServerState>, probe: Probe, p
             health.failed_checks += 1;
         }
         let before = health.state.status_text();
+        // HAProxy logs the first result too (the result changed from "unknown").
+        let first = health.last_check.is_none();
         let transition = health.state.record(passed);
         let after = health.state.status_text();
         if let Some(t) = transition {
@@ -111,7 +113,7 @@ pub fn record(backend: &BackendState, server: &Arc<ServerState>, probe: Probe, p
             info: probe.info.clone(),
             duration: probe.duration,
         });
-        if transition.is_none() && before != after && backend.config.log.health_checks {
+        if transition.is_none() && (before != after || first) && backend.config.log.health_checks {
             backend.logger.event(
                 Level::Info,
                 &format!(

@@ -8,6 +8,7 @@
 pub mod check;
 pub mod checker;
 pub mod state;
+mod tcp_check;
 
 pub use check::Probe;
 pub use state::{CheckStatus, HealthState, Transition};

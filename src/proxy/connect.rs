@@ -64,6 +64,7 @@ pub async fn connect(
     backend: &Arc<BackendState>,
     client_addr: SocketAddr,
     destination: SocketAddr,
+    use_server: Option<usize>,
 ) -> Result<Connected, Failed> {
     let client = client_addr.ip();
     let cfg = &backend.config;
@@ -74,7 +75,12 @@ pub async fn connect(
     let mut connect_started: Option<Instant> = None;
 
     let queued_at = Instant::now();
-    let mut slot = match backend.acquire(client, &exclude).await {
+    let chosen = use_server.and_then(|id| backend.acquire_server(id, &exclude));
+    let picked = match chosen {
+        Some(slot) => Ok(slot),
+        None => backend.acquire(client, &exclude).await,
+    };
+    let mut slot = match picked {
         Ok(slot) => slot,
         Err(e) => {
             return Err(failed(

@@ -102,6 +102,10 @@ pub async fn accept_loop(
                     refuse(client);
                     continue;
                 }
+                if !super::rules::admit_connection(&frontend, &client, peer) {
+                    refuse(client);
+                    continue;
+                }
                 frontend.count_session();
                 let (process, frontend, accept) =
                     (Arc::clone(&process), Arc::clone(&frontend), accept.clone());

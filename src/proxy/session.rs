@@ -119,7 +119,31 @@ pub fn run(
             }
         };
 
-        let Some(backend) = frontend.backend.as_ref() else {
+        // Rules (tcp-request session/content, use_backend, use-server): nothing to do
+        // without any. Boxed: only sessions with rules pay for their state.
+        let routed = if super::rules::apply(&frontend) {
+            Box::pin(super::rules::route(
+                &frontend,
+                &mut client,
+                peer,
+                destination,
+            ))
+            .await
+        } else {
+            Ok(super::rules::Route::to(frontend.backend.clone()))
+        };
+        let mut route = match routed {
+            Ok(route) => route,
+            Err(super::rules::Denied::Session) => {
+                process.actconn.fetch_sub(1, Ordering::Relaxed);
+                return;
+            }
+            Err(super::rules::Denied::Content) => {
+                (rec.cause, rec.phase) = (Cause::Proxy, Phase::Request);
+                return finish(&process, &frontend, rec, accepted);
+            }
+        };
+        let Some(backend) = route.backend.as_ref() else {
             (rec.cause, rec.phase) = (Cause::Proxy, Phase::Connect);
             return finish(&process, &frontend, rec, accepted);
         };
@@ -152,7 +176,7 @@ pub fn run(
         let mut conn = match tokio::select! {
             // Boxed: connecting (queue, retries, timers) needs more state than forwarding, and
             // only for a moment; unboxed it would stay reserved in every idle session's task.
-            r = Box::pin(connect::connect(backend, peer, destination)) => r,
+            r = Box::pin(connect::connect(backend, peer, destination, route.server)) => r,
             _ = process.stop.cancelled() => {
                 (rec.cause, rec.phase) = (Cause::Killed, Phase::Connect);
                 return finish(&process, &frontend, rec, accepted);
@@ -234,6 +258,12 @@ pub fn run(
                 }
             };
             tokio::pin!(killed);
+            // Bytes read by content inspection go first (then their buffer is freed).
+            let prefix = std::mem::take(&mut route.prefix);
+            if !prefix.is_empty() && conn.stream.write_all(&prefix).await.is_ok() {
+                meters(&frontend, &server)[0].add(prefix.len());
+                route.prefix_len = prefix.len();
+            }
             let mut tcp = Tcp {
                 frontend: &fe.timeouts,
                 backend: &backend.config.timeouts,
@@ -250,7 +280,7 @@ pub fn run(
         };
 
         rec.bytes_to_client = transfer.to_client;
-        rec.bytes_to_server = transfer.to_server;
+        rec.bytes_to_server = transfer.to_server + route.prefix_len as u64;
         (rec.cause, rec.phase) = match transfer.end {
             End::Closed => (Cause::None, Phase::None),
             End::ClientTimeout => (Cause::ClientTimeout, Phase::Data),
@@ -450,6 +480,9 @@ fn finish(
     }
     let level = if rec.cause == Cause::None {
         Level::Info
+    } else if log.separate_errors {
+        // `option log-separate-errors`: errors stand out at level err.
+        Level::Err
     } else {
         Level::Notice
     };

@@ -71,6 +71,30 @@ pub fn raise_fd_limit(maxconn: u32) -> Result<u64, ProcessError> {
     Ok(needed)
 }
 
+/// `ulimit-n`: sets the file-descriptor limit to `n` (raising the hard limit needs root).
+/// Like HAProxy, a limit too low for `maxconn` is a warning, not an error.
+pub fn set_fd_limit(n: u64, maxconn: u32) -> Result<(), ProcessError> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(ProcessError::Rlimit(std::io::Error::last_os_error()));
+    }
+    lim.rlim_cur = n as libc::rlim_t;
+    lim.rlim_max = lim.rlim_max.max(n as libc::rlim_t);
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(ProcessError::Rlimit(std::io::Error::last_os_error()));
+    }
+    let needed = fds_needed(maxconn);
+    if n < needed {
+        tracing::warn!("ulimit-n {n} is lower than the {needed} file descriptors maxconn {maxconn} needs: connections beyond it will fail");
+    }
+    Ok(())
+}
+
 /// Forks into the background (`daemon`): the parent exits, the child leaves the terminal's
 /// session and points stdin/stdout/stderr at /dev/null. Call before any thread exists.
 pub fn daemonize() -> Result<(), ProcessError> {

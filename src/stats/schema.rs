@@ -213,6 +213,8 @@ fn frontend_row(fe: &FrontendState, iid: usize) -> Row {
         r.set("rate_lim", limit);
     }
     r.set("dcon", c.denied.load(Ordering::Relaxed));
+    r.set("dses", c.denied_sessions.load(Ordering::Relaxed));
+    r.set("dreq", c.denied_requests.load(Ordering::Relaxed));
     r
 }
 

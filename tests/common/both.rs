@@ -145,8 +145,12 @@ impl Running {
         }
     }
 
-    /// Waits for an output line containing `needle`; returns it.
+    /// Waits for an output line containing `needle` (or finds it among those already
+    /// seen: lines of independent events come in any order); returns it.
     pub fn wait_line(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
         let deadline = tokio::time::Instant::now() + LIMIT;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -211,6 +211,7 @@ pub struct Draft {
     pub httplog: bool,
     pub dontlognull: bool,
     pub log_health_checks: bool,
+    pub log_separate_errors: bool,
     pub timeouts: Timeouts,
     pub logs: Vec<LogEntry>,
     pub http_only: Vec<HttpOnly>,
@@ -237,6 +238,12 @@ pub struct Draft {
     pub rate_limit: RateLimit,
     /// warren's `amqp-initial-frame-max`, with its line (warned about outside AMQP mode).
     pub initial_frame_max: Option<(u32, usize)>,
+    /// `acl`, `tcp-request`, `use_backend` and `use-server` lines, compiled by `finish`.
+    pub rule_lines: Vec<(Vec<String>, usize)>,
+    /// `tcp-request inspect-delay`.
+    pub inspect_delay: Option<Duration>,
+    /// `tcp-check` lines (the words after the keyword), used with `option tcp-check`.
+    pub tcp_check_lines: Vec<(Vec<String>, usize)>,
 }
 
 impl Draft {
@@ -257,6 +264,7 @@ impl Draft {
             httplog: false,
             dontlognull: false,
             log_health_checks: false,
+            log_separate_errors: false,
             timeouts: Timeouts::default(),
             logs: Vec::new(),
             http_only: Vec::new(),
@@ -274,6 +282,9 @@ impl Draft {
             rebalance: None,
             rate_limit: RateLimit::default(),
             initial_frame_max: None,
+            rule_lines: Vec::new(),
+            inspect_delay: None,
+            tcp_check_lines: Vec::new(),
         }
     }
 

@@ -8,7 +8,9 @@ use crate::config::suggest;
 use super::draft::LogEntry;
 
 /// Keywords warren implements.
-const KNOWN: [&str; 9] = [
+const KNOWN: [&str; 11] = [
+    "ulimit-n",
+    "master-worker",
     "log",
     "pidfile",
     "maxconn",
@@ -22,7 +24,7 @@ const KNOWN: [&str; 9] = [
 
 /// Keywords accepted with a warning because they do not apply to warren (yet); the text says
 /// what happens instead.
-const IGNORED: [(&str, &str); 17] = [
+const IGNORED: [(&str, &str); 16] = [
     (
         "nbproc",
         "warren is one process with several threads; use 'nbthread'",
@@ -30,10 +32,6 @@ const IGNORED: [(&str, &str); 17] = [
     (
         "chroot",
         "warren does not chroot yet and runs in the current root",
-    ),
-    (
-        "ulimit-n",
-        "warren uses the file-descriptor limit it is started with",
     ),
     ("spread-checks", "health checks are not spread randomly yet"),
     ("ca-base", "TLS is not supported yet"),
@@ -90,6 +88,19 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
                 }
             }
         }
+        "ulimit-n" => {
+            if no_more_than(words, 2, key, report, line) {
+                match report.check(line, number(key, words.get(1))) {
+                    Some(0) => report.error(line, "'ulimit-n' must be at least 1"),
+                    Some(n) => global.ulimit_n = Some(u64::from(n)),
+                    None => {}
+                }
+            }
+        }
+        "master-worker" => report.notice(
+            line,
+            "'master-worker' is accepted: warren has no master process, it reloads the configuration within its one process on SIGHUP",
+        ),
         "daemon" => {
             if no_more_than(words, 1, key, report, line) {
                 global.daemon = true;

@@ -9,7 +9,12 @@ use crate::config::suggest;
 use crate::tls::{BindOptions, ClientVerify, MinVersion};
 
 /// Keywords warren implements or knowingly accepts, for suggestions.
-const KNOWN: [&str; 25] = [
+const KNOWN: [&str; 30] = [
+    "tcp-check",
+    "acl",
+    "tcp-request",
+    "use_backend",
+    "use-server",
     "mode",
     "bind",
     "default_backend",
@@ -39,16 +44,7 @@ const KNOWN: [&str; 25] = [
 
 /// Keywords warren knows but cannot honour yet: refusing them is safer than ignoring rules
 /// the user relies on.
-const UNSUPPORTED: [&str; 8] = [
-    "use_backend",
-    "acl",
-    "http-request",
-    "http-response",
-    "tcp-request",
-    "tcp-response",
-    "use-server",
-    "redirect",
-];
+const UNSUPPORTED: [&str; 4] = ["http-request", "http-response", "tcp-response", "redirect"];
 
 /// warren's own `rebalance` defaults: shed the excess over a minute, one session at a time.
 const DEFAULT_REBALANCE: Rebalance = Rebalance {
@@ -113,6 +109,16 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
             ),
         },
         "http-check" => options::http_check(draft, words, line, report),
+        "tcp-check" => {
+            if draft.kind.has_backend() {
+                draft.tcp_check_lines.push((words[1..].to_vec(), line));
+            } else {
+                report.warn(line, format!("'tcp-check' is ignored in {}: health checks belong to backends and listen sections", draft.describe()));
+            }
+        }
+        "acl" | "tcp-request" | "use_backend" | "use-server" => {
+            super::rules::keyword(draft, words, line, report)
+        }
         "rebalance" => rebalance(draft, words, line, report),
         "clitcpka-idle" | "clitcpka-intvl" | "clitcpka-cnt" | "srvtcpka-idle"
         | "srvtcpka-intvl" | "srvtcpka-cnt" => keepalive_param(draft, words, line, report),
@@ -146,7 +152,7 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
             );
         }
         _ if UNSUPPORTED.contains(&key) => {
-            report.error(line, format!("'{key}' is not supported yet: warren sends every connection to the default backend"));
+            report.error(line, format!("'{key}' is not supported in a TCP proxy: warren applies 'acl', 'tcp-request connection|session|content accept|reject', 'use_backend' and 'use-server'"));
         }
         _ => report.error(
             line,
