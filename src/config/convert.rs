@@ -62,6 +62,16 @@ fn global(out: &mut String, g: &Global) {
     if let Some(n) = g.ulimit_n {
         let _ = writeln!(out, "ulimit_n = {n}");
     }
+    if g.spread_checks > 0 {
+        let _ = writeln!(out, "spread_checks = {}", g.spread_checks);
+    }
+    if let Some(d) = g.max_spread_checks {
+        let _ = writeln!(
+            out,
+            "max_spread_checks = {}",
+            q(&super::duration::format(d))
+        );
+    }
     if let Some(d) = g.hard_stop_after {
         let _ = writeln!(out, "hard_stop_after = {}", q(&super::duration::format(d)));
     }

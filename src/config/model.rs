@@ -47,6 +47,11 @@ pub struct Global {
     /// `ulimit-n`: the file-descriptor limit to set at start-up instead of the one derived
     /// from `maxconn`.
     pub ulimit_n: Option<u64>,
+    /// `spread-checks <0..50>`: each check interval moves at random by up to this percent.
+    pub spread_checks: u32,
+    /// `max-spread-checks <time>`: the first checks of a backend's servers are spread over
+    /// at most this long (and at most `inter`); `None`: they all start at once.
+    pub max_spread_checks: Option<Duration>,
 }
 
 /// `stats socket <path> [mode <octal>] [level admin]`.

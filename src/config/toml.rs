@@ -55,6 +55,8 @@ struct GlobalT {
     hard_stop_after: Option<Spanned<String>>,
     stats_socket: Option<StatsSocketT>,
     ulimit_n: Option<u64>,
+    spread_checks: Option<Spanned<u32>>,
+    max_spread_checks: Option<Spanned<String>>,
     #[serde(default)]
     log: Vec<Spanned<LogT>>,
 }
@@ -578,6 +580,17 @@ impl Builder<'_, '_> {
             nbthread,
             hard_stop_after: g.hard_stop_after.as_ref().and_then(|d| self.duration(d)),
             ulimit_n: g.ulimit_n,
+            spread_checks: match &g.spread_checks {
+                Some(p) if *p.get_ref() > 50 => {
+                    let line = self.lines.span(p);
+                    self.report
+                        .error(line, "spread_checks is a percentage from 0 to 50");
+                    0
+                }
+                Some(p) => *p.get_ref(),
+                None => 0,
+            },
+            max_spread_checks: g.max_spread_checks.as_ref().and_then(|d| self.duration(d)),
             stats_socket: g.stats_socket.as_ref().map(|s| StatsSocket {
                 path: s.path.clone().into(),
                 mode: match &s.mode {

@@ -16,8 +16,22 @@ use super::Transition;
 use crate::config::Level;
 use crate::state::{AdminState, BackendState, LastCheck, ServerEvent, ServerState};
 
-/// Runs active checks on `server` until `stop` is cancelled.
-pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: CancellationToken) {
+/// Runs active checks on `server` until `stop` is cancelled. `spread` moves the intervals
+/// (`spread-checks`); `first` is how long to wait before the first check
+/// (`max-spread-checks`).
+pub async fn run(
+    backend: Arc<BackendState>,
+    server: Arc<ServerState>,
+    stop: CancellationToken,
+    spread: super::spread::Spread,
+    first: Duration,
+) {
+    if !first.is_zero() {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(first) => {}
+        }
+    }
     let cfg = &server.config;
     let budget = budget(
         cfg.inter,
@@ -47,10 +61,11 @@ pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: Can
                 check::probe(&backend.config.check, addr, budget, proxy, tls.as_ref()).await;
             record(&backend, &server, probe, false);
         }
-        let wait = server
-            .health()
-            .state
-            .next_interval(cfg.inter, cfg.fastinter, cfg.downinter);
+        let wait = spread.interval(server.health().state.next_interval(
+            cfg.inter,
+            cfg.fastinter,
+            cfg.downinter,
+        ));
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}

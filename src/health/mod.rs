@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod checker;
+pub mod spread;
 pub mod state;
 mod tcp_check;
 

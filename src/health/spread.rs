@@ -70,7 +70,10 @@ mod tests {
         let mut seen_high = false;
         for _ in 0..2000 {
             let i = s.interval(inter);
-            assert!(i >= Duration::from_millis(1600) && i <= Duration::from_millis(2400), "{i:?}");
+            assert!(
+                i >= Duration::from_millis(1600) && i <= Duration::from_millis(2400),
+                "{i:?}"
+            );
             seen_low |= i < Duration::from_millis(1900);
             seen_high |= i > Duration::from_millis(2100);
         }
@@ -87,7 +90,10 @@ mod tests {
         let inter = Duration::from_secs(2);
         assert_eq!(s.first(0, 4, inter), Duration::ZERO);
         assert_eq!(s.first(2, 4, inter), Duration::from_millis(250));
-        assert_eq!(s.first(3, 4, Duration::from_millis(100)), Duration::from_millis(75));
+        assert_eq!(
+            s.first(3, 4, Duration::from_millis(100)),
+            Duration::from_millis(75)
+        );
         assert_eq!(Spread::default().first(3, 4, inter), Duration::ZERO);
     }
 }

@@ -292,12 +292,21 @@ impl Warren {
                 stop,
             ));
         }
+        let global = &generation.config.global;
+        let spread = crate::health::spread::Spread {
+            percent: global.spread_checks,
+            max_first: global.max_spread_checks,
+        };
         for backend in &generation.backends {
-            for server in backend.servers.iter().filter(|s| s.config.check) {
+            let checked: Vec<_> = backend.servers.iter().filter(|s| s.config.check).collect();
+            for (i, server) in checked.iter().enumerate() {
+                let first = spread.first(i, checked.len(), server.config.inter);
                 tokio::spawn(checker::run(
                     Arc::clone(backend),
                     Arc::clone(server),
                     generation.tasks.clone(),
+                    spread,
+                    first,
                 ));
             }
             if let Some(policy) = backend.config.rebalance {

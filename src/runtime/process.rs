@@ -71,8 +71,9 @@ pub fn raise_fd_limit(maxconn: u32) -> Result<u64, ProcessError> {
     Ok(needed)
 }
 
-/// `ulimit-n`: sets the file-descriptor limit to `n` (raising the hard limit needs root).
-/// Like HAProxy, a limit too low for `maxconn` is a warning, not an error.
+/// `ulimit-n`: raises the file-descriptor limit to `n` (past the hard limit only as root);
+/// a higher limit already in force is kept, as HAProxy 2.6 does. Like HAProxy, a limit too
+/// low for `maxconn` is a warning.
 pub fn set_fd_limit(n: u64, maxconn: u32) -> Result<(), ProcessError> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -81,6 +82,9 @@ pub fn set_fd_limit(n: u64, maxconn: u32) -> Result<(), ProcessError> {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Err(ProcessError::Rlimit(std::io::Error::last_os_error()));
+    }
+    if lim.rlim_cur as u64 >= n {
+        return Ok(());
     }
     lim.rlim_cur = n as libc::rlim_t;
     lim.rlim_max = lim.rlim_max.max(n as libc::rlim_t);

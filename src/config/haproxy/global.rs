@@ -8,7 +8,9 @@ use crate::config::suggest;
 use super::draft::LogEntry;
 
 /// Keywords warren implements.
-const KNOWN: [&str; 11] = [
+const KNOWN: [&str; 13] = [
+    "spread-checks",
+    "max-spread-checks",
     "ulimit-n",
     "master-worker",
     "log",
@@ -24,7 +26,7 @@ const KNOWN: [&str; 11] = [
 
 /// Keywords accepted with a warning because they do not apply to warren (yet); the text says
 /// what happens instead.
-const IGNORED: [(&str, &str); 16] = [
+const IGNORED: [(&str, &str); 15] = [
     (
         "nbproc",
         "warren is one process with several threads; use 'nbthread'",
@@ -33,7 +35,6 @@ const IGNORED: [(&str, &str); 16] = [
         "chroot",
         "warren does not chroot yet and runs in the current root",
     ),
-    ("spread-checks", "health checks are not spread randomly yet"),
     ("ca-base", "TLS is not supported yet"),
     ("crt-base", "TLS is not supported yet"),
     ("ssl-default-bind-ciphers", "TLS is not supported yet"),
@@ -94,6 +95,26 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
                     Some(0) => report.error(line, "'ulimit-n' must be at least 1"),
                     Some(n) => global.ulimit_n = Some(u64::from(n)),
                     None => {}
+                }
+            }
+        }
+        "spread-checks" => {
+            if no_more_than(words, 2, key, report, line) {
+                match report.check(line, number(key, words.get(1))) {
+                    Some(n) if n > 50 => report.error(
+                        line,
+                        format!("'spread-checks' is a percentage from 0 to 50, not {n}"),
+                    ),
+                    Some(n) => global.spread_checks = n,
+                    None => {}
+                }
+            }
+        }
+        "max-spread-checks" => {
+            if let Some(value) = one_word(words, line, report) {
+                match crate::config::duration::parse(&value) {
+                    Ok(d) => global.max_spread_checks = (!d.is_zero()).then_some(d),
+                    Err(e) => report.error(line, format!("'max-spread-checks': {e}")),
                 }
             }
         }
