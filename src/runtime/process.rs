@@ -83,11 +83,11 @@ pub fn set_fd_limit(n: u64, maxconn: u32) -> Result<(), ProcessError> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Err(ProcessError::Rlimit(std::io::Error::last_os_error()));
     }
-    if lim.rlim_cur as u64 >= n {
+    if lim.rlim_cur >= n {
         return Ok(());
     }
-    lim.rlim_cur = n as libc::rlim_t;
-    lim.rlim_max = lim.rlim_max.max(n as libc::rlim_t);
+    lim.rlim_cur = n;
+    lim.rlim_max = lim.rlim_max.max(n);
     // SAFETY: as above.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
         return Err(ProcessError::Rlimit(std::io::Error::last_os_error()));
