@@ -132,3 +132,45 @@ fn check_spreading_and_process_keywords_are_accepted_by_both() {
         assert!(c.output.contains("bad.cfg:2"), "{bad}:\n{}", c.output);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v4v6_binds_take_ipv4_clients_and_v6only_binds_do_not() {
+    let a = Backend::tagged("a").await;
+    for proxy in Proxy::BOTH {
+        let (dual, only) = (free_port(), free_port());
+        let cfg = format!(
+            "{DEFAULTS}listen fe\n    bind :::{dual} v4v6 name dual id 7\n    bind :::{only} v6only\n    server s1 {}\n",
+            a.addr
+        );
+        let files = write_files(&tempdir("globals"), &[("g.cfg", &cfg)]);
+        let mut p = Running::start(proxy, &dash_f(&files), &[]);
+        p.wait_accepting(SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], only)))
+            .await;
+        p.wait_accepting(([127, 0, 0, 1], dual).into()).await;
+        assert_eq!(
+            which_backend(([127, 0, 0, 1], dual).into()).await.1,
+            "a",
+            "{proxy:?}"
+        );
+        let refused = tokio::net::TcpStream::connect(("127.0.0.1", only)).await;
+        assert!(
+            refused.is_err(),
+            "{proxy:?}: IPv4 reached a v6only listener"
+        );
+    }
+}
+
+#[test]
+fn unix_socket_binds_are_refused_with_what_to_write() {
+    let cfg = format!(
+        "{DEFAULTS}listen fe\n    bind unix@/run/warren.sock mode 600\n    server s1 127.0.0.1:1\n"
+    );
+    let files = write_files(&tempdir("globals"), &[("u.cfg", &cfg)]);
+    let c = check(Proxy::Warren, &dash_f(&files), &[]);
+    assert!(!c.valid, "{}", c.output);
+    assert!(
+        c.output.contains("u.cfg:7") && c.output.contains("TCP addresses only"),
+        "{}",
+        c.output
+    );
+}

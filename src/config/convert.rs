@@ -250,6 +250,9 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
     tls_binds(out, &f.binds);
     // TOML says it per frontend; a HAProxy frontend mixing both kinds of bind line
     // is written with the stricter setting.
+    if f.binds.iter().any(|b| b.v4v6) {
+        let _ = writeln!(out, "v4v6 = true");
+    }
     if f.binds.iter().any(|b| b.accept_proxy) {
         let _ = writeln!(out, "accept_proxy = true");
     }

@@ -317,6 +317,9 @@ pub struct Bind {
     pub accept_proxy: bool,
     /// `ssl crt <pem>`: clients speak TLS (AMQPS); warren terminates it.
     pub tls: Option<BindTls>,
+    /// `v4v6`: an IPv6 wildcard also takes IPv4 clients (IPV6_V6ONLY off); otherwise
+    /// warren's IPv6 listeners are IPv6-only (`v6only`).
+    pub v4v6: bool,
 }
 
 /// Which PROXY protocol version to send to a server (`send-proxy`, `send-proxy-v2`).

@@ -161,6 +161,8 @@ struct FrontendT {
     bind: Vec<Spanned<String>>,
     /// Every bind of this frontend expects a PROXY protocol header (HAProxy: `accept-proxy`).
     accept_proxy: Option<bool>,
+    /// IPv6 wildcard binds also take IPv4 clients (HAProxy: `v4v6`).
+    v4v6: Option<bool>,
     /// TLS listeners of this frontend (HAProxy: `bind ... ssl crt <pem>`).
     tls: Option<Spanned<BindTlsT>>,
     backend: Option<Spanned<String>>,
@@ -442,6 +444,7 @@ impl Builder<'_, '_> {
             }
             for b in &mut binds {
                 b.accept_proxy = f.accept_proxy.unwrap_or(false);
+                b.v4v6 = f.v4v6.unwrap_or(false);
             }
             let default_backend = f.backend.as_ref().and_then(|name| {
                 let found = config
@@ -867,6 +870,7 @@ impl Builder<'_, '_> {
                         addr: a,
                         accept_proxy: false,
                         tls: None,
+                        v4v6: false,
                     });
                     lines.push(line);
                 }

@@ -390,14 +390,15 @@ impl Socket {
 /// reused), else a new one.
 fn reuse_or_bind<'a>(
     mut current: impl Iterator<Item = (SocketAddr, &'a Socket)>,
-    addr: SocketAddr,
+    bind: &crate::config::Bind,
 ) -> std::io::Result<Socket> {
+    let addr = bind.addr;
     let reused = current
         .find(|(configured, _)| *configured == addr && addr.port() != 0)
         .and_then(|(_, s)| s.reuse());
     match reused {
         Some(socket) => Ok(socket),
-        None => listener::bind(addr).map(Socket::Std),
+        None => listener::bind_v6only(addr, !bind.v4v6).map(Socket::Std),
     }
 }
 
@@ -411,13 +412,12 @@ fn bind_stats(config: &Config, current: &[StatsBound]) -> Result<Vec<StatsBound>
     let mut out = Vec::new();
     for page in &config.stats {
         for bind in &page.binds {
-            let socket =
-                reuse_or_bind(current.iter().map(|b| (b.configured, &b.socket)), bind.addr)
-                    .map_err(|source| RuntimeError::StatsBind {
-                        page: page.name.clone(),
-                        addr: bind.addr,
-                        source,
-                    })?;
+            let socket = reuse_or_bind(current.iter().map(|b| (b.configured, &b.socket)), bind)
+                .map_err(|source| RuntimeError::StatsBind {
+                    page: page.name.clone(),
+                    addr: bind.addr,
+                    source,
+                })?;
             out.push(StatsBound {
                 configured: bind.addr,
                 page: page.clone(),
@@ -434,13 +434,12 @@ fn bind_all(config: &Config, current: &[Bound]) -> Result<Vec<Bound>, RuntimeErr
     let mut out = Vec::new();
     for fe in &config.frontends {
         for bind in &fe.binds {
-            let socket =
-                reuse_or_bind(current.iter().map(|b| (b.configured, &b.socket)), bind.addr)
-                    .map_err(|source| RuntimeError::Bind {
-                        frontend: fe.name.clone(),
-                        addr: bind.addr,
-                        source,
-                    })?;
+            let socket = reuse_or_bind(current.iter().map(|b| (b.configured, &b.socket)), bind)
+                .map_err(|source| RuntimeError::Bind {
+                    frontend: fe.name.clone(),
+                    addr: bind.addr,
+                    source,
+                })?;
             let accept = listener::Accept {
                 proxy_header: bind.accept_proxy,
                 tls: acceptor(bind),

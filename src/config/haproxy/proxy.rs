@@ -207,7 +207,16 @@ fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
         report.error(line, "'bind' needs an address, for example '0.0.0.0:5672'");
         return;
     };
+    // Unix-socket and inherited listeners: warren's data path is TCP only.
+    if let Some(kind) = ["unix@", "abns@", "fd@", "sockpair@", "uxst@", "/"]
+        .iter()
+        .find(|p| list.starts_with(**p))
+    {
+        report.error(line, format!("bind '{list}': warren listens on TCP addresses only ({kind} sockets are not supported); bind an address such as 127.0.0.1:5672, and point local clients at it"));
+        return;
+    }
     let mut accept_proxy = false;
+    let mut v4v6 = false;
     let mut tls = BindOptions::default();
     let mut i = 2;
     while let Some(option) = words.get(i) {
@@ -219,6 +228,17 @@ fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
                 accept_proxy = true;
                 Ok(())
             }
+            "v4v6" | "v6only" => {
+                takes_value = false;
+                v4v6 = option == "v4v6";
+                Ok(())
+            }
+            // Labels for HAProxy's per-listener stats (`option socket-stats`), which warren
+            // does not show: accepted, they change nothing.
+            "name" | "id" => match value {
+                Some(_) => Ok(()),
+                None => Err(format!("bind option '{option}' needs a value")),
+            },
             "ssl" => {
                 takes_value = false;
                 tls.ssl = true;
@@ -266,6 +286,7 @@ fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
                         addr,
                         accept_proxy,
                         tls: tls.clone(),
+                        v4v6,
                     },
                     line,
                 )
