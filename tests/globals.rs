@@ -174,3 +174,45 @@ fn unix_socket_binds_are_refused_with_what_to_write() {
         c.output
     );
 }
+
+/// `balance source` with either hash type sends a client address to the same server every
+/// time (which server differs between warren and HAProxy: their hash functions differ).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_types_keep_each_client_on_one_server() {
+    let (a, b) = (Backend::tagged("a").await, Backend::tagged("b").await);
+    for proxy in Proxy::BOTH {
+        for hash in ["consistent", "map-based"] {
+            let port = free_port();
+            let cfg = format!(
+                "{DEFAULTS}listen fe\n    bind 127.0.0.1:{port}\n    balance source\n    hash-type {hash}\n    server s1 {}\n    server s2 {}\n",
+                a.addr, b.addr
+            );
+            let files = write_files(&tempdir("globals"), &[("h.cfg", &cfg)]);
+            let mut p = Running::start(proxy, &dash_f(&files), &[]);
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            p.wait_accepting(addr).await;
+            let mut seen = std::collections::BTreeSet::new();
+            for client in [
+                "127.0.0.1",
+                "127.0.0.2",
+                "127.0.0.3",
+                "127.0.0.4",
+                "127.0.0.5",
+                "127.0.0.6",
+            ] {
+                let mut tags = std::collections::BTreeSet::new();
+                for _ in 0..3 {
+                    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+                    socket
+                        .bind(SocketAddr::new(client.parse().expect("ip"), 0))
+                        .expect("bind");
+                    let mut s = socket.connect(addr).await.expect("connect");
+                    tags.insert(read_line(&mut s).await);
+                }
+                assert_eq!(tags.len(), 1, "{proxy:?} {hash} {client}: {tags:?}");
+                seen.extend(tags);
+            }
+            assert!(!seen.contains(""), "{proxy:?} {hash}: a session failed");
+        }
+    }
+}

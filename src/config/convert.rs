@@ -292,6 +292,9 @@ fn backend(out: &mut String, b: &Backend, global: &Global) {
     let _ = writeln!(out, "name = {}", q(&b.name));
     let _ = writeln!(out, "mode = {}", q(b.mode.as_str()));
     let _ = writeln!(out, "balance = {}", q(b.balance.name()));
+    if b.hash_type != Default::default() {
+        let _ = writeln!(out, "hash_type = {}", q(b.hash_type.name()));
+    }
     let _ = writeln!(out, "retries = {}", b.retries);
     let _ = writeln!(out, "redispatch = {}", b.redispatch);
     rules(out, &b.rules);

@@ -408,6 +408,27 @@ impl Algorithm {
     }
 }
 
+/// How `balance source` maps a client's hash to a server (`hash-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashType {
+    /// Removing a server moves only its own clients (warren's default: fewer reconnects
+    /// when a RabbitMQ node leaves).
+    #[default]
+    Consistent,
+    /// HAProxy's default: the hash modulo the total weight of the available servers; any
+    /// change in that set moves most clients.
+    MapBased,
+}
+
+impl HashType {
+    pub fn name(self) -> &'static str {
+        match self {
+            HashType::Consistent => "consistent",
+            HashType::MapBased => "map-based",
+        }
+    }
+}
+
 /// What an active health check does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckKind {
@@ -435,6 +456,8 @@ pub struct Backend {
     pub name: String,
     pub mode: Mode,
     pub balance: Algorithm,
+    /// `hash-type`: how `balance source` spreads clients.
+    pub hash_type: HashType,
     pub servers: Vec<Server>,
     /// Extra connect attempts after the first fails (`retries`, default 3).
     pub retries: u32,

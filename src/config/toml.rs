@@ -184,6 +184,8 @@ struct BackendT {
     name: String,
     mode: Option<Spanned<String>>,
     balance: Option<Spanned<String>>,
+    /// `"consistent"` (default) or `"map-based"` (HAProxy: `hash-type`).
+    hash_type: Option<Spanned<String>>,
     retries: Option<u32>,
     redispatch: Option<bool>,
     #[serde(default)]
@@ -413,6 +415,21 @@ impl Builder<'_, '_> {
                 name: b.name.clone(),
                 mode: self.mode(b.mode.as_ref().or(d.mode.as_ref())),
                 balance: self.balance(b.balance.as_ref().or(d.balance.as_ref())),
+                hash_type: match b.hash_type.as_ref() {
+                    None => Default::default(),
+                    Some(h) => match h.get_ref().as_str() {
+                        "consistent" => crate::config::model::HashType::Consistent,
+                        "map-based" => crate::config::model::HashType::MapBased,
+                        other => {
+                            let line = self.lines.span(h);
+                            self.report.error(
+                                line,
+                                format!("hash_type '{other}': use \"consistent\" or \"map-based\""),
+                            );
+                            Default::default()
+                        }
+                    },
+                },
                 servers,
                 retries: b.retries.or(d.retries).unwrap_or(3),
                 redispatch: b.redispatch.or(d.redispatch).unwrap_or(false),

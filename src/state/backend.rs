@@ -92,7 +92,7 @@ impl BackendState {
     ) -> BackendState {
         let weights: Vec<u32> = config.servers.iter().map(|s| s.weight).collect();
         BackendState {
-            balancer: Mutex::new(balance::new(config.balance, &weights)),
+            balancer: Mutex::new(balance::new(config.balance, &weights, config.hash_type)),
             servers,
             slot_freed: Arc::new(Notify::new()),
             logger,

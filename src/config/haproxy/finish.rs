@@ -105,6 +105,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 balance: d
                     .balance
                     .unwrap_or(crate::config::model::Algorithm::RoundRobin),
+                hash_type: d.hash_type.unwrap_or_default(),
                 servers: d.servers.iter().map(|(s, _)| s.clone()).collect(),
                 retries: d.retries.unwrap_or(DEFAULT_RETRIES),
                 redispatch: d.redispatch,
