@@ -25,6 +25,7 @@ mod preprocess;
 mod proxy;
 mod rules;
 mod server;
+mod ssl_defaults;
 mod stats;
 mod tokenize;
 
@@ -72,6 +73,7 @@ pub(crate) fn parse(
     let mut named_defaults: HashMap<String, Draft> = HashMap::new();
     let mut proxies: Vec<Draft> = Vec::new();
     let mut current = Current::Nothing;
+    let mut tls_defaults = ssl_defaults::TlsDefaults::default();
 
     let mut offset = 0;
     for (name, text) in files {
@@ -84,6 +86,15 @@ pub(crate) fn parse(
             if SECTIONS.contains(&words[0].as_str()) {
                 close(current, &mut defaults, &mut named_defaults, &mut proxies);
                 current = open(&words, line, &defaults, &named_defaults, report);
+                if let Current::Proxy(draft) = &mut current {
+                    draft.tls_defaults = tls_defaults.clone();
+                }
+                continue;
+            }
+            if matches!(current, Current::Global)
+                && ssl_defaults::KEYWORDS.contains(&words[0].as_str())
+            {
+                ssl_defaults::keyword(&mut tls_defaults, &words, line, report);
                 continue;
             }
             keyword_line(&words, line, &mut current, &mut global, report);

@@ -245,6 +245,8 @@ pub struct Draft {
     pub inspect_delay: Option<Duration>,
     /// `tcp-check` lines (the words after the keyword), used with `option tcp-check`.
     pub tcp_check_lines: Vec<(Vec<String>, usize)>,
+    /// The global TLS defaults in force when the section began.
+    pub tls_defaults: super::ssl_defaults::TlsDefaults,
 }
 
 impl Draft {
@@ -287,6 +289,7 @@ impl Draft {
             rule_lines: Vec::new(),
             inspect_delay: None,
             tcp_check_lines: Vec::new(),
+            tls_defaults: Default::default(),
         }
     }
 

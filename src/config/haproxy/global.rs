@@ -26,7 +26,7 @@ const KNOWN: [&str; 13] = [
 
 /// Keywords accepted with a warning because they do not apply to warren (yet); the text says
 /// what happens instead.
-const IGNORED: [(&str, &str); 15] = [
+const IGNORED: [(&str, &str); 7] = [
     (
         "nbproc",
         "warren is one process with several threads; use 'nbthread'",
@@ -35,18 +35,10 @@ const IGNORED: [(&str, &str); 15] = [
         "chroot",
         "warren does not chroot yet and runs in the current root",
     ),
-    ("ca-base", "TLS is not supported yet"),
-    ("crt-base", "TLS is not supported yet"),
-    ("ssl-default-bind-ciphers", "TLS is not supported yet"),
-    ("ssl-default-bind-ciphersuites", "TLS is not supported yet"),
-    ("ssl-default-bind-options", "TLS is not supported yet"),
-    ("ssl-default-server-ciphers", "TLS is not supported yet"),
     (
-        "ssl-default-server-ciphersuites",
-        "TLS is not supported yet",
+        "ssl-dh-param-file",
+        "rustls uses ECDHE key exchange only, no DH parameters",
     ),
-    ("ssl-default-server-options", "TLS is not supported yet"),
-    ("ssl-dh-param-file", "TLS is not supported yet"),
     (
         "log-send-hostname",
         "syslog lines carry the machine's host name",

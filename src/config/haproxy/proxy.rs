@@ -276,6 +276,19 @@ fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
         }
         i += if takes_value { 2 } else { 1 };
     }
+    // Global defaults: a minimum version, and where relative certificate paths live.
+    let d = &draft.tls_defaults;
+    if tls.ssl {
+        tls.min_version = tls.min_version.or(d.bind_min);
+    }
+    tls.crt = tls
+        .crt
+        .iter()
+        .map(|p| super::ssl_defaults::TlsDefaults::under(&d.crt_base, p))
+        .collect();
+    tls.ca_file = tls
+        .ca_file
+        .map(|p| super::ssl_defaults::TlsDefaults::under(&d.ca_base, &p));
     let tls = match tls.build() {
         Ok(tls) => tls,
         Err(message) => return report.error(line, message),
