@@ -19,6 +19,7 @@
 // Nothing a peer or a file controls may panic the proxy; tests may.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod acl;
 pub mod amqp;
 pub mod balance;
 pub mod config;

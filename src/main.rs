@@ -1,23 +1,25 @@
 //! The `warren` binary: command line, tracing, configuration, process set-up, then the
 //! library's runtime.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use warren::config::{self, Loaded};
 use warren::runtime::{process, Handle, Warren};
 
-const USAGE: &str = "usage: warren -f <haproxy.cfg|warren.toml> [-c] [-D|-db] [-d|-q]
-       warren convert <haproxy.cfg>   print the equivalent TOML
-  -f FILE  configuration (HAProxy syntax or warren's TOML, by extension or content)
+const USAGE: &str = "usage: warren -f <haproxy.cfg|warren.toml|dir> [-f ...] [-c] [-D|-db] [-W] [-d|-q]
+       warren convert <haproxy.cfg|dir>...   print the equivalent TOML
+  -f FILE  configuration (HAProxy syntax or warren's TOML, by extension or content);
+           repeat it to read several files in order; a directory gives its *.cfg files
+  -W       master-worker mode: accepted; warren reloads in its own process
   -c       check the configuration and exit (0 valid, 1 invalid)
   -D       go to the background (as 'daemon' in global)   -db  stay in the foreground
   -d       debug output    -q  errors only
 signals: SIGHUP reloads the file (a bad file keeps the old one serving), SIGTERM stops politely, SIGINT faster";
 
 struct Args {
-    file: PathBuf,
+    files: Vec<PathBuf>,
     check: bool,
     daemon: Option<bool>,
     verbosity: &'static str,
@@ -26,14 +28,22 @@ struct Args {
 fn parse_args() -> Result<Option<Args>> {
     let mut args = std::env::args().skip(1);
     let mut a = Args {
-        file: PathBuf::new(),
+        files: Vec::new(),
         check: false,
         daemon: None,
         verbosity: "info",
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "-f" => a.file = PathBuf::from(args.next().context("-f needs a file")?),
+            "-f" => a
+                .files
+                .push(PathBuf::from(args.next().context("-f needs a file")?)),
+            // HAProxy's master-worker mode exists so a master can re-exec workers on
+            // reload; warren reloads within its one process (SIGHUP), so there is nothing
+            // to switch on.
+            "-W" | "-Ws" => eprintln!(
+                "[NOTICE] {arg}: warren has no master process; it reloads in process on SIGHUP"
+            ),
             "-c" => a.check = true,
             "-D" => a.daemon = Some(true),
             "-db" => a.daemon = Some(false),
@@ -41,15 +51,18 @@ fn parse_args() -> Result<Option<Args>> {
             "-q" => a.verbosity = "error",
             "-v" | "-vv" | "--version" => return version(),
             "convert" => {
-                let path = PathBuf::from(args.next().context("convert needs a file")?);
-                print!("{}", config::to_toml(&load(&path)?.config));
+                let paths: Vec<PathBuf> = args.by_ref().map(PathBuf::from).collect();
+                if paths.is_empty() {
+                    bail!("convert needs a file\n{USAGE}");
+                }
+                print!("{}", config::to_toml(&load(&paths)?.config));
                 return Ok(None);
             }
             "-h" | "--help" => return help(),
             other => bail!("unknown argument '{other}'\n{USAGE}"),
         }
     }
-    if a.file.as_os_str().is_empty() {
+    if a.files.is_empty() {
         bail!("no configuration given\n{USAGE}");
     }
     Ok(Some(a))
@@ -65,12 +78,27 @@ fn help() -> Result<Option<Args>> {
     Ok(None)
 }
 
-fn load(path: &Path) -> Result<Loaded> {
-    let loaded = config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    for w in &loaded.warnings {
+/// Loads the files, printing notices and warnings whether or not the configuration is valid.
+fn load(paths: &[PathBuf]) -> Result<Loaded> {
+    match config::load_files(paths) {
+        Ok(loaded) => {
+            print_diagnostics(&loaded.notices, &loaded.warnings);
+            Ok(loaded)
+        }
+        Err(rejected) => {
+            print_diagnostics(&rejected.notices, &rejected.warnings);
+            Err(anyhow::anyhow!("{}", rejected.error))
+        }
+    }
+}
+
+fn print_diagnostics(notices: &[config::Diagnostic], warnings: &[config::Diagnostic]) {
+    for n in notices {
+        eprintln!("[NOTICE] {n}");
+    }
+    for w in warnings {
         eprintln!("[WARNING] {w}");
     }
-    Ok(loaded)
 }
 
 fn main() -> ExitCode {
@@ -95,12 +123,17 @@ fn real_main() -> Result<()> {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    let config = load(&args.file)?.config;
+    let config = load(&args.files)?.config;
     if args.check {
         println!("Configuration file is valid");
         return Ok(());
     }
-    process::raise_fd_limit(config.global.maxconn)?;
+    match config.global.ulimit_n {
+        Some(n) => process::set_fd_limit(n, config.global.maxconn)?,
+        None => {
+            process::raise_fd_limit(config.global.maxconn)?;
+        }
+    }
     let mut warren = Warren::bind(&config)?;
     if let Some(limit) = config.global.hard_stop_after {
         warren.hard_stop_after(limit);
@@ -120,12 +153,12 @@ fn real_main() -> Result<()> {
         .build()
         .context("cannot start the runtime")?
         .block_on(async {
-            tokio::spawn(reload_on_sighup(args.file.clone(), warren.handle()));
             tracing::info!(
                 "warren {} started with {}",
                 env!("CARGO_PKG_VERSION"),
-                args.file.display()
+                names(&args.files)
             );
+            tokio::spawn(reload_on_sighup(args.files, warren.handle()));
             warren.run(warren::runtime::stop_signal()).await
         })?;
     // The last sessions' lines are still with the log writer.
@@ -133,20 +166,33 @@ fn real_main() -> Result<()> {
     Ok(())
 }
 
-/// SIGHUP: re-read and validate the file; apply it, or log why not and keep serving.
-async fn reload_on_sighup(path: PathBuf, handle: Handle) {
+fn names(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// SIGHUP: re-read and validate the files; apply them, or log why not and keep serving.
+async fn reload_on_sighup(paths: Vec<PathBuf>, handle: Handle) {
     let Ok(mut hup) = warren::runtime::reload_signal() else {
         tracing::error!("cannot install the SIGHUP handler: reloads are unavailable");
         return;
     };
     while hup.recv().await.is_some() {
-        tracing::info!("SIGHUP received: reloading {}", path.display());
-        let result = match config::load(&path) {
-            Ok(loaded) => handle
-                .reload(loaded.config)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+        tracing::info!("SIGHUP received: reloading {}", names(&paths));
+        let result = match config::load_files(&paths) {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    tracing::warn!("{w}");
+                }
+                handle
+                    .reload(loaded.config)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(rejected) => Err(rejected.error.to_string()),
         };
         if let Err(e) = result {
             tracing::error!("reload failed; the previous configuration keeps serving:\n{e}");

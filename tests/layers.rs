@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Bottom first. The one place the allowed order is written.
 const LAYERS: &[&[&str]] = &[
-    &["config", "amqp", "proxy_protocol", "balance", "log"],
+    &["config", "acl", "amqp", "proxy_protocol", "balance", "log"],
     &["tls", "net"],
     &["state"],
     &["health", "proxy"],

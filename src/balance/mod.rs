@@ -22,6 +22,7 @@ mod mix;
 mod random;
 mod roundrobin;
 mod source;
+mod source_map;
 mod static_rr;
 
 pub use first::First;
@@ -57,8 +58,15 @@ pub trait Balancer: Send {
 /// `initial_weights[id]` are the configured weights of the backend's servers, in config order
 /// (its length is the number of servers); only `static-rr` reads them, since it must ignore
 /// weight changes made at run time. `random` is seeded from the process's random state.
-pub fn new(algorithm: Algorithm, initial_weights: &[u32]) -> Box<dyn Balancer> {
+pub fn new(
+    algorithm: Algorithm,
+    initial_weights: &[u32],
+    hash_type: crate::config::HashType,
+) -> Box<dyn Balancer> {
     match algorithm {
+        Algorithm::Source if hash_type == crate::config::HashType::MapBased => {
+            Box::new(source_map::SourceMap)
+        }
         Algorithm::RoundRobin => Box::new(RoundRobin::new()),
         Algorithm::StaticRr => Box::new(StaticRr::new(initial_weights)),
         Algorithm::LeastConn => Box::new(LeastConn::new()),
@@ -114,7 +122,7 @@ mod tests {
     #[test]
     fn every_algorithm_returns_none_for_no_candidates() {
         for (name, algorithm) in Algorithm::ALL {
-            let mut b = new(algorithm, &[1, 1]);
+            let mut b = new(algorithm, &[1, 1], Default::default());
             assert_eq!(b.pick(&[], CLIENT), None, "{name}");
         }
     }
@@ -127,7 +135,7 @@ mod tests {
             active: 12,
         }];
         for (name, algorithm) in Algorithm::ALL {
-            let mut b = new(algorithm, &[1, 1, 1, 1]);
+            let mut b = new(algorithm, &[1, 1, 1, 1], Default::default());
             for _ in 0..5 {
                 assert_eq!(b.pick(&only, CLIENT), Some(0), "{name}");
             }

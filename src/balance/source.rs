@@ -22,7 +22,7 @@ use super::{Balancer, Candidate};
 pub struct Source;
 
 /// A stable 64-bit hash of a client address.
-fn hash_ip(ip: IpAddr) -> u64 {
+pub(super) fn hash_ip(ip: IpAddr) -> u64 {
     match ip.to_canonical() {
         IpAddr::V4(v4) => mix64(u64::from(u32::from(v4)) ^ 0x0004_0000_0000_0000),
         IpAddr::V6(v6) => {

@@ -59,6 +59,19 @@ fn global(out: &mut String, g: &Global) {
             s.mode
         );
     }
+    if let Some(n) = g.ulimit_n {
+        let _ = writeln!(out, "ulimit_n = {n}");
+    }
+    if g.spread_checks > 0 {
+        let _ = writeln!(out, "spread_checks = {}", g.spread_checks);
+    }
+    if let Some(d) = g.max_spread_checks {
+        let _ = writeln!(
+            out,
+            "max_spread_checks = {}",
+            q(&super::duration::format(d))
+        );
+    }
     if let Some(d) = g.hard_stop_after {
         let _ = writeln!(out, "hard_stop_after = {}", q(&super::duration::format(d)));
     }
@@ -94,8 +107,8 @@ fn proxy_log(out: &mut String, log: &ProxyLog, global: &Global) {
     };
     let _ = writeln!(
         out,
-        "log = {{ {targets}, tcplog = {}, dontlognull = {}, health_checks = {} }}",
-        log.tcplog, log.dontlognull, log.health_checks
+        "log = {{ {targets}, tcplog = {}, dontlognull = {}, health_checks = {}, separate_errors = {} }}",
+        log.tcplog, log.dontlognull, log.health_checks, log.separate_errors
     );
 }
 
@@ -162,6 +175,10 @@ fn check(out: &mut String, c: &CheckKind) {
                 headers.join(", "),
                 codes.join(", ")
             )
+        }
+        CheckKind::TcpCheck(t) => {
+            let rules: Vec<String> = t.lines.iter().map(|l| q(l)).collect();
+            format!("{{ type = \"tcp-check\", rules = [{}] }}", rules.join(", "))
         }
     };
     let _ = writeln!(out, "check = {text}");
@@ -234,6 +251,9 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
     tls_binds(out, &f.binds);
     // TOML says it per frontend; a HAProxy frontend mixing both kinds of bind line
     // is written with the stricter setting.
+    if f.binds.iter().any(|b| b.v4v6) {
+        let _ = writeln!(out, "v4v6 = true");
+    }
     if f.binds.iter().any(|b| b.accept_proxy) {
         let _ = writeln!(out, "accept_proxy = true");
     }
@@ -242,6 +262,7 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
     if let Some(b) = f.default_backend.and_then(|i| config.backends.get(i)) {
         let _ = writeln!(out, "backend = {}", q(&b.name));
     }
+    rules(out, &f.rules);
     timeouts(out, &f.timeouts);
     keepalive(out, &f.keepalive);
     // Only where it means something, so a converted tcp frontend raises no warning.
@@ -265,13 +286,26 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
     proxy_log(out, &f.log, &config.global);
 }
 
+/// `acl`/`tcp-request`/`use_backend`/`use-server` lines, in HAProxy syntax.
+fn rules(out: &mut String, r: &crate::acl::Rules) {
+    if r.lines.is_empty() {
+        return;
+    }
+    let lines: Vec<String> = r.lines.iter().map(|l| q(l)).collect();
+    let _ = writeln!(out, "rules = [{}]", lines.join(", "));
+}
+
 fn backend(out: &mut String, b: &Backend, global: &Global) {
     out.push_str("\n[[backend]]\n");
     let _ = writeln!(out, "name = {}", q(&b.name));
     let _ = writeln!(out, "mode = {}", q(b.mode.as_str()));
     let _ = writeln!(out, "balance = {}", q(b.balance.name()));
+    if b.hash_type != Default::default() {
+        let _ = writeln!(out, "hash_type = {}", q(b.hash_type.name()));
+    }
     let _ = writeln!(out, "retries = {}", b.retries);
     let _ = writeln!(out, "redispatch = {}", b.redispatch);
+    rules(out, &b.rules);
     timeouts(out, &b.timeouts);
     keepalive(out, &b.keepalive);
     check(out, &b.check);

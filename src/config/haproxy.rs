@@ -1,24 +1,36 @@
 //! Reads HAProxy's `haproxy.cfg` into the typed [`Config`], unchanged files welcome.
 //!
 //! ```text
-//! text ──tokenize──▶ words per line ──section keywords──▶ Draft per section
-//!      (defaults copied into each proxy) ──finish──▶ Config + line numbers ──▶ validate
+//! files ──preprocess (tokenize, ${VAR}, .if)──▶ words per line ──section keywords──▶ Draft
+//!      per section (defaults copied into each proxy) ──finish──▶ Config + line numbers
 //! ```
+//!
+//! Several files are read one after the other as HAProxy does (`-f a.cfg -f b.cfg`): a
+//! `defaults` section stays in force for the files after it, but every file starts outside
+//! any section. Lines are numbered across the files; [`Report`] maps them back.
 //!
 //! Every keyword warren knows is handled on purpose: implemented, accepted with a warning
 //! (it does not apply to warren, or only to HTTP mode, which HAProxy also only warns about),
 //! or refused with a sentence saying so. Anything else is an error with a suggestion, never
 //! silently ignored.
 
+mod acl;
+mod cond;
 mod draft;
 mod finish;
 mod global;
 mod log;
 mod options;
+mod preprocess;
 mod proxy;
+mod rules;
 mod server;
+mod ssl_defaults;
 mod stats;
 mod tokenize;
+
+pub(crate) use rules::{compile_lines, Side};
+pub(crate) use tokenize::{words, Env};
 
 use std::collections::HashMap;
 
@@ -29,7 +41,9 @@ use super::validate::Origins;
 use draft::{Draft, Kind};
 
 /// The section keywords, for suggestions.
-const SECTIONS: [&str; 5] = ["global", "defaults", "frontend", "backend", "listen"];
+const SECTIONS: [&str; 6] = [
+    "global", "defaults", "frontend", "backend", "listen", "peers",
+];
 
 /// Which section the lines being read belong to.
 enum Current {
@@ -39,11 +53,18 @@ enum Current {
     Proxy(Box<Draft>),
     /// A section whose header was wrong: its lines are skipped, the error was reported.
     Broken,
+    /// A section accepted with a warning whose lines do not apply to warren (`peers`).
+    Skipped,
 }
 
-/// Parses `text`; problems go to `report`. The config is meaningful only if
-/// `report.errors` stays empty.
-pub(crate) fn parse(text: &str, report: &mut Report) -> (Config, Origins) {
+/// Parses `files` (name and text, in reading order) as one configuration; `env` looks up
+/// environment variables. Problems go to `report`, which must number lines across the
+/// same files. The config is meaningful only if `report.errors` stays empty.
+pub(crate) fn parse(
+    files: &[(&str, &str)],
+    env: &Env<'_>,
+    report: &mut Report,
+) -> (Config, Origins) {
     let mut global = Global {
         maxconn: DEFAULT_GLOBAL_MAXCONN,
         ..Global::default()
@@ -52,38 +73,58 @@ pub(crate) fn parse(text: &str, report: &mut Report) -> (Config, Origins) {
     let mut named_defaults: HashMap<String, Draft> = HashMap::new();
     let mut proxies: Vec<Draft> = Vec::new();
     let mut current = Current::Nothing;
+    let mut tls_defaults = ssl_defaults::TlsDefaults::default();
 
-    for (index, raw) in text.lines().enumerate() {
-        let line = index + 1;
-        let words = match tokenize::words(raw) {
-            Ok(w) if w.is_empty() => continue,
-            Ok(w) => w,
-            Err(e) => {
-                report.error(line, e);
+    let mut offset = 0;
+    for (name, text) in files {
+        // HAProxy: each file starts outside any section.
+        close(current, &mut defaults, &mut named_defaults, &mut proxies);
+        current = Current::Nothing;
+        let lines = preprocess::lines(text, offset, name, env, report);
+        offset += text.lines().count();
+        for (line, words) in lines {
+            if SECTIONS.contains(&words[0].as_str()) {
+                close(current, &mut defaults, &mut named_defaults, &mut proxies);
+                current = open(&words, line, &defaults, &named_defaults, report);
+                if let Current::Proxy(draft) = &mut current {
+                    draft.tls_defaults = tls_defaults.clone();
+                }
                 continue;
             }
-        };
-        if SECTIONS.contains(&words[0].as_str()) {
-            close(current, &mut defaults, &mut named_defaults, &mut proxies);
-            current = open(&words, line, &defaults, &named_defaults, report);
-            continue;
-        }
-        match &mut current {
-            Current::Nothing => report.error(
-                line,
-                format!(
-                    "'{}' appears before any section; start with 'global', 'defaults', 'frontend', 'backend' or 'listen'{}",
-                    words[0],
-                    suggest::hint(&words[0], SECTIONS)
-                ),
-            ),
-            Current::Global => global::keyword(&mut global, &words, line, report),
-            Current::Proxy(draft) => proxy::keyword(draft, &words, line, report),
-            Current::Broken => {}
+            if matches!(current, Current::Global)
+                && ssl_defaults::KEYWORDS.contains(&words[0].as_str())
+            {
+                ssl_defaults::keyword(&mut tls_defaults, &words, line, report);
+                continue;
+            }
+            keyword_line(&words, line, &mut current, &mut global, report);
         }
     }
     close(current, &mut defaults, &mut named_defaults, &mut proxies);
     finish::finish(global, proxies, report)
+}
+
+/// A keyword line of the section in force.
+fn keyword_line(
+    words: &[String],
+    line: usize,
+    current: &mut Current,
+    global: &mut Global,
+    report: &mut Report,
+) {
+    match current {
+        Current::Nothing => report.error(
+            line,
+            format!(
+                "'{}' appears before any section in this file; start with 'global', 'defaults', 'frontend', 'backend' or 'listen'{}",
+                words[0],
+                suggest::hint(&words[0], SECTIONS)
+            ),
+        ),
+        Current::Global => global::keyword(global, words, line, report),
+        Current::Proxy(draft) => proxy::keyword(draft, words, line, report),
+        Current::Broken | Current::Skipped => {}
+    }
 }
 
 /// Starts a section from its header line.
@@ -100,6 +141,18 @@ fn open(
                 report.error(line, "'global' takes no name");
             }
             return Current::Global;
+        }
+        "peers" => {
+            // HAProxy replicates stick tables between the instances of a `peers` section;
+            // warren has no stick table to share, so it reads the section and moves on.
+            report.warn(
+                line,
+                format!(
+                    "the peers section '{}' is accepted but not used: warren instances share no table, each keeps its own state",
+                    words.get(1).map_or("", String::as_str)
+                ),
+            );
+            return Current::Skipped;
         }
         "defaults" => Kind::Defaults,
         "frontend" => Kind::Frontend,

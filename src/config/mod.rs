@@ -17,20 +17,24 @@ mod addr;
 mod convert;
 pub mod duration;
 mod error;
+mod files;
 mod haproxy;
 mod model;
 pub mod pem;
 mod report;
 mod suggest;
+pub mod tcp_check;
 mod tls;
 mod toml;
+mod toml_rules;
 mod validate;
 
 pub use convert::to_toml;
 pub use error::{ConfigError, Diagnostic};
+pub use files::Source;
 pub use model::*;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use report::Report;
 
@@ -46,39 +50,114 @@ pub enum Syntax {
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Diagnostic>,
+    /// `.notice` lines of the file: shown at start-up, neither warnings nor errors.
+    pub notices: Vec<Diagnostic>,
+}
+
+/// A configuration that was refused, with what was found beside the errors: HAProxy
+/// prints warnings even when the file is invalid, and so does warren.
+#[derive(Debug)]
+pub struct Rejected {
+    pub error: ConfigError,
+    pub warnings: Vec<Diagnostic>,
+    pub notices: Vec<Diagnostic>,
+}
+
+impl From<ConfigError> for Rejected {
+    fn from(error: ConfigError) -> Rejected {
+        Rejected {
+            error,
+            warnings: Vec::new(),
+            notices: Vec::new(),
+        }
+    }
 }
 
 /// Reads, parses and validates a configuration file, in the syntax [`detect`] finds.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let syntax = detect(path, &text);
-    load_str(&text, &path.display().to_string(), syntax)
+    load_files(&[path.to_path_buf()]).map_err(|r| r.error)
+}
+
+/// Reads, parses and validates a configuration made of several files or directories
+/// (`-f` given several times; a directory stands for its `*.cfg` files in lexical order).
+/// Several files are read as HAProxy syntax, one after the other; a single file may be
+/// warren's TOML. Environment variables come from the process.
+pub fn load_files(paths: &[PathBuf]) -> Result<Loaded, Rejected> {
+    let sources = files::read(paths)?;
+    let env = |name: &str| std::env::var(name).ok();
+    match sources.as_slice() {
+        [] => Err(ConfigError::Invalid(vec![Diagnostic::new(
+            &paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            0,
+            "no configuration file found (a directory gives its *.cfg files only)",
+        )])
+        .into()),
+        [one] if detect(&one.path, &one.text) == Syntax::Toml => {
+            finish(Report::new(&one.name), |report| {
+                toml::parse(&one.text, report)
+            })
+        }
+        many => {
+            if let Some(toml) = many
+                .iter()
+                .find(|s| detect(&s.path, &s.text) == Syntax::Toml)
+            {
+                return Err(ConfigError::Invalid(vec![Diagnostic::new(
+                    &toml.name,
+                    0,
+                    "a TOML file cannot be combined with other files: give it alone, or convert the others with 'warren convert'",
+                )])
+                .into());
+            }
+            let list: Vec<(&str, &str)> = many
+                .iter()
+                .map(|s| (s.name.as_str(), s.text.as_str()))
+                .collect();
+            let report = Report::over_files(list.iter().map(|(n, t)| (*n, t.lines().count())));
+            finish(report, |report| Some(haproxy::parse(&list, &env, report)))
+        }
+    }
 }
 
 /// Parses and validates configuration text; `file_name` is used in messages only.
-/// Every error is reported at once, in file order.
+/// Every error is reported at once, in file order. Environment variables come from the
+/// process.
 pub fn load_str(text: &str, file_name: &str, syntax: Syntax) -> Result<Loaded, ConfigError> {
-    let mut report = Report::new(file_name);
-    let (config, origins) = match syntax {
-        Syntax::Haproxy => haproxy::parse(text, &mut report),
-        Syntax::Toml => match toml::parse(text, &mut report) {
-            Some(parsed) => parsed,
-            None => return Err(ConfigError::Invalid(report.errors)),
-        },
-    };
-    validate::validate(&config, &origins, &mut report);
-    report.sort();
-    if report.errors.is_empty() {
-        Ok(Loaded {
-            config,
-            warnings: report.warnings,
-        })
-    } else {
-        Err(ConfigError::Invalid(report.errors))
+    let report = Report::new(file_name);
+    let env = |name: &str| std::env::var(name).ok();
+    finish(report, |report| match syntax {
+        Syntax::Haproxy => Some(haproxy::parse(&[(file_name, text)], &env, report)),
+        Syntax::Toml => toml::parse(text, report),
+    })
+    .map_err(|r| r.error)
+}
+
+/// Runs a parser, then validation, and sorts what was found into the outcome.
+fn finish(
+    mut report: Report,
+    parse: impl FnOnce(&mut Report) -> Option<(Config, validate::Origins)>,
+) -> Result<Loaded, Rejected> {
+    if let Some((config, origins)) = parse(&mut report) {
+        validate::validate(&config, &origins, &mut report);
+        report.sort();
+        if report.errors.is_empty() {
+            return Ok(Loaded {
+                config,
+                warnings: report.warnings,
+                notices: report.notices,
+            });
+        }
     }
+    report.sort();
+    Err(Rejected {
+        error: ConfigError::Invalid(report.errors),
+        warnings: report.warnings,
+        notices: report.notices,
+    })
 }
 
 /// Tells the syntax of a file: `.toml` and `.cfg` by extension, otherwise by content

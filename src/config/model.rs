@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use super::tls::{BindOptions, BindTls, ClientVerify, MinVersion, ServerOptions, ServerTls};
+pub use crate::acl::Rules;
 
 /// A whole configuration, ready to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +44,14 @@ pub struct Global {
     pub hard_stop_after: Option<Duration>,
     /// The runtime API's unix socket (`stats socket`).
     pub stats_socket: Option<StatsSocket>,
+    /// `ulimit-n`: the file-descriptor limit to set at start-up instead of the one derived
+    /// from `maxconn`.
+    pub ulimit_n: Option<u64>,
+    /// `spread-checks <0..50>`: each check interval moves at random by up to this percent.
+    pub spread_checks: u32,
+    /// `max-spread-checks <time>`: the first checks of a backend's servers are spread over
+    /// at most this long (and at most `inter`); `None`: they all start at once.
+    pub max_spread_checks: Option<Duration>,
 }
 
 /// `stats socket <path> [mode <octal>] [level admin]`.
@@ -348,6 +357,9 @@ pub struct Bind {
     pub accept_proxy: bool,
     /// `ssl crt <pem>`: clients speak TLS (AMQPS); warren terminates it.
     pub tls: Option<BindTls>,
+    /// `v4v6`: an IPv6 wildcard also takes IPv4 clients (IPV6_V6ONLY off); otherwise
+    /// warren's IPv6 listeners are IPv6-only (`v6only`).
+    pub v4v6: bool,
 }
 
 /// Which PROXY protocol version to send to a server (`send-proxy`, `send-proxy-v2`).
@@ -368,6 +380,9 @@ pub struct ProxyLog {
     pub dontlognull: bool,
     /// `option log-health-checks`: log every check result change, not only UP/DOWN.
     pub health_checks: bool,
+    /// `option log-separate-errors`: session lines that end in an error (a cause other
+    /// than a normal close) are sent at level `err` instead of `info`.
+    pub separate_errors: bool,
 }
 
 /// A listener that takes client connections.
@@ -391,6 +406,8 @@ pub struct Frontend {
     pub rate_limit: RateLimit,
     /// `amqp-terminate` mode settings (defaults elsewhere).
     pub terminate: Terminate,
+    /// `acl`, `tcp-request`, `use_backend`: empty when the frontend has none.
+    pub rules: Rules,
 }
 
 /// How a backend picks a server for a new connection.
@@ -433,6 +450,27 @@ impl Algorithm {
     }
 }
 
+/// How `balance source` maps a client's hash to a server (`hash-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashType {
+    /// Removing a server moves only its own clients (warren's default: fewer reconnects
+    /// when a RabbitMQ node leaves).
+    #[default]
+    Consistent,
+    /// HAProxy's default: the hash modulo the total weight of the available servers; any
+    /// change in that set moves most clients.
+    MapBased,
+}
+
+impl HashType {
+    pub fn name(self) -> &'static str {
+        match self {
+            HashType::Consistent => "consistent",
+            HashType::MapBased => "map-based",
+        }
+    }
+}
+
 /// What an active health check does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckKind {
@@ -450,6 +488,8 @@ pub enum CheckKind {
     },
     /// `option httpchk`: an HTTP request, typically to the management API.
     Http(HttpCheck),
+    /// `option tcp-check` with its `tcp-check` rules (none: a connect check).
+    TcpCheck(super::tcp_check::TcpCheck),
 }
 
 /// A pool of servers and the rules for reaching them.
@@ -458,6 +498,8 @@ pub struct Backend {
     pub name: String,
     pub mode: Mode,
     pub balance: Algorithm,
+    /// `hash-type`: how `balance source` spreads clients.
+    pub hash_type: HashType,
     pub servers: Vec<Server>,
     /// Extra connect attempts after the first fails (`retries`, default 3).
     pub retries: u32,
@@ -469,6 +511,8 @@ pub struct Backend {
     /// Keep-alive on server sockets.
     pub keepalive: Keepalive,
     pub rebalance: Option<Rebalance>,
+    /// `use-server`, and `tcp-request content` rules applied once this backend is chosen.
+    pub rules: Rules,
 }
 
 /// Defaults of the server-line keywords, as in HAProxy.

@@ -72,7 +72,10 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
         if let Some(first) = seen.insert(name, *line) {
             report.error(
                 *line,
-                format!("the name '{name}' is already used by the proxy at line {first}"),
+                format!(
+                    "the name '{name}' is already used by the proxy at {}",
+                    report.place(first)
+                ),
             );
         }
     }
@@ -82,8 +85,9 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
             report.error(
                 *line,
                 format!(
-                    "the backend name '{}' is already used at line {first}",
-                    b.name
+                    "the backend name '{}' is already used at {}",
+                    b.name,
+                    report.place(first)
                 ),
             );
         }
@@ -200,6 +204,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
         if b.check != CheckKind::Tcp && !b.servers.iter().any(|s| s.check) {
             let what = match b.check {
                 CheckKind::Http(_) => "option httpchk",
+                CheckKind::TcpCheck(_) => "option tcp-check",
                 _ => "option amqp-check",
             };
             report.warn(
@@ -230,8 +235,10 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
                 report.error(
                     sline,
                     format!(
-                        "backend '{}' already has a server named '{}' (line {first})",
-                        b.name, s.name
+                        "backend '{}' already has a server named '{}' ({})",
+                        b.name,
+                        s.name,
+                        report.place(first)
                     ),
                 );
             }
@@ -339,7 +346,8 @@ fn listeners_are_distinct(config: &Config, origins: &Origins, report: &mut Repor
             report.error(
                 *line,
                 format!(
-                    "'{name}' listens on {a}, which '{other}' already uses ({b}, line {first})"
+                    "'{name}' listens on {a}, which '{other}' already uses ({b}, {})",
+                    report.place(*first)
                 ),
             );
         }

@@ -55,6 +55,29 @@ pub async fn probe(
     tls: Option<&CheckTls>,
 ) -> Probe {
     let started = Instant::now();
+    let (status, info) = match kind {
+        CheckKind::TcpCheck(script) => {
+            super::tcp_check::run(script, addr, budget, proxy, tls).await
+        }
+        _ => match open(addr, budget, proxy, tls).await {
+            Err(failed) => failed,
+            Ok(stream) => judge(kind, stream, addr, budget, tls.is_some()).await,
+        },
+    };
+    Probe {
+        status,
+        info,
+        duration: started.elapsed(),
+    }
+}
+
+/// Connects, sends the PROXY header if asked, completes the TLS handshake if asked.
+pub(super) async fn open(
+    addr: SocketAddr,
+    budget: Budget,
+    proxy: Option<ProxyProtocol>,
+    tls: Option<&CheckTls>,
+) -> Result<Stream, (CheckStatus, String)> {
     let connected = match (connect(addr, budget.connect).await, proxy) {
         (Ok(mut stream), Some(version)) => {
             let (local, peer) = (stream.local_addr(), stream.peer_addr());
@@ -87,33 +110,36 @@ pub async fn probe(
         }
         (connected, _) => connected.map(Stream::Plain),
     };
-    let (status, info) = match connected {
-        Err(failed) => failed,
-        Ok(stream) => match kind {
-            CheckKind::Tcp => {
-                // Linger 0 (RST on close, which never blocks) as HAProxy does for TCP
-                // checks: no TIME_WAIT pile-up at one check every `inter` per server.
-                let _ = socket2::SockRef::from(stream.tcp()).set_linger(Some(Duration::ZERO));
-                let status = if tls.is_some() {
-                    CheckStatus::L6Ok
-                } else {
-                    CheckStatus::L4Ok
-                };
-                (status, String::new())
-            }
-            CheckKind::Amqp => within(budget.read, amqp_start(stream)).await,
-            CheckKind::AmqpLogin {
-                user,
-                password,
-                vhost,
-            } => within(budget.read, amqp_login(stream, user, &password.0, vhost)).await,
-            CheckKind::Http(http) => within(budget.read, http_check(stream, addr, http)).await,
-        },
-    };
-    Probe {
-        status,
-        info,
-        duration: started.elapsed(),
+    connected
+}
+
+/// The application-level part of a check on an open connection.
+async fn judge(
+    kind: &CheckKind,
+    stream: Stream,
+    addr: SocketAddr,
+    budget: Budget,
+    tls: bool,
+) -> (CheckStatus, String) {
+    match kind {
+        CheckKind::Tcp | CheckKind::TcpCheck(_) => {
+            // Linger 0 (RST on close, which never blocks) as HAProxy does for TCP
+            // checks: no TIME_WAIT pile-up at one check every `inter` per server.
+            let _ = socket2::SockRef::from(stream.tcp()).set_linger(Some(Duration::ZERO));
+            let status = if tls {
+                CheckStatus::L6Ok
+            } else {
+                CheckStatus::L4Ok
+            };
+            (status, String::new())
+        }
+        CheckKind::Amqp => within(budget.read, amqp_start(stream)).await,
+        CheckKind::AmqpLogin {
+            user,
+            password,
+            vhost,
+        } => within(budget.read, amqp_login(stream, user, &password.0, vhost)).await,
+        CheckKind::Http(http) => within(budget.read, http_check(stream, addr, http)).await,
     }
 }
 

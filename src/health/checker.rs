@@ -16,8 +16,22 @@ use super::Transition;
 use crate::config::Level;
 use crate::state::{AdminState, BackendState, LastCheck, ServerEvent, ServerState};
 
-/// Runs active checks on `server` until `stop` is cancelled.
-pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: CancellationToken) {
+/// Runs active checks on `server` until `stop` is cancelled. `spread` moves the intervals
+/// (`spread-checks`); `first` is how long to wait before the first check
+/// (`max-spread-checks`).
+pub async fn run(
+    backend: Arc<BackendState>,
+    server: Arc<ServerState>,
+    stop: CancellationToken,
+    spread: super::spread::Spread,
+    first: Duration,
+) {
+    if !first.is_zero() {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(first) => {}
+        }
+    }
     let cfg = &server.config;
     let budget = budget(
         cfg.inter,
@@ -57,10 +71,11 @@ pub async fn run(backend: Arc<BackendState>, server: Arc<ServerState>, stop: Can
                 check::probe(&backend.config.check, addr, budget, proxy, tls.as_ref()).await;
             record(&backend, &server, probe, false);
         }
-        let wait = server
-            .health()
-            .state
-            .next_interval(cfg.inter, cfg.fastinter, cfg.downinter);
+        let wait = spread.interval(server.health().state.next_interval(
+            cfg.inter,
+            cfg.fastinter,
+            cfg.downinter,
+        ));
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
@@ -99,6 +114,8 @@ pub fn record(backend: &BackendState, server: &Arc<ServerState>, probe: Probe, p
             health.failed_checks += 1;
         }
         let before = health.state.status_text();
+        // HAProxy logs the first result too (the result changed from "unknown").
+        let first = health.last_check.is_none();
         let transition = health.state.record(passed);
         let after = health.state.status_text();
         if let Some(t) = transition {
@@ -121,7 +138,7 @@ pub fn record(backend: &BackendState, server: &Arc<ServerState>, probe: Probe, p
             info: probe.info.clone(),
             duration: probe.duration,
         });
-        if transition.is_none() && before != after && backend.config.log.health_checks {
+        if transition.is_none() && (before != after || first) && backend.config.log.health_checks {
             backend.logger.event(
                 Level::Info,
                 &format!(

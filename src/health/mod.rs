@@ -9,6 +9,8 @@
 
 pub mod check;
 pub mod checker;
+pub mod spread;
+mod tcp_check;
 pub use crate::state::health as state;
 pub use crate::state::health::{CheckStatus, HealthState, Transition};
 pub use check::Probe;

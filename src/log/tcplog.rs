@@ -45,6 +45,8 @@ pub enum Phase {
     Connect,
     /// Moving data.
     Data,
+    /// Waiting for, or judging, the client's first bytes (`tcp-request content` rules).
+    Request,
 }
 
 impl Cause {
@@ -69,6 +71,7 @@ impl Phase {
             Phase::Queue => 'Q',
             Phase::Connect => 'C',
             Phase::Data => 'D',
+            Phase::Request => 'R',
         }
     }
 }

@@ -73,6 +73,17 @@ impl Stream {
         }
     }
 
+    /// The SNI a TLS client sent (`ssl_fc_sni`); `None` for plain TCP or no SNI.
+    pub fn server_name(&self) -> Option<&str> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(t) => match &t.conn {
+                rustls::Connection::Server(c) => c.server_name(),
+                rustls::Connection::Client(_) => None,
+            },
+        }
+    }
+
     /// The socket when no TLS is in the way: bytes may be spliced.
     pub fn plain(&self) -> Option<&TcpStream> {
         match self {

@@ -35,6 +35,9 @@ pub struct Connected {
     pub connect_time: Duration,
     pub retries: u32,
     pub redispatched: bool,
+    /// Client bytes read by `tcp-request content` inspection and sent ahead of the
+    /// session's data (for the log line's byte count).
+    pub prefix_sent: u64,
 }
 
 /// Why a session could not reach any server.
@@ -64,8 +67,9 @@ pub async fn connect(
     backend: &Arc<BackendState>,
     client_addr: SocketAddr,
     destination: SocketAddr,
+    use_server: Option<usize>,
 ) -> Result<Connected, Failed> {
-    connect_excluding(backend, client_addr, destination, &[]).await
+    connect_excluding(backend, client_addr, destination, use_server, &[]).await
 }
 
 /// [`connect`], never to the servers in `avoid` (by id) while another is usable: a
@@ -74,6 +78,7 @@ pub async fn connect_excluding(
     backend: &Arc<BackendState>,
     client_addr: SocketAddr,
     destination: SocketAddr,
+    use_server: Option<usize>,
     avoid: &[usize],
 ) -> Result<Connected, Failed> {
     let client = client_addr.ip();
@@ -85,14 +90,19 @@ pub async fn connect_excluding(
     let mut connect_started: Option<Instant> = None;
 
     let queued_at = Instant::now();
-    let first = match backend.acquire(client, &exclude).await {
-        Err(NoServer::Unavailable) if !exclude.is_empty() => {
-            exclude.clear();
-            backend.acquire(client, &exclude).await
-        }
-        other => other,
+    // `use-server` first (HAProxy: a named server is used when usable, else balancing).
+    let chosen = use_server.and_then(|id| backend.acquire_server(id, &exclude));
+    let picked = match chosen {
+        Some(slot) => Ok(slot),
+        None => match backend.acquire(client, &exclude).await {
+            Err(NoServer::Unavailable) if !exclude.is_empty() => {
+                exclude.clear();
+                backend.acquire(client, &exclude).await
+            }
+            other => other,
+        },
     };
-    let mut slot = match first {
+    let mut slot = match picked {
         Ok(slot) => slot,
         Err(e) => {
             return Err(failed(
@@ -122,6 +132,7 @@ pub async fn connect_excluding(
                     connect_time,
                     retries,
                     redispatched,
+                    prefix_sent: 0,
                 });
             }
             Err(err) => err,

@@ -28,10 +28,15 @@ const BACKLOG: i32 = 1024;
 /// Binds a listening socket (`SO_REUSEADDR`, `IPV6_V6ONLY` for IPv6 as HAProxy does by
 /// default, non-blocking).
 pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    bind_v6only(addr, true)
+}
+
+/// As [`bind`]; `v6only: false` (a bind's `v4v6`) lets an IPv6 wildcard take IPv4 clients.
+pub fn bind_v6only(addr: SocketAddr, v6only: bool) -> std::io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
+        socket.set_only_v6(v6only)?;
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
@@ -101,6 +106,10 @@ pub async fn accept_loop(
             Ok((client, peer)) => {
                 backoff.succeeded();
                 if !accept.proxy_header && !frontend.admit_source(peer.ip()) {
+                    refuse(client);
+                    continue;
+                }
+                if !super::rules::admit_connection(&frontend, &client, peer) {
                     refuse(client);
                     continue;
                 }

@@ -13,6 +13,7 @@ pub mod connect;
 pub mod forward;
 pub mod keepalive;
 pub mod listener;
+pub mod rules;
 pub mod session;
 pub mod splice;
 pub mod terminate;

@@ -328,12 +328,21 @@ impl Warren {
                 stop,
             ));
         }
+        let global = &generation.config.global;
+        let spread = crate::health::spread::Spread {
+            percent: global.spread_checks,
+            max_first: global.max_spread_checks,
+        };
         for backend in &generation.backends {
-            for server in backend.servers.iter().filter(|s| s.config.check) {
+            let checked: Vec<_> = backend.servers.iter().filter(|s| s.config.check).collect();
+            for (i, server) in checked.iter().enumerate() {
+                let first = spread.first(i, checked.len(), server.config.inter);
                 tokio::spawn(checker::run(
                     Arc::clone(backend),
                     Arc::clone(server),
                     generation.tasks.clone(),
+                    spread,
+                    first,
                 ));
             }
             if let Some(policy) = backend.config.rebalance {
@@ -432,15 +441,16 @@ impl Socket {
 /// reused), else a new one.
 fn reuse_or_bind<'a>(
     mut current: impl Iterator<Item = (SocketAddr, &'a Socket)>,
-    addr: SocketAddr,
+    bind: &crate::config::Bind,
 ) -> std::io::Result<Socket> {
+    let addr = bind.addr;
     let reused = current
         .find(|(configured, _)| *configured == addr && addr.port() != 0)
         .and_then(|(_, s)| s.reuse())
         .transpose()?;
     match reused {
         Some(socket) => Ok(socket),
-        None => listener::bind(addr).map(Socket::Std),
+        None => listener::bind_v6only(addr, !bind.v4v6).map(Socket::Std),
     }
 }
 
@@ -517,13 +527,14 @@ fn bind_stats(
                 cache,
                 previous,
             )?;
-            let socket = reuse_or_bind(current.iter().map(|(a, s)| (*a, *s)), bind.addr).map_err(
-                |source| RuntimeError::StatsBind {
-                    page: page.name.clone(),
-                    addr: bind.addr,
-                    source,
-                },
-            )?;
+            let socket =
+                reuse_or_bind(current.iter().map(|(a, s)| (*a, *s)), bind).map_err(|source| {
+                    RuntimeError::StatsBind {
+                        page: page.name.clone(),
+                        addr: bind.addr,
+                        source,
+                    }
+                })?;
             out.push(StatsBound {
                 configured: bind.addr,
                 page: page.clone(),
@@ -551,13 +562,14 @@ fn bind_all(
                 cache,
                 previous,
             )?;
-            let socket = reuse_or_bind(current.iter().map(|(a, s)| (*a, *s)), bind.addr).map_err(
-                |source| RuntimeError::Bind {
-                    frontend: fe.name.clone(),
-                    addr: bind.addr,
-                    source,
-                },
-            )?;
+            let socket =
+                reuse_or_bind(current.iter().map(|(a, s)| (*a, *s)), bind).map_err(|source| {
+                    RuntimeError::Bind {
+                        frontend: fe.name.clone(),
+                        addr: bind.addr,
+                        source,
+                    }
+                })?;
             let accept = listener::Accept {
                 proxy_header: bind.accept_proxy,
                 tls,

@@ -71,6 +71,34 @@ pub fn raise_fd_limit(maxconn: u32) -> Result<u64, ProcessError> {
     Ok(needed)
 }
 
+/// `ulimit-n`: raises the file-descriptor limit to `n` (past the hard limit only as root);
+/// a higher limit already in force is kept, as HAProxy 2.6 does. Like HAProxy, a limit too
+/// low for `maxconn` is a warning.
+pub fn set_fd_limit(n: u64, maxconn: u32) -> Result<(), ProcessError> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(ProcessError::Rlimit(std::io::Error::last_os_error()));
+    }
+    if lim.rlim_cur >= n {
+        return Ok(());
+    }
+    lim.rlim_cur = n;
+    lim.rlim_max = lim.rlim_max.max(n);
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+        return Err(ProcessError::Rlimit(std::io::Error::last_os_error()));
+    }
+    let needed = fds_needed(maxconn);
+    if n < needed {
+        tracing::warn!("ulimit-n {n} is lower than the {needed} file descriptors maxconn {maxconn} needs: connections beyond it will fail");
+    }
+    Ok(())
+}
+
 /// Forks into the background (`daemon`): the parent exits, the child leaves the terminal's
 /// session and points stdin/stdout/stderr at /dev/null. Call before any thread exists.
 pub fn daemonize() -> Result<(), ProcessError> {

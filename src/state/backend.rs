@@ -92,7 +92,7 @@ impl BackendState {
     ) -> BackendState {
         let weights: Vec<u32> = config.servers.iter().map(|s| s.weight).collect();
         BackendState {
-            balancer: Mutex::new(balance::new(config.balance, &weights)),
+            balancer: Mutex::new(balance::new(config.balance, &weights, config.hash_type)),
             servers,
             slot_freed: Arc::new(Notify::new()),
             logger,
@@ -159,6 +159,19 @@ impl BackendState {
                 None => notified.await,
             }
         }
+    }
+
+    /// `use-server`: a slot on server `id` when it is usable, not excluded and has room;
+    /// otherwise `None` and the session is balanced as usual (HAProxy ignores a
+    /// `use-server` naming a server that is down).
+    pub fn acquire_server(&self, id: usize, exclude: &[usize]) -> Option<Slot> {
+        let _balancer = lock(&self.balancer); // the same lock as any pick: no double take
+        let server = self.servers.get(id)?;
+        if !server.usable() || exclude.contains(&id) || !server.has_free_slot() {
+            return None;
+        }
+        self.counters.total.fetch_add(1, Ordering::Relaxed);
+        Some(Slot::take(Arc::clone(server), Arc::clone(&self.slot_freed)))
     }
 
     /// The queue is bounded only when every usable server sets `maxqueue`.

@@ -24,8 +24,8 @@ pub struct FrontendCounters {
     pub bytes_out: AtomicU64,
     /// Highest session rate seen (sessions per second).
     pub rate_max: AtomicU32,
-    /// Connections refused by `rate-limit sessions-per-source` (HAProxy's `dcon`, "denied
-    /// connections").
+    /// Connections refused by `rate-limit sessions-per-source` or `tcp-request connection`
+    /// rules (HAProxy's `dcon`, "denied connections").
     pub denied: AtomicU64,
     /// `amqp-terminate`: sessions moved to another node with the client kept connected.
     pub moves: AtomicU64,
@@ -35,6 +35,10 @@ pub struct FrontendCounters {
     pub republished: AtomicU64,
     /// Clients held right now while their session moves.
     pub held: AtomicU32,
+    /// Sessions refused by `tcp-request session` rules (`dses`).
+    pub denied_sessions: AtomicU64,
+    /// Sessions refused by `tcp-request content` rules (`dreq`, "denied requests").
+    pub denied_requests: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -42,6 +46,9 @@ pub struct FrontendState {
     pub config: Frontend,
     /// `None` when the frontend has no `default_backend`: its clients are closed at once.
     pub backend: Option<Arc<BackendState>>,
+    /// Every backend of the configuration, index for index, when the frontend's rules need
+    /// them (`use_backend`, `nbsrv(<name>)`, `be_conn(<name>)`); empty otherwise.
+    pub backends: Vec<Arc<BackendState>>,
     pub logger: Arc<Logger>,
     pub counters: FrontendCounters,
     /// One permit per allowed connection; the accept loop stops accepting while none is
@@ -72,10 +79,19 @@ impl FrontendState {
                 .map(|_| Mutex::new(SourceRates::new(now))),
             config,
             backend,
+            backends: Vec::new(),
             logger,
             counters: FrontendCounters::default(),
             sessions: Arc::default(),
         }
+    }
+
+    /// With the configuration's backends, for rules that name them.
+    pub fn with_backends(mut self, backends: &[Arc<BackendState>]) -> FrontendState {
+        if !self.config.rules.is_empty() {
+            self.backends = backends.to_vec();
+        }
+        self
     }
 
     /// `rate-limit sessions`: how long the accept loop must pause before taking one more

@@ -69,14 +69,17 @@ impl Generation {
                                 (None, None) => true,
                                 _ => false,
                             }
+                            // Rules may name any backend: all must be the same objects.
+                            && (f.rules.is_empty()
+                                || (old.backends.len() == backends.len()
+                                    && old.backends.iter().zip(&backends).all(|(a, b)| Arc::ptr_eq(a, b))))
                     });
                 match same {
                     Some(old) => Arc::clone(old),
-                    None => Arc::new(FrontendState::new(
-                        f.clone(),
-                        backend,
-                        loggers.get(&f.log.targets),
-                    )),
+                    None => Arc::new(
+                        FrontendState::new(f.clone(), backend, loggers.get(&f.log.targets))
+                            .with_backends(&backends),
+                    ),
                 }
             })
             .collect();

@@ -225,6 +225,8 @@ fn frontend_row(fe: &FrontendState, iid: usize) -> Row {
         r.set("amqp_republished", c.republished.load(Ordering::Relaxed));
         r.set("amqp_held", c.held.load(Ordering::Relaxed));
     }
+    r.set("dses", c.denied_sessions.load(Ordering::Relaxed));
+    r.set("dreq", c.denied_requests.load(Ordering::Relaxed));
     r
 }
 

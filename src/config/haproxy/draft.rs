@@ -205,12 +205,14 @@ pub struct Draft {
     pub default_backend: Option<(String, usize)>,
     pub maxconn: Option<u32>,
     pub balance: Option<Algorithm>,
+    pub hash_type: Option<crate::config::model::HashType>,
     pub retries: Option<u32>,
     pub redispatch: bool,
     pub tcplog: bool,
     pub httplog: bool,
     pub dontlognull: bool,
     pub log_health_checks: bool,
+    pub log_separate_errors: bool,
     pub timeouts: Timeouts,
     pub logs: Vec<LogEntry>,
     pub http_only: Vec<HttpOnly>,
@@ -241,6 +243,14 @@ pub struct Draft {
     pub amqp_terminate: Option<(bool, usize)>,
     /// `amqp-terminate` settings (`lenient`, `amqp-publish-buffer`).
     pub terminate: crate::config::Terminate,
+    /// `acl`, `tcp-request`, `use_backend` and `use-server` lines, compiled by `finish`.
+    pub rule_lines: Vec<(Vec<String>, usize)>,
+    /// `tcp-request inspect-delay`.
+    pub inspect_delay: Option<Duration>,
+    /// `tcp-check` lines (the words after the keyword), used with `option tcp-check`.
+    pub tcp_check_lines: Vec<(Vec<String>, usize)>,
+    /// The global TLS defaults in force when the section began.
+    pub tls_defaults: super::ssl_defaults::TlsDefaults,
 }
 
 impl Draft {
@@ -255,12 +265,14 @@ impl Draft {
             default_backend: None,
             maxconn: None,
             balance: None,
+            hash_type: None,
             retries: None,
             redispatch: false,
             tcplog: false,
             httplog: false,
             dontlognull: false,
             log_health_checks: false,
+            log_separate_errors: false,
             timeouts: Timeouts::default(),
             logs: Vec::new(),
             http_only: Vec::new(),
@@ -280,6 +292,10 @@ impl Draft {
             initial_frame_max: None,
             amqp_terminate: None,
             terminate: crate::config::Terminate::default(),
+            rule_lines: Vec::new(),
+            inspect_delay: None,
+            tcp_check_lines: Vec::new(),
+            tls_defaults: Default::default(),
         }
     }
 

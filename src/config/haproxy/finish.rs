@@ -30,6 +30,11 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
     let mut http_only: BTreeMap<(usize, String), (&'static str, Vec<String>)> = BTreeMap::new();
     // Per frontend: the backend it names and where.
     let mut wanted: Vec<Option<(String, usize)>> = Vec::new();
+    let (backend_names, frontend_names) = super::rules::indices(&drafts);
+    let scope = super::acl::Scope {
+        backends: &backend_names,
+        frontends: &frontend_names,
+    };
 
     for d in drafts {
         let mode = d.mode();
@@ -61,6 +66,8 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
             continue;
         }
         let log = proxy_log(&d, &config.global);
+        let servers: Vec<&str> = d.servers.iter().map(|(s, _)| s.name.as_str()).collect();
+        let rules = super::rules::compile(&d, &scope, &servers, report);
         if d.kind.has_frontend() {
             config.frontends.push(Frontend {
                 name: d.name.clone(),
@@ -76,6 +83,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                     .map_or(DEFAULT_INITIAL_FRAME_MAX, |(n, _)| n),
                 rate_limit: d.rate_limit,
                 terminate: d.terminate,
+                rules: rules.frontend,
             });
             origins.frontends.push(ProxyLines {
                 line: d.line,
@@ -98,6 +106,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 balance: d
                     .balance
                     .unwrap_or(crate::config::model::Algorithm::RoundRobin),
+                hash_type: d.hash_type.unwrap_or_default(),
                 servers: d.servers.iter().map(|(s, _)| s.clone()).collect(),
                 retries: d.retries.unwrap_or(DEFAULT_RETRIES),
                 redispatch: d.redispatch,
@@ -106,6 +115,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 keepalive: d.srv_keepalive,
                 rebalance: d.rebalance.map(|(r, _)| r),
                 log,
+                rules: rules.backend,
             });
             origins.backends.push(BackendLines {
                 line: d.line,
@@ -204,7 +214,29 @@ fn backend_check(d: &Draft, report: &mut Report) -> CheckKind {
             }
             CheckKind::Http(check)
         }
+        CheckKind::TcpCheck(_) => {
+            let mut check = crate::config::tcp_check::TcpCheck::default();
+            let mut comment = None;
+            for (words, line) in &d.tcp_check_lines {
+                match crate::config::tcp_check::parse(words, &mut comment) {
+                    Ok(Some(rule)) => check.rules.push(rule),
+                    Ok(None) => {}
+                    Err(e) => report.error(*line, e),
+                }
+                check.lines.push(
+                    words
+                        .iter()
+                        .map(|w| super::acl::quote(w))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                );
+            }
+            CheckKind::TcpCheck(check)
+        }
         other => {
+            if let Some((_, line)) = d.tcp_check_lines.first() {
+                report.warn(*line, format!("'tcp-check' is ignored in {}: it scripts 'option tcp-check', which is not set", d.describe()));
+            }
             if let Some(line) = h.line {
                 report.warn(line, format!("'http-check' is ignored in {}: it refines 'option httpchk', which is not set", d.describe()));
             }
@@ -227,5 +259,6 @@ fn proxy_log(d: &Draft, global: &Global) -> ProxyLog {
         tcplog: d.tcplog || d.httplog,
         dontlognull: d.dontlognull,
         health_checks: d.log_health_checks,
+        separate_errors: d.log_separate_errors,
     }
 }

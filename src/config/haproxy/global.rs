@@ -8,7 +8,11 @@ use crate::config::suggest;
 use super::draft::LogEntry;
 
 /// Keywords warren implements.
-const KNOWN: [&str; 9] = [
+const KNOWN: [&str; 13] = [
+    "spread-checks",
+    "max-spread-checks",
+    "ulimit-n",
+    "master-worker",
     "log",
     "pidfile",
     "maxconn",
@@ -22,7 +26,7 @@ const KNOWN: [&str; 9] = [
 
 /// Keywords accepted with a warning because they do not apply to warren (yet); the text says
 /// what happens instead.
-const IGNORED: [(&str, &str); 17] = [
+const IGNORED: [(&str, &str); 7] = [
     (
         "nbproc",
         "warren is one process with several threads; use 'nbthread'",
@@ -32,22 +36,9 @@ const IGNORED: [(&str, &str); 17] = [
         "warren does not chroot yet and runs in the current root",
     ),
     (
-        "ulimit-n",
-        "warren uses the file-descriptor limit it is started with",
+        "ssl-dh-param-file",
+        "rustls uses ECDHE key exchange only, no DH parameters",
     ),
-    ("spread-checks", "health checks are not spread randomly yet"),
-    ("ca-base", "TLS is not supported yet"),
-    ("crt-base", "TLS is not supported yet"),
-    ("ssl-default-bind-ciphers", "TLS is not supported yet"),
-    ("ssl-default-bind-ciphersuites", "TLS is not supported yet"),
-    ("ssl-default-bind-options", "TLS is not supported yet"),
-    ("ssl-default-server-ciphers", "TLS is not supported yet"),
-    (
-        "ssl-default-server-ciphersuites",
-        "TLS is not supported yet",
-    ),
-    ("ssl-default-server-options", "TLS is not supported yet"),
-    ("ssl-dh-param-file", "TLS is not supported yet"),
     (
         "log-send-hostname",
         "syslog lines carry the machine's host name",
@@ -90,6 +81,39 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
                 }
             }
         }
+        "ulimit-n" => {
+            if no_more_than(words, 2, key, report, line) {
+                match report.check(line, number(key, words.get(1))) {
+                    Some(0) => report.error(line, "'ulimit-n' must be at least 1"),
+                    Some(n) => global.ulimit_n = Some(u64::from(n)),
+                    None => {}
+                }
+            }
+        }
+        "spread-checks" => {
+            if no_more_than(words, 2, key, report, line) {
+                match report.check(line, number(key, words.get(1))) {
+                    Some(n) if n > 50 => report.error(
+                        line,
+                        format!("'spread-checks' is a percentage from 0 to 50, not {n}"),
+                    ),
+                    Some(n) => global.spread_checks = n,
+                    None => {}
+                }
+            }
+        }
+        "max-spread-checks" => {
+            if let Some(value) = one_word(words, line, report) {
+                match crate::config::duration::parse(&value) {
+                    Ok(d) => global.max_spread_checks = (!d.is_zero()).then_some(d),
+                    Err(e) => report.error(line, format!("'max-spread-checks': {e}")),
+                }
+            }
+        }
+        "master-worker" => report.notice(
+            line,
+            "'master-worker' is accepted: warren has no master process, it reloads the configuration within its one process on SIGHUP",
+        ),
         "daemon" => {
             if no_more_than(words, 1, key, report, line) {
                 global.daemon = true;

@@ -6,7 +6,9 @@ use crate::config::report::Report;
 use crate::config::suggest;
 
 /// Options implemented by warren.
-const IMPLEMENTED: [&str; 11] = [
+const IMPLEMENTED: [&str; 13] = [
+    "log-separate-errors",
+    "tcp-check",
     "redispatch",
     "amqp-terminate",
     "tcplog",
@@ -39,8 +41,7 @@ const IGNORED: [(&str, &str); 1] = [(
 )];
 
 /// Health checks warren does not have.
-const OTHER_CHECKS: [&str; 8] = [
-    "tcp-check",
+const OTHER_CHECKS: [&str; 7] = [
     "ssl-hello-chk",
     "mysql-check",
     "pgsql-check",
@@ -82,6 +83,7 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
         "tcplog" => draft.tcplog = enabled,
         "dontlognull" => draft.dontlognull = enabled,
         "log-health-checks" => draft.log_health_checks = enabled,
+        "log-separate-errors" => draft.log_separate_errors = enabled,
         "amqp" => {
             draft.amqp = Some((enabled, line));
             draft.amqp_own_line = enabled.then_some(line);
@@ -121,6 +123,17 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
             }
         }
         "amqp-check" | "httpchk" => check_option(draft, name, &args[1..], enabled, line, report),
+        "tcp-check" => {
+            if !draft.kind.has_backend() {
+                report.warn(line, format!("'{written}' is ignored in {}: health checks belong to backends and listen sections", draft.describe()));
+            } else if enabled {
+                draft.check = CheckKind::TcpCheck(Default::default());
+                draft.check_line = line;
+            } else if matches!(draft.check, CheckKind::TcpCheck(_)) {
+                draft.check = CheckKind::Tcp;
+                draft.check_line = 0;
+            }
+        }
         _ if HTTP_ONLY.contains(&name) => {
             let directive = format!("option {name}");
             draft.http_only.retain(|h| h.directive != directive);
@@ -190,7 +203,7 @@ fn check_option(
         let current = match draft.check {
             CheckKind::Amqp | CheckKind::AmqpLogin { .. } => "amqp-check",
             CheckKind::Http(_) => "httpchk",
-            CheckKind::Tcp => "",
+            CheckKind::Tcp | CheckKind::TcpCheck(_) => "",
         };
         if current == name {
             draft.check = CheckKind::Tcp;

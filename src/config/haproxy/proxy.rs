@@ -9,7 +9,13 @@ use crate::config::suggest;
 use crate::config::{BindOptions, ClientVerify, MinVersion};
 
 /// Keywords warren implements or knowingly accepts, for suggestions.
-const KNOWN: [&str; 25] = [
+const KNOWN: [&str; 31] = [
+    "hash-type",
+    "tcp-check",
+    "acl",
+    "tcp-request",
+    "use_backend",
+    "use-server",
     "mode",
     "bind",
     "default_backend",
@@ -39,16 +45,7 @@ const KNOWN: [&str; 25] = [
 
 /// Keywords warren knows but cannot honour yet: refusing them is safer than ignoring rules
 /// the user relies on.
-const UNSUPPORTED: [&str; 8] = [
-    "use_backend",
-    "acl",
-    "http-request",
-    "http-response",
-    "tcp-request",
-    "tcp-response",
-    "use-server",
-    "redirect",
-];
+const UNSUPPORTED: [&str; 4] = ["http-request", "http-response", "tcp-response", "redirect"];
 
 /// warren's own `rebalance` defaults: shed the excess over a minute, one session at a time.
 const DEFAULT_REBALANCE: Rebalance = Rebalance {
@@ -87,6 +84,7 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
             }
         }
         "balance" => balance(draft, words, line, report),
+        "hash-type" => hash_type(draft, words, line, report),
         "retries" => {
             if no_more_than(words, 2, key, report, line) {
                 if let Some(n) = report.check(line, number(key, words.get(1))) {
@@ -113,6 +111,16 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
             ),
         },
         "http-check" => options::http_check(draft, words, line, report),
+        "tcp-check" => {
+            if draft.kind.has_backend() {
+                draft.tcp_check_lines.push((words[1..].to_vec(), line));
+            } else {
+                report.warn(line, format!("'tcp-check' is ignored in {}: health checks belong to backends and listen sections", draft.describe()));
+            }
+        }
+        "acl" | "tcp-request" | "use_backend" | "use-server" => {
+            super::rules::keyword(draft, words, line, report)
+        }
         "rebalance" => rebalance(draft, words, line, report),
         "clitcpka-idle" | "clitcpka-intvl" | "clitcpka-cnt" | "srvtcpka-idle"
         | "srvtcpka-intvl" | "srvtcpka-cnt" => keepalive_param(draft, words, line, report),
@@ -147,7 +155,7 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
             );
         }
         _ if UNSUPPORTED.contains(&key) => {
-            report.error(line, format!("'{key}' is not supported yet: warren sends every connection to the default backend"));
+            report.error(line, format!("'{key}' is not supported in a TCP proxy: warren applies 'acl', 'tcp-request connection|session|content accept|reject', 'use_backend' and 'use-server'"));
         }
         _ => report.error(
             line,
@@ -202,7 +210,16 @@ fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
         report.error(line, "'bind' needs an address, for example '0.0.0.0:5672'");
         return;
     };
+    // Unix-socket and inherited listeners: warren's data path is TCP only.
+    if let Some(kind) = ["unix@", "abns@", "fd@", "sockpair@", "uxst@", "/"]
+        .iter()
+        .find(|p| list.starts_with(**p))
+    {
+        report.error(line, format!("bind '{list}': warren listens on TCP addresses only ({kind} sockets are not supported); bind an address such as 127.0.0.1:5672, and point local clients at it"));
+        return;
+    }
     let mut accept_proxy = false;
+    let mut v4v6 = false;
     let mut tls = BindOptions::default();
     let mut i = 2;
     while let Some(option) = words.get(i) {
@@ -214,6 +231,17 @@ fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
                 accept_proxy = true;
                 Ok(())
             }
+            "v4v6" | "v6only" => {
+                takes_value = false;
+                v4v6 = option == "v4v6";
+                Ok(())
+            }
+            // Labels for HAProxy's per-listener stats (`option socket-stats`), which warren
+            // does not show: accepted, they change nothing.
+            "name" | "id" => match value {
+                Some(_) => Ok(()),
+                None => Err(format!("bind option '{option}' needs a value")),
+            },
             "ssl" => {
                 takes_value = false;
                 tls.ssl = true;
@@ -249,6 +277,19 @@ fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
         }
         i += if takes_value { 2 } else { 1 };
     }
+    // Global defaults: a minimum version, and where relative certificate paths live.
+    let d = &draft.tls_defaults;
+    if tls.ssl {
+        tls.min_version = tls.min_version.or(d.bind_min);
+    }
+    tls.crt = tls
+        .crt
+        .iter()
+        .map(|p| super::ssl_defaults::TlsDefaults::under(&d.crt_base, p))
+        .collect();
+    tls.ca_file = tls
+        .ca_file
+        .map(|p| super::ssl_defaults::TlsDefaults::under(&d.ca_base, &p));
     let tls = match tls.build() {
         Ok(tls) => tls,
         Err(message) => return report.error(line, message),
@@ -261,12 +302,57 @@ fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
                         addr,
                         accept_proxy,
                         tls: tls.clone(),
+                        v4v6,
                     },
                     line,
                 )
             }));
         }
     }
+}
+
+/// `hash-type <method> [<function>] [<modifier>]`: warren keeps its own hash function (the
+/// function and `avalanche` are accepted with a warning); the method is honoured.
+fn hash_type(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    use crate::config::model::HashType;
+    if !draft.kind.has_backend() {
+        report.warn(
+            line,
+            format!(
+                "'hash-type' is ignored in {}: it belongs to backends",
+                draft.describe()
+            ),
+        );
+        return;
+    }
+    let method = match words.get(1).map(String::as_str) {
+        Some("consistent") => HashType::Consistent,
+        Some("map-based") => HashType::MapBased,
+        Some(other) => {
+            report.error(
+                line,
+                format!(
+                    "unknown hash-type '{other}': use 'consistent' or 'map-based'{}",
+                    suggest::hint(other, ["consistent", "map-based"])
+                ),
+            );
+            return;
+        }
+        None => {
+            report.error(line, "'hash-type' needs 'consistent' or 'map-based'");
+            return;
+        }
+    };
+    for extra in &words[2.min(words.len())..] {
+        match extra.as_str() {
+            "sdbm" | "djb2" | "wt6" | "crc32" | "none" | "avalanche" => report.warn(line, format!("'hash-type ... {extra}' is ignored: warren hashes client addresses with its own function (the spread is as even; the server a given client lands on differs from HAProxy's)")),
+            other => {
+                report.error(line, format!("unknown hash-type function '{other}' (HAProxy's are sdbm, djb2, wt6, crc32, none; modifier avalanche)"));
+                return;
+            }
+        }
+    }
+    draft.hash_type = Some(method);
 }
 
 fn balance(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {

@@ -75,7 +75,18 @@ pub fn server(draft: &mut Draft, words: &[String], line: usize, report: &mut Rep
         return;
     };
     if let Some(params) = params {
-        let params = params.over(&draft.default_server);
+        let mut params = params.over(&draft.default_server);
+        let d = &draft.tls_defaults;
+        if params.ssl.unwrap_or(false) || params.check_ssl.unwrap_or(false) {
+            params.verify = params.verify.or(d.server_verify);
+            params.ssl_min_ver = params.ssl_min_ver.or(d.server_min);
+        }
+        params.ca_file = params
+            .ca_file
+            .map(|p| super::ssl_defaults::TlsDefaults::under(&d.ca_base, &p));
+        params.crt = params
+            .crt
+            .map(|p| super::ssl_defaults::TlsDefaults::under(&d.crt_base, &p));
         let mut server = params.build(name.clone(), addr);
         match params.tls() {
             Ok(tls) => server.tls = tls,

@@ -3,6 +3,7 @@
 
 use super::raw::*;
 use super::Builder;
+use toml::Spanned;
 
 /// HAProxy's default `stats realm`, also warren's.
 const DEFAULT_REALM: &str = "HAProxy Statistics";
@@ -52,6 +53,21 @@ impl Builder<'_, '_> {
                 name: b.name.clone(),
                 mode: self.mode(b.mode.as_ref().or(d.mode.as_ref())),
                 balance: self.balance(b.balance.as_ref().or(d.balance.as_ref())),
+                hash_type: match b.hash_type.as_ref() {
+                    None => Default::default(),
+                    Some(h) => match h.get_ref().as_str() {
+                        "consistent" => crate::config::model::HashType::Consistent,
+                        "map-based" => crate::config::model::HashType::MapBased,
+                        other => {
+                            let line = self.lines.span(h);
+                            self.report.error(
+                                line,
+                                format!("hash_type '{other}': use \"consistent\" or \"map-based\""),
+                            );
+                            Default::default()
+                        }
+                    },
+                },
                 servers,
                 retries: b.retries.or(d.retries).unwrap_or(3),
                 redispatch: b.redispatch.or(d.redispatch).unwrap_or(false),
@@ -59,6 +75,7 @@ impl Builder<'_, '_> {
                 check,
                 keepalive: self.keepalive(b.keepalive.as_ref(), &d.keepalive),
                 rebalance: rebalance.flatten(),
+                rules: Default::default(),
                 log: self.proxy_log(b.log.as_ref(), &d.log, &config.global),
             });
             origins.backends.push(BackendLines {
@@ -82,6 +99,7 @@ impl Builder<'_, '_> {
             }
             for b in &mut binds {
                 b.accept_proxy = f.accept_proxy.unwrap_or(false);
+                b.v4v6 = f.v4v6.unwrap_or(false);
             }
             let default_backend = f.backend.as_ref().and_then(|name| {
                 let found = config
@@ -120,6 +138,7 @@ impl Builder<'_, '_> {
                 ),
                 rate_limit: rate_limit(f.rate_limit.as_ref(), d.rate_limit.as_ref()),
                 terminate: self.terminate(f.terminate.as_ref(), d.terminate.as_ref()),
+                rules: Default::default(),
             });
             let handshake = f
                 .timeout
@@ -137,6 +156,22 @@ impl Builder<'_, '_> {
                 initial_frame_max: frame_max.map(|v| self.lines.span(v)),
             });
         }
+
+        let spans = |r: &Option<Spanned<Vec<String>>>| {
+            r.as_ref()
+                .map(|r| (r.get_ref().clone(), self.lines.span(r)))
+        };
+        let frontend_rules: Vec<_> = file
+            .frontend
+            .iter()
+            .map(|f| spans(&f.get_ref().rules))
+            .collect();
+        let backend_rules: Vec<_> = file
+            .backend
+            .iter()
+            .map(|b| spans(&b.get_ref().rules))
+            .collect();
+        crate::config::toml_rules::apply(&mut config, &frontend_rules, &backend_rules, self.report);
 
         for spanned in &file.stats {
             let line = self.lines.span(spanned);

@@ -15,7 +15,7 @@ use toml::Value;
 use crate::config::model::{CheckKind, HttpCheck, Secret};
 use crate::config::suggest;
 
-const TYPES: [&str; 4] = ["tcp", "amqp", "amqp-login", "http"];
+const TYPES: [&str; 5] = ["tcp", "amqp", "amqp-login", "http", "tcp-check"];
 
 pub(super) fn parse(value: &Value) -> Result<CheckKind, String> {
     match value {
@@ -46,6 +46,18 @@ pub(super) fn parse(value: &Value) -> Result<CheckKind, String> {
                     })
                 }
                 "http" => Ok(CheckKind::Http(http(table)?)),
+                "tcp-check" => {
+                    only(table, &["type", "rules"])?;
+                    let rules = match table.get("rules") {
+                        None => Vec::new(),
+                        Some(Value::Array(items)) => items
+                            .iter()
+                            .map(|v| v.as_str().map(str::to_string).ok_or("'rules' holds strings, one tcp-check rule each"))
+                            .collect::<Result<Vec<_>, _>>()?,
+                        Some(_) => return Err("'rules' must be a list of strings, such as [\"send-binary 414d5150\"]".into()),
+                    };
+                    Ok(CheckKind::TcpCheck(crate::config::tcp_check::from_lines(&rules)?))
+                }
                 other => Err(format!("unknown check type '{other}'{}", suggest::hint(other, TYPES))),
             }
         }

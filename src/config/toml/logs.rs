@@ -25,6 +25,18 @@ impl Builder<'_, '_> {
             daemon: g.daemon.unwrap_or(false),
             nbthread,
             hard_stop_after: g.hard_stop_after.as_ref().and_then(|d| self.duration(d)),
+            ulimit_n: g.ulimit_n,
+            spread_checks: match &g.spread_checks {
+                Some(p) if *p.get_ref() > 50 => {
+                    let line = self.lines.span(p);
+                    self.report
+                        .error(line, "spread_checks is a percentage from 0 to 50");
+                    0
+                }
+                Some(p) => *p.get_ref(),
+                None => 0,
+            },
+            max_spread_checks: g.max_spread_checks.as_ref().and_then(|d| self.duration(d)),
             stats_socket: g.stats_socket.as_ref().map(|s| StatsSocket {
                 path: s.path.clone().into(),
                 mode: match &s.mode {
@@ -111,6 +123,10 @@ impl Builder<'_, '_> {
             health_checks: own
                 .health_checks
                 .or(defaults.health_checks)
+                .unwrap_or(false),
+            separate_errors: own
+                .separate_errors
+                .or(defaults.separate_errors)
                 .unwrap_or(false),
         }
     }

@@ -31,6 +31,9 @@ pub(super) struct GlobalT {
     pub(super) nbthread: Option<Spanned<usize>>,
     pub(super) hard_stop_after: Option<Spanned<String>>,
     pub(super) stats_socket: Option<StatsSocketT>,
+    pub(super) ulimit_n: Option<u64>,
+    pub(super) spread_checks: Option<Spanned<u32>>,
+    pub(super) max_spread_checks: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) log: Vec<Spanned<LogT>>,
 }
@@ -135,6 +138,7 @@ pub(super) struct ProxyLogT {
     pub(super) tcplog: Option<bool>,
     pub(super) dontlognull: Option<bool>,
     pub(super) health_checks: Option<bool>,
+    pub(super) separate_errors: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +149,8 @@ pub(super) struct FrontendT {
     pub(super) bind: Vec<Spanned<String>>,
     /// Every bind of this frontend expects a PROXY protocol header (HAProxy: `accept-proxy`).
     pub(super) accept_proxy: Option<bool>,
+    /// IPv6 wildcard binds also take IPv4 clients (HAProxy: `v4v6`).
+    pub(super) v4v6: Option<bool>,
     /// TLS listeners of this frontend (HAProxy: `bind ... ssl crt <pem>`).
     pub(super) tls: Option<Spanned<BindTlsT>>,
     pub(super) backend: Option<Spanned<String>>,
@@ -156,6 +162,8 @@ pub(super) struct FrontendT {
     pub(super) keepalive: Option<KeepaliveT>,
     pub(super) initial_frame_max: Option<Spanned<u32>>,
     pub(super) rate_limit: Option<RateLimitT>,
+    /// `acl`, `tcp-request` and `use_backend` lines in HAProxy syntax (see `toml_rules`).
+    pub(super) rules: Option<Spanned<Vec<String>>>,
     pub(super) terminate: Option<TerminateT>,
 }
 
@@ -165,6 +173,8 @@ pub(super) struct BackendT {
     pub(super) name: String,
     pub(super) mode: Option<Spanned<String>>,
     pub(super) balance: Option<Spanned<String>>,
+    /// `"consistent"` (default) or `"map-based"` (HAProxy: `hash-type`).
+    pub(super) hash_type: Option<Spanned<String>>,
     pub(super) retries: Option<u32>,
     pub(super) redispatch: Option<bool>,
     #[serde(default)]
@@ -176,6 +186,8 @@ pub(super) struct BackendT {
     pub(super) rebalance: Option<Spanned<RebalanceT>>,
     #[serde(default)]
     pub(super) server: Vec<Spanned<ServerT>>,
+    /// `acl`, `use-server` and `tcp-request content` lines in HAProxy syntax.
+    pub(super) rules: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize)]

@@ -20,6 +20,7 @@ impl Builder<'_, '_> {
                     binds.push(Bind {
                         addr: a,
                         accept_proxy: false,
+                        v4v6: false,
                         tls: None,
                     });
                     lines.push(line);

@@ -143,6 +143,9 @@ pub(super) fn finish(
     }
     let level = if rec.cause == Cause::None {
         Level::Info
+    } else if log.separate_errors {
+        // `option log-separate-errors`: errors stand out at level err.
+        Level::Err
     } else {
         Level::Notice
     };

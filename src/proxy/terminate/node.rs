@@ -110,7 +110,7 @@ pub async fn reach(
     loop {
         let attempt = tokio::time::timeout_at(
             deadline,
-            connect::connect_excluding(backend, client, destination, &avoid),
+            connect::connect_excluding(backend, client, destination, None, &avoid),
         )
         .await;
         let conn = match attempt {

@@ -1,0 +1,218 @@
+//! Globals and proxy options that change behaviour, under warren and under Debian's
+//! `haproxy` (the reference): `ulimit-n`, `option log-separate-errors`, `spread-checks`,
+//! `max-spread-checks`, `master-worker`, `peers`.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::both::{check, dash_f, tempdir, write_files, Proxy, Running};
+use common::*;
+
+const DEFAULTS: &str = "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n";
+
+/// The soft "Max open files" of a process.
+fn open_files_limit(pid: u32) -> String {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    line.split_whitespace()
+        .nth(3)
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ulimit_n_raises_the_file_descriptor_limit() {
+    // Start the proxies under a low limit (children inherit it); ulimit-n raises it.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = 1000;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    let a = Backend::tagged("a").await;
+    for proxy in Proxy::BOTH {
+        let port = free_port();
+        let cfg = format!(
+            "global\n    ulimit-n 1500\n    maxconn 100\n{DEFAULTS}listen fe\n    bind 127.0.0.1:{port}\n    server s1 {}\n",
+            a.addr
+        );
+        let files = write_files(&tempdir("globals"), &[("g.cfg", &cfg)]);
+        let mut p = Running::start(proxy, &dash_f(&files), &[]);
+        p.wait_accepting(([127, 0, 0, 1], port).into()).await;
+        assert_eq!(open_files_limit(p.pid()), "1500", "{proxy:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_separate_errors_sends_failed_sessions_at_level_err() {
+    let refused = refused_addr().await;
+    for proxy in Proxy::BOTH {
+        let syslog = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("udp");
+        let port = free_port();
+        let cfg = format!(
+            "global\n    log {} local0\n{DEFAULTS}    log global\n    option tcplog\n    option log-separate-errors\n\
+             listen fe\n    bind 127.0.0.1:{port}\n    retries 0\n    server s1 {refused}\n",
+            syslog.local_addr().expect("addr")
+        );
+        let files = write_files(&tempdir("globals"), &[("g.cfg", &cfg)]);
+        let mut p = Running::start(proxy, &dash_f(&files), &[]);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        p.wait_accepting(addr).await;
+        // The probe connections of wait_accepting are logged too: look for the session
+        // whose server refused (termination state SC), whatever came before it.
+        let mut c = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let _ = read_to_end(&mut c).await;
+        let mut buf = [0u8; 2048];
+        let line = loop {
+            let n = tokio::time::timeout(common::both::LIMIT, syslog.recv(&mut buf))
+                .await
+                .expect("a syslog line in time")
+                .expect("recv");
+            let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if line.contains(" SC ") {
+                break line;
+            }
+        };
+        // local0 (16) × 8 + err (3)
+        assert!(line.starts_with("<131>"), "{proxy:?}: {line}");
+    }
+}
+
+#[test]
+fn check_spreading_and_process_keywords_are_accepted_by_both() {
+    let dir = tempdir("globals");
+    let port = free_port();
+    let cfg = format!(
+        "global\n    spread-checks 5\n    max-spread-checks 500ms\n    master-worker\n    ulimit-n 4096\n\
+         peers mypeers\n    peer host1 127.0.0.1:10000\n{DEFAULTS}\
+         listen fe\n    bind 127.0.0.1:{port}\n    option log-separate-errors\n    server s1 127.0.0.1:1 check\n"
+    );
+    let files = write_files(&dir, &[("g.cfg", &cfg)]);
+    for proxy in Proxy::BOTH {
+        let c = check(proxy, &dash_f(&files), &[]);
+        assert!(c.valid, "{proxy:?}:\n{}", c.output);
+    }
+    let c = check(Proxy::Warren, &dash_f(&files), &[]);
+    assert!(
+        c.output
+            .contains("g.cfg:6: the peers section 'mypeers' is accepted but not used"),
+        "{}",
+        c.output
+    );
+    assert!(
+        c.output.contains("NOTICE") && c.output.contains("master-worker"),
+        "{}",
+        c.output
+    );
+    for (bad, fragment) in [
+        ("global\n    spread-checks 60\n", "from 0 to 50"),
+        ("global\n    ulimit-n many\n", "whole number"),
+        (
+            "global\n    max-spread-checks 5parsecs\n",
+            "max-spread-checks",
+        ),
+    ] {
+        let files = write_files(&dir, &[("bad.cfg", bad)]);
+        let c = check(Proxy::Warren, &dash_f(&files), &[]);
+        assert!(
+            !c.valid && c.output.contains(fragment),
+            "{bad}:\n{}",
+            c.output
+        );
+        assert!(c.output.contains("bad.cfg:2"), "{bad}:\n{}", c.output);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v4v6_binds_take_ipv4_clients_and_v6only_binds_do_not() {
+    let a = Backend::tagged("a").await;
+    for proxy in Proxy::BOTH {
+        let (dual, only) = (free_port(), free_port());
+        let cfg = format!(
+            "{DEFAULTS}listen fe\n    bind :::{dual} v4v6 name dual id 7\n    bind :::{only} v6only\n    server s1 {}\n",
+            a.addr
+        );
+        let files = write_files(&tempdir("globals"), &[("g.cfg", &cfg)]);
+        let mut p = Running::start(proxy, &dash_f(&files), &[]);
+        p.wait_accepting(SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], only)))
+            .await;
+        p.wait_accepting(([127, 0, 0, 1], dual).into()).await;
+        assert_eq!(
+            which_backend(([127, 0, 0, 1], dual).into()).await.1,
+            "a",
+            "{proxy:?}"
+        );
+        let refused = tokio::net::TcpStream::connect(("127.0.0.1", only)).await;
+        assert!(
+            refused.is_err(),
+            "{proxy:?}: IPv4 reached a v6only listener"
+        );
+    }
+}
+
+#[test]
+fn unix_socket_binds_are_refused_with_what_to_write() {
+    let cfg = format!(
+        "{DEFAULTS}listen fe\n    bind unix@/run/warren.sock mode 600\n    server s1 127.0.0.1:1\n"
+    );
+    let files = write_files(&tempdir("globals"), &[("u.cfg", &cfg)]);
+    let c = check(Proxy::Warren, &dash_f(&files), &[]);
+    assert!(!c.valid, "{}", c.output);
+    assert!(
+        c.output.contains("u.cfg:7") && c.output.contains("TCP addresses only"),
+        "{}",
+        c.output
+    );
+}
+
+/// `balance source` with either hash type sends a client address to the same server every
+/// time (which server differs between warren and HAProxy: their hash functions differ).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hash_types_keep_each_client_on_one_server() {
+    let (a, b) = (Backend::tagged("a").await, Backend::tagged("b").await);
+    for proxy in Proxy::BOTH {
+        for hash in ["consistent", "map-based"] {
+            let port = free_port();
+            let cfg = format!(
+                "{DEFAULTS}listen fe\n    bind 127.0.0.1:{port}\n    balance source\n    hash-type {hash}\n    server s1 {}\n    server s2 {}\n",
+                a.addr, b.addr
+            );
+            let files = write_files(&tempdir("globals"), &[("h.cfg", &cfg)]);
+            let mut p = Running::start(proxy, &dash_f(&files), &[]);
+            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+            p.wait_accepting(addr).await;
+            let mut seen = std::collections::BTreeSet::new();
+            for client in [
+                "127.0.0.1",
+                "127.0.0.2",
+                "127.0.0.3",
+                "127.0.0.4",
+                "127.0.0.5",
+                "127.0.0.6",
+            ] {
+                let mut tags = std::collections::BTreeSet::new();
+                for _ in 0..3 {
+                    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+                    socket
+                        .bind(SocketAddr::new(client.parse().expect("ip"), 0))
+                        .expect("bind");
+                    let mut s = socket.connect(addr).await.expect("connect");
+                    tags.insert(read_line(&mut s).await);
+                }
+                assert_eq!(tags.len(), 1, "{proxy:?} {hash} {client}: {tags:?}");
+                seen.extend(tags);
+            }
+            assert!(!seen.contains(""), "{proxy:?} {hash}: a session failed");
+        }
+    }
+}
