@@ -462,3 +462,30 @@ fn errors_on_lines_with_secrets_do_not_repeat_them() {
         );
     }
 }
+
+#[test]
+fn terminate_keywords_reach_the_model_in_both_syntaxes() {
+    use std::time::Duration;
+    let cfg = load("terminate.cfg").config;
+    let (strict, lenient) = (&cfg.frontends[0], &cfg.frontends[1]);
+    assert_eq!(strict.mode, config::Mode::AmqpTerminate);
+    assert_eq!(cfg.backends[0].mode, config::Mode::AmqpTerminate);
+    assert_eq!(strict.timeouts.failover, Some(Duration::from_secs(20)));
+    assert_eq!(
+        (strict.terminate.lenient, strict.terminate.publish_buffer),
+        (false, 8 * 1024 * 1024)
+    );
+    assert!(lenient.terminate.lenient, "option amqp-terminate lenient");
+    let toml = load("terminate.toml").config;
+    let f = &toml.frontends[0];
+    assert_eq!(f.mode, config::Mode::AmqpTerminate);
+    assert_eq!(f.timeouts.failover, Some(Duration::from_secs(20)));
+    assert_eq!(f.terminate.publish_buffer, 8 * 1024 * 1024);
+    // convert names the mode and the settings.
+    let text = config::to_toml(&cfg);
+    assert!(text.contains("mode = \"amqp-terminate\""), "{text}");
+    assert!(
+        text.contains("terminate = { lenient = true, publish_buffer = 8388608 }"),
+        "{text}"
+    );
+}
