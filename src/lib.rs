@@ -5,12 +5,13 @@
 //! same way, on `127.0.0.1:0`.
 //!
 //! Dependencies flow one way: `config` ← `balance`, `health::state` ← `state` ←
-//! `health::checker`, `proxy` ← `runtime`.
+//! `health::checker`, `proxy` ← `http` ← `runtime`.
 
 pub mod amqp;
 pub mod balance;
 pub mod config;
 pub mod health;
+pub mod http;
 pub mod log;
 pub mod proxy;
 pub mod proxy_protocol;

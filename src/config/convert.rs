@@ -63,6 +63,25 @@ fn global(out: &mut String, g: &Global) {
         let _ = writeln!(out, "hard_stop_after = {}", q(&super::duration::format(d)));
     }
     let _ = writeln!(out, "log = {}", log_targets(&g.log));
+    if let Some(b) = g.bufsize {
+        let _ = writeln!(out, "bufsize = {b}");
+    }
+}
+
+/// The `http` table, written for HTTP-mode proxies only (it means nothing elsewhere).
+fn http(out: &mut String, mode: Mode, h: &HttpProxy) {
+    if mode != Mode::Http {
+        return;
+    }
+    let mut parts = vec![format!("connection = {}", q(h.connection.name()))];
+    if let Some(f) = &h.forwardfor {
+        let mut t = vec![format!("header = {}", q(&f.header))];
+        if let Some(e) = f.except_text() {
+            t.push(format!("except = {}", q(&e)));
+        }
+        parts.push(format!("forwardfor = {{ {} }}", t.join(", ")));
+    }
+    let _ = writeln!(out, "http = {{ {} }}", parts.join(", "));
 }
 
 fn log_target(t: &LogTarget) -> String {
@@ -94,8 +113,8 @@ fn proxy_log(out: &mut String, log: &ProxyLog, global: &Global) {
     };
     let _ = writeln!(
         out,
-        "log = {{ {targets}, tcplog = {}, dontlognull = {}, health_checks = {} }}",
-        log.tcplog, log.dontlognull, log.health_checks
+        "log = {{ {targets}, tcplog = {}, httplog = {}, dontlognull = {}, health_checks = {} }}",
+        log.tcplog, log.httplog, log.dontlognull, log.health_checks
     );
 }
 
@@ -111,6 +130,8 @@ fn timeouts(out: &mut String, t: &Timeouts) {
         ("server_fin", t.server_fin),
         ("handshake", t.handshake),
         ("client_hs", t.client_hs),
+        ("http_request", t.http_request),
+        ("http_keep_alive", t.http_keep_alive),
     ];
     let set: Vec<String> = all
         .iter()
@@ -255,6 +276,7 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
         r.per_source.unwrap_or(0)
     );
     proxy_log(out, &f.log, &config.global);
+    http(out, f.mode, &f.http);
 }
 
 fn backend(out: &mut String, b: &Backend, global: &Global) {
@@ -276,6 +298,7 @@ fn backend(out: &mut String, b: &Backend, global: &Global) {
         );
     }
     proxy_log(out, &b.log, global);
+    http(out, b.mode, &b.http);
     for s in &b.servers {
         server(out, s);
     }

@@ -13,6 +13,7 @@
 mod draft;
 mod finish;
 mod global;
+mod http;
 mod log;
 mod options;
 mod proxy;
@@ -275,11 +276,11 @@ mod tests {
 
     #[test]
     fn ignored_keywords_warn_with_their_line() {
-        let l = ok("global\n nbproc 2\n chroot /var/empty\n stats socket /run/h.sock mode 600\n tune.bufsize 16384\nlisten l\n bind :5004\n option abortonclose\n server a 127.0.0.1:1\n");
+        let l = ok("global\n nbproc 2\n chroot /var/empty\n stats socket /run/h.sock mode 600\n tune.maxrewrite 1024\nlisten l\n bind :5004\n option abortonclose\n server a 127.0.0.1:1\n");
         for (line, fragment) in [
             (6, "nbproc"),
             (7, "chroot"),
-            (9, "tune.bufsize"),
+            (9, "tune.maxrewrite"),
             (12, "abortonclose"),
         ] {
             assert!(
@@ -317,7 +318,7 @@ mod tests {
     #[test]
     fn http_balance_and_other_checks_are_refused() {
         let e = err("backend b\n balance uri\n option mysql-check\n server a 127.0.0.1:1\n");
-        assert!(has(&e, 6, "needs mode http"));
+        assert!(has(&e, 6, "'balance uri' is not supported yet"));
         assert!(has(&e, 7, "'option mysql-check' is not supported yet"));
         let e = err("backend b\n balance roundrobbin\n");
         assert!(has(&e, 6, "did you mean 'roundrobin'"));

@@ -18,6 +18,7 @@ mod convert;
 pub mod duration;
 mod error;
 mod haproxy;
+mod http;
 mod model;
 mod report;
 mod suggest;

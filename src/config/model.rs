@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::http::{ConnMode, ForwardFor, HttpProxy, DEFAULT_BUFSIZE, MIN_BUFSIZE};
 pub use crate::tls::{BindTls, ClientVerify, MinVersion, ServerTls};
 
 /// A whole configuration, ready to run.
@@ -43,6 +44,15 @@ pub struct Global {
     pub hard_stop_after: Option<Duration>,
     /// The runtime API's unix socket (`stats socket`).
     pub stats_socket: Option<StatsSocket>,
+    /// `tune.bufsize`: the largest HTTP head read; `None` = [`DEFAULT_BUFSIZE`].
+    pub bufsize: Option<u32>,
+}
+
+impl Global {
+    /// The largest HTTP request or response head, in bytes.
+    pub fn bufsize(&self) -> usize {
+        self.bufsize.unwrap_or(DEFAULT_BUFSIZE) as usize
+    }
 }
 
 /// `stats socket <path> [mode <octal>] [level admin]`.
@@ -63,7 +73,8 @@ pub enum Mode {
     Tcp,
     /// Bytes pass untouched, but warren follows AMQP 0-9-1 frames (see DESIGN.md).
     Amqp,
-    /// Only for stats pages: warren does not proxy HTTP.
+    /// HTTP/1.1 reverse proxy with HAProxy's `mode http` semantics (`crate::http`);
+    /// also the mode of stats pages.
     Http,
 }
 
@@ -236,6 +247,12 @@ pub struct Timeouts {
     /// (and a TLS handshake, where one is terminated). `None`: `timeout client` applies,
     /// as in HAProxy.
     pub client_hs: Option<Duration>,
+    /// HTTP mode: time a client has to send a complete request head (408 after it).
+    /// `None`: `timeout client` applies, as in HAProxy.
+    pub http_request: Option<Duration>,
+    /// HTTP mode: how long a kept-alive client connection may wait for its next request.
+    /// `None`: `timeout http-request`, else `timeout client`, as in HAProxy.
+    pub http_keep_alive: Option<Duration>,
 }
 
 /// RabbitMQ's `handshake_timeout`.
@@ -326,6 +343,9 @@ pub struct ProxyLog {
     pub tcplog: bool,
     /// `option dontlognull`: sessions that carried no data are not logged.
     pub dontlognull: bool,
+    /// `option httplog`: in HTTP mode, one line per request in HAProxy's httplog format
+    /// (in tcp mode it falls back to `tcplog`, which is then also set).
+    pub httplog: bool,
     /// `option log-health-checks`: log every check result change, not only UP/DOWN.
     pub health_checks: bool,
 }
@@ -349,6 +369,8 @@ pub struct Frontend {
     /// (`amqp-initial-frame-max`; default [`DEFAULT_INITIAL_FRAME_MAX`]).
     pub initial_frame_max: u32,
     pub rate_limit: RateLimit,
+    /// HTTP mode settings (ignored in the other modes).
+    pub http: HttpProxy,
 }
 
 /// How a backend picks a server for a new connection.
@@ -427,6 +449,8 @@ pub struct Backend {
     /// Keep-alive on server sockets.
     pub keepalive: Keepalive,
     pub rebalance: Option<Rebalance>,
+    /// HTTP mode settings (ignored in the other modes).
+    pub http: HttpProxy,
 }
 
 /// Defaults of the server-line keywords, as in HAProxy.

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod check;
+mod http;
 
 use super::addr;
 use super::duration;
@@ -56,6 +57,8 @@ struct GlobalT {
     stats_socket: Option<StatsSocketT>,
     #[serde(default)]
     log: Vec<Spanned<LogT>>,
+    /// HAProxy's `tune.bufsize`: the largest HTTP head, in bytes.
+    bufsize: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -95,6 +98,7 @@ struct ProxyDefaultsT {
     /// For frontends: AMQP frame size allowed before `tune-ok` (`amqp-initial-frame-max`).
     initial_frame_max: Option<Spanned<u32>>,
     rate_limit: Option<RateLimitT>,
+    http: Option<http::HttpT>,
 }
 
 /// `rate_limit = { sessions = 200, sessions_per_source = 20 }`; 0 or absent means off.
@@ -118,6 +122,8 @@ struct TimeoutsT {
     server_fin: Option<Spanned<String>>,
     handshake: Option<Spanned<String>>,
     client_hs: Option<Spanned<String>>,
+    http_request: Option<Spanned<String>>,
+    http_keep_alive: Option<Spanned<String>>,
 }
 
 /// `keepalive = { enabled = true, idle = "30s", interval = "10s", count = 3 }`.
@@ -145,6 +151,8 @@ struct ProxyLogT {
     global: Option<bool>,
     targets: Option<Vec<Spanned<LogT>>>,
     tcplog: Option<bool>,
+    /// HTTP mode: one line per request in HAProxy's httplog format.
+    httplog: Option<bool>,
     dontlognull: Option<bool>,
     health_checks: Option<bool>,
 }
@@ -168,6 +176,7 @@ struct FrontendT {
     keepalive: Option<KeepaliveT>,
     initial_frame_max: Option<Spanned<u32>>,
     rate_limit: Option<RateLimitT>,
+    http: Option<http::HttpT>,
 }
 
 #[derive(Deserialize)]
@@ -185,6 +194,7 @@ struct BackendT {
     /// `"tcp"`, `"amqp"`, or a table with a `type` (see [`Builder::check`]).
     check: Option<Spanned<toml::Value>>,
     rebalance: Option<Spanned<RebalanceT>>,
+    http: Option<http::HttpT>,
     #[serde(default)]
     server: Vec<Spanned<ServerT>>,
 }
@@ -411,6 +421,7 @@ impl Builder<'_, '_> {
                 keepalive: self.keepalive(b.keepalive.as_ref(), &d.keepalive),
                 rebalance: rebalance.flatten(),
                 log: self.proxy_log(b.log.as_ref(), &d.log, &config.global),
+                http: self.http(b.http.as_ref(), d.http.as_ref()),
             });
             origins.backends.push(BackendLines {
                 line,
@@ -470,6 +481,7 @@ impl Builder<'_, '_> {
                         .or(d.initial_frame_max.as_ref()),
                 ),
                 rate_limit: rate_limit(f.rate_limit.as_ref(), d.rate_limit.as_ref()),
+                http: self.http(f.http.as_ref(), d.http.as_ref()),
             });
             let handshake = f
                 .timeout
@@ -567,6 +579,16 @@ impl Builder<'_, '_> {
                     },
                 },
             }),
+            bufsize: g.bufsize.as_ref().and_then(|b| {
+                if *b.get_ref() < MIN_BUFSIZE {
+                    self.report.error(
+                        self.lines.span(b),
+                        format!("'bufsize' must be at least {MIN_BUFSIZE} bytes"),
+                    );
+                    return None;
+                }
+                Some(*b.get_ref())
+            }),
         }
     }
 
@@ -634,7 +656,9 @@ impl Builder<'_, '_> {
         }
         ProxyLog {
             targets,
-            tcplog: own.tcplog.or(defaults.tcplog).unwrap_or(false),
+            tcplog: own.tcplog.or(defaults.tcplog).unwrap_or(false)
+                || own.httplog.or(defaults.httplog).unwrap_or(false),
+            httplog: own.httplog.or(defaults.httplog).unwrap_or(false),
             dontlognull: own.dontlognull.or(defaults.dontlognull).unwrap_or(false),
             health_checks: own
                 .health_checks
@@ -653,19 +677,13 @@ impl Builder<'_, '_> {
         match spanned.get_ref().as_str() {
             "tcp" => Mode::Tcp,
             "amqp" => Mode::Amqp,
-            "http" => {
-                self.report.error(
-                    line,
-                    "warren does not proxy HTTP; use a [[stats]] section for the stats page",
-                );
-                Mode::Tcp
-            }
+            "http" => Mode::Http,
             other => {
                 self.report.error(
                     line,
                     format!(
-                        "unknown mode '{other}'; use \"amqp\" or \"tcp\"{}",
-                        suggest::hint(other, ["tcp", "amqp"])
+                        "unknown mode '{other}'; use \"amqp\", \"tcp\" or \"http\"{}",
+                        suggest::hint(other, ["tcp", "amqp", "http"])
                     ),
                 );
                 Mode::Tcp
@@ -689,6 +707,15 @@ impl Builder<'_, '_> {
             );
             Algorithm::RoundRobin
         })
+    }
+
+    /// A proxy's `http` table over `[defaults]`'s (see `toml/http.rs`).
+    fn http(&mut self, own: Option<&http::HttpT>, d: Option<&http::HttpT>) -> HttpProxy {
+        let (settings, errors) = http::http(own, d);
+        for (offset, message) in errors {
+            self.report.error(self.lines.of(offset), message);
+        }
+        settings
     }
 
     fn duration(&mut self, value: &Spanned<String>) -> Option<Duration> {
@@ -718,6 +745,8 @@ impl Builder<'_, '_> {
             server_fin: self.timeout(&own.server_fin, &d.server_fin),
             handshake: self.timeout(&own.handshake, &d.handshake),
             client_hs: self.timeout(&own.client_hs, &d.client_hs),
+            http_request: self.timeout(&own.http_request, &d.http_request),
+            http_keep_alive: self.timeout(&own.http_keep_alive, &d.http_keep_alive),
         }
     }
 

@@ -27,6 +27,8 @@ pub struct FrontendCounters {
     /// Connections refused by `rate-limit sessions-per-source` (HAProxy's `dcon`, "denied
     /// connections").
     pub denied: AtomicU64,
+    /// HTTP mode: requests and responses (with the request rate, in HTTP mode only).
+    pub http: super::HttpCounters,
 }
 
 #[derive(Debug)]
@@ -53,6 +55,11 @@ impl FrontendState {
         logger: Arc<Logger>,
     ) -> FrontendState {
         let now = Instant::now();
+        let http = if config.mode == crate::config::Mode::Http {
+            super::HttpCounters::with_rate()
+        } else {
+            super::HttpCounters::default()
+        };
         FrontendState {
             slots: Arc::new(Semaphore::new(config.maxconn as usize)),
             session_rate: Mutex::new(FreqCtr::new(now)),
@@ -63,7 +70,10 @@ impl FrontendState {
             config,
             backend,
             logger,
-            counters: FrontendCounters::default(),
+            counters: FrontendCounters {
+                http,
+                ..FrontendCounters::default()
+            },
         }
     }
 

@@ -5,11 +5,13 @@
 pub mod admin;
 mod backend;
 mod frontend;
+mod http;
 mod process;
 pub mod rate;
 mod server;
 
 pub use backend::{BackendCounters, BackendState, NoServer, ServerEvent};
 pub use frontend::{FrontendCounters, FrontendGuard, FrontendState};
+pub use http::HttpCounters;
 pub use process::Process;
 pub use server::{AdminState, Counters, Health, LastCheck, ServerState, SheddingGuard, Slot};

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::model::{
-    Algorithm, Bind, CheckKind, Keepalive, LogTarget, Mode, ProxyProtocol, RateLimit, Rebalance,
-    Secret, Server, ServerTls, StatsUser, Timeouts,
+    Algorithm, Bind, CheckKind, HttpProxy, Keepalive, LogTarget, Mode, ProxyProtocol, RateLimit,
+    Rebalance, Secret, Server, ServerTls, StatsUser, Timeouts,
 };
 use crate::tls::MinVersion;
 
@@ -237,6 +237,8 @@ pub struct Draft {
     pub rate_limit: RateLimit,
     /// warren's `amqp-initial-frame-max`, with its line (warned about outside AMQP mode).
     pub initial_frame_max: Option<(u32, usize)>,
+    /// HTTP mode: connection mode and `option forwardfor`.
+    pub http: HttpProxy,
 }
 
 impl Draft {
@@ -274,6 +276,7 @@ impl Draft {
             rebalance: None,
             rate_limit: RateLimit::default(),
             initial_frame_max: None,
+            http: HttpProxy::default(),
         }
     }
 

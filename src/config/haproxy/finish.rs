@@ -57,8 +57,19 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
             }
         }
         if mode == Mode::Http {
-            stats_page(d, &mut config, &mut origins, report);
-            continue;
+            if d.stats.enabled {
+                stats_page(d, &mut config, &mut origins, report);
+                continue;
+            }
+            for h in d.http_only.iter().filter(|h| h.directive == "errorfile") {
+                report.warn(
+                    h.line,
+                    format!(
+                        "'errorfile' is ignored in {}: warren sends its own error pages",
+                        d.describe()
+                    ),
+                );
+            }
         }
         let log = proxy_log(&d, &config.global);
         if d.kind.has_frontend() {
@@ -75,6 +86,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                     .initial_frame_max
                     .map_or(DEFAULT_INITIAL_FRAME_MAX, |(n, _)| n),
                 rate_limit: d.rate_limit,
+                http: d.http.clone(),
             });
             origins.frontends.push(ProxyLines {
                 line: d.line,
@@ -105,6 +117,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 keepalive: d.srv_keepalive,
                 rebalance: d.rebalance.map(|(r, _)| r),
                 log,
+                http: d.http.clone(),
             });
             origins.backends.push(BackendLines {
                 line: d.line,
@@ -154,17 +167,10 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
     (config, origins)
 }
 
-/// A `mode http` section: allowed only as a stats page.
+/// A `mode http` section with `stats enable`: a stats page, which serves nothing else.
 fn stats_page(d: Draft, config: &mut Config, origins: &mut Origins, report: &mut Report) {
-    if !d.servers.is_empty() {
-        report.error(d.line, format!("{} is mode http and has servers: warren does not proxy HTTP; only stats pages may use mode http", d.describe()));
-        return;
-    }
-    if d.kind == Kind::Backend || !d.stats.enabled {
-        report.error(
-            d.line,
-            format!("{} is mode http but is not a stats page: warren does not proxy HTTP; use 'mode tcp', or add 'stats enable' to a listen section to serve the stats page", d.describe()),
-        );
+    if !d.servers.is_empty() || d.default_backend.is_some() || d.kind == Kind::Backend {
+        report.error(d.line, format!("{} is a stats page and also proxies (it has servers or a backend): warren serves the stats page on its own; move the 'stats' lines to a separate listen section", d.describe()));
         return;
     }
     let s = d.stats;
@@ -226,5 +232,6 @@ fn proxy_log(d: &Draft, global: &Global) -> ProxyLog {
         tcplog: d.tcplog || d.httplog,
         dontlognull: d.dontlognull,
         health_checks: d.log_health_checks,
+        httplog: d.httplog,
     }
 }

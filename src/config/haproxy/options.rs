@@ -68,7 +68,7 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
     } else {
         format!("no option {name}")
     };
-    let takes_arguments = matches!(name, "amqp-check" | "httpchk");
+    let takes_arguments = matches!(name, "amqp-check" | "httpchk" | "forwardfor");
     if !takes_arguments && args.len() > 1 {
         report.error(
             line,
@@ -107,8 +107,8 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
         _ if HTTP_ONLY.contains(&name) => {
             let directive = format!("option {name}");
             draft.http_only.retain(|h| h.directive != directive);
-            if name == "httplog" {
-                draft.httplog = enabled;
+            if !super::http::option(draft, name, &args[1..], enabled, line, report) {
+                return;
             }
             if enabled {
                 let effect = if name == "httplog" {

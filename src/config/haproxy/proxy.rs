@@ -165,7 +165,6 @@ fn mode(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     }
     match words.get(1).map(String::as_str) {
         Some("tcp") => draft.mode = Some(Mode::Tcp),
-        // Allowed here, refused later unless the proxy is a stats page.
         Some("http") => draft.mode = Some(Mode::Http),
         Some("amqp") => report.error(
             line,
@@ -178,7 +177,7 @@ fn mode(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
         Some(other) => report.error(
             line,
             format!(
-                "unknown mode '{other}'; use 'tcp' (or 'http' for a stats page){}",
+                "unknown mode '{other}'; use 'tcp' or 'http'{}",
                 suggest::hint(other, ["tcp", "http"])
             ),
         ),
@@ -314,7 +313,12 @@ fn balance(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
         },
     };
     let Some(algorithm) = algorithm else {
-        report.error(line, format!("'balance {name}' needs mode http, and warren does not proxy HTTP; use roundrobin, leastconn, source, ..."));
+        report.error(
+            line,
+            format!(
+                "'balance {name}' is not supported yet; use roundrobin, leastconn, source, ..."
+            ),
+        );
         return;
     };
     if no_more_than(words, 2, "balance", report, line) {
@@ -376,6 +380,18 @@ fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
     match name {
         "client" => t.client = value,
         "server" => t.server = value,
+        "http-request" | "http-keep-alive" => {
+            if name == "http-request" {
+                t.http_request = value;
+            } else {
+                t.http_keep_alive = value;
+            }
+            draft.http_only.push(HttpOnly {
+                line,
+                directive: keyword,
+                effect: "it is ignored",
+            });
+        }
         "connect" => t.connect = value,
         "queue" => t.queue = value,
         "check" => t.check = value,

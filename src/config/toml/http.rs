@@ -1,0 +1,92 @@
+//! The `http` table of a TOML frontend, backend or `[defaults]`:
+//!
+//! ```toml
+//! http = { connection = "server-close", forwardfor = { header = "X-Forwarded-For", except = "127.0.0.0/8" } }
+//! ```
+//! `connection` is `"keep-alive"` (the default), `"server-close"` or `"close"` (HAProxy's
+//! `option http-keep-alive`, `http-server-close`, `httpclose`); `forwardfor = true` is
+//! HAProxy's `option forwardfor` with no arguments.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::config::model::{ConnMode, ForwardFor, HttpProxy};
+use crate::config::suggest;
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HttpT {
+    connection: Option<Spanned<String>>,
+    forwardfor: Option<Spanned<ForwardForT>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum ForwardForT {
+    On(bool),
+    Table(ForwardForTable),
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct ForwardForTable {
+    header: Option<String>,
+    except: Option<String>,
+}
+
+/// The HTTP settings of a proxy: its own table's values, else `[defaults]`'s. Errors come
+/// back with the byte offset of the value they are about.
+pub(super) fn http(
+    own: Option<&HttpT>,
+    defaults: Option<&HttpT>,
+) -> (HttpProxy, Vec<(usize, String)>) {
+    let mut errors = Vec::new();
+    let mut out = HttpProxy::default();
+    let pick = |f: fn(&HttpT) -> bool| own.filter(|t| f(t)).or(defaults.filter(|t| f(t)));
+    if let Some(c) = pick(|t| t.connection.is_some()).and_then(|t| t.connection.as_ref()) {
+        match ConnMode::from_name(c.get_ref()) {
+            Some(m) => out.connection = m,
+            None => errors.push((
+                c.span().start,
+                format!(
+                    "unknown http connection mode '{}'; use \"keep-alive\", \"server-close\" or \"close\"{}",
+                    c.get_ref(),
+                    suggest::hint(c.get_ref(), ConnMode::ALL.iter().map(|(n, _)| *n))
+                ),
+            )),
+        }
+    }
+    if let Some(f) = pick(|t| t.forwardfor.is_some()).and_then(|t| t.forwardfor.as_ref()) {
+        match f.get_ref() {
+            ForwardForT::On(false) => {}
+            ForwardForT::On(true) => {
+                out.forwardfor = Some(ForwardFor {
+                    header: ForwardFor::DEFAULT_HEADER.into(),
+                    except: None,
+                })
+            }
+            ForwardForT::Table(t) => {
+                let header = t
+                    .header
+                    .clone()
+                    .unwrap_or_else(|| ForwardFor::DEFAULT_HEADER.into());
+                if header.is_empty() || !header.bytes().all(crate::config::http::is_token_byte) {
+                    errors.push((
+                        f.span().start,
+                        format!("'{header}' is not a valid header name"),
+                    ));
+                }
+                let except = match t.except.as_deref().map(ForwardFor::parse_network) {
+                    None => None,
+                    Some(Ok(n)) => Some(n),
+                    Some(Err(e)) => {
+                        errors.push((f.span().start, e));
+                        None
+                    }
+                };
+                out.forwardfor = Some(ForwardFor { header, except });
+            }
+        }
+    }
+    (out, errors)
+}
