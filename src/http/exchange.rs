@@ -48,6 +48,8 @@ pub struct Conn {
     pub sbuf: BytesMut,
     /// Outgoing heads are built here.
     pub out: Vec<u8>,
+    /// Requests already served on this connection.
+    pub served: u32,
 }
 
 /// Why a response head did not come.
@@ -146,7 +148,12 @@ async fn exchange<'a>(
     };
     rewrite::request(&mut conn.out, req, &plan);
     let no_body = req.framing == Framing::Empty;
-    let mut reuse = mode == ConnMode::KeepAlive;
+    // Idle server connections serve a client's later requests, and its first one when it
+    // has no body: should the server have closed the connection meanwhile, such a request
+    // is sent again on a new one, which a body already read could not be (HAProxy's
+    // `http-reuse safe` never reuses for a first request; a bodiless one is as safe).
+    conn.served += 1;
+    let mut reuse = mode == ConnMode::KeepAlive && (no_body || conn.served > 1);
     'attempt: loop {
         conn.sbuf.clear();
         let mut up = match upstream::get(
@@ -412,7 +419,7 @@ async fn response_head(
         if !buf.is_empty() {
             match head::response(buf, bufsize, head_request) {
                 Ok(Some(h)) => {
-                    let _ = bytes::Buf::advance(buf, h.raw.len());
+                    bytes::Buf::advance(buf, h.raw.len());
                     return Ok(h);
                 }
                 Ok(None) => {}

@@ -56,6 +56,8 @@ pub struct Head {
     pub upgrade: bool,
     /// `Expect: 100-continue`.
     pub expect_continue: bool,
+    /// The upgrade asked for (request) or agreed to (response) is to WebSocket.
+    pub websocket: bool,
 }
 
 impl Head {
@@ -169,6 +171,8 @@ fn parse(buf: &[u8], limit: usize, kind: Kind) -> Result<Option<Head>, HeadError
     let mut connection_upgrade = false;
     let mut upgrade = false;
     let mut expect_continue = false;
+    let mut websocket = false;
+    let mut websocket_key = false;
     for (n, v) in &raw_headers {
         let name = &head[n.clone()];
         let value = &head[v.clone()];
@@ -193,8 +197,7 @@ fn parse(buf: &[u8], limit: usize, kind: Kind) -> Result<Option<Head>, HeadError
             chunked = value
                 .split(|b| *b == b',')
                 .map(trim)
-                .filter(|c| !c.is_empty())
-                .next_back()
+                .rfind(|c| !c.is_empty())
                 .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
         } else if name.eq_ignore_ascii_case(b"connection") {
             for token in value.split(|b| *b == b',').map(trim) {
@@ -208,9 +211,24 @@ fn parse(buf: &[u8], limit: usize, kind: Kind) -> Result<Option<Head>, HeadError
             }
         } else if name.eq_ignore_ascii_case(b"upgrade") {
             upgrade = true;
+            websocket = value
+                .split(|b| *b == b',')
+                .any(|p| trim(p).eq_ignore_ascii_case(b"websocket"));
+        } else if name.eq_ignore_ascii_case(b"sec-websocket-key")
+            || name.eq_ignore_ascii_case(b"sec-websocket-accept")
+        {
+            websocket_key = true;
         } else if name.eq_ignore_ascii_case(b"expect") {
             expect_continue = trim(value).eq_ignore_ascii_case(b"100-continue");
         }
+    }
+    // HAProxy's rule: a WebSocket handshake without its key (request) or its accept
+    // (101 response) is not one.
+    let websocket = websocket && upgrade && connection_upgrade;
+    if websocket && !websocket_key && (matches!(kind, Kind::Request) || status == 101) {
+        return Err(HeadError::Invalid(
+            "WebSocket upgrade without its Sec-WebSocket key",
+        ));
     }
     let framing = match kind {
         Kind::Request => {
@@ -260,6 +278,7 @@ fn parse(buf: &[u8], limit: usize, kind: Kind) -> Result<Option<Head>, HeadError
         close,
         upgrade: upgrade && connection_upgrade,
         expect_continue,
+        websocket,
     }))
 }
 
@@ -377,9 +396,16 @@ mod tests {
     }
 
     #[test]
+    fn a_websocket_upgrade_needs_its_key() {
+        assert!(
+            req("GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n").is_err()
+        );
+    }
+
+    #[test]
     fn connection_and_upgrade() {
         let h = req(
-            "GET /ws HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            "GET /ws HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: a\r\n\r\n",
         )
         .unwrap_or_else(|e| panic!("{e:?}"))
         .unwrap_or_else(|| panic!("complete"));
@@ -426,7 +452,7 @@ mod tests {
             Framing::Chunked
         );
         let h = res(
-            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: a\r\n\r\n",
             false,
         );
         assert_eq!((h.status, h.upgrade), (101, true));

@@ -1,7 +1,5 @@
 //! Idle keep-alive connections to servers, kept between requests so a request need not
-//! pay for a connect (HAProxy's `http-reuse safe` behaviour: a client's first request may
-//! also reuse one; if a reused connection turns out closed before any answer, the
-//! request is sent again on a new one when it has no body).
+//! pay for a connect (see `exchange` for which requests may take one).
 //!
 //! One stack per server (the most recently used connection is reused first, as the
 //! likeliest to be still open); at most [`MAX_IDLE`] per server; a connection idle for

@@ -111,6 +111,7 @@ pub async fn run(
         cbuf: BytesMut::new(),
         sbuf: BytesMut::new(),
         out: Vec::new(),
+        served: 0,
     };
     let bufsize = shared.bufsize;
     let keep_alive_timeout = fe.timeouts.http_keep_alive.or(request_timeout);

@@ -71,6 +71,13 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 );
             }
         }
+        let mut d = d;
+        if mode != Mode::Http {
+            // HTTP settings were warned about above; a tcp proxy carries none of them.
+            d.http = Default::default();
+            d.timeouts.http_request = None;
+            d.timeouts.http_keep_alive = None;
+        }
         let log = proxy_log(&d, &config.global);
         if d.kind.has_frontend() {
             config.frontends.push(Frontend {
@@ -230,8 +237,8 @@ fn proxy_log(d: &Draft, global: &Global) -> ProxyLog {
         targets,
         // HAProxy falls back to tcplog when httplog is set on a TCP proxy.
         tcplog: d.tcplog || d.httplog,
+        httplog: d.httplog && d.mode() == Mode::Http,
         dontlognull: d.dontlognull,
         health_checks: d.log_health_checks,
-        httplog: d.httplog,
     }
 }
