@@ -484,3 +484,31 @@ async fn tls_is_terminated_on_an_http_bind() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_toml_http_table_and_its_errors() {
+    use warren::config::{self, ConfigError, ConnMode, Mode, Syntax};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config/valid/management.toml");
+    let c = config::load(&path).expect("loads").config;
+    let f = &c.frontends[0];
+    assert_eq!(
+        (f.mode, f.http.connection),
+        (Mode::Http, ConnMode::ServerClose)
+    );
+    assert_eq!(
+        f.http.forwardfor.as_ref().and_then(|f| f.except_text()),
+        Some("127.0.0.0/8".to_string())
+    );
+    assert!(f.log.httplog && f.log.tcplog);
+    assert_eq!(c.global.bufsize(), 32768);
+    let bad = "[defaults]\nmode = \"http\"\n\n[[frontend]]\nname = \"f\"\nbind = [\"127.0.0.1:0\"]\nhttp = { connection = \"server_close\" }\n";
+    match config::load_str(bad, "w.toml", Syntax::Toml) {
+        Err(ConfigError::Invalid(d)) => assert!(
+            d.iter()
+                .any(|d| d.line == 7 && d.message.contains("did you mean 'server-close'")),
+            "{d:?}"
+        ),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
