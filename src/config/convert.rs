@@ -81,6 +81,33 @@ fn http(out: &mut String, mode: Mode, h: &HttpProxy) {
         }
         parts.push(format!("forwardfor = {{ {} }}", t.join(", ")));
     }
+    if let Some(c) = &h.cookie {
+        let list = |v: &[String]| {
+            format!(
+                "[{}]",
+                v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
+            )
+        };
+        let mut t = vec![
+            format!("name = {}", q(&c.name)),
+            format!("mode = {}", q(c.mode.name())),
+            format!("indirect = {}", c.indirect),
+            format!("nocache = {}", c.nocache),
+            format!("postonly = {}", c.postonly),
+            format!("preserve = {}", c.preserve),
+            format!("httponly = {}", c.httponly),
+            format!("secure = {}", c.secure),
+            format!("domains = {}", list(&c.domains)),
+            format!("attrs = {}", list(&c.attrs)),
+        ];
+        if let Some(v) = c.maxidle {
+            t.push(format!("maxidle = {}", d(v)));
+        }
+        if let Some(v) = c.maxlife {
+            t.push(format!("maxlife = {}", d(v)));
+        }
+        parts.push(format!("cookie = {{ {} }}", t.join(", ")));
+    }
     let _ = writeln!(out, "http = {{ {} }}", parts.join(", "));
 }
 
@@ -308,6 +335,9 @@ fn server(out: &mut String, s: &Server) {
     out.push_str("\n[[backend.server]]\n");
     let _ = writeln!(out, "name = {}", q(&s.name));
     let _ = writeln!(out, "address = {}", q(&s.addr.to_string()));
+    if let Some(c) = &s.cookie {
+        let _ = writeln!(out, "cookie = {}", q(c));
+    }
     let _ = writeln!(out, "check = {}", s.check);
     if let Some(port) = s.check_port {
         let _ = writeln!(out, "check_port = {port}");

@@ -117,12 +117,111 @@ pub fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// How the persistence cookie is carried (`cookie <name> insert|rewrite|prefix`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieMode {
+    /// warren adds its own `Set-Cookie` (HAProxy's default is `rewrite` when no mode is
+    /// given; warren keeps that).
+    Insert,
+    /// The server sets the cookie; warren replaces its value with the server's id.
+    Rewrite,
+    /// The server's own cookie of that name gets `<server id>~` in front.
+    Prefix,
+}
+
+impl CookieMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            CookieMode::Insert => "insert",
+            CookieMode::Rewrite => "rewrite",
+            CookieMode::Prefix => "prefix",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<CookieMode> {
+        match name {
+            "insert" => Some(CookieMode::Insert),
+            "rewrite" => Some(CookieMode::Rewrite),
+            "prefix" => Some(CookieMode::Prefix),
+            _ => None,
+        }
+    }
+}
+
+/// `cookie <name> ...` on a backend: cookie-based persistence, as HAProxy's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookiePersist {
+    pub name: String,
+    pub mode: CookieMode,
+    /// Insert: the cookie is not passed to servers, and a server's own is removed.
+    pub indirect: bool,
+    /// Insert: a response that gets the cookie is made `Cache-Control: private`.
+    pub nocache: bool,
+    /// Insert: only responses to POST get the cookie.
+    pub postonly: bool,
+    /// A cookie of that name set by the server is left alone.
+    pub preserve: bool,
+    pub httponly: bool,
+    pub secure: bool,
+    /// `domain` attributes (one `Domain=` per value, as HAProxy writes them).
+    pub domains: Vec<String>,
+    /// Insert: a cookie not seen for this long is ignored.
+    pub maxidle: Option<std::time::Duration>,
+    /// Insert: a cookie first set this long ago is ignored.
+    pub maxlife: Option<std::time::Duration>,
+    /// `attr <value>`: extra attributes appended as written.
+    pub attrs: Vec<String>,
+}
+
 /// The HTTP settings of one frontend or backend.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HttpProxy {
     pub connection: ConnMode,
     /// `option forwardfor`; on either the frontend or the backend it applies.
     pub forwardfor: Option<ForwardFor>,
+    /// Backends: cookie persistence.
+    pub cookie: Option<CookiePersist>,
+}
+
+/// Persistence that cannot work as written: server cookies without the backend's
+/// `cookie`, or the reverse, or two servers with one value (warnings: HAProxy starts).
+pub(super) fn check_backend(
+    b: &super::model::Backend,
+    line: usize,
+    server_lines: &[usize],
+    report: &mut super::report::Report,
+) {
+    let at = |i: usize| server_lines.get(i).copied().unwrap_or(line);
+    let with_cookie: Vec<usize> = (0..b.servers.len())
+        .filter(|i| b.servers[*i].cookie.is_some())
+        .collect();
+    match (&b.http.cookie, b.mode) {
+        (Some(c), super::model::Mode::Http) if with_cookie.is_empty() => report.warn(
+            line,
+            format!("backend '{}' has 'cookie {}' but no server has 'cookie <value>': no request will stick", b.name, c.name),
+        ),
+        (None, _) | (_, super::model::Mode::Tcp | super::model::Mode::Amqp) => {
+            if let Some(i) = with_cookie.first() {
+                report.warn(
+                    at(*i),
+                    format!("'cookie' on server '{}' is ignored: backend '{}' has no 'cookie <name>' in mode http", b.servers[*i].name, b.name),
+                );
+            }
+        }
+        _ => {}
+    }
+    for (k, i) in with_cookie.iter().enumerate() {
+        let value = &b.servers[*i].cookie;
+        if let Some(j) = with_cookie[..k]
+            .iter()
+            .find(|j| &b.servers[**j].cookie == value)
+        {
+            report.warn(
+                at(*i),
+                format!("servers '{}' and '{}' of backend '{}' have the same cookie value: requests with it go to the first that is up", b.servers[*j].name, b.servers[*i].name, b.name),
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use super::http::{ConnMode, ForwardFor, HttpProxy, DEFAULT_BUFSIZE, MIN_BUFSIZE};
+pub use super::http::{
+    ConnMode, CookieMode, CookiePersist, ForwardFor, HttpProxy, DEFAULT_BUFSIZE, MIN_BUFSIZE,
+};
 pub use crate::tls::{BindTls, ClientVerify, MinVersion, ServerTls};
 
 /// A whole configuration, ready to run.
@@ -509,6 +511,8 @@ pub struct Server {
     /// How warren speaks TLS to this server, and whether sessions and checks use it;
     /// `None` when neither does.
     pub tls: Option<ServerTls>,
+    /// HTTP mode: this server's value of the backend's persistence cookie (`cookie <v>`).
+    pub cookie: Option<String>,
 }
 
 /// Credentials for a stats page; the password is masked in `Debug` so it never reaches a log.

@@ -204,6 +204,8 @@ struct BackendT {
 struct ServerT {
     name: String,
     address: Spanned<String>,
+    /// HTTP mode: this server's value of the backend's persistence cookie.
+    cookie: Option<String>,
     check: Option<bool>,
     /// HAProxy's `port`: health checks go to this port.
     check_port: Option<Spanned<u16>>,
@@ -995,6 +997,7 @@ impl Builder<'_, '_> {
             },
             check_send_proxy: s.check_send_proxy.unwrap_or(false),
             tls,
+            cookie: s.cookie.clone(),
         })
     }
 }

@@ -215,6 +215,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
                 format!("'rebalance' needs AMQP mode, and backend '{}' is mode {}: only AMQP mode can close sessions politely (connection.close); add 'option amqp'", b.name, b.mode),
             );
         }
+        super::http::check_backend(b, line, server_lines, report);
         keepalive_tunes_nothing(
             &b.keepalive,
             b.mode,

@@ -18,7 +18,7 @@ use super::log::Record;
 use super::rewrite::{self, RequestPlan};
 use super::session::ms;
 use super::upstream::{self, Upstream};
-use super::{reply, Shared};
+use super::{persist, reply, Shared};
 use crate::config::{ConnMode, Level};
 use crate::log::LocalTime;
 use crate::proxy::connect::FailReason;
@@ -90,6 +90,7 @@ pub async fn run(
         bytes_to_client: 0,
         cause: '-',
         phase: '-',
+        cookie: ['-', '-'],
         actconn: ctx.process.actconn(),
         feconn: ctx.frontend.counters.current.load(Ordering::Relaxed),
         beconn: 0,
@@ -142,9 +143,18 @@ async fn exchange<'a>(
         .or(be.http.forwardfor.as_ref())
         .filter(|f| !f.excepted(ctx.peer.ip()))
         .map(|f| (f.header.as_str(), ctx.peer.ip()));
+    let persist = be.http.cookie.as_ref();
+    let now = unix_now();
+    let found = persist
+        .map(|c| persist::lookup(c, req, &ctx.backend.servers, now))
+        .unwrap_or_default();
+    if persist.is_some() {
+        rec.cookie[0] = found.flag;
+    }
     let plan = RequestPlan {
         close: mode != ConnMode::KeepAlive,
         forwarded_for,
+        edits: &found.edits,
     };
     rewrite::request(&mut conn.out, req, &plan);
     let no_body = req.framing == Framing::Empty;
@@ -162,6 +172,7 @@ async fn exchange<'a>(
             ctx.peer,
             ctx.destination,
             reuse,
+            found.server,
         )
         .await
         {
@@ -294,7 +305,15 @@ async fn exchange<'a>(
             || res.framing == Framing::UntilClose
             || !body_sent
             || ctx.process.stop.is_cancelled();
-        rewrite::response(&mut conn.out, &res, req.minor, close_client);
+        let answer = persist.map(|c| {
+            let direct = found.server == Some(server.id);
+            persist::answer(c, &res, &server, &found, direct, req.method(), now)
+        });
+        if let Some(a) = &answer {
+            rec.cookie[1] = a.flag;
+        }
+        let edits = answer.as_ref().map_or(&[][..], |a| &a.edits[..]);
+        rewrite::response(&mut conn.out, &res, req.minor, close_client, edits);
         if body::write(&mut conn.client, &conn.out, fe.timeouts.client)
             .await
             .is_err()
@@ -341,6 +360,13 @@ async fn exchange<'a>(
         }
         return !close_client;
     }
+}
+
+/// Seconds since the UNIX epoch (cookie dates).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A server's name, borrowed from the backend (which outlives the exchange).
@@ -459,7 +485,7 @@ async fn tunnel(
 ) -> bool {
     let fe = &ctx.frontend.config;
     let be = &ctx.backend.config;
-    rewrite::response(&mut conn.out, res, 1, false);
+    rewrite::response(&mut conn.out, res, 1, false, &[]);
     let mut ok = body::write(&mut conn.client, &conn.out, fe.timeouts.client)
         .await
         .is_ok();

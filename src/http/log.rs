@@ -36,6 +36,8 @@ pub struct Record<'a> {
     pub bytes_to_client: u64,
     pub cause: char,
     pub phase: char,
+    /// Cookie persistence, request and response side (`-` without persistence).
+    pub cookie: [char; 2],
     pub actconn: u32,
     pub feconn: u32,
     pub beconn: u32,
@@ -55,7 +57,7 @@ impl Record<'_> {
         let mut line = String::with_capacity(200);
         let _ = write!(
             line,
-            "{} [{}] {}{} {}/{} {}/{}/{}/{}/{} {} {} - - {}{}-- {}/{}/{}/{}/{}{} 0/0 \"{}\"",
+            "{} [{}] {}{} {}/{} {}/{}/{}/{}/{} {} {} - - {}{}{}{} {}/{}/{}/{}/{}{} 0/0 \"{}\"",
             self.client,
             self.date.accept_date(),
             self.frontend,
@@ -71,6 +73,8 @@ impl Record<'_> {
             self.bytes_to_client,
             self.cause,
             self.phase,
+            self.cookie[0],
+            self.cookie[1],
             self.actconn,
             self.feconn,
             self.beconn,
@@ -105,6 +109,7 @@ mod tests {
             bytes_to_client: 2750,
             cause: '-',
             phase: '-',
+            cookie: ['-', '-'],
             actconn: 1,
             feconn: 1,
             beconn: 1,

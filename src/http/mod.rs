@@ -23,6 +23,7 @@ pub mod body;
 pub mod exchange;
 pub mod head;
 pub mod log;
+pub mod persist;
 pub mod pool;
 pub mod reply;
 pub mod rewrite;

@@ -8,12 +8,25 @@ use std::net::IpAddr;
 
 use super::head::Head;
 
+/// A change to a head's headers; indexes are those of [`Head::headers`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edit {
+    /// The header at this index is dropped.
+    Remove(usize),
+    /// The header at this index keeps its name and gets this value.
+    Replace(usize, Vec<u8>),
+    /// A header added at the end.
+    Add(&'static str, Vec<u8>),
+}
+
 /// What the request to the server must say.
 pub struct RequestPlan<'a> {
     /// Ask the server to close after its response (`http-server-close`, `httpclose`).
     pub close: bool,
     /// `option forwardfor`: header name and the client's address.
     pub forwarded_for: Option<(&'a str, IpAddr)>,
+    /// Header changes (persistence cookie).
+    pub edits: &'a [Edit],
 }
 
 fn hop_by_hop(name: &[u8]) -> bool {
@@ -32,11 +45,7 @@ pub fn request(out: &mut Vec<u8>, head: &Head, plan: &RequestPlan<'_>) {
         head.target(),
         head.minor
     );
-    for (name, value) in head.headers() {
-        if !hop_by_hop(name) {
-            line(out, name, value);
-        }
-    }
+    headers(out, head, plan.edits);
     if head.upgrade {
         out.extend_from_slice(b"Connection: upgrade\r\n");
     } else if plan.close {
@@ -52,16 +61,12 @@ pub fn request(out: &mut Vec<u8>, head: &Head, plan: &RequestPlan<'_>) {
 
 /// The status line and headers for the client. `close`: warren closes the client
 /// connection after this response; `client_minor`: the client's HTTP/1.x version.
-pub fn response(out: &mut Vec<u8>, head: &Head, client_minor: u8, close: bool) {
+pub fn response(out: &mut Vec<u8>, head: &Head, client_minor: u8, close: bool, edits: &[Edit]) {
     out.clear();
     let _ = write!(out, "HTTP/1.{} {} ", head.minor, head.status);
     out.extend_from_slice(head.reason());
     out.extend_from_slice(b"\r\n");
-    for (name, value) in head.headers() {
-        if !hop_by_hop(name) {
-            line(out, name, value);
-        }
-    }
+    headers(out, head, edits);
     if head.status == 101 {
         out.extend_from_slice(b"Connection: upgrade\r\n");
     } else if close {
@@ -70,6 +75,31 @@ pub fn response(out: &mut Vec<u8>, head: &Head, client_minor: u8, close: bool) {
         out.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// The head's headers with `edits` applied, hop-by-hop ones left out.
+fn headers(out: &mut Vec<u8>, head: &Head, edits: &[Edit]) {
+    for (index, (name, value)) in head.headers().enumerate() {
+        if hop_by_hop(name) {
+            continue;
+        }
+        let mut value = Some(value);
+        for e in edits {
+            match e {
+                Edit::Remove(i) if *i == index => value = None,
+                Edit::Replace(i, v) if *i == index => value = Some(v),
+                _ => {}
+            }
+        }
+        if let Some(v) = value {
+            line(out, name, v);
+        }
+    }
+    for e in edits {
+        if let Edit::Add(name, value) = e {
+            line(out, name.as_bytes(), value);
+        }
+    }
 }
 
 fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -103,6 +133,7 @@ mod tests {
                     "X-Forwarded-For",
                     "10.1.2.3".parse().unwrap_or_else(|_| unreachable!()),
                 )),
+                edits: &[],
             },
         );
         assert_eq!(

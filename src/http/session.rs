@@ -251,6 +251,7 @@ async fn refuse(ctx: &Ctx<'_>, conn: &mut Conn, why: NoHead, first: bool, accept
             bytes_to_client: 0,
             cause,
             phase: 'R',
+            cookie: ['-', '-'],
             actconn: ctx.process.actconn(),
             feconn: ctx.frontend.counters.current.load(Ordering::Relaxed),
             beconn: 0,

@@ -36,27 +36,33 @@ pub struct Upstream {
 
 /// Picks a server and gets a connection to it. `reuse`: an idle pooled connection may
 /// serve (false in `http-server-close`/`httpclose` modes and for a retry after a reused
-/// connection failed).
+/// connection failed). `direct`: the server the persistence cookie named, taken when it
+/// is usable and has room; its failed connects are retried on it unless
+/// `option redispatch`, as for any server.
 pub async fn get(
     backend: &Arc<BackendState>,
     pool: &Pool,
     client: SocketAddr,
     destination: SocketAddr,
     reuse: bool,
+    direct: Option<usize>,
 ) -> Result<Upstream, Failed> {
     let cfg = &backend.config;
     let (mut retries, mut redispatched) = (0u32, false);
     let mut exclude: Vec<usize> = Vec::new();
     let queued_at = Instant::now();
-    let mut slot = backend.acquire(client.ip(), &exclude).await.map_err(|e| {
-        failed(
-            FailReason::NoServer(e),
-            Some(queued_at.elapsed()),
-            0,
-            false,
-            None,
-        )
-    })?;
+    let mut slot = match direct.and_then(|id| backend.acquire_server(id)) {
+        Some(slot) => slot,
+        None => backend.acquire(client.ip(), &exclude).await.map_err(|e| {
+            failed(
+                FailReason::NoServer(e),
+                Some(queued_at.elapsed()),
+                0,
+                false,
+                None,
+            )
+        })?,
+    };
     let mut queue_time = queued_at.elapsed();
     if reuse {
         if let Some(stream) = pool.take(slot.server.id) {

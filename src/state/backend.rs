@@ -163,6 +163,19 @@ impl BackendState {
         }
     }
 
+    /// Takes a slot on one given server (HTTP cookie persistence: the client named it),
+    /// if it is usable and has room; `None` sends the caller back to balancing. The
+    /// balancer's lock is taken so the check and the take are one step, as in `acquire`.
+    pub fn acquire_server(&self, id: usize) -> Option<Slot> {
+        let _balancer = lock(&self.balancer);
+        let server = self.servers.get(id)?;
+        if !server.usable() || !server.has_free_slot() {
+            return None;
+        }
+        self.counters.total.fetch_add(1, Ordering::Relaxed);
+        Some(Slot::take(Arc::clone(server), Arc::clone(&self.slot_freed)))
+    }
+
     /// The queue is bounded only when every usable server sets `maxqueue`.
     fn queue_full(&self) -> bool {
         let mut limit = 0u32;

@@ -17,9 +17,10 @@ use tokio::task::JoinHandle;
 pub const LIMIT: Duration = Duration::from_secs(20);
 
 /// An HTTP/1.1 origin server. Each answer carries `X-Server: <tag>` and a body
-/// `<tag> <method> <path> xff=<X-Forwarded-For or -> body=<request body>`.
+/// `<tag> <method> <path> xff=<X-Forwarded-For or -> cookie=<Cookie or -> body=<body>`.
 /// `/ws` with `Upgrade` answers 101 and echoes bytes; `/hang` never answers;
-/// `/chunked` answers in two chunks; `/close` answers without a length and closes.
+/// `/chunked` answers in two chunks; `/close` answers without a length and closes;
+/// `/setcookie` sets `SRV=app1`.
 pub struct Origin {
     pub addr: SocketAddr,
     /// TCP connections accepted so far.
@@ -95,8 +96,9 @@ async fn serve(mut s: TcpStream, tag: String) {
         };
         let close = get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let text = format!(
-            "{tag} {method} {path} xff={} body={}",
+            "{tag} {method} {path} xff={} cookie={} body={}",
             get("x-forwarded-for").unwrap_or_else(|| "-".into()),
+            get("cookie").unwrap_or_else(|| "-".into()),
             String::from_utf8_lossy(&body)
         );
         match path.as_str() {
@@ -132,6 +134,24 @@ async fn serve(mut s: TcpStream, tag: String) {
                     &text[..half],
                     text.len() - half,
                     &text[half..]
+                );
+                if s.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            "/cacheable" => {
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nX-Server: {tag}\r\nCache-Control: max-age=60\r\nContent-Length: {}\r\n\r\n{text}",
+                    text.len()
+                );
+                if s.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            "/setcookie" => {
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nX-Server: {tag}\r\nSet-Cookie: SRV=app1; Path=/\r\nContent-Length: {}\r\n\r\n{text}",
+                    text.len()
                 );
                 if s.write_all(answer.as_bytes()).await.is_err() {
                     return;

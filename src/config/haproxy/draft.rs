@@ -93,6 +93,7 @@ pub struct ServerParams {
     /// `sni str(<name>)` or `verifyhost <name>`.
     pub tls_name: Option<String>,
     pub ssl_min_ver: Option<MinVersion>,
+    pub cookie: Option<String>,
 }
 
 impl ServerParams {
@@ -123,6 +124,7 @@ impl ServerParams {
             crt: self.crt.clone().or_else(|| base.crt.clone()),
             tls_name: self.tls_name.clone().or_else(|| base.tls_name.clone()),
             ssl_min_ver: self.ssl_min_ver.or(base.ssl_min_ver),
+            cookie: self.cookie.clone().or_else(|| base.cookie.clone()),
         }
     }
 
@@ -167,6 +169,7 @@ impl ServerParams {
             send_proxy: self.send_proxy.flatten(),
             check_send_proxy: self.check_send_proxy.unwrap_or(false),
             tls: None,
+            cookie: self.cookie.clone(),
         }
     }
 }

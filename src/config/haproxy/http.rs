@@ -3,7 +3,7 @@
 //! `option forwardfor [except <network>] [header <name>]`.
 
 use super::draft::Draft;
-use crate::config::model::{ConnMode, ForwardFor};
+use crate::config::model::{ConnMode, CookieMode, CookiePersist, ForwardFor};
 use crate::config::report::Report;
 use crate::config::suggest;
 
@@ -72,6 +72,132 @@ pub fn option(
         }
     }
     true
+}
+
+/// `cookie <name> [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve]
+/// [httponly] [secure] [domain <d>]* [maxidle <t>] [maxlife <t>] [attr <v>]*`.
+pub fn cookie(
+    draft: &Draft,
+    words: &[String],
+    line: usize,
+    report: &mut Report,
+) -> Option<CookiePersist> {
+    const WORDS: [&str; 14] = [
+        "rewrite", "insert", "prefix", "indirect", "nocache", "postonly", "preserve", "httponly",
+        "secure", "domain", "maxidle", "maxlife", "attr", "dynamic",
+    ];
+    if draft.kind == super::draft::Kind::Frontend {
+        report.warn(
+            line,
+            "'cookie' is ignored in a frontend section (it belongs to backends)",
+        );
+        return None;
+    }
+    let Some(name) = words.get(1) else {
+        report.error(
+            line,
+            "'cookie' needs a cookie name, for example 'cookie SERVERID insert indirect nocache'",
+        );
+        return None;
+    };
+    if name.is_empty() || !name.bytes().all(crate::config::http::is_token_byte) {
+        report.error(line, format!("'{name}' is not a valid cookie name"));
+        return None;
+    }
+    let mut c = CookiePersist {
+        name: name.clone(),
+        mode: CookieMode::Rewrite,
+        indirect: false,
+        nocache: false,
+        postonly: false,
+        preserve: false,
+        httponly: false,
+        secure: false,
+        domains: Vec::new(),
+        maxidle: None,
+        maxlife: None,
+        attrs: Vec::new(),
+    };
+    let mut mode_set: Option<&str> = None;
+    let mut rest = words[2..].iter();
+    while let Some(word) = rest.next() {
+        let w = word.as_str();
+        match w {
+            "rewrite" | "insert" | "prefix" => {
+                if let Some(other) = mode_set.filter(|o| *o != w) {
+                    report.error(
+                        line,
+                        format!("'cookie': '{w}' and '{other}' exclude each other"),
+                    );
+                    return None;
+                }
+                mode_set = Some(w);
+                c.mode = CookieMode::from_name(w).unwrap_or(CookieMode::Rewrite);
+            }
+            "indirect" => c.indirect = true,
+            "nocache" => c.nocache = true,
+            "postonly" => c.postonly = true,
+            "preserve" => c.preserve = true,
+            "httponly" => c.httponly = true,
+            "secure" => c.secure = true,
+            "domain" | "attr" | "maxidle" | "maxlife" => {
+                let Some(value) = rest.next() else {
+                    report.error(line, format!("'{w}' in 'cookie' needs a value"));
+                    return None;
+                };
+                match w {
+                    "domain" => c.domains.push(value.clone()),
+                    "attr" => {
+                        if value.contains(';') || value.chars().any(char::is_control) {
+                            report.error(
+                                line,
+                                "a cookie 'attr' may not contain ';' or control characters",
+                            );
+                            return None;
+                        }
+                        c.attrs.push(value.clone());
+                    }
+                    _ => match super::duration(w, Some(value)) {
+                        Ok(d) if w == "maxidle" => c.maxidle = (!d.is_zero()).then_some(d),
+                        Ok(d) => c.maxlife = (!d.is_zero()).then_some(d),
+                        Err(e) => {
+                            report.error(line, e);
+                            return None;
+                        }
+                    },
+                }
+            }
+            "dynamic" => {
+                report.error(line, "'cookie ... dynamic' is not supported yet: give each server its 'cookie <value>'");
+                return None;
+            }
+            other => {
+                report.error(
+                    line,
+                    format!(
+                        "unknown 'cookie' option '{other}'{}",
+                        suggest::hint(other, WORDS)
+                    ),
+                );
+                return None;
+            }
+        }
+    }
+    if c.preserve && !(c.mode == CookieMode::Insert || c.indirect) {
+        report.error(
+            line,
+            "'cookie ... preserve' needs 'insert' or 'indirect', as in HAProxy",
+        );
+        return None;
+    }
+    if (c.maxidle.is_some() || c.maxlife.is_some()) && c.mode != CookieMode::Insert {
+        report.error(
+            line,
+            "'maxidle' and 'maxlife' only work with 'cookie ... insert', as in HAProxy",
+        );
+        return None;
+    }
+    Some(c)
 }
 
 /// `except <network>` and `header <name>`, in any order.

@@ -9,7 +9,8 @@ use crate::config::suggest;
 use crate::tls::{BindOptions, ClientVerify, MinVersion};
 
 /// Keywords warren implements or knowingly accepts, for suggestions.
-const KNOWN: [&str; 25] = [
+const KNOWN: [&str; 26] = [
+    "cookie",
     "mode",
     "bind",
     "default_backend",
@@ -127,6 +128,16 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
         "stats" => stats::keyword(draft, words, line, report),
         "server" => server::server(draft, words, line, report),
         "default-server" => server::default_server(draft, words, line, report),
+        "cookie" => {
+            if let Some(c) = super::http::cookie(draft, words, line, report) {
+                draft.http.cookie = Some(c);
+                draft.http_only.push(HttpOnly {
+                    line,
+                    directive: "cookie".into(),
+                    effect: "it is ignored",
+                });
+            }
+        }
         "errorfile" => draft.http_only.push(HttpOnly {
             line,
             directive: "errorfile".into(),

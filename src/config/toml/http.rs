@@ -10,7 +10,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::model::{ConnMode, ForwardFor, HttpProxy};
+use crate::config::model::{ConnMode, CookieMode, CookiePersist, ForwardFor, HttpProxy};
 use crate::config::suggest;
 
 #[derive(Deserialize, Default, Clone)]
@@ -18,6 +18,25 @@ use crate::config::suggest;
 pub(super) struct HttpT {
     connection: Option<Spanned<String>>,
     forwardfor: Option<Spanned<ForwardForT>>,
+    cookie: Option<Spanned<CookieT>>,
+}
+
+/// `cookie = { name = "SERVERID", mode = "insert", indirect = true, nocache = true, ... }`.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct CookieT {
+    name: String,
+    mode: Option<String>,
+    indirect: Option<bool>,
+    nocache: Option<bool>,
+    postonly: Option<bool>,
+    preserve: Option<bool>,
+    httponly: Option<bool>,
+    secure: Option<bool>,
+    domains: Option<Vec<String>>,
+    maxidle: Option<String>,
+    maxlife: Option<String>,
+    attrs: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -88,5 +107,54 @@ pub(super) fn http(
             }
         }
     }
+    if let Some(c) = pick(|t| t.cookie.is_some()).and_then(|t| t.cookie.as_ref()) {
+        let at = c.span().start;
+        match cookie(c.get_ref()) {
+            Ok(p) => out.cookie = Some(p),
+            Err(e) => errors.push((at, e)),
+        }
+    }
     (out, errors)
+}
+
+fn cookie(t: &CookieT) -> Result<CookiePersist, String> {
+    if t.name.is_empty() || !t.name.bytes().all(crate::config::http::is_token_byte) {
+        return Err(format!("'{}' is not a valid cookie name", t.name));
+    }
+    let mode = match t.mode.as_deref() {
+        None => CookieMode::Rewrite,
+        Some(m) => CookieMode::from_name(m).ok_or_else(|| {
+            format!(
+                "unknown cookie mode '{m}'; use \"insert\", \"rewrite\" or \"prefix\"{}",
+                suggest::hint(m, ["insert", "rewrite", "prefix"])
+            )
+        })?,
+    };
+    let duration = |v: &Option<String>| -> Result<Option<std::time::Duration>, String> {
+        match v {
+            None => Ok(None),
+            Some(v) => crate::config::duration::parse(v).map(|d| (!d.is_zero()).then_some(d)),
+        }
+    };
+    let c = CookiePersist {
+        name: t.name.clone(),
+        mode,
+        indirect: t.indirect.unwrap_or(false),
+        nocache: t.nocache.unwrap_or(false),
+        postonly: t.postonly.unwrap_or(false),
+        preserve: t.preserve.unwrap_or(false),
+        httponly: t.httponly.unwrap_or(false),
+        secure: t.secure.unwrap_or(false),
+        domains: t.domains.clone().unwrap_or_default(),
+        maxidle: duration(&t.maxidle)?,
+        maxlife: duration(&t.maxlife)?,
+        attrs: t.attrs.clone().unwrap_or_default(),
+    };
+    if c.preserve && !(c.mode == CookieMode::Insert || c.indirect) {
+        return Err("cookie 'preserve' needs mode \"insert\" or 'indirect', as in HAProxy".into());
+    }
+    if (c.maxidle.is_some() || c.maxlife.is_some()) && c.mode != CookieMode::Insert {
+        return Err("cookie 'maxidle' and 'maxlife' need mode \"insert\", as in HAProxy".into());
+    }
+    Ok(c)
 }
