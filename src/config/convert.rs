@@ -23,6 +23,7 @@ pub fn to_toml(config: &Config) -> String {
     for s in &config.stats {
         stats(&mut out, s);
     }
+    userlists(&mut out, config);
     out
 }
 
@@ -108,7 +109,83 @@ fn http(out: &mut String, mode: Mode, h: &HttpProxy) {
         }
         parts.push(format!("cookie = {{ {} }}", t.join(", ")));
     }
+    let r = &h.rules;
+    let strings = |v: &mut dyn Iterator<Item = &String>| {
+        format!("[{}]", v.map(|s| q(s)).collect::<Vec<_>>().join(", "))
+    };
+    if !r.acls.is_empty() {
+        parts.push(format!("acl = {}", strings(&mut r.acls.iter())));
+    }
+    if !r.request.is_empty() {
+        parts.push(format!(
+            "request = {}",
+            strings(&mut r.request.iter().map(|x| &x.text))
+        ));
+    }
+    if !r.response.is_empty() {
+        parts.push(format!(
+            "response = {}",
+            strings(&mut r.response.iter().map(|x| &x.text))
+        ));
+    }
+    if let Some(m) = &r.monitor_uri {
+        parts.push(format!("monitor_uri = {}", q(m)));
+    }
+    if !r.errorfiles.is_empty() {
+        let files: Vec<String> = r
+            .errorfiles
+            .iter()
+            .map(|(code, _, file)| format!("{{ status = {code}, file = {} }}", q(file)))
+            .collect();
+        parts.push(format!("errorfiles = [{}]", files.join(", ")));
+    }
     let _ = writeln!(out, "http = {{ {} }}", parts.join(", "));
+}
+
+/// The userlists the rules name, once each, as `[[userlist]]` tables.
+fn userlists(out: &mut String, config: &Config) {
+    use super::rules::{Fetch, Password};
+    let mut seen: Vec<&super::rules::Userlist> = Vec::new();
+    let all = config
+        .frontends
+        .iter()
+        .map(|f| &f.http.rules)
+        .chain(config.backends.iter().map(|b| &b.http.rules));
+    for rules in all {
+        for rule in rules.request.iter().chain(&rules.response) {
+            let Some(c) = &rule.condition else { continue };
+            for term in c.any_of.iter().flatten() {
+                for m in &term.matchers {
+                    if let Fetch::HttpAuth(u) = &m.fetch {
+                        if !seen.iter().any(|s| s.name == u.name) {
+                            seen.push(u);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for u in seen {
+        out.push_str("\n[[userlist]]\n");
+        let _ = writeln!(out, "name = {}", q(&u.name));
+        let users: Vec<String> = u
+            .users
+            .iter()
+            .map(|user| {
+                let password = match &user.password {
+                    Password::Crypt(h) => format!("password = {}", q(h)),
+                    Password::Plain(p) => format!("insecure_password = {}", q(&p.0)),
+                };
+                let groups: Vec<String> = user.groups.iter().map(|g| q(g)).collect();
+                format!(
+                    "{{ name = {}, {password}, groups = [{}] }}",
+                    q(&user.name),
+                    groups.join(", ")
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "users = [{}]", users.join(", "));
+    }
 }
 
 fn log_target(t: &LogTarget) -> String {
@@ -202,8 +279,13 @@ fn check(out: &mut String, c: &CheckKind) {
                 .map(|(n, v)| format!("{{ name = {}, value = {} }}", q(n), q(&v.0)))
                 .collect();
             let codes: Vec<String> = h.expect_status.iter().map(u16::to_string).collect();
+            let body = match &h.expect_body {
+                None => String::new(),
+                Some(BodyExpect::Contains(s)) => format!(", expect_string = {}", q(s)),
+                Some(BodyExpect::Matches(r)) => format!(", expect_rstring = {}", q(r.0.as_str())),
+            };
             format!(
-                "{{ type = \"http\", method = {}, uri = {}, headers = [{}], expect_status = [{}] }}",
+                "{{ type = \"http\", method = {}, uri = {}, headers = [{}], expect_status = [{}]{body} }}",
                 q(&h.method),
                 q(&h.uri),
                 headers.join(", "),

@@ -17,9 +17,11 @@ mod http;
 mod log;
 mod options;
 mod proxy;
+pub(super) mod rules;
 mod server;
 mod stats;
-mod tokenize;
+pub(super) mod tokenize;
+mod userlist;
 
 use std::collections::HashMap;
 
@@ -30,7 +32,9 @@ use super::validate::Origins;
 use draft::{Draft, Kind};
 
 /// The section keywords, for suggestions.
-const SECTIONS: [&str; 5] = ["global", "defaults", "frontend", "backend", "listen"];
+const SECTIONS: [&str; 6] = [
+    "global", "defaults", "frontend", "backend", "listen", "userlist",
+];
 
 /// Which section the lines being read belong to.
 enum Current {
@@ -53,6 +57,9 @@ pub(crate) fn parse(text: &str, report: &mut Report) -> (Config, Origins) {
     let mut named_defaults: HashMap<String, Draft> = HashMap::new();
     let mut proxies: Vec<Draft> = Vec::new();
     let mut current = Current::Nothing;
+    // Userlists first: a proxy may name one defined further down.
+    let userlists = std::sync::Arc::new(userlist::collect(text, report));
+    defaults.userlists = std::sync::Arc::clone(&userlists);
 
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
@@ -66,7 +73,18 @@ pub(crate) fn parse(text: &str, report: &mut Report) -> (Config, Origins) {
         };
         if SECTIONS.contains(&words[0].as_str()) {
             close(current, &mut defaults, &mut named_defaults, &mut proxies);
-            current = open(&words, line, &defaults, &named_defaults, report);
+            current = if words[0] == "userlist" {
+                // Read by `userlist::collect` already.
+                Current::Broken
+            } else {
+                match open(&words, line, &defaults, &named_defaults, report) {
+                    Current::Proxy(mut d) => {
+                        d.userlists = std::sync::Arc::clone(&userlists);
+                        Current::Proxy(d)
+                    }
+                    other => other,
+                }
+            };
             continue;
         }
         match &mut current {
@@ -427,12 +445,20 @@ mod tests {
         assert!(has(&l.warnings, 6, "HTTP version 'HTTP/1.1'"));
         let l = ok("backend b\n http-check expect status 200\n server a 127.0.0.1:1 check\n");
         assert!(has(&l.warnings, 6, "'option httpchk', which is not set"));
-        let e = err("backend b\n http-check expect string ok\n http-check expect status 2xx\n http-check send body x\n http-check sned\n http-check expect ! status 500\n");
+        let e = err("backend b\n http-check expect rstatus ok\n http-check expect status 2xx\n http-check send body x\n http-check sned\n http-check expect ! status 500\n http-check expect rstring (\n");
         assert!(has(
             &e,
             6,
-            "'http-check expect string' is not supported yet"
+            "'http-check expect rstatus' is not supported yet"
         ));
+        assert!(has(&e, 11, "bad regular expression"), "{e:?}");
+        let h = http("backend b\n option httpchk GET /api/health/checks/alarms\n http-check expect string '\"status\":\"ok\"'\n server a 127.0.0.1:1 check\n");
+        assert_eq!(
+            h.expect_body,
+            Some(crate::config::BodyExpect::Contains(
+                "\"status\":\"ok\"".into()
+            ))
+        );
         assert!(has(&e, 7, "not '2xx'"));
         assert!(has(
             &e,

@@ -181,6 +181,8 @@ pub struct HttpProxy {
     pub forwardfor: Option<ForwardFor>,
     /// Backends: cookie persistence.
     pub cookie: Option<CookiePersist>,
+    /// `acl`, `http-request`, `http-response`, `monitor-uri`, `errorfile`.
+    pub rules: super::rules::HttpRules,
 }
 
 /// Persistence that cannot work as written: server cookies without the backend's

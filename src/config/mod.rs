@@ -21,6 +21,8 @@ mod haproxy;
 mod http;
 mod model;
 mod report;
+pub mod rules;
+mod rules_parse;
 mod suggest;
 mod toml;
 mod validate;

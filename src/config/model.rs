@@ -314,8 +314,19 @@ pub struct HttpCheck {
     /// Extra request headers (`http-check send hdr Authorization "Basic ..."`).
     pub headers: Vec<(String, Secret)>,
     /// Statuses that pass (`http-check expect status 200`); empty means any 2xx or 3xx,
-    /// HAProxy's default.
+    /// HAProxy's default (and, with a body expectation, any status).
     pub expect_status: Vec<u16>,
+    /// `http-check expect string <text>` / `rstring <regex>`: the body must contain it.
+    pub expect_body: Option<BodyExpect>,
+}
+
+/// What an HTTP check's response body must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyExpect {
+    /// `string <text>`: the body contains the text.
+    Contains(String),
+    /// `rstring <regex>`: the regex matches somewhere in the body.
+    Matches(super::rules::Pattern),
 }
 
 /// One `bind` address.

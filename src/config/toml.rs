@@ -42,6 +42,8 @@ struct File {
     backend: Vec<Spanned<BackendT>>,
     #[serde(default)]
     stats: Vec<Spanned<StatsT>>,
+    #[serde(default)]
+    userlist: Vec<Spanned<http::UserlistT>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -330,7 +332,11 @@ pub(crate) fn parse(text: &str, report: &mut Report) -> Option<(Config, Origins)
             return None;
         }
     };
-    let mut b = Builder { lines, report };
+    let mut b = Builder {
+        lines,
+        report,
+        userlists: Vec::new(),
+    };
     Some(b.build(file))
 }
 
@@ -382,11 +388,18 @@ fn syntax_message(text: &str, e: &toml::de::Error) -> String {
 struct Builder<'a, 'r> {
     lines: Lines<'a>,
     report: &'r mut Report,
+    /// The `[[userlist]]` tables, read first (rules name them).
+    userlists: Vec<crate::config::rules::Userlist>,
 }
 
 impl Builder<'_, '_> {
     fn build(&mut self, file: File) -> (Config, Origins) {
         let global = self.global(file.global);
+        let (userlists, errors) = http::userlists(&file.userlist);
+        for (offset, message) in errors {
+            self.report.error(self.lines.of(offset), message);
+        }
+        self.userlists = userlists;
         let mut config = Config {
             global,
             frontends: Vec::new(),
@@ -713,7 +726,7 @@ impl Builder<'_, '_> {
 
     /// A proxy's `http` table over `[defaults]`'s (see `toml/http.rs`).
     fn http(&mut self, own: Option<&http::HttpT>, d: Option<&http::HttpT>) -> HttpProxy {
-        let (settings, errors) = http::http(own, d);
+        let (settings, errors) = http::http(own, d, &self.userlists);
         for (offset, message) in errors {
             self.report.error(self.lines.of(offset), message);
         }

@@ -15,7 +15,8 @@ use tokio::time::Instant;
 use super::body::{self, CopyError};
 use super::head::{self, Framing, Head, HeadError};
 use super::log::Record;
-use super::rewrite::{self, RequestPlan};
+use super::rewrite::{self, Edit, RequestPlan};
+use super::rules::{self, Outcome};
 use super::session::ms;
 use super::upstream::{self, Upstream};
 use super::{persist, reply, Shared};
@@ -143,6 +144,24 @@ async fn exchange<'a>(
         .or(be.http.forwardfor.as_ref())
         .filter(|f| !f.excepted(ctx.peer.ip()))
         .map(|f| (f.header.as_str(), ctx.peer.ip()));
+    let no_body = req.framing == Framing::Empty;
+    // `monitor-uri` and `http-request` rules: frontend, then backend (a listen's rules are
+    // its frontend's).
+    let mut edits: Vec<Edit> = Vec::new();
+    let request_sets = [&fe.http.rules, &be.http.rules];
+    let tls = ctx.tls;
+    if let Outcome::Answer {
+        bytes,
+        status,
+        close,
+        cause,
+    } = rules::request(&request_sets, req, &mut edits, ctx.peer.ip(), tls, !no_body)
+    {
+        (rec.status, rec.cause, rec.phase) = (i32::from(status), cause, 'R');
+        rec.bytes_to_client = bytes.len() as u64;
+        let sent = body::write(&mut conn.client, &bytes, fe.timeouts.client).await;
+        return sent.is_ok() && !close && !req.close && mode != ConnMode::Close;
+    }
     let persist = be.http.cookie.as_ref();
     let now = unix_now();
     let found = persist
@@ -151,13 +170,13 @@ async fn exchange<'a>(
     if persist.is_some() {
         rec.cookie[0] = found.flag;
     }
+    edits.extend(found.edits.iter().cloned());
     let plan = RequestPlan {
         close: mode != ConnMode::KeepAlive,
         forwarded_for,
-        edits: &found.edits,
+        edits: &edits,
     };
     rewrite::request(&mut conn.out, req, &plan);
-    let no_body = req.framing == Framing::Empty;
     // Idle server connections serve a client's later requests, and its first one when it
     // has no body: should the server have closed the connection meanwhile, such a request
     // is sent again on a new one, which a body already read could not be (HAProxy's
@@ -305,15 +324,24 @@ async fn exchange<'a>(
             || res.framing == Framing::UntilClose
             || !body_sent
             || ctx.process.stop.is_cancelled();
-        let answer = persist.map(|c| {
-            let direct = found.server == Some(server.id);
-            persist::answer(c, &res, &server, &found, direct, req.method(), now)
-        });
-        if let Some(a) = &answer {
-            rec.cookie[1] = a.flag;
+        // `http-response` rules: backend, then frontend.
+        let mut res_edits: Vec<Edit> = Vec::new();
+        let response_sets = [&be.http.rules, &fe.http.rules];
+        let peer = ctx.peer.ip();
+        if let Some(code) =
+            rules::response(&response_sets, req, &edits, &res, &mut res_edits, peer, tls)
+        {
+            // The server's answer is dropped (and its connection with it).
+            (rec.cause, rec.phase) = ('P', 'H');
+            return answer(ctx, conn, code, rec).await;
         }
-        let edits = answer.as_ref().map_or(&[][..], |a| &a.edits[..]);
-        rewrite::response(&mut conn.out, &res, req.minor, close_client, edits);
+        if let Some(c) = persist {
+            let direct = found.server == Some(server.id);
+            let a = persist::answer(c, &res, &server, &found, direct, req.method(), now);
+            rec.cookie[1] = a.flag;
+            res_edits.extend(a.edits);
+        }
+        rewrite::response(&mut conn.out, &res, req.minor, close_client, &res_edits);
         if body::write(&mut conn.client, &conn.out, fe.timeouts.client)
             .await
             .is_err()
@@ -409,7 +437,12 @@ async fn send_body(
         }
         Err(CopyError::Malformed) => {
             (rec.cause, rec.phase) = ('P', 'D');
-            let _ = body::write(&mut conn.client, &reply::error(400), fe.timeouts.client).await;
+            let _ = body::write(
+                &mut conn.client,
+                &reply::custom(400, true, &[&fe.http.rules]).0,
+                fe.timeouts.client,
+            )
+            .await;
             rec.status = 400;
             false
         }
@@ -419,13 +452,23 @@ async fn send_body(
         }
         Err(CopyError::ReadTimeout) => {
             (rec.cause, rec.phase) = ('c', 'D');
-            let _ = body::write(&mut conn.client, &reply::error(408), fe.timeouts.client).await;
+            let _ = body::write(
+                &mut conn.client,
+                &reply::custom(408, true, &[&fe.http.rules]).0,
+                fe.timeouts.client,
+            )
+            .await;
             rec.status = 408;
             false
         }
         Err(CopyError::WriteFailed) | Err(CopyError::WriteTimeout) => {
             (rec.cause, rec.phase) = ('S', 'D');
-            let _ = body::write(&mut conn.client, &reply::error(502), fe.timeouts.client).await;
+            let _ = body::write(
+                &mut conn.client,
+                &reply::custom(502, true, &[&fe.http.rules, &be.http.rules]).0,
+                fe.timeouts.client,
+            )
+            .await;
             rec.status = 502;
             false
         }
@@ -467,7 +510,11 @@ async fn response_head(
 /// warren's own answer (HAProxy's error page); the client connection then closes.
 async fn answer(ctx: &Ctx<'_>, conn: &mut Conn, status: u16, rec: &mut Record<'_>) -> bool {
     rec.status = i32::from(status);
-    let page = reply::error(status);
+    let sets = [
+        &ctx.frontend.config.http.rules,
+        &ctx.backend.config.http.rules,
+    ];
+    let (page, _) = reply::custom(status, true, &sets);
     rec.bytes_to_client = page.len() as u64;
     let _ = body::write(&mut conn.client, &page, ctx.frontend.config.timeouts.client).await;
     false

@@ -19,6 +19,8 @@
 //! need the bytes of the head and the connection in hand. Bodies are streamed, never
 //! buffered whole.
 
+pub mod acl;
+pub mod auth;
 pub mod body;
 pub mod exchange;
 pub mod head;
@@ -27,6 +29,7 @@ pub mod persist;
 pub mod pool;
 pub mod reply;
 pub mod rewrite;
+pub mod rules;
 pub mod session;
 pub mod upstream;
 

@@ -17,6 +17,10 @@ pub enum Edit {
     Replace(usize, Vec<u8>),
     /// A header added at the end.
     Add(&'static str, Vec<u8>),
+    /// A header added at the end, named by a rule.
+    AddNamed(String, Vec<u8>),
+    /// The request target (`set-path`); the last one wins.
+    SetTarget(Vec<u8>),
 }
 
 /// What the request to the server must say.
@@ -38,13 +42,19 @@ fn hop_by_hop(name: &[u8]) -> bool {
 /// The request line and headers for the server.
 pub fn request(out: &mut Vec<u8>, head: &Head, plan: &RequestPlan<'_>) {
     out.clear();
-    let _ = write!(
-        out,
-        "{} {} HTTP/1.{}\r\n",
-        head.method(),
-        head.target(),
-        head.minor
-    );
+    let target = plan
+        .edits
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Edit::SetTarget(t) => Some(&t[..]),
+            _ => None,
+        })
+        .unwrap_or(head.target().as_bytes());
+    out.extend_from_slice(head.method().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target);
+    let _ = write!(out, " HTTP/1.{}\r\n", head.minor);
     headers(out, head, plan.edits);
     if head.upgrade {
         out.extend_from_slice(b"Connection: upgrade\r\n");
@@ -96,8 +106,10 @@ fn headers(out: &mut Vec<u8>, head: &Head, edits: &[Edit]) {
         }
     }
     for e in edits {
-        if let Edit::Add(name, value) = e {
-            line(out, name.as_bytes(), value);
+        match e {
+            Edit::Add(name, value) => line(out, name.as_bytes(), value),
+            Edit::AddNamed(name, value) => line(out, name.as_bytes(), value),
+            _ => {}
         }
     }
 }

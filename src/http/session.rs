@@ -94,7 +94,12 @@ pub async fn run(
     };
     let Some(backend) = frontend.backend.as_ref() else {
         let mut client = client;
-        let _ = body::write(&mut client, &reply::error(503), fe.timeouts.client).await;
+        let _ = body::write(
+            &mut client,
+            &reply::custom(503, true, &[&fe.http.rules]).0,
+            fe.timeouts.client,
+        )
+        .await;
         return leave(&process);
     };
     let ctx = Ctx {
@@ -224,7 +229,7 @@ async fn refuse(ctx: &Ctx<'_>, conn: &mut Conn, why: NoHead, first: bool, accept
     if status > 0 {
         let _ = body::write(
             &mut conn.client,
-            &reply::error(status as u16),
+            &reply::custom(status as u16, true, &[&fe.http.rules]).0,
             fe.timeouts.client,
         )
         .await;

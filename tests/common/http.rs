@@ -20,7 +20,7 @@ pub const LIMIT: Duration = Duration::from_secs(20);
 /// `<tag> <method> <path> xff=<X-Forwarded-For or -> cookie=<Cookie or -> body=<body>`.
 /// `/ws` with `Upgrade` answers 101 and echoes bytes; `/hang` never answers;
 /// `/chunked` answers in two chunks; `/close` answers without a length and closes;
-/// `/setcookie` sets `SRV=app1`.
+/// `/setcookie` sets `SRV=app1`; `/headers...` answers with the request head it received.
 pub struct Origin {
     pub addr: SocketAddr,
     /// TCP connections accepted so far.
@@ -143,6 +143,15 @@ async fn serve(mut s: TcpStream, tag: String) {
                 let answer = format!(
                     "HTTP/1.1 200 OK\r\nX-Server: {tag}\r\nCache-Control: max-age=60\r\nContent-Length: {}\r\n\r\n{text}",
                     text.len()
+                );
+                if s.write_all(answer.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            p if p.starts_with("/headers") => {
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nX-Server: {tag}\r\nContent-Length: {}\r\n\r\n{head}",
+                    head.len()
                 );
                 if s.write_all(answer.as_bytes()).await.is_err() {
                     return;

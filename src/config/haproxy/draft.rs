@@ -193,6 +193,7 @@ pub struct HttpCheckDraft {
     pub uri: Option<String>,
     pub headers: Vec<(String, Secret)>,
     pub expect_status: Option<Vec<u16>>,
+    pub expect_body: Option<crate::config::model::BodyExpect>,
     /// First `http-check` line, to warn when there is no `option httpchk` to refine.
     pub line: Option<usize>,
 }
@@ -240,8 +241,12 @@ pub struct Draft {
     pub rate_limit: RateLimit,
     /// warren's `amqp-initial-frame-max`, with its line (warned about outside AMQP mode).
     pub initial_frame_max: Option<(u32, usize)>,
-    /// HTTP mode: connection mode and `option forwardfor`.
+    /// HTTP mode: connection mode, `option forwardfor`, cookie, rules.
     pub http: HttpProxy,
+    /// `acl` lines of this section, by name.
+    pub acls: Vec<crate::config::rules::Acl>,
+    /// Every `userlist` of the file (for `http_auth()`).
+    pub userlists: std::sync::Arc<Vec<crate::config::rules::Userlist>>,
 }
 
 impl Draft {
@@ -280,6 +285,8 @@ impl Draft {
             rate_limit: RateLimit::default(),
             initial_frame_max: None,
             http: HttpProxy::default(),
+            acls: Vec::new(),
+            userlists: std::sync::Arc::new(Vec::new()),
         }
     }
 
@@ -294,6 +301,7 @@ impl Draft {
         // Only these may come from defaults; binds and servers never do.
         draft.binds.clear();
         draft.servers.clear();
+        draft.acls.clear();
         draft
     }
 

@@ -56,20 +56,9 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 );
             }
         }
-        if mode == Mode::Http {
-            if d.stats.enabled {
-                stats_page(d, &mut config, &mut origins, report);
-                continue;
-            }
-            for h in d.http_only.iter().filter(|h| h.directive == "errorfile") {
-                report.warn(
-                    h.line,
-                    format!(
-                        "'errorfile' is ignored in {}: warren sends its own error pages",
-                        d.describe()
-                    ),
-                );
-            }
+        if mode == Mode::Http && d.stats.enabled {
+            stats_page(d, &mut config, &mut origins, report);
+            continue;
         }
         let mut d = d;
         if mode != Mode::Http {
@@ -110,6 +99,11 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
         }
         if d.kind.has_backend() {
             let check = backend_check(&d, report);
+            let mut http = d.http.clone();
+            if d.kind == Kind::Listen {
+                // One proxy in HAProxy: its rules run once, with the frontend's.
+                http.rules = Default::default();
+            }
             config.backends.push(Backend {
                 name: d.name.clone(),
                 mode,
@@ -124,7 +118,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 keepalive: d.srv_keepalive,
                 rebalance: d.rebalance.map(|(r, _)| r),
                 log,
-                http: d.http.clone(),
+                http,
             });
             origins.backends.push(BackendLines {
                 line: d.line,
@@ -211,6 +205,9 @@ fn backend_check(d: &Draft, report: &mut Report) -> CheckKind {
                 check.uri = uri.clone();
             }
             check.headers.extend(h.headers.iter().cloned());
+            if let Some(b) = &h.expect_body {
+                check.expect_body = Some(b.clone());
+            }
             if let Some(codes) = &h.expect_status {
                 check.expect_status = codes.clone();
             }

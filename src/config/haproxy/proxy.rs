@@ -9,7 +9,12 @@ use crate::config::suggest;
 use crate::tls::{BindOptions, ClientVerify, MinVersion};
 
 /// Keywords warren implements or knowingly accepts, for suggestions.
-const KNOWN: [&str; 26] = [
+const KNOWN: [&str; 31] = [
+    "acl",
+    "http-request",
+    "http-response",
+    "monitor-uri",
+    "errorfiles",
     "cookie",
     "mode",
     "bind",
@@ -40,11 +45,8 @@ const KNOWN: [&str; 26] = [
 
 /// Keywords warren knows but cannot honour yet: refusing them is safer than ignoring rules
 /// the user relies on.
-const UNSUPPORTED: [&str; 8] = [
+const UNSUPPORTED: [&str; 5] = [
     "use_backend",
-    "acl",
-    "http-request",
-    "http-response",
     "tcp-request",
     "tcp-response",
     "use-server",
@@ -138,11 +140,15 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
                 });
             }
         }
-        "errorfile" => draft.http_only.push(HttpOnly {
-            line,
-            directive: "errorfile".into(),
-            effect: "it is ignored: warren sends no HTTP error pages",
-        }),
+        "acl" | "http-request" | "http-response" | "monitor-uri" | "errorfile" | "errorfiles" => {
+            if super::rules::keyword(draft, words, line, report) {
+                draft.http_only.push(HttpOnly {
+                    line,
+                    directive: key.to_string(),
+                    effect: "it is ignored",
+                });
+            }
+        }
         // Free text for humans; nothing to do with it yet.
         "description" => {}
         "contimeout" | "clitimeout" | "srvtimeout" => {

@@ -71,7 +71,12 @@ fn escape(chars: &mut std::str::Chars<'_>, out: &mut String) -> Result<(), Strin
                 .map_err(|_| format!("invalid escape '\\x{hex}' (expected two hex digits)"))?;
             out.push(char::from(byte));
         }
-        Some(other) => out.push(other),
+        Some(other @ (' ' | '\\' | '#' | '\'' | '"')) => out.push(other),
+        // HAProxy leaves other combinations as written (`\1` in a regex replacement).
+        Some(other) => {
+            out.push('\\');
+            out.push(other);
+        }
         // HAProxy accepts a trailing backslash as a literal one.
         None => out.push('\\'),
     }
@@ -120,6 +125,11 @@ mod tests {
         assert_eq!(w(r#"x a"b c"d"#), ["x", "ab cd"]);
         assert_eq!(w(r#"x "" y"#), ["x", "", "y"]);
         assert_eq!(w(r"x \x41"), ["x", "A"]);
+        assert_eq!(
+            w(r"x v2-\1"),
+            ["x", r"v2-\1"],
+            "unknown escapes stay as written"
+        );
     }
 
     #[test]
