@@ -105,6 +105,9 @@ pub struct ProxyConfig {
     pub bind_options: String,
     /// Extra words on every server line (`send-proxy-v2 check-send-proxy`).
     pub server_options: String,
+    /// Whole sections appended to the file as written (e.g. a `mode http` listen in front
+    /// of the management plugin).
+    pub extra_sections: String,
 }
 
 impl ProxyConfig {
@@ -137,6 +140,7 @@ impl ProxyConfig {
             rebalance: None,
             bind_options: String::new(),
             server_options: String::new(),
+            extra_sections: String::new(),
         }
     }
 
@@ -252,6 +256,7 @@ backend {be}
                 sv.name, sv.port, self.inter_ms, self.rise, self.fall, sv.weight
             ));
         }
+        s.push_str(&self.extra_sections);
         s.push_str(&format!(
             "
 listen admin_stats
