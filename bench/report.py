@@ -57,16 +57,22 @@ targets = {
     "latency_samecpu_p99": "≤ HAProxy",
     "amqp_small_writes": "≥ 0.95× direct",
     "idle_bytes_per_conn": "≤ HAProxy",
+    "http_keepalive": "≥ 0.9× HAProxy",
+    "http_close": "≥ 0.9× HAProxy",
+    "http_keepalive_p99": "≤ 1.1× HAProxy",
+    "http_close_p99": "≤ 1.1× HAProxy",
 }
 lower_better = {"latency_p50", "latency_p99", "latency_samecpu_p50", "latency_samecpu_p99", "idle_bytes_per_conn",
                 "failover_kill_first_ok_ms", "failover_kill_slowest_ok_ms", "failover_kill_failed_pct",
                 "failover_kill_down_ms", "failover_stop_first_ok_ms", "failover_stop_slowest_ok_ms",
-                "failover_stop_failed_pct", "failover_stop_down_ms"}
+                "failover_stop_failed_pct", "failover_stop_down_ms",
+                "http_keepalive_p50", "http_keepalive_p99", "http_close_p50", "http_close_p99"}
 order = ["throughput1", "throughput4", "connrate", "latency_p50", "latency_p99", "latency_samecpu_p50",
          "latency_samecpu_p99", "amqp_confirms", "amqp_small_writes", "idle_bytes_per_conn",
          "failover_kill_first_ok_ms", "failover_kill_slowest_ok_ms", "failover_kill_failed_pct",
          "failover_kill_down_ms", "failover_stop_first_ok_ms", "failover_stop_slowest_ok_ms",
-         "failover_stop_failed_pct", "failover_stop_down_ms"]
+         "failover_stop_failed_pct", "failover_stop_down_ms",
+         "http_keepalive", "http_keepalive_p50", "http_keepalive_p99", "http_close", "http_close_p50", "http_close_p99"]
 cpu = ""
 try:
     cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))

@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! runtime                                   builds and wires everything; reload, stop
+//! http                                      mode http: the HTTP/1.1 reverse proxy
 //! stats                                     reads state, sends admin commands
 //! health, proxy                             tasks doing I/O: checks; sessions
 //! state                                     live servers, backends, counters (no I/O)
@@ -24,6 +25,7 @@ pub mod amqp;
 pub mod balance;
 pub mod config;
 pub mod health;
+pub mod http;
 pub mod log;
 pub mod net;
 pub mod proxy;

@@ -183,6 +183,7 @@ async fn http_check_with_basic_auth_takes_503_as_down() {
             Secret("Basic Z3Vlc3Q6Z3Vlc3Q=".into()),
         )],
         expect_status: vec![200],
+        expect_body: None,
     });
     // Traffic goes to the AMQP port; checks go to each server's `port`.
     let w = start_adjusted(

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "acl", "amqp", "proxy_protocol", "balance", "log"],
     &["tls", "net"],
     &["state"],
-    &["health", "proxy"],
+    &["health", "proxy", "http"],
     &["stats"],
     &["runtime"],
 ];

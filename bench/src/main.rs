@@ -10,6 +10,8 @@
 //! warren-bench amqp <addr> confirms|small <secs>         publishes/s to a real RabbitMQ node
 //! warren-bench idle <addr> <conns> <pid>                 RSS growth of <pid> per idle proxied connection
 //! warren-bench amqp-ready <addr> <timeout-secs>          ms until an AMQP handshake through <addr> succeeds
+//! warren-bench serve-http <addr>                         an HTTP origin: a small JSON page per request
+//! warren-bench http <addr> keepalive|close <conns> <secs> requests/s, p50, p99 µs (see http.rs)
 //! warren-bench failover <addr> <pid> kill|stop <log> <server> <secs>
 //!                         signal a node, then probe AMQP handshakes through <addr> and watch
 //!                         <log> for "<server> is DOWN" (see failover.rs)
@@ -17,6 +19,7 @@
 
 mod amqp;
 mod failover;
+mod http;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -50,6 +53,16 @@ fn main() -> Result<()> {
                 connrate(addr, arg(&args, 2, "workers")?, arg(&args, 3, "seconds")?).await
             }
             Some("latency") => latency(addr, arg(&args, 2, "count")?).await,
+            Some("serve-http") => http::serve(addr).await,
+            Some("http") => {
+                http::load(
+                    addr,
+                    arg(&args, 3, "connections")?,
+                    arg(&args, 4, "seconds")?,
+                    args.get(2).map(String::as_str) == Some("keepalive"),
+                )
+                .await
+            }
             Some("amqp") => {
                 amqp::publish(
                     addr,

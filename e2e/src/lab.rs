@@ -28,6 +28,16 @@ pub fn amqp_port(i: usize) -> u16 {
     base + (i as u16) - 1
 }
 
+/// Management plugin (HTTP API and UI) port of node `i` (1-based): `MGMT_BASE + i - 1`,
+/// as the script assigns them with `MANAGEMENT=1`.
+pub fn mgmt_port(i: usize) -> u16 {
+    let base: u16 = std::env::var("MGMT_BASE")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(15672);
+    base + (i as u16) - 1
+}
+
 /// Node number (1-based) that listens on `port`, if it is one of ours.
 pub fn node_of_port(port: u16) -> Option<usize> {
     (1..=nodes()).find(|&i| amqp_port(i) == port)

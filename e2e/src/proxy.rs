@@ -109,6 +109,9 @@ pub struct ProxyConfig {
     /// "lenient"), and `timeout failover` as written.
     pub terminate: Option<String>,
     pub failover: Option<String>,
+    /// Whole sections appended to the file as written (e.g. a `mode http` listen in front
+    /// of the management plugin).
+    pub extra_sections: String,
 }
 
 impl ProxyConfig {
@@ -143,6 +146,7 @@ impl ProxyConfig {
             server_options: String::new(),
             terminate: None,
             failover: None,
+            extra_sections: String::new(),
         }
     }
 
@@ -264,6 +268,7 @@ backend {be}
                 sv.name, sv.port, self.inter_ms, self.rise, self.fall, sv.weight
             ));
         }
+        s.push_str(&self.extra_sections);
         s.push_str(&format!(
             "
 listen admin_stats

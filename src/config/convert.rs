@@ -23,6 +23,7 @@ pub fn to_toml(config: &Config) -> String {
     for s in &config.stats {
         stats(&mut out, s);
     }
+    userlists(&mut out, config);
     out
 }
 
@@ -76,6 +77,128 @@ fn global(out: &mut String, g: &Global) {
         let _ = writeln!(out, "hard_stop_after = {}", q(&super::duration::format(d)));
     }
     let _ = writeln!(out, "log = {}", log_targets(&g.log));
+    if let Some(b) = g.bufsize {
+        let _ = writeln!(out, "bufsize = {b}");
+    }
+}
+
+/// The `http` table, written for HTTP-mode proxies only (it means nothing elsewhere).
+fn http(out: &mut String, mode: Mode, h: &HttpProxy) {
+    if mode != Mode::Http {
+        return;
+    }
+    let mut parts = vec![format!("connection = {}", q(h.connection.name()))];
+    if let Some(f) = &h.forwardfor {
+        let mut t = vec![format!("header = {}", q(&f.header))];
+        if let Some(e) = f.except_text() {
+            t.push(format!("except = {}", q(&e)));
+        }
+        parts.push(format!("forwardfor = {{ {} }}", t.join(", ")));
+    }
+    if let Some(c) = &h.cookie {
+        let list = |v: &[String]| {
+            format!(
+                "[{}]",
+                v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
+            )
+        };
+        let mut t = vec![
+            format!("name = {}", q(&c.name)),
+            format!("mode = {}", q(c.mode.name())),
+            format!("indirect = {}", c.indirect),
+            format!("nocache = {}", c.nocache),
+            format!("postonly = {}", c.postonly),
+            format!("preserve = {}", c.preserve),
+            format!("httponly = {}", c.httponly),
+            format!("secure = {}", c.secure),
+            format!("domains = {}", list(&c.domains)),
+            format!("attrs = {}", list(&c.attrs)),
+        ];
+        if let Some(v) = c.maxidle {
+            t.push(format!("maxidle = {}", d(v)));
+        }
+        if let Some(v) = c.maxlife {
+            t.push(format!("maxlife = {}", d(v)));
+        }
+        parts.push(format!("cookie = {{ {} }}", t.join(", ")));
+    }
+    let r = &h.rules;
+    let strings = |v: &mut dyn Iterator<Item = &String>| {
+        format!("[{}]", v.map(|s| q(s)).collect::<Vec<_>>().join(", "))
+    };
+    if !r.acls.is_empty() {
+        parts.push(format!("acl = {}", strings(&mut r.acls.iter())));
+    }
+    if !r.request.is_empty() {
+        parts.push(format!(
+            "request = {}",
+            strings(&mut r.request.iter().map(|x| &x.text))
+        ));
+    }
+    if !r.response.is_empty() {
+        parts.push(format!(
+            "response = {}",
+            strings(&mut r.response.iter().map(|x| &x.text))
+        ));
+    }
+    if let Some(m) = &r.monitor_uri {
+        parts.push(format!("monitor_uri = {}", q(m)));
+    }
+    if !r.errorfiles.is_empty() {
+        let files: Vec<String> = r
+            .errorfiles
+            .iter()
+            .map(|(code, _, file)| format!("{{ status = {code}, file = {} }}", q(file)))
+            .collect();
+        parts.push(format!("errorfiles = [{}]", files.join(", ")));
+    }
+    let _ = writeln!(out, "http = {{ {} }}", parts.join(", "));
+}
+
+/// The userlists the rules name, once each, as `[[userlist]]` tables.
+fn userlists(out: &mut String, config: &Config) {
+    use super::rules::{Fetch, Password};
+    let mut seen: Vec<&super::rules::Userlist> = Vec::new();
+    let all = config
+        .frontends
+        .iter()
+        .map(|f| &f.http.rules)
+        .chain(config.backends.iter().map(|b| &b.http.rules));
+    for rules in all {
+        for rule in rules.request.iter().chain(&rules.response) {
+            let Some(c) = &rule.condition else { continue };
+            for term in c.any_of.iter().flatten() {
+                for m in &term.matchers {
+                    if let Fetch::HttpAuth(u) = &m.fetch {
+                        if !seen.iter().any(|s| s.name == u.name) {
+                            seen.push(u);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for u in seen {
+        out.push_str("\n[[userlist]]\n");
+        let _ = writeln!(out, "name = {}", q(&u.name));
+        let users: Vec<String> = u
+            .users
+            .iter()
+            .map(|user| {
+                let password = match &user.password {
+                    Password::Crypt(h) => format!("password = {}", q(h)),
+                    Password::Plain(p) => format!("insecure_password = {}", q(&p.0)),
+                };
+                let groups: Vec<String> = user.groups.iter().map(|g| q(g)).collect();
+                format!(
+                    "{{ name = {}, {password}, groups = [{}] }}",
+                    q(&user.name),
+                    groups.join(", ")
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "users = [{}]", users.join(", "));
+    }
 }
 
 fn log_target(t: &LogTarget) -> String {
@@ -107,8 +230,8 @@ fn proxy_log(out: &mut String, log: &ProxyLog, global: &Global) {
     };
     let _ = writeln!(
         out,
-        "log = {{ {targets}, tcplog = {}, dontlognull = {}, health_checks = {}, separate_errors = {} }}",
-        log.tcplog, log.dontlognull, log.health_checks, log.separate_errors
+        "log = {{ {targets}, tcplog = {}, httplog = {}, dontlognull = {}, health_checks = {}, separate_errors = {} }}",
+        log.tcplog, log.httplog, log.dontlognull, log.health_checks, log.separate_errors
     );
 }
 
@@ -125,6 +248,8 @@ fn timeouts(out: &mut String, t: &Timeouts) {
         ("handshake", t.handshake),
         ("client_hs", t.client_hs),
         ("failover", t.failover),
+        ("http_request", t.http_request),
+        ("http_keep_alive", t.http_keep_alive),
     ];
     let set: Vec<String> = all
         .iter()
@@ -168,8 +293,13 @@ fn check(out: &mut String, c: &CheckKind) {
                 .map(|(n, v)| format!("{{ name = {}, value = {} }}", q(n), q(&v.0)))
                 .collect();
             let codes: Vec<String> = h.expect_status.iter().map(u16::to_string).collect();
+            let body = match &h.expect_body {
+                None => String::new(),
+                Some(BodyExpect::Contains(s)) => format!(", expect_string = {}", q(s)),
+                Some(BodyExpect::Matches(r)) => format!(", expect_rstring = {}", q(r.0.as_str())),
+            };
             format!(
-                "{{ type = \"http\", method = {}, uri = {}, headers = [{}], expect_status = [{}] }}",
+                "{{ type = \"http\", method = {}, uri = {}, headers = [{}], expect_status = [{}]{body} }}",
                 q(&h.method),
                 q(&h.uri),
                 headers.join(", "),
@@ -284,6 +414,7 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
         r.per_source.unwrap_or(0)
     );
     proxy_log(out, &f.log, &config.global);
+    http(out, f.mode, &f.http);
 }
 
 /// `acl`/`tcp-request`/`use_backend`/`use-server` lines, in HAProxy syntax.
@@ -318,6 +449,7 @@ fn backend(out: &mut String, b: &Backend, global: &Global) {
         );
     }
     proxy_log(out, &b.log, global);
+    http(out, b.mode, &b.http);
     for s in &b.servers {
         server(out, s);
     }
@@ -327,6 +459,9 @@ fn server(out: &mut String, s: &Server) {
     out.push_str("\n[[backend.server]]\n");
     let _ = writeln!(out, "name = {}", q(&s.name));
     let _ = writeln!(out, "address = {}", q(&s.addr.to_string()));
+    if let Some(c) = &s.cookie {
+        let _ = writeln!(out, "cookie = {}", q(c));
+    }
     let _ = writeln!(out, "check = {}", s.check);
     if let Some(port) = s.check_port {
         let _ = writeln!(out, "check_port = {port}");

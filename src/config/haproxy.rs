@@ -19,6 +19,8 @@ mod cond;
 mod draft;
 mod finish;
 mod global;
+mod http;
+pub(super) mod http_rules;
 mod log;
 mod options;
 mod preprocess;
@@ -27,7 +29,8 @@ mod rules;
 mod server;
 mod ssl_defaults;
 mod stats;
-mod tokenize;
+pub(super) mod tokenize;
+mod userlist;
 
 pub(crate) use rules::{compile_lines, Side};
 pub(crate) use tokenize::{words, Env};
@@ -41,8 +44,8 @@ use super::validate::Origins;
 use draft::{Draft, Kind};
 
 /// The section keywords, for suggestions.
-const SECTIONS: [&str; 6] = [
-    "global", "defaults", "frontend", "backend", "listen", "peers",
+const SECTIONS: [&str; 7] = [
+    "global", "defaults", "frontend", "backend", "listen", "peers", "userlist",
 ];
 
 /// Which section the lines being read belong to.
@@ -75,19 +78,35 @@ pub(crate) fn parse(
     let mut current = Current::Nothing;
     let mut tls_defaults = ssl_defaults::TlsDefaults::default();
 
+    // Every file preprocessed first: userlists are read before the proxies, since a proxy
+    // may name one defined further down (as in HAProxy).
     let mut offset = 0;
+    let mut preprocessed = Vec::with_capacity(files.len());
     for (name, text) in files {
+        preprocessed.push(preprocess::lines(text, offset, name, env, report));
+        offset += text.lines().count();
+    }
+    let userlists = std::sync::Arc::new(userlist::collect(
+        &preprocessed.iter().flatten().cloned().collect::<Vec<_>>(),
+        report,
+    ));
+    defaults.userlists = std::sync::Arc::clone(&userlists);
+    for lines in preprocessed {
         // HAProxy: each file starts outside any section.
         close(current, &mut defaults, &mut named_defaults, &mut proxies);
         current = Current::Nothing;
-        let lines = preprocess::lines(text, offset, name, env, report);
-        offset += text.lines().count();
         for (line, words) in lines {
             if SECTIONS.contains(&words[0].as_str()) {
                 close(current, &mut defaults, &mut named_defaults, &mut proxies);
-                current = open(&words, line, &defaults, &named_defaults, report);
+                current = if words[0] == "userlist" {
+                    // Read by `userlist::collect` already.
+                    Current::Skipped
+                } else {
+                    open(&words, line, &defaults, &named_defaults, report)
+                };
                 if let Current::Proxy(draft) = &mut current {
                     draft.tls_defaults = tls_defaults.clone();
+                    draft.userlists = std::sync::Arc::clone(&userlists);
                 }
                 continue;
             }
@@ -328,11 +347,11 @@ mod tests {
 
     #[test]
     fn ignored_keywords_warn_with_their_line() {
-        let l = ok("global\n nbproc 2\n chroot /var/empty\n stats socket /run/h.sock mode 600\n tune.bufsize 16384\nlisten l\n bind :5004\n option abortonclose\n server a 127.0.0.1:1\n");
+        let l = ok("global\n nbproc 2\n chroot /var/empty\n stats socket /run/h.sock mode 600\n tune.maxrewrite 1024\nlisten l\n bind :5004\n option abortonclose\n server a 127.0.0.1:1\n");
         for (line, fragment) in [
             (6, "nbproc"),
             (7, "chroot"),
-            (9, "tune.bufsize"),
+            (9, "tune.maxrewrite"),
             (12, "abortonclose"),
         ] {
             assert!(
@@ -370,7 +389,7 @@ mod tests {
     #[test]
     fn http_balance_and_other_checks_are_refused() {
         let e = err("backend b\n balance uri\n option mysql-check\n server a 127.0.0.1:1\n");
-        assert!(has(&e, 6, "needs mode http"));
+        assert!(has(&e, 6, "'balance uri' is not supported yet"));
         assert!(has(&e, 7, "'option mysql-check' is not supported yet"));
         let e = err("backend b\n balance roundrobbin\n");
         assert!(has(&e, 6, "did you mean 'roundrobin'"));
@@ -479,12 +498,20 @@ mod tests {
         assert!(has(&l.warnings, 6, "HTTP version 'HTTP/1.1'"));
         let l = ok("backend b\n http-check expect status 200\n server a 127.0.0.1:1 check\n");
         assert!(has(&l.warnings, 6, "'option httpchk', which is not set"));
-        let e = err("backend b\n http-check expect string ok\n http-check expect status 2xx\n http-check send body x\n http-check sned\n http-check expect ! status 500\n");
+        let e = err("backend b\n http-check expect rstatus ok\n http-check expect status 2xx\n http-check send body x\n http-check sned\n http-check expect ! status 500\n http-check expect rstring (\n");
         assert!(has(
             &e,
             6,
-            "'http-check expect string' is not supported yet"
+            "'http-check expect rstatus' is not supported yet"
         ));
+        assert!(has(&e, 11, "bad regular expression"), "{e:?}");
+        let h = http("backend b\n option httpchk GET /api/health/checks/alarms\n http-check expect string '\"status\":\"ok\"'\n server a 127.0.0.1:1 check\n");
+        assert_eq!(
+            h.expect_body,
+            Some(crate::config::BodyExpect::Contains(
+                "\"status\":\"ok\"".into()
+            ))
+        );
         assert!(has(&e, 7, "not '2xx'"));
         assert!(has(
             &e,

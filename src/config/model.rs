@@ -9,6 +9,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::http::{
+    ConnMode, CookieMode, CookiePersist, ForwardFor, HttpProxy, DEFAULT_BUFSIZE, MIN_BUFSIZE,
+};
 pub use super::tls::{BindOptions, BindTls, ClientVerify, MinVersion, ServerOptions, ServerTls};
 pub use crate::acl::Rules;
 
@@ -52,6 +55,15 @@ pub struct Global {
     /// `max-spread-checks <time>`: the first checks of a backend's servers are spread over
     /// at most this long (and at most `inter`); `None`: they all start at once.
     pub max_spread_checks: Option<Duration>,
+    /// `tune.bufsize`: the largest HTTP head read; `None` = [`DEFAULT_BUFSIZE`].
+    pub bufsize: Option<u32>,
+}
+
+impl Global {
+    /// The largest HTTP request or response head, in bytes.
+    pub fn bufsize(&self) -> usize {
+        self.bufsize.unwrap_or(DEFAULT_BUFSIZE) as usize
+    }
 }
 
 /// `stats socket <path> [mode <octal>] [level admin]`.
@@ -75,7 +87,8 @@ pub enum Mode {
     /// Warren ends the client's AMQP connection itself and owns the one to the node, so
     /// the client keeps its connection while its node dies, drains or is rebalanced.
     AmqpTerminate,
-    /// Only for stats pages: warren does not proxy HTTP.
+    /// HTTP/1.1 reverse proxy with HAProxy's `mode http` semantics (`crate::http`);
+    /// also the mode of stats pages.
     Http,
 }
 
@@ -258,6 +271,12 @@ pub struct Timeouts {
     /// `amqp-terminate` mode: how long a client may be held while its session moves to
     /// another node; `None` means [`DEFAULT_FAILOVER_TIMEOUT`].
     pub failover: Option<Duration>,
+    /// HTTP mode: time a client has to send a complete request head (408 after it).
+    /// `None`: `timeout client` applies, as in HAProxy.
+    pub http_request: Option<Duration>,
+    /// HTTP mode: how long a kept-alive client connection may wait for its next request.
+    /// `None`: `timeout http-request`, else `timeout client`, as in HAProxy.
+    pub http_keep_alive: Option<Duration>,
 }
 
 /// `timeout failover` when unset.
@@ -344,8 +363,19 @@ pub struct HttpCheck {
     /// Extra request headers (`http-check send hdr Authorization "Basic ..."`).
     pub headers: Vec<(String, Secret)>,
     /// Statuses that pass (`http-check expect status 200`); empty means any 2xx or 3xx,
-    /// HAProxy's default.
+    /// HAProxy's default (and, with a body expectation, any status).
     pub expect_status: Vec<u16>,
+    /// `http-check expect string <text>` / `rstring <regex>`: the body must contain it.
+    pub expect_body: Option<BodyExpect>,
+}
+
+/// What an HTTP check's response body must hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyExpect {
+    /// `string <text>`: the body contains the text.
+    Contains(String),
+    /// `rstring <regex>`: the regex matches somewhere in the body.
+    Matches(super::rules::Pattern),
 }
 
 /// One `bind` address.
@@ -378,6 +408,9 @@ pub struct ProxyLog {
     pub tcplog: bool,
     /// `option dontlognull`: sessions that carried no data are not logged.
     pub dontlognull: bool,
+    /// `option httplog`: in HTTP mode, one line per request in HAProxy's httplog format
+    /// (in tcp mode it falls back to `tcplog`, which is then also set).
+    pub httplog: bool,
     /// `option log-health-checks`: log every check result change, not only UP/DOWN.
     pub health_checks: bool,
     /// `option log-separate-errors`: session lines that end in an error (a cause other
@@ -408,6 +441,8 @@ pub struct Frontend {
     pub terminate: Terminate,
     /// `acl`, `tcp-request`, `use_backend`: empty when the frontend has none.
     pub rules: Rules,
+    /// HTTP mode settings (ignored in the other modes).
+    pub http: HttpProxy,
 }
 
 /// How a backend picks a server for a new connection.
@@ -513,6 +548,8 @@ pub struct Backend {
     pub rebalance: Option<Rebalance>,
     /// `use-server`, and `tcp-request content` rules applied once this backend is chosen.
     pub rules: Rules,
+    /// HTTP mode settings (ignored in the other modes).
+    pub http: HttpProxy,
 }
 
 /// Defaults of the server-line keywords, as in HAProxy.
@@ -571,6 +608,8 @@ pub struct Server {
     /// How warren speaks TLS to this server, and whether sessions and checks use it;
     /// `None` when neither does.
     pub tls: Option<ServerTls>,
+    /// HTTP mode: this server's value of the backend's persistence cookie (`cookie <v>`).
+    pub cookie: Option<String>,
 }
 
 /// Credentials for a stats page; the password is masked in `Debug` so it never reaches a log.

@@ -13,6 +13,7 @@ use toml::Spanned;
 
 mod build;
 mod check;
+mod http;
 mod logs;
 mod raw;
 mod servers;
@@ -62,7 +63,11 @@ pub(crate) fn parse(text: &str, report: &mut Report) -> Option<(Config, Origins)
             return None;
         }
     };
-    let mut b = Builder { lines, report };
+    let mut b = Builder {
+        lines,
+        report,
+        userlists: Vec::new(),
+    };
     Some(b.build(file))
 }
 
@@ -115,6 +120,8 @@ fn syntax_message(text: &str, e: &toml::de::Error) -> String {
 struct Builder<'a, 'r> {
     lines: Lines<'a>,
     report: &'r mut Report,
+    /// The `[[userlist]]` tables, read first (rules name them).
+    userlists: Vec<crate::config::rules::Userlist>,
 }
 
 #[cfg(test)]

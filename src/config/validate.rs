@@ -152,7 +152,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
             line,
             report,
         );
-        if f.mode == Mode::Tcp && f.timeouts.client.is_none() {
+        if f.mode != Mode::Amqp && f.timeouts.client.is_none() {
             report.warn(
                 line,
                 format!("missing timeouts for frontend '{}': 'timeout client' is not set, so idle clients are never disconnected; set it (for example 'timeout client 1m')", f.name),
@@ -167,12 +167,11 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
         // In AMQP mode an idle server is fine (heartbeats and keep-alive find dead ones), but
         // a connect still needs a bound.
         let needed: &[_] = match b.mode {
-            Mode::Tcp => &[
+            Mode::Tcp | Mode::Http => &[
                 ("connect", b.timeouts.connect),
                 ("server", b.timeouts.server),
             ],
             Mode::Amqp | Mode::AmqpTerminate => &[("connect", b.timeouts.connect)],
-            Mode::Http => &[],
         };
         {
             let missing: Vec<&str> = needed
@@ -191,7 +190,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
                             .map(|n| format!("'timeout {n}'"))
                             .collect::<Vec<_>>()
                             .join(" and "),
-                        if b.mode == Mode::Tcp {
+                        if b.mode != Mode::Amqp {
                             "connects and idle servers wait"
                         } else {
                             "connects wait"
@@ -221,6 +220,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
                 format!("'rebalance' needs AMQP mode, and backend '{}' is mode {}: only AMQP mode can close sessions politely (connection.close); add 'option amqp'", b.name, b.mode),
             );
         }
+        super::http::check_backend(b, line, server_lines, report);
         keepalive_tunes_nothing(
             &b.keepalive,
             b.mode,
@@ -306,7 +306,7 @@ fn keepalive_tunes_nothing(
     report: &mut Report,
 ) {
     let tuned = k.idle.is_some() || k.interval.is_some() || k.count.is_some();
-    if tuned && !k.enabled && mode == Mode::Tcp {
+    if tuned && !k.enabled && mode != Mode::Amqp {
         report.warn(
             line,
             format!("keep-alive settings of {what} have no effect: keep-alive is off in tcp mode unless 'option tcpka' (or clitcpka/srvtcpka) is set"),

@@ -225,9 +225,9 @@ fn failed(
     }
 }
 
-/// A usable connection to `server`: TCP, then the PROXY header (`send-proxy`), then TLS
+/// A usable connection to `server` (also used by the HTTP proxy): TCP, then the PROXY header (`send-proxy`), then TLS
 /// (`ssl`), all within `timeout connect`, which HAProxy also applies to the TLS handshake.
-async fn establish(
+pub async fn establish(
     state: &ServerState,
     timeout: Option<Duration>,
     client: SocketAddr,

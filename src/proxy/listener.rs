@@ -70,6 +70,32 @@ pub async fn accept_loop(
     tasks: TaskTracker,
     stop: CancellationToken,
 ) {
+    serve_with(
+        listener,
+        accept,
+        frontend,
+        process,
+        tasks,
+        stop,
+        session::run,
+    )
+    .await
+}
+
+/// The accept loop with the session each client gets as a parameter: the TCP/AMQP
+/// session above, or another mode's (the HTTP proxy passes its own).
+pub async fn serve_with<F, Fut>(
+    listener: Arc<TcpListener>,
+    accept: Accept,
+    frontend: Arc<FrontendState>,
+    process: Arc<Process>,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+    session: F,
+) where
+    F: Fn(Arc<Process>, Arc<FrontendState>, tokio::net::TcpStream, SocketAddr, Accept) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut backoff = AcceptBackoff::default();
     loop {
         // `biased`: once a reload retired this loop, it must never take one more client,
@@ -125,9 +151,10 @@ pub async fn accept_loop(
                 );
                 let (process, frontend, accept) =
                     (Arc::clone(&process), Arc::clone(&frontend), accept.clone());
+                let run = session(process, frontend, client, peer, accept);
                 tasks.spawn(
                     async move {
-                        session::run(process, frontend, client, peer, accept).await;
+                        run.await;
                         drop((global, local));
                     }
                     .instrument(span),

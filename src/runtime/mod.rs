@@ -319,6 +319,18 @@ impl Warren {
             };
             let stop = generation.tasks.clone();
             let accept = bound.accept.clone();
+            if fe.config.mode == crate::config::Mode::Http {
+                tokio::spawn(crate::http::accept_loop(
+                    Arc::clone(socket),
+                    accept,
+                    Arc::clone(fe),
+                    Arc::clone(&self.process),
+                    tasks.clone(),
+                    stop,
+                    generation.config.global.bufsize(),
+                ));
+                continue;
+            }
             tokio::spawn(listener::accept_loop(
                 Arc::clone(socket),
                 accept,

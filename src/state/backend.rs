@@ -42,6 +42,8 @@ pub struct BackendCounters {
     pub total: AtomicU64,
     /// Sessions that found no usable server.
     pub no_server: AtomicU64,
+    /// HTTP mode: requests and responses.
+    pub http: super::HttpCounters,
 }
 
 /// A server changed operational or administrative state; tests and (later) the stats page

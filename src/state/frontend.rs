@@ -39,6 +39,8 @@ pub struct FrontendCounters {
     pub denied_sessions: AtomicU64,
     /// Sessions refused by `tcp-request content` rules (`dreq`, "denied requests").
     pub denied_requests: AtomicU64,
+    /// HTTP mode: requests and responses (with the request rate, in HTTP mode only).
+    pub http: super::HttpCounters,
 }
 
 #[derive(Debug)]
@@ -70,6 +72,11 @@ impl FrontendState {
         logger: Arc<Logger>,
     ) -> FrontendState {
         let now = Instant::now();
+        let http = if config.mode == crate::config::Mode::Http {
+            super::HttpCounters::with_rate()
+        } else {
+            super::HttpCounters::default()
+        };
         FrontendState {
             slots: Arc::new(Semaphore::new(config.maxconn as usize)),
             session_rate: Mutex::new(FreqCtr::new(now)),
@@ -81,7 +88,10 @@ impl FrontendState {
             backend,
             backends: Vec::new(),
             logger,
-            counters: FrontendCounters::default(),
+            counters: FrontendCounters {
+                http,
+                ..FrontendCounters::default()
+            },
             sessions: Arc::default(),
         }
     }

@@ -92,6 +92,8 @@ pub struct Counters {
     pub retries: AtomicU64,
     /// Sessions moved away from this server after it failed (`wredis`).
     pub redispatches: AtomicU64,
+    /// HTTP mode: requests and responses.
+    pub http: super::HttpCounters,
 }
 
 /// A server as the running process sees it.

@@ -63,6 +63,15 @@ struct ProxyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResponseLabels {
+    proxy: String,
+    /// `frontend`, `backend` or the server's name.
+    server: String,
+    /// `1xx` … `5xx`, `other`.
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServerLabels {
     proxy: String,
     server: String,
@@ -182,8 +191,63 @@ pub fn prometheus(rows: &[Row]) -> String {
         be_usable.clone(),
     );
 
+    let http_responses = Family::<ResponseLabels, Counter>::default();
+    registry.register(
+        "http_responses",
+        "HTTP mode: responses by status class (hrsp_*), per frontend, backend and server",
+        http_responses.clone(),
+    );
+    let http_requests = Family::<ServerLabels, Counter>::default();
+    registry.register(
+        "http_requests",
+        "HTTP mode: requests received (req_tot), per frontend, backend and server",
+        http_requests.clone(),
+    );
+    let http_rate = Family::<ProxyLabels, Gauge>::default();
+    registry.register(
+        "frontend_http_request_rate",
+        "HTTP mode: requests per second over the last second (req_rate)",
+        http_rate.clone(),
+    );
+
     for row in rows {
         let proxy = row.get("pxname").to_string();
+        if !row.get("req_tot").is_empty() {
+            let server = match row.kind {
+                Kind::Frontend => "frontend".to_string(),
+                Kind::Backend => "backend".to_string(),
+                Kind::Server => row.get("svname").to_string(),
+            };
+            for (field, code) in [
+                ("hrsp_1xx", "1xx"),
+                ("hrsp_2xx", "2xx"),
+                ("hrsp_3xx", "3xx"),
+                ("hrsp_4xx", "4xx"),
+                ("hrsp_5xx", "5xx"),
+                ("hrsp_other", "other"),
+            ] {
+                http_responses
+                    .get_or_create(&ResponseLabels {
+                        proxy: proxy.clone(),
+                        server: server.clone(),
+                        code: code.to_string(),
+                    })
+                    .inc_by(num(row, field).max(0) as u64);
+            }
+            http_requests
+                .get_or_create(&ServerLabels {
+                    proxy: proxy.clone(),
+                    server,
+                })
+                .inc_by(num(row, "req_tot").max(0) as u64);
+            if row.kind == Kind::Frontend {
+                http_rate
+                    .get_or_create(&ProxyLabels {
+                        proxy: proxy.clone(),
+                    })
+                    .set(num(row, "req_rate"));
+            }
+        }
         match row.kind {
             Kind::Server => {
                 let l = ServerLabels {

@@ -227,7 +227,28 @@ fn frontend_row(fe: &FrontendState, iid: usize) -> Row {
     }
     r.set("dses", c.denied_sessions.load(Ordering::Relaxed));
     r.set("dreq", c.denied_requests.load(Ordering::Relaxed));
+    if fe.config.mode == crate::config::Mode::Http {
+        http_fields(&mut r, &c.http);
+        r.set("req_rate", c.http.rate().unwrap_or(0));
+        r.set("req_rate_max", c.http.rate_max.load(Ordering::Relaxed));
+    }
     r
+}
+
+/// HTTP mode: responses by status class and requests (`hrsp_*`, `req_tot`).
+fn http_fields(r: &mut Row, c: &crate::state::HttpCounters) {
+    const CLASSES: [&str; 6] = [
+        "hrsp_1xx",
+        "hrsp_2xx",
+        "hrsp_3xx",
+        "hrsp_4xx",
+        "hrsp_5xx",
+        "hrsp_other",
+    ];
+    for (field, n) in CLASSES.iter().zip(c.by_class()) {
+        r.set(field, n);
+    }
+    r.set("req_tot", c.requests.load(Ordering::Relaxed));
 }
 
 /// HAProxy's status text for a server.
@@ -301,6 +322,9 @@ fn server_row(be: &BackendState, s: &ServerState, iid: usize, sid: usize, now: I
             r.set("last_chk", &last.info);
         }
     }
+    if be.config.mode == crate::config::Mode::Http {
+        http_fields(&mut r, &c.http);
+    }
     let w = s.effective_weight();
     if w < s.weight() && s.weight() > 0 {
         r.set("throttle", u64::from(w) * 100 / u64::from(s.weight()));
@@ -365,6 +389,9 @@ fn backend_row(be: &BackendState, iid: usize, now: Instant) -> Row {
     r.set("lbtot", be.counters.total.load(Ordering::Relaxed));
     r.set("mode", be.config.mode.as_str());
     r.set("algo", be.config.balance.name());
+    if be.config.mode == crate::config::Mode::Http {
+        http_fields(&mut r, &be.counters.http);
+    }
     r
 }
 

@@ -245,6 +245,7 @@ pub async fn wait_state(
 }
 
 pub mod amqp;
+pub mod http;
 
 /// Starts warren from HAProxy-syntax text after `adjust` changed the loaded model (for
 /// settings a test needs before the parser knows them).

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::model::{
-    Algorithm, Bind, CheckKind, Keepalive, LogTarget, Mode, ProxyProtocol, RateLimit, Rebalance,
-    Secret, Server, ServerTls, StatsUser, Timeouts,
+    Algorithm, Bind, CheckKind, HttpProxy, Keepalive, LogTarget, Mode, ProxyProtocol, RateLimit,
+    Rebalance, Secret, Server, ServerTls, StatsUser, Timeouts,
 };
 use crate::config::MinVersion;
 
@@ -93,6 +93,7 @@ pub struct ServerParams {
     /// `sni str(<name>)` or `verifyhost <name>`.
     pub tls_name: Option<String>,
     pub ssl_min_ver: Option<MinVersion>,
+    pub cookie: Option<String>,
 }
 
 impl ServerParams {
@@ -123,6 +124,7 @@ impl ServerParams {
             crt: self.crt.clone().or_else(|| base.crt.clone()),
             tls_name: self.tls_name.clone().or_else(|| base.tls_name.clone()),
             ssl_min_ver: self.ssl_min_ver.or(base.ssl_min_ver),
+            cookie: self.cookie.clone().or_else(|| base.cookie.clone()),
         }
     }
 
@@ -167,6 +169,7 @@ impl ServerParams {
             send_proxy: self.send_proxy.flatten(),
             check_send_proxy: self.check_send_proxy.unwrap_or(false),
             tls: None,
+            cookie: self.cookie.clone(),
         }
     }
 }
@@ -190,6 +193,7 @@ pub struct HttpCheckDraft {
     pub uri: Option<String>,
     pub headers: Vec<(String, Secret)>,
     pub expect_status: Option<Vec<u16>>,
+    pub expect_body: Option<crate::config::model::BodyExpect>,
     /// First `http-check` line, to warn when there is no `option httpchk` to refine.
     pub line: Option<usize>,
 }
@@ -251,6 +255,12 @@ pub struct Draft {
     pub tcp_check_lines: Vec<(Vec<String>, usize)>,
     /// The global TLS defaults in force when the section began.
     pub tls_defaults: super::ssl_defaults::TlsDefaults,
+    /// HTTP mode: connection mode, `option forwardfor`, cookie, rules.
+    pub http: HttpProxy,
+    /// `acl` lines of this section, by name.
+    pub acls: Vec<crate::config::rules::Acl>,
+    /// Every `userlist` of the file (for `http_auth()`).
+    pub userlists: std::sync::Arc<Vec<crate::config::rules::Userlist>>,
 }
 
 impl Draft {
@@ -296,6 +306,9 @@ impl Draft {
             inspect_delay: None,
             tcp_check_lines: Vec::new(),
             tls_defaults: Default::default(),
+            http: HttpProxy::default(),
+            acls: Vec::new(),
+            userlists: std::sync::Arc::new(Vec::new()),
         }
     }
 
@@ -310,6 +323,7 @@ impl Draft {
         // Only these may come from defaults; binds and servers never do.
         draft.binds.clear();
         draft.servers.clear();
+        draft.acls.clear();
         draft
     }
 

@@ -61,9 +61,16 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 );
             }
         }
-        if mode == Mode::Http {
+        if mode == Mode::Http && d.stats.enabled {
             stats_page(d, &mut config, &mut origins, report);
             continue;
+        }
+        let mut d = d;
+        if mode != Mode::Http {
+            // HTTP settings were warned about above; a tcp proxy carries none of them.
+            d.http = Default::default();
+            d.timeouts.http_request = None;
+            d.timeouts.http_keep_alive = None;
         }
         let log = proxy_log(&d, &config.global);
         let servers: Vec<&str> = d.servers.iter().map(|(s, _)| s.name.as_str()).collect();
@@ -84,6 +91,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 rate_limit: d.rate_limit,
                 terminate: d.terminate,
                 rules: rules.frontend,
+                http: d.http.clone(),
             });
             origins.frontends.push(ProxyLines {
                 line: d.line,
@@ -100,6 +108,11 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
         }
         if d.kind.has_backend() {
             let check = backend_check(&d, report);
+            let mut http = d.http.clone();
+            if d.kind == Kind::Listen {
+                // One proxy in HAProxy: its rules run once, with the frontend's.
+                http.rules = Default::default();
+            }
             config.backends.push(Backend {
                 name: d.name.clone(),
                 mode,
@@ -116,6 +129,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 rebalance: d.rebalance.map(|(r, _)| r),
                 log,
                 rules: rules.backend,
+                http,
             });
             origins.backends.push(BackendLines {
                 line: d.line,
@@ -165,17 +179,10 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
     (config, origins)
 }
 
-/// A `mode http` section: allowed only as a stats page.
+/// A `mode http` section with `stats enable`: a stats page, which serves nothing else.
 fn stats_page(d: Draft, config: &mut Config, origins: &mut Origins, report: &mut Report) {
-    if !d.servers.is_empty() {
-        report.error(d.line, format!("{} is mode http and has servers: warren does not proxy HTTP; only stats pages may use mode http", d.describe()));
-        return;
-    }
-    if d.kind == Kind::Backend || !d.stats.enabled {
-        report.error(
-            d.line,
-            format!("{} is mode http but is not a stats page: warren does not proxy HTTP; use 'mode tcp', or add 'stats enable' to a listen section to serve the stats page", d.describe()),
-        );
+    if !d.servers.is_empty() || d.default_backend.is_some() || d.kind == Kind::Backend {
+        report.error(d.line, format!("{} is a stats page and also proxies (it has servers or a backend): warren serves the stats page on its own; move the 'stats' lines to a separate listen section", d.describe()));
         return;
     }
     let s = d.stats;
@@ -209,6 +216,9 @@ fn backend_check(d: &Draft, report: &mut Report) -> CheckKind {
                 check.uri = uri.clone();
             }
             check.headers.extend(h.headers.iter().cloned());
+            if let Some(b) = &h.expect_body {
+                check.expect_body = Some(b.clone());
+            }
             if let Some(codes) = &h.expect_status {
                 check.expect_status = codes.clone();
             }
@@ -257,6 +267,7 @@ fn proxy_log(d: &Draft, global: &Global) -> ProxyLog {
         targets,
         // HAProxy falls back to tcplog when httplog is set on a TCP proxy.
         tcplog: d.tcplog || d.httplog,
+        httplog: d.httplog && d.mode() == Mode::Http,
         dontlognull: d.dontlognull,
         health_checks: d.log_health_checks,
         separate_errors: d.log_separate_errors,

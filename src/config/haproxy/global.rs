@@ -141,6 +141,24 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
                 "in 'global', warren knows 'stats socket', 'stats timeout' and 'stats maxconn'",
             ),
         },
+        "tune.bufsize" => {
+            if !super::no_more_than(words, 2, key, report, line) {
+                return;
+            }
+            if let Some(n) = report.check(line, super::number(key, words.get(1))) {
+                if n < crate::config::model::MIN_BUFSIZE {
+                    report.error(
+                        line,
+                        format!(
+                            "'tune.bufsize' must be at least {} bytes",
+                            crate::config::model::MIN_BUFSIZE
+                        ),
+                    );
+                } else {
+                    global.bufsize = Some(n);
+                }
+            }
+        }
         _ if key.starts_with("tune.") => report.warn(
             line,
             format!("'{key}' is ignored: warren sizes its buffers itself"),

@@ -70,7 +70,10 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
     } else {
         format!("no option {name}")
     };
-    let takes_arguments = matches!(name, "amqp-check" | "httpchk" | "amqp-terminate");
+    let takes_arguments = matches!(
+        name,
+        "amqp-check" | "httpchk" | "amqp-terminate" | "forwardfor"
+    );
     if !takes_arguments && args.len() > 1 {
         report.error(
             line,
@@ -137,8 +140,8 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
         _ if HTTP_ONLY.contains(&name) => {
             let directive = format!("option {name}");
             draft.http_only.retain(|h| h.directive != directive);
-            if name == "httplog" {
-                draft.httplog = enabled;
+            if !super::http::option(draft, name, &args[1..], enabled, line, report) {
+                return;
             }
             if enabled {
                 let effect = if name == "httplog" {
@@ -303,6 +306,7 @@ fn httpchk(args: &[String], line: usize, report: &mut Report) -> Result<CheckKin
         uri: uri.to_string(),
         headers: Vec::new(),
         expect_status: Vec::new(),
+        expect_body: None,
     }))
 }
 
@@ -314,9 +318,10 @@ pub fn http_check(draft: &mut Draft, words: &[String], line: usize, report: &mut
     }
     let result = match words.get(1).map(String::as_str) {
         Some("send") => http_check_send(draft, &words[2..], line, report),
-        Some("expect") => {
-            http_check_expect(&words[2..]).map(|codes| draft.http_check.expect_status = Some(codes))
-        }
+        Some("expect") => http_check_expect(&words[2..]).map(|e| match e {
+            Ok(codes) => draft.http_check.expect_status = Some(codes),
+            Err(body) => draft.http_check.expect_body = Some(body),
+        }),
         Some(
             other @ ("connect" | "disable-on-404" | "send-state" | "comment" | "set-var"
             | "unset-var" | "set-var-fmt"),
@@ -391,8 +396,13 @@ fn http_check_send(
     Ok(())
 }
 
-/// `http-check expect status <code>[,<code>...]`; other matches are refused.
-fn http_check_expect(args: &[String]) -> Result<Vec<u16>, String> {
+/// `http-check expect status <code>[,<code>...]` (`Ok(Ok(codes))`), `string <text>` or
+/// `rstring <regex>` (`Ok(Err(body))`); other matches are refused.
+#[allow(clippy::type_complexity)]
+fn http_check_expect(
+    args: &[String],
+) -> Result<Result<Vec<u16>, crate::config::model::BodyExpect>, String> {
+    use crate::config::model::BodyExpect;
     match args {
         [kind, pattern] if kind == "status" => pattern
             .split(',')
@@ -400,10 +410,18 @@ fn http_check_expect(args: &[String]) -> Result<Vec<u16>, String> {
                 Ok(n) if (100..=599).contains(&n) => Ok(n),
                 _ => Err(format!("'http-check expect status' expects HTTP status codes (100 to 599), not '{code}'")),
             })
-            .collect(),
+            .collect::<Result<Vec<u16>, String>>()
+            .map(Ok),
+        [kind, text] if kind == "string" => Ok(Err(BodyExpect::Contains(text.clone()))),
+        [kind, re] if kind == "rstring" => regex::Regex::new(re)
+            .map(|r| Err(BodyExpect::Matches(crate::config::rules::Pattern(r))))
+            .map_err(|e| format!("bad regular expression '{re}' in 'http-check expect rstring': {e}")),
         [kind, ..] if kind == "!" => Err("'http-check expect !' (a negated match) is not supported yet".to_string()),
-        [kind, ..] if matches!(kind.as_str(), "rstatus" | "string" | "rstring" | "hdr" | "fhdr" | "custom") => {
-            Err(format!("'http-check expect {kind}' is not supported yet: use 'http-check expect status <code>'"))
+        [kind, ..] if matches!(kind.as_str(), "string" | "rstring") => {
+            Err(format!("'http-check expect {kind}' needs one pattern (quote one with spaces)"))
+        }
+        [kind, ..] if matches!(kind.as_str(), "rstatus" | "hdr" | "fhdr" | "custom") => {
+            Err(format!("'http-check expect {kind}' is not supported yet: use 'status', 'string' or 'rstring'"))
         }
         [kind, ..] if kind == "status" => Err("'http-check expect status' needs one code or a comma-separated list, for example '200'".to_string()),
         [kind, ..] if matches!(kind.as_str(), "min-recv" | "comment" | "ok-status" | "error-status" | "tout-status" | "on-success" | "on-error" | "status-code") => {

@@ -9,13 +9,18 @@ use crate::config::suggest;
 use crate::config::{BindOptions, ClientVerify, MinVersion};
 
 /// Keywords warren implements or knowingly accepts, for suggestions.
-const KNOWN: [&str; 31] = [
+const KNOWN: [&str; 36] = [
     "hash-type",
     "tcp-check",
     "acl",
     "tcp-request",
     "use_backend",
     "use-server",
+    "http-request",
+    "http-response",
+    "monitor-uri",
+    "errorfiles",
+    "cookie",
     "mode",
     "bind",
     "default_backend",
@@ -45,7 +50,7 @@ const KNOWN: [&str; 31] = [
 
 /// Keywords warren knows but cannot honour yet: refusing them is safer than ignoring rules
 /// the user relies on.
-const UNSUPPORTED: [&str; 4] = ["http-request", "http-response", "tcp-response", "redirect"];
+const UNSUPPORTED: [&str; 2] = ["tcp-response", "redirect"];
 
 /// warren's own `rebalance` defaults: shed the excess over a minute, one session at a time.
 const DEFAULT_REBALANCE: Rebalance = Rebalance {
@@ -118,6 +123,11 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
                 report.warn(line, format!("'tcp-check' is ignored in {}: health checks belong to backends and listen sections", draft.describe()));
             }
         }
+        // An `acl` is read for the mode in force where it is written (mode comes first in
+        // any real section): HTTP fetches in `mode http`, TCP fetches otherwise.
+        "acl" if draft.mode() == Mode::Http => {
+            super::http_rules::keyword(draft, words, line, report);
+        }
         "acl" | "tcp-request" | "use_backend" | "use-server" => {
             super::rules::keyword(draft, words, line, report)
         }
@@ -136,11 +146,25 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
         "stats" => stats::keyword(draft, words, line, report),
         "server" => server::server(draft, words, line, report),
         "default-server" => server::default_server(draft, words, line, report),
-        "errorfile" => draft.http_only.push(HttpOnly {
-            line,
-            directive: "errorfile".into(),
-            effect: "it is ignored: warren sends no HTTP error pages",
-        }),
+        "cookie" => {
+            if let Some(c) = super::http::cookie(draft, words, line, report) {
+                draft.http.cookie = Some(c);
+                draft.http_only.push(HttpOnly {
+                    line,
+                    directive: "cookie".into(),
+                    effect: "it is ignored",
+                });
+            }
+        }
+        "http-request" | "http-response" | "monitor-uri" | "errorfile" | "errorfiles" => {
+            if super::http_rules::keyword(draft, words, line, report) {
+                draft.http_only.push(HttpOnly {
+                    line,
+                    directive: key.to_string(),
+                    effect: "it is ignored",
+                });
+            }
+        }
         // Free text for humans; nothing to do with it yet.
         "description" => {}
         "contimeout" | "clitimeout" | "srvtimeout" => {
@@ -174,7 +198,6 @@ fn mode(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     }
     match words.get(1).map(String::as_str) {
         Some("tcp") => draft.mode = Some(Mode::Tcp),
-        // Allowed here, refused later unless the proxy is a stats page.
         Some("http") => draft.mode = Some(Mode::Http),
         Some("amqp") => report.error(
             line,
@@ -187,7 +210,7 @@ fn mode(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
         Some(other) => report.error(
             line,
             format!(
-                "unknown mode '{other}'; use 'tcp' (or 'http' for a stats page){}",
+                "unknown mode '{other}'; use 'tcp' or 'http'{}",
                 suggest::hint(other, ["tcp", "http"])
             ),
         ),
@@ -401,7 +424,12 @@ fn balance(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
         },
     };
     let Some(algorithm) = algorithm else {
-        report.error(line, format!("'balance {name}' needs mode http, and warren does not proxy HTTP; use roundrobin, leastconn, source, ..."));
+        report.error(
+            line,
+            format!(
+                "'balance {name}' is not supported yet; use roundrobin, leastconn, source, ..."
+            ),
+        );
         return;
     };
     if no_more_than(words, 2, "balance", report, line) {
@@ -470,6 +498,18 @@ fn timeout(draft: &mut Draft, words: &[String], line: usize, report: &mut Report
     match name {
         "client" => t.client = value,
         "server" => t.server = value,
+        "http-request" | "http-keep-alive" => {
+            if name == "http-request" {
+                t.http_request = value;
+            } else {
+                t.http_keep_alive = value;
+            }
+            draft.http_only.push(HttpOnly {
+                line,
+                directive: keyword,
+                effect: "it is ignored",
+            });
+        }
         "connect" => t.connect = value,
         "queue" => t.queue = value,
         "check" => t.check = value,

@@ -17,7 +17,7 @@ pub fn path(key: &str, value: Option<&String>) -> Result<std::path::PathBuf, Str
 }
 
 /// Keywords warren implements, for suggestions.
-const KNOWN: [&str; 29] = [
+const KNOWN: [&str; 30] = [
     "check",
     "inter",
     "fastinter",
@@ -47,15 +47,15 @@ const KNOWN: [&str; 29] = [
     "sni",
     "verifyhost",
     "ssl-min-ver",
+    "cookie",
 ];
 
 /// Keywords warren knows but cannot honour yet.
-const UNSUPPORTED: [&str; 8] = [
+const UNSUPPORTED: [&str; 7] = [
     "addr",
     "resolvers",
     "init-addr",
     "agent-check",
-    "cookie",
     "id",
     "observe",
     "check-sni",
@@ -168,6 +168,16 @@ fn params(words: &[String], line: usize, report: &mut Report) -> Option<ServerPa
                     Ok(())
                 }
                 _ => Err("'verify' takes 'none' or 'required'".to_string()),
+            },
+            "cookie" => match value {
+                Some(v) if !v.is_empty() && !v.contains([';', ',', '|', '~', ' ']) => {
+                    p.cookie = Some(v.clone());
+                    Ok(())
+                }
+                Some(v) => Err(format!(
+                    "'cookie' value '{v}' may not contain ';', ',', '|', '~' or spaces"
+                )),
+                None => Err("'cookie' needs the value that names this server".to_string()),
             },
             "ca-file" => path(key, value).map(|v| p.ca_file = Some(v)),
             "crt" => path(key, value).map(|v| p.crt = Some(v)),

@@ -242,6 +242,11 @@ mod tests {
         assert_eq!(w(r"x \x41"), ["x", "A"]);
         assert_eq!(w(r"-m reg ^a\.b\d$"), ["-m", "reg", r"^a\.b\d$"]);
         assert_eq!(w(r"x \\"), ["x", r"\"]);
+        assert_eq!(
+            w(r"x v2-\1"),
+            ["x", r"v2-\1"],
+            "unknown escapes stay as written"
+        );
     }
 
     #[test]

@@ -25,6 +25,11 @@ fn rate_limit(own: Option<&RateLimitT>, d: Option<&RateLimitT>) -> RateLimit {
 impl Builder<'_, '_> {
     pub(super) fn build(&mut self, file: File) -> (Config, Origins) {
         let global = self.global(file.global);
+        let (userlists, errors) = super::http::userlists(&file.userlist);
+        for (offset, message) in errors {
+            self.report.error(self.lines.of(offset), message);
+        }
+        self.userlists = userlists;
         let mut config = Config {
             global,
             frontends: Vec::new(),
@@ -77,6 +82,7 @@ impl Builder<'_, '_> {
                 rebalance: rebalance.flatten(),
                 rules: Default::default(),
                 log: self.proxy_log(b.log.as_ref(), &d.log, &config.global),
+                http: self.http(b.http.as_ref(), d.http.as_ref()),
             });
             origins.backends.push(BackendLines {
                 line,
@@ -138,6 +144,7 @@ impl Builder<'_, '_> {
                 ),
                 rate_limit: rate_limit(f.rate_limit.as_ref(), d.rate_limit.as_ref()),
                 terminate: self.terminate(f.terminate.as_ref(), d.terminate.as_ref()),
+                http: self.http(f.http.as_ref(), d.http.as_ref()),
                 rules: Default::default(),
             });
             let handshake = f

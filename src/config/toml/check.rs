@@ -68,7 +68,15 @@ pub(super) fn parse(value: &Value) -> Result<CheckKind, String> {
 fn http(table: &Table) -> Result<HttpCheck, String> {
     only(
         table,
-        &["type", "method", "uri", "headers", "expect_status"],
+        &[
+            "type",
+            "method",
+            "uri",
+            "headers",
+            "expect_status",
+            "expect_string",
+            "expect_rstring",
+        ],
     )?;
     let uri = string(table, "uri")?.unwrap_or_else(|| "/".into());
     if uri != "*" && !uri.starts_with('/') {
@@ -115,11 +123,28 @@ fn http(table: &Table) -> Result<HttpCheck, String> {
             )
         }
     }
+    let expect_body = match (
+        string(table, "expect_string")?,
+        string(table, "expect_rstring")?,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err("give 'expect_string' or 'expect_rstring', not both".into())
+        }
+        (Some(s), None) => Some(crate::config::model::BodyExpect::Contains(s)),
+        (None, Some(r)) => Some(crate::config::model::BodyExpect::Matches(
+            crate::config::rules::Pattern(
+                regex::Regex::new(&r)
+                    .map_err(|e| format!("bad regular expression in 'expect_rstring': {e}"))?,
+            ),
+        )),
+        (None, None) => None,
+    };
     Ok(HttpCheck {
         method: string(table, "method")?.unwrap_or_else(|| "OPTIONS".into()),
         uri,
         headers,
         expect_status,
+        expect_body,
     })
 }
 

@@ -51,6 +51,16 @@ impl Builder<'_, '_> {
                     },
                 },
             }),
+            bufsize: g.bufsize.as_ref().and_then(|b| {
+                if *b.get_ref() < MIN_BUFSIZE {
+                    self.report.error(
+                        self.lines.span(b),
+                        format!("'bufsize' must be at least {MIN_BUFSIZE} bytes"),
+                    );
+                    return None;
+                }
+                Some(*b.get_ref())
+            }),
         }
     }
 
@@ -118,7 +128,9 @@ impl Builder<'_, '_> {
         }
         ProxyLog {
             targets,
-            tcplog: own.tcplog.or(defaults.tcplog).unwrap_or(false),
+            tcplog: own.tcplog.or(defaults.tcplog).unwrap_or(false)
+                || own.httplog.or(defaults.httplog).unwrap_or(false),
+            httplog: own.httplog.or(defaults.httplog).unwrap_or(false),
             dontlognull: own.dontlognull.or(defaults.dontlognull).unwrap_or(false),
             health_checks: own
                 .health_checks

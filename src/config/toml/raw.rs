@@ -18,6 +18,8 @@ pub(super) struct File {
     pub(super) backend: Vec<Spanned<BackendT>>,
     #[serde(default)]
     pub(super) stats: Vec<Spanned<StatsT>>,
+    #[serde(default)]
+    pub(super) userlist: Vec<Spanned<super::http::UserlistT>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -36,6 +38,8 @@ pub(super) struct GlobalT {
     pub(super) max_spread_checks: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) log: Vec<Spanned<LogT>>,
+    /// HAProxy's `tune.bufsize`: the largest HTTP head, in bytes.
+    pub(super) bufsize: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -76,6 +80,7 @@ pub(super) struct ProxyDefaultsT {
     pub(super) initial_frame_max: Option<Spanned<u32>>,
     pub(super) rate_limit: Option<RateLimitT>,
     pub(super) terminate: Option<TerminateT>,
+    pub(super) http: Option<super::http::HttpT>,
 }
 
 /// `terminate = { lenient = false, publish_buffer = 4194304 }`: `amqp-terminate` settings.
@@ -109,6 +114,8 @@ pub(super) struct TimeoutsT {
     pub(super) handshake: Option<Spanned<String>>,
     pub(super) client_hs: Option<Spanned<String>>,
     pub(super) failover: Option<Spanned<String>>,
+    pub(super) http_request: Option<Spanned<String>>,
+    pub(super) http_keep_alive: Option<Spanned<String>>,
 }
 
 /// `keepalive = { enabled = true, idle = "30s", interval = "10s", count = 3 }`.
@@ -136,6 +143,8 @@ pub(super) struct ProxyLogT {
     pub(super) global: Option<bool>,
     pub(super) targets: Option<Vec<Spanned<LogT>>>,
     pub(super) tcplog: Option<bool>,
+    /// HTTP mode: one line per request in HAProxy's httplog format.
+    pub(super) httplog: Option<bool>,
     pub(super) dontlognull: Option<bool>,
     pub(super) health_checks: Option<bool>,
     pub(super) separate_errors: Option<bool>,
@@ -165,6 +174,7 @@ pub(super) struct FrontendT {
     /// `acl`, `tcp-request` and `use_backend` lines in HAProxy syntax (see `toml_rules`).
     pub(super) rules: Option<Spanned<Vec<String>>>,
     pub(super) terminate: Option<TerminateT>,
+    pub(super) http: Option<super::http::HttpT>,
 }
 
 #[derive(Deserialize)]
@@ -183,6 +193,7 @@ pub(super) struct BackendT {
     pub(super) keepalive: Option<KeepaliveT>,
     /// `"tcp"`, `"amqp"`, or a table with a `type` (see [`Builder::check`]).
     pub(super) check: Option<Spanned<toml::Value>>,
+    pub(super) http: Option<super::http::HttpT>,
     pub(super) rebalance: Option<Spanned<RebalanceT>>,
     #[serde(default)]
     pub(super) server: Vec<Spanned<ServerT>>,
@@ -195,6 +206,8 @@ pub(super) struct BackendT {
 pub(super) struct ServerT {
     pub(super) name: String,
     pub(super) address: Spanned<String>,
+    /// HTTP mode: this server's value of the backend's persistence cookie.
+    pub(super) cookie: Option<String>,
     pub(super) check: Option<bool>,
     /// HAProxy's `port`: health checks go to this port.
     pub(super) check_port: Option<Spanned<u16>>,

@@ -166,6 +166,7 @@ impl Builder<'_, '_> {
                 },
             },
             check_send_proxy: s.check_send_proxy.unwrap_or(false),
+            cookie: s.cookie.clone(),
             tls,
         })
     }

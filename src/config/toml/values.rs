@@ -22,19 +22,13 @@ impl Builder<'_, '_> {
             "tcp" => Mode::Tcp,
             "amqp" => Mode::Amqp,
             "amqp-terminate" => Mode::AmqpTerminate,
-            "http" => {
-                self.report.error(
-                    line,
-                    "warren does not proxy HTTP; use a [[stats]] section for the stats page",
-                );
-                Mode::Tcp
-            }
+            "http" => Mode::Http,
             other => {
                 self.report.error(
                     line,
                     format!(
-                        "unknown mode '{other}'; use \"amqp\", \"amqp-terminate\" or \"tcp\"{}",
-                        suggest::hint(other, ["tcp", "amqp", "amqp-terminate"])
+                        "unknown mode '{other}'; use \"amqp\", \"amqp-terminate\", \"tcp\" or \"http\"{}",
+                        suggest::hint(other, ["tcp", "amqp", "amqp-terminate", "http"])
                     ),
                 );
                 Mode::Tcp
@@ -87,8 +81,23 @@ impl Builder<'_, '_> {
             server_fin: self.timeout(&own.server_fin, &d.server_fin),
             handshake: self.timeout(&own.handshake, &d.handshake),
             client_hs: self.timeout(&own.client_hs, &d.client_hs),
+            http_request: self.timeout(&own.http_request, &d.http_request),
+            http_keep_alive: self.timeout(&own.http_keep_alive, &d.http_keep_alive),
             failover: self.timeout(&own.failover, &d.failover),
         }
+    }
+
+    /// A proxy's `http` table over `[defaults]`'s (see `toml/http.rs`).
+    pub(super) fn http(
+        &mut self,
+        own: Option<&super::http::HttpT>,
+        d: Option<&super::http::HttpT>,
+    ) -> HttpProxy {
+        let (settings, errors) = super::http::http(own, d, &self.userlists);
+        for (offset, message) in errors {
+            self.report.error(self.lines.of(offset), message);
+        }
+        settings
     }
 
     /// The frontend's `terminate` table, else `[defaults]`'s, key by key.

@@ -1,0 +1,139 @@
+//! `acl`, `http-request`, `http-response`, `monitor-uri` and `errorfile` lines of a
+//! proxy section (the rules themselves are read by `config::rules_parse`).
+
+use super::draft::{Draft, Kind};
+use crate::config::report::Report;
+use crate::config::rules_parse::{self, Scope};
+
+/// Statuses `errorfile` may replace (HAProxy's list).
+pub const ERRORFILE_CODES: [u16; 17] = [
+    200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,
+];
+
+/// Handles one of these keywords; returns whether it was taken (errors are reported).
+pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) -> bool {
+    let key = words[0].as_str();
+    let in_defaults = draft.kind == Kind::Defaults;
+    match key {
+        "acl" | "http-request" | "http-response" if in_defaults => {
+            report.error(line, format!("'{key}' is not allowed in a defaults section (as in HAProxy 2.6): write it in the frontend, backend or listen section"));
+            false
+        }
+        "acl" => {
+            let userlists = std::sync::Arc::clone(&draft.userlists);
+            let scope = Scope {
+                acls: &[],
+                userlists: &userlists,
+                response: false,
+            };
+            let mut acls = std::mem::take(&mut draft.acls);
+            let result = rules_parse::acl(words, &mut acls, &scope);
+            draft.acls = acls;
+            match result {
+                Ok(()) => {
+                    draft.http.rules.acls.push(rules_parse::join(&words[1..]));
+                    true
+                }
+                Err(e) => {
+                    report.error(line, e);
+                    false
+                }
+            }
+        }
+        "http-request" | "http-response" => {
+            let scope = Scope {
+                acls: &draft.acls,
+                userlists: &draft.userlists,
+                response: key == "http-response",
+            };
+            match rules_parse::rule(&words[1..], &scope) {
+                Ok(rule) => {
+                    if key == "http-request" {
+                        draft.http.rules.request.push(rule);
+                    } else {
+                        draft.http.rules.response.push(rule);
+                    }
+                    true
+                }
+                Err(e) => {
+                    report.error(line, format!("{key}: {e}"));
+                    false
+                }
+            }
+        }
+        "monitor-uri" => {
+            match words.get(1) {
+                Some(uri) if uri.starts_with('/') && words.len() == 2 => {
+                    if !draft.kind.has_frontend() {
+                        report.warn(line, "'monitor-uri' is ignored in a backend section (it answers on frontends)");
+                        return false;
+                    }
+                    draft.http.rules.monitor_uri = Some(uri.clone());
+                    true
+                }
+                _ => {
+                    report.error(line, "'monitor-uri' needs one path starting with '/'");
+                    false
+                }
+            }
+        }
+        "errorfile" => {
+            let (Some(code), Some(path)) = (words.get(1), words.get(2)) else {
+                report.error(line, "'errorfile' needs a status code and a file");
+                return false;
+            };
+            let Some(code) = code
+                .parse::<u16>()
+                .ok()
+                .filter(|c| ERRORFILE_CODES.contains(c))
+            else {
+                report.error(line, format!("'errorfile {code}': warren (as HAProxy) replaces only these statuses: {ERRORFILE_CODES:?}"));
+                return false;
+            };
+            match errorfile(path) {
+                Ok(bytes) => {
+                    let files = &mut draft.http.rules.errorfiles;
+                    files.retain(|(c, _, _)| *c != code);
+                    files.push((code, bytes, path.clone()));
+                    true
+                }
+                Err(e) => {
+                    report.error(line, e);
+                    false
+                }
+            }
+        }
+        _ => {
+            report.error(line, "'errorfiles' (http-errors sections) is not supported yet; write one 'errorfile <code> <file>' per status");
+            false
+        }
+    }
+}
+
+/// Reads an HAProxy `.http` file: a complete HTTP/1.x response. Line ends in its head
+/// may be bare LFs (as hand-written files often have); they are sent as CRLF.
+pub fn errorfile(path: &str) -> Result<Vec<u8>, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("cannot read errorfile '{path}': {e}"))?;
+    if !(raw.starts_with(b"HTTP/1.0 ") || raw.starts_with(b"HTTP/1.1 ")) {
+        return Err(format!("errorfile '{path}' must hold a whole HTTP response, starting with 'HTTP/1.0' or 'HTTP/1.1'"));
+    }
+    let (head_end, sep) = match (find(&raw, b"\r\n\r\n"), find(&raw, b"\n\n")) {
+        (Some(a), Some(b)) if b < a => (b, 2),
+        (Some(a), _) => (a, 4),
+        (None, Some(b)) => (b, 2),
+        (None, None) => {
+            return Err(format!(
+                "errorfile '{path}' has no empty line after its headers"
+            ))
+        }
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).replace("\r\n", "\n");
+    let mut out = head.replace('\n', "\r\n").into_bytes();
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(&raw[head_end + sep..]);
+    Ok(out)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}

@@ -1,0 +1,598 @@
+//! One request and its response: a server connection (pooled or new, balanced per
+//! request), the request head and body to it, the response head and body back, then the
+//! connection kept (pool) or closed as the connection mode says, counters and the
+//! httplog line. A `101 Switching Protocols` answer to an `Upgrade` request turns both
+//! connections into a tunnel (WebSocket), bounded by `timeout tunnel`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::time::Instant;
+
+use super::body::{self, CopyError};
+use super::head::{self, Framing, Head, HeadError};
+use super::log::Record;
+use super::rewrite::{self, Edit, RequestPlan};
+use super::rules::{self, Outcome};
+use super::session::ms;
+use super::upstream::{self, Upstream};
+use super::{persist, reply, Shared};
+use crate::config::{ConnMode, Level};
+use crate::log::LocalTime;
+use crate::net::Stream;
+use crate::proxy::connect::FailReason;
+use crate::proxy::forward::{self, End, Meter, Tcp};
+use crate::state::{BackendState, FrontendState, NoServer, Process};
+
+/// What the exchanges of one client connection share.
+pub struct Ctx<'a> {
+    pub process: &'a Process,
+    pub frontend: &'a FrontendState,
+    pub backend: &'a Arc<BackendState>,
+    pub shared: &'a Shared,
+    /// The client (from the PROXY header when there was one).
+    pub peer: SocketAddr,
+    pub destination: SocketAddr,
+    /// The client came over TLS.
+    pub tls: bool,
+}
+
+/// The client connection and its buffers, reused from request to request.
+pub struct Conn {
+    pub client: Stream,
+    /// Bytes read from the client and not yet forwarded (the next pipelined request).
+    pub cbuf: BytesMut,
+    /// Bytes read from the server.
+    pub sbuf: BytesMut,
+    /// Outgoing heads are built here.
+    pub out: Vec<u8>,
+    /// Requests already served on this connection.
+    pub served: u32,
+}
+
+/// Why a response head did not come.
+enum NoResponse {
+    /// Closed (or failed) before a single byte.
+    Nothing,
+    Timeout,
+    Invalid,
+}
+
+/// Runs one exchange; returns whether the client connection stays open for another.
+pub async fn run(
+    ctx: &Ctx<'_>,
+    conn: &mut Conn,
+    req: Head,
+    started: Instant,
+    date: LocalTime,
+) -> bool {
+    let fe = &ctx.frontend.config;
+    let be = &ctx.backend.config;
+    let t_request = ms(started.elapsed());
+    ctx.frontend.counters.http.request();
+    ctx.backend.counters.http.request();
+    let mode = fe.http.connection.max(be.http.connection);
+    let mut rec = Record {
+        client: ctx.peer,
+        date,
+        frontend: &fe.name,
+        tls: ctx.tls,
+        backend: &be.name,
+        server: "<NOSRV>",
+        t_request: Some(t_request),
+        t_queue: None,
+        t_connect: None,
+        t_response: None,
+        t_total: 0,
+        status: -1,
+        bytes_to_client: 0,
+        cause: '-',
+        phase: '-',
+        cookie: ['-', '-'],
+        actconn: ctx.process.actconn(),
+        feconn: ctx.frontend.counters.current.load(Ordering::Relaxed),
+        beconn: 0,
+        srv_conn: 0,
+        retries: 0,
+        redispatched: false,
+        request: String::new(),
+    };
+    let logging = !ctx.frontend.logger.is_empty() && fe.log.tcplog;
+    if logging {
+        rec.request = format!("{} {} HTTP/1.{}", req.method(), req.target(), req.minor);
+    }
+    let keep = exchange(ctx, conn, &req, mode, &mut rec).await;
+    rec.t_total = ms(started.elapsed());
+    rec.beconn = ctx
+        .backend
+        .servers
+        .iter()
+        .map(|s| s.counters.current.load(Ordering::Relaxed))
+        .sum();
+    if rec.status > 0 {
+        ctx.frontend.counters.http.response(rec.status as u16);
+        ctx.backend.counters.http.response(rec.status as u16);
+    }
+    if logging {
+        let level = if rec.cause == '-' {
+            Level::Info
+        } else {
+            Level::Notice
+        };
+        ctx.frontend.logger.send(level, &rec.line());
+    }
+    keep
+}
+
+/// The exchange proper; fills `rec` as it goes.
+async fn exchange<'a>(
+    ctx: &Ctx<'a>,
+    conn: &mut Conn,
+    req: &Head,
+    mode: ConnMode,
+    rec: &mut Record<'a>,
+) -> bool {
+    let fe = &ctx.frontend.config;
+    let be = &ctx.backend.config;
+    let forwarded_for = fe
+        .http
+        .forwardfor
+        .as_ref()
+        .or(be.http.forwardfor.as_ref())
+        .filter(|f| !f.excepted(ctx.peer.ip()))
+        .map(|f| (f.header.as_str(), ctx.peer.ip()));
+    let no_body = req.framing == Framing::Empty;
+    // `monitor-uri` and `http-request` rules: frontend, then backend (a listen's rules are
+    // its frontend's).
+    let mut edits: Vec<Edit> = Vec::new();
+    let request_sets = [&fe.http.rules, &be.http.rules];
+    let tls = ctx.tls;
+    if let Outcome::Answer {
+        bytes,
+        status,
+        close,
+        cause,
+    } = rules::request(&request_sets, req, &mut edits, ctx.peer.ip(), tls, !no_body)
+    {
+        (rec.status, rec.cause, rec.phase) = (i32::from(status), cause, 'R');
+        rec.bytes_to_client = bytes.len() as u64;
+        let sent = body::write(&mut conn.client, &bytes, fe.timeouts.client).await;
+        return sent.is_ok() && !close && !req.close && mode != ConnMode::Close;
+    }
+    let persist = be.http.cookie.as_ref();
+    let now = unix_now();
+    let found = persist
+        .map(|c| persist::lookup(c, req, &ctx.backend.servers, now))
+        .unwrap_or_default();
+    if persist.is_some() {
+        rec.cookie[0] = found.flag;
+    }
+    edits.extend(found.edits.iter().cloned());
+    let plan = RequestPlan {
+        close: mode != ConnMode::KeepAlive,
+        forwarded_for,
+        edits: &edits,
+    };
+    rewrite::request(&mut conn.out, req, &plan);
+    // Idle server connections serve a client's later requests, and its first one when it
+    // has no body: should the server have closed the connection meanwhile, such a request
+    // is sent again on a new one, which a body already read could not be (HAProxy's
+    // `http-reuse safe` never reuses for a first request; a bodiless one is as safe).
+    conn.served += 1;
+    let mut reuse = mode == ConnMode::KeepAlive && (no_body || conn.served > 1);
+    'attempt: loop {
+        conn.sbuf.clear();
+        let mut up = match upstream::get(
+            ctx.backend,
+            &ctx.shared.pool,
+            ctx.peer,
+            ctx.destination,
+            reuse,
+            found.server,
+        )
+        .await
+        {
+            Ok(up) => up,
+            Err(failed) => {
+                rec.retries = failed.retries;
+                rec.redispatched = failed.redispatched;
+                rec.t_queue = failed.queue_time.map(ms);
+                (rec.cause, rec.phase) = match failed.reason {
+                    FailReason::NoServer(NoServer::QueueTimeout) => ('s', 'Q'),
+                    FailReason::NoServer(NoServer::QueueFull) => ('R', 'Q'),
+                    FailReason::NoServer(NoServer::Unavailable) => ('S', 'C'),
+                    FailReason::Refused => ('S', 'C'),
+                    FailReason::Timeout => ('s', 'C'),
+                };
+                if matches!(failed.reason, FailReason::NoServer(NoServer::Unavailable)) {
+                    ctx.backend
+                        .counters
+                        .no_server
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(s) = failed.server.as_deref().and_then(|n| ctx.backend.server(n)) {
+                    rec.server = named(ctx, s.id);
+                }
+                return answer(ctx, conn, 503, rec).await;
+            }
+        };
+        let server = Arc::clone(&up.slot.server);
+        server.counters.http.request();
+        rec.server = named(ctx, server.id);
+        rec.t_queue = Some(ms(up.queue_time));
+        rec.t_connect = Some(up.connect_time.map_or(0, ms));
+        rec.retries = up.retries;
+        rec.redispatched = up.redispatched;
+        rec.srv_conn = server.counters.current.load(Ordering::Relaxed);
+        let sent_at = Instant::now();
+        // The head, and the body unless the client waits for `100 Continue`.
+        if body::write(&mut up.stream, &conn.out, be.timeouts.server)
+            .await
+            .is_err()
+        {
+            if up.reused && no_body {
+                reuse = false;
+                continue 'attempt;
+            }
+            (rec.cause, rec.phase) = ('S', 'H');
+            return answer(ctx, conn, 502, rec).await;
+        }
+        server
+            .counters
+            .bytes_in
+            .fetch_add(conn.out.len() as u64, Ordering::Relaxed);
+        ctx.frontend
+            .counters
+            .bytes_in
+            .fetch_add(conn.out.len() as u64, Ordering::Relaxed);
+        let mut body_sent = no_body;
+        if !no_body && !req.expect_continue {
+            if !send_body(ctx, conn, &mut up, req.framing, rec).await {
+                return false;
+            }
+            body_sent = true;
+        }
+        let head_request = req.method() == "HEAD";
+        let res = loop {
+            match response_head(
+                &mut up.stream,
+                &mut conn.sbuf,
+                ctx.shared.bufsize,
+                be.timeouts.server,
+                head_request,
+            )
+            .await
+            {
+                Ok(res) if res.status == 100 && !body_sent => {
+                    // The server wants the body: pass its 100 on, then send the body.
+                    if body::write(&mut conn.client, &res.raw, fe.timeouts.client)
+                        .await
+                        .is_err()
+                    {
+                        (rec.cause, rec.phase) = ('C', 'D');
+                        return false;
+                    }
+                    if !send_body(ctx, conn, &mut up, req.framing, rec).await {
+                        return false;
+                    }
+                    body_sent = true;
+                }
+                Ok(res) if res.status < 200 && res.status != 101 => {
+                    // Other interim answers (102, 103) go to the client as they are.
+                    if body::write(&mut conn.client, &res.raw, fe.timeouts.client)
+                        .await
+                        .is_err()
+                    {
+                        (rec.cause, rec.phase) = ('C', 'D');
+                        return false;
+                    }
+                }
+                Ok(res) => break res,
+                Err(NoResponse::Nothing) if up.reused && no_body => {
+                    // A reused connection the server had closed: once more on a new one.
+                    reuse = false;
+                    continue 'attempt;
+                }
+                Err(NoResponse::Nothing) => {
+                    (rec.cause, rec.phase) = ('S', 'H');
+                    return answer(ctx, conn, 502, rec).await;
+                }
+                Err(NoResponse::Timeout) => {
+                    (rec.cause, rec.phase) = ('s', 'H');
+                    return answer(ctx, conn, 504, rec).await;
+                }
+                Err(NoResponse::Invalid) => {
+                    (rec.cause, rec.phase) = ('P', 'H');
+                    return answer(ctx, conn, 502, rec).await;
+                }
+            }
+        };
+        rec.t_response = Some(ms(sent_at.elapsed()));
+        rec.status = i32::from(res.status);
+        server.counters.http.response(res.status);
+        if res.status == 101 && req.upgrade {
+            return tunnel(ctx, conn, up, &res, rec).await;
+        }
+        // The client connection closes after this response when either side asked, the
+        // mode says so, the body's end is the server's close, the body of the request
+        // was not read (a final answer to `Expect: 100-continue`), or warren is stopping.
+        let close_client = req.close
+            || mode == ConnMode::Close
+            || res.framing == Framing::UntilClose
+            || !body_sent
+            || ctx.process.stop.is_cancelled();
+        // `http-response` rules: backend, then frontend.
+        let mut res_edits: Vec<Edit> = Vec::new();
+        let response_sets = [&be.http.rules, &fe.http.rules];
+        let peer = ctx.peer.ip();
+        if let Some(code) =
+            rules::response(&response_sets, req, &edits, &res, &mut res_edits, peer, tls)
+        {
+            // The server's answer is dropped (and its connection with it).
+            (rec.cause, rec.phase) = ('P', 'H');
+            return answer(ctx, conn, code, rec).await;
+        }
+        if let Some(c) = persist {
+            let direct = found.server == Some(server.id);
+            let a = persist::answer(c, &res, &server, &found, direct, req.method(), now);
+            rec.cookie[1] = a.flag;
+            res_edits.extend(a.edits);
+        }
+        rewrite::response(&mut conn.out, &res, req.minor, close_client, &res_edits);
+        if body::write(&mut conn.client, &conn.out, fe.timeouts.client)
+            .await
+            .is_err()
+        {
+            (rec.cause, rec.phase) = ('C', 'D');
+            return false;
+        }
+        let head_len = conn.out.len() as u64;
+        let copied = body::copy(
+            &mut up.stream,
+            &mut conn.sbuf,
+            &mut conn.client,
+            res.framing,
+            be.timeouts.server,
+            fe.timeouts.client,
+        )
+        .await;
+        let sent = head_len + copied.unwrap_or(0);
+        rec.bytes_to_client = sent;
+        server.counters.bytes_out.fetch_add(sent, Ordering::Relaxed);
+        ctx.frontend
+            .counters
+            .bytes_out
+            .fetch_add(sent, Ordering::Relaxed);
+        match copied {
+            Ok(_) => {}
+            Err(e) => {
+                (rec.cause, rec.phase) = match e {
+                    CopyError::ReadFailed | CopyError::Malformed => ('S', 'D'),
+                    CopyError::ReadTimeout => ('s', 'D'),
+                    CopyError::WriteFailed => ('C', 'D'),
+                    CopyError::WriteTimeout => ('c', 'D'),
+                };
+                return false;
+            }
+        }
+        let reusable = mode == ConnMode::KeepAlive
+            && !res.close
+            && res.framing != Framing::UntilClose
+            && conn.sbuf.is_empty()
+            && body_sent;
+        if reusable {
+            ctx.shared.pool.put(server.id, up.stream);
+        }
+        return !close_client;
+    }
+}
+
+/// Seconds since the UNIX epoch (cookie dates).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A server's name, borrowed from the backend (which outlives the exchange).
+fn named<'a>(ctx: &Ctx<'a>, id: usize) -> &'a str {
+    let backend: &'a Arc<BackendState> = ctx.backend;
+    backend.servers.get(id).map_or("<NOSRV>", |s| s.name())
+}
+
+/// Sends the request body; on failure sets the termination state and says so.
+async fn send_body(
+    ctx: &Ctx<'_>,
+    conn: &mut Conn,
+    up: &mut Upstream,
+    framing: Framing,
+    rec: &mut Record<'_>,
+) -> bool {
+    let fe = &ctx.frontend.config;
+    let be = &ctx.backend.config;
+    match body::copy(
+        &mut conn.client,
+        &mut conn.cbuf,
+        &mut up.stream,
+        framing,
+        fe.timeouts.client,
+        be.timeouts.server,
+    )
+    .await
+    {
+        Ok(n) => {
+            up.slot
+                .server
+                .counters
+                .bytes_in
+                .fetch_add(n, Ordering::Relaxed);
+            ctx.frontend
+                .counters
+                .bytes_in
+                .fetch_add(n, Ordering::Relaxed);
+            true
+        }
+        Err(CopyError::Malformed) => {
+            (rec.cause, rec.phase) = ('P', 'D');
+            let _ = body::write(
+                &mut conn.client,
+                &reply::custom(400, true, &[&fe.http.rules]).0,
+                fe.timeouts.client,
+            )
+            .await;
+            rec.status = 400;
+            false
+        }
+        Err(CopyError::ReadFailed) => {
+            (rec.cause, rec.phase) = ('C', 'D');
+            false
+        }
+        Err(CopyError::ReadTimeout) => {
+            (rec.cause, rec.phase) = ('c', 'D');
+            let _ = body::write(
+                &mut conn.client,
+                &reply::custom(408, true, &[&fe.http.rules]).0,
+                fe.timeouts.client,
+            )
+            .await;
+            rec.status = 408;
+            false
+        }
+        Err(CopyError::WriteFailed) | Err(CopyError::WriteTimeout) => {
+            (rec.cause, rec.phase) = ('S', 'D');
+            let _ = body::write(
+                &mut conn.client,
+                &reply::custom(502, true, &[&fe.http.rules, &be.http.rules]).0,
+                fe.timeouts.client,
+            )
+            .await;
+            rec.status = 502;
+            false
+        }
+    }
+}
+
+/// Reads a response head from the server.
+async fn response_head(
+    server: &mut Stream,
+    buf: &mut BytesMut,
+    bufsize: usize,
+    timeout: Option<Duration>,
+    head_request: bool,
+) -> Result<Head, NoResponse> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        if !buf.is_empty() {
+            match head::response(buf, bufsize, head_request) {
+                Ok(Some(h)) => {
+                    bytes::Buf::advance(buf, h.raw.len());
+                    return Ok(h);
+                }
+                Ok(None) => {}
+                Err(HeadError::TooLarge) | Err(HeadError::Invalid(_)) => {
+                    return Err(NoResponse::Invalid)
+                }
+            }
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match body::read(server, buf, left).await {
+            Ok(0) | Err(false) if buf.is_empty() => return Err(NoResponse::Nothing),
+            Ok(0) | Err(false) => return Err(NoResponse::Invalid),
+            Err(true) => return Err(NoResponse::Timeout),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// warren's own answer (HAProxy's error page); the client connection then closes.
+async fn answer(ctx: &Ctx<'_>, conn: &mut Conn, status: u16, rec: &mut Record<'_>) -> bool {
+    rec.status = i32::from(status);
+    let sets = [
+        &ctx.frontend.config.http.rules,
+        &ctx.backend.config.http.rules,
+    ];
+    let (page, _) = reply::custom(status, true, &sets);
+    rec.bytes_to_client = page.len() as u64;
+    let _ = body::write(&mut conn.client, &page, ctx.frontend.config.timeouts.client).await;
+    false
+}
+
+/// After `101 Switching Protocols`: the response head to the client, what either side
+/// already sent past its head, then bytes both ways until one side ends, with HAProxy's
+/// tunnel timeouts. The client connection ends with the tunnel.
+async fn tunnel(
+    ctx: &Ctx<'_>,
+    conn: &mut Conn,
+    mut up: Upstream,
+    res: &Head,
+    rec: &mut Record<'_>,
+) -> bool {
+    let fe = &ctx.frontend.config;
+    let be = &ctx.backend.config;
+    rewrite::response(&mut conn.out, res, 1, false, &[]);
+    let mut ok = body::write(&mut conn.client, &conn.out, fe.timeouts.client)
+        .await
+        .is_ok();
+    if ok && !conn.sbuf.is_empty() {
+        ok = body::write(&mut conn.client, &conn.sbuf, fe.timeouts.client)
+            .await
+            .is_ok();
+    }
+    if ok && !conn.cbuf.is_empty() {
+        ok = body::write(&mut up.stream, &conn.cbuf, be.timeouts.server)
+            .await
+            .is_ok();
+    }
+    if !ok {
+        (rec.cause, rec.phase) = ('C', 'D');
+        return false;
+    }
+    let server = Arc::clone(&up.slot.server);
+    let kill = server.kill_token();
+    let stop = ctx.process.stop.clone();
+    let killed = async move {
+        tokio::select! {
+            _ = kill.cancelled() => {}
+            _ = stop.cancelled() => {}
+        }
+    };
+    tokio::pin!(killed);
+    let mut tcp = Tcp {
+        frontend: &fe.timeouts,
+        backend: &be.timeouts,
+        splice: false,
+    };
+    let meters = [
+        Meter {
+            server: &server.counters.bytes_in,
+            frontend: &ctx.frontend.counters.bytes_in,
+        },
+        Meter {
+            server: &server.counters.bytes_out,
+            frontend: &ctx.frontend.counters.bytes_out,
+        },
+    ];
+    let t = forward::forward(
+        &mut conn.client,
+        &mut up.stream,
+        &mut tcp,
+        meters,
+        killed.as_mut(),
+    )
+    .await;
+    rec.bytes_to_client = conn.out.len() as u64 + t.to_client;
+    (rec.cause, rec.phase) = match t.end {
+        End::Closed => ('-', '-'),
+        End::ClientTimeout => ('c', 'D'),
+        End::ServerTimeout => ('s', 'D'),
+        End::Killed => ('K', 'D'),
+        End::ClientError
+        | End::Eof(forward::Side::Client)
+        | End::Violation(forward::Side::Client) => ('C', 'D'),
+        _ => ('S', 'D'),
+    };
+    false
+}

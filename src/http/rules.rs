@@ -1,0 +1,346 @@
+//! Running a proxy's `http-request` and `http-response` rules (and `monitor-uri`): each
+//! rule whose condition holds changes the message (headers, path) or answers in warren's
+//! name (deny, return, redirect, auth). Frontend rules run before backend rules on
+//! requests, after them on responses, as in HAProxy; the first answering rule ends it.
+
+use std::net::IpAddr;
+
+use super::acl::{self, Subject, Value};
+use super::head::Head;
+use super::reply;
+use super::rewrite::Edit;
+use crate::config::rules::{Action, Format, HttpRules, Part, RedirectKind};
+
+/// How request rules ended.
+pub enum Outcome {
+    /// Forward the (changed) request.
+    Forward,
+    /// Answer with these bytes; `close`: the connection ends after them. `cause` is the
+    /// log's termination character (`P` refused, `L` answered locally).
+    Answer {
+        bytes: Vec<u8>,
+        status: u16,
+        close: bool,
+        cause: char,
+    },
+}
+
+/// The value of a format string.
+fn render(f: &Format, s: &Subject<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in &f.0 {
+        match part {
+            Part::Text(t) => out.extend_from_slice(t.as_bytes()),
+            Part::Fetch(fetch) => match acl::fetch(fetch, s) {
+                Value::Text(v) => {
+                    if let Some(first) = v.first() {
+                        out.extend_from_slice(first);
+                    }
+                }
+                Value::Bool(b) => out.push(if b { b'1' } else { b'0' }),
+                Value::Addr(ip) => out.extend_from_slice(ip.to_string().as_bytes()),
+            },
+        }
+    }
+    out
+}
+
+/// Removes every header `name` (from the message and from earlier edits).
+fn delete(head: &Head, edits: &mut Vec<Edit>, name: &str) {
+    edits.retain(|e| match e {
+        Edit::AddNamed(n, _) => !n.eq_ignore_ascii_case(name),
+        Edit::Add(n, _) => !n.eq_ignore_ascii_case(name),
+        _ => true,
+    });
+    for (index, (n, _)) in head.headers().enumerate() {
+        if n.eq_ignore_ascii_case(name.as_bytes()) {
+            edits.push(Edit::Remove(index));
+        }
+    }
+}
+
+/// `replace-header`: every whole value of `name` matching `re` is rewritten.
+fn replace(head: &Head, edits: &mut Vec<Edit>, name: &str, re: &regex::Regex, with: &str) {
+    for (index, (n, v)) in head.headers().enumerate() {
+        if !n.eq_ignore_ascii_case(name.as_bytes()) {
+            continue;
+        }
+        let current = edits
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Edit::Remove(i) if *i == index => Some(None),
+                Edit::Replace(i, v) if *i == index => Some(Some(v.clone())),
+                _ => None,
+            })
+            .unwrap_or_else(|| Some(v.to_vec()));
+        let Some(current) = current else { continue };
+        let text = String::from_utf8_lossy(&current);
+        if re.is_match(&text) {
+            let new = re.replace(&text, with).into_owned().into_bytes();
+            edits.push(Edit::Replace(index, new));
+        }
+    }
+    for e in edits.iter_mut() {
+        if let Edit::AddNamed(n, v) = e {
+            if n.eq_ignore_ascii_case(name) {
+                let text = String::from_utf8_lossy(v).into_owned();
+                if re.is_match(&text) {
+                    *v = re.replace(&text, with).into_owned().into_bytes();
+                }
+            }
+        }
+    }
+}
+
+/// A header-changing action; `false` if the action is not one.
+fn edit(action: &Action, head: &Head, edits: &mut Vec<Edit>, s: &Subject<'_>) -> bool {
+    match action {
+        Action::SetHeader(name, f) => {
+            let v = render(f, s);
+            delete(head, edits, name);
+            edits.push(Edit::AddNamed(name.clone(), v));
+        }
+        Action::AddHeader(name, f) => {
+            let v = render(f, s);
+            edits.push(Edit::AddNamed(name.clone(), v));
+        }
+        Action::DelHeader(name) => delete(head, edits, name),
+        Action::ReplaceHeader(name, re, with) => replace(head, edits, name, &re.0, with),
+        _ => return false,
+    }
+    true
+}
+
+fn reason(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Unknown",
+    }
+}
+
+/// Runs `monitor-uri` and the request rules of `sets` (frontend first). `body`: the
+/// request has a body, which an answer leaves unread (the connection then closes).
+pub fn request(
+    sets: &[&HttpRules],
+    req: &Head,
+    edits: &mut Vec<Edit>,
+    client: IpAddr,
+    tls: bool,
+    body: bool,
+) -> Outcome {
+    let path = acl::path(req.target().as_bytes());
+    if sets
+        .first()
+        .and_then(|r| r.monitor_uri.as_deref())
+        .is_some_and(|m| m.as_bytes() == path)
+    {
+        let (bytes, close) = reply::custom(200, body, sets);
+        return Outcome::Answer {
+            bytes,
+            status: 200,
+            close,
+            cause: 'L',
+        };
+    }
+    for rules in sets {
+        for rule in &rules.request {
+            let holds = {
+                let s = Subject {
+                    request: req,
+                    request_edits: edits,
+                    response: None,
+                    client,
+                    tls,
+                };
+                acl::holds(rule.condition.as_ref(), &s)
+            };
+            if !holds {
+                continue;
+            }
+            let rendered = {
+                let s = Subject {
+                    request: req,
+                    request_edits: edits,
+                    response: None,
+                    client,
+                    tls,
+                };
+                match &rule.action {
+                    Action::SetPath(f) => Some(render(f, &s)),
+                    Action::Redirect { value, .. } => Some(render(value, &s)),
+                    _ => None,
+                }
+            };
+            let mut changed = edits.clone();
+            let s = Subject {
+                request: req,
+                request_edits: edits,
+                response: None,
+                client,
+                tls,
+            };
+            if edit(&rule.action, req, &mut changed, &s) {
+                *edits = changed;
+                continue;
+            }
+            match &rule.action {
+                Action::SetPath(_) => {
+                    let target = acl::target(req, edits);
+                    let query = target
+                        .iter()
+                        .position(|b| *b == b'?')
+                        .map(|i| target[i..].to_vec());
+                    let mut t = rendered.unwrap_or_default();
+                    if let Some(q) = query {
+                        t.extend_from_slice(&q);
+                    }
+                    edits.push(Edit::SetTarget(t));
+                }
+                Action::Deny(code) => {
+                    let (bytes, close) = reply::custom(*code, body, sets);
+                    return Outcome::Answer {
+                        bytes,
+                        status: *code,
+                        close,
+                        cause: 'P',
+                    };
+                }
+                Action::Auth { realm } => {
+                    let mut page = reply::page(401, body);
+                    let at = page
+                        .windows(2)
+                        .position(|w| w == b"\r\n")
+                        .map_or(0, |i| i + 2);
+                    let header = format!("www-authenticate: Basic realm=\"{realm}\"\r\n");
+                    page.splice(at..at, header.into_bytes());
+                    return Outcome::Answer {
+                        bytes: page,
+                        status: 401,
+                        close: body,
+                        cause: 'P',
+                    };
+                }
+                Action::Return {
+                    status,
+                    content_type,
+                    body: text,
+                } => {
+                    let mut out = format!(
+                        "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n",
+                        reason(*status),
+                        text.len()
+                    );
+                    if let Some(t) = content_type {
+                        out.push_str(&format!("content-type: {t}\r\n"));
+                    }
+                    if body {
+                        out.push_str("connection: close\r\n");
+                    }
+                    out.push_str("\r\n");
+                    out.push_str(text);
+                    return Outcome::Answer {
+                        bytes: out.into_bytes(),
+                        status: *status,
+                        close: body,
+                        cause: 'L',
+                    };
+                }
+                Action::Redirect { kind, code, .. } => {
+                    let value = rendered.unwrap_or_default();
+                    let target = acl::target(req, edits);
+                    let location: Vec<u8> = match kind {
+                        RedirectKind::Location => value,
+                        RedirectKind::Prefix => {
+                            let mut l = value;
+                            if l.ends_with(b"/") && target.starts_with(b"/") {
+                                l.pop();
+                            }
+                            l.extend_from_slice(target);
+                            l
+                        }
+                        RedirectKind::Scheme => {
+                            let host = req.header("host").unwrap_or(b"");
+                            let mut l = value;
+                            l.extend_from_slice(b"://");
+                            l.extend_from_slice(host);
+                            l.extend_from_slice(target);
+                            l
+                        }
+                    };
+                    let mut out = format!(
+                        "HTTP/1.1 {code} {}\r\ncontent-length: 0\r\nlocation: ",
+                        reason(*code)
+                    )
+                    .into_bytes();
+                    out.extend_from_slice(&location);
+                    out.extend_from_slice(b"\r\n");
+                    if body {
+                        out.extend_from_slice(b"connection: close\r\n");
+                    }
+                    out.extend_from_slice(b"\r\n");
+                    return Outcome::Answer {
+                        bytes: out,
+                        status: *code,
+                        close: body,
+                        cause: 'L',
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+    Outcome::Forward
+}
+
+/// Runs the response rules of `sets` (backend first, then frontend); `Some(code)` when a
+/// rule denies the response (the client then gets that status instead).
+pub fn response(
+    sets: &[&HttpRules],
+    req: &Head,
+    req_edits: &[Edit],
+    res: &Head,
+    edits: &mut Vec<Edit>,
+    client: IpAddr,
+    tls: bool,
+) -> Option<u16> {
+    for rules in sets {
+        for rule in &rules.response {
+            let mut changed = edits.clone();
+            let s = Subject {
+                request: req,
+                request_edits: req_edits,
+                response: Some((res, edits)),
+                client,
+                tls,
+            };
+            if !acl::holds(rule.condition.as_ref(), &s) {
+                continue;
+            }
+            if let Action::Deny(code) = rule.action {
+                return Some(code);
+            }
+            if edit(&rule.action, res, &mut changed, &s) {
+                *edits = changed;
+            }
+        }
+    }
+    None
+}
