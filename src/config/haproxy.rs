@@ -10,6 +10,7 @@
 //! or refused with a sentence saying so. Anything else is an error with a suggestion, never
 //! silently ignored.
 
+mod bind;
 mod draft;
 mod finish;
 mod global;

@@ -15,3 +15,4 @@ pub mod keepalive;
 pub mod listener;
 pub mod session;
 pub mod splice;
+pub mod tcp;

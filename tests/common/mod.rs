@@ -243,6 +243,8 @@ pub async fn wait_state(
 }
 
 pub mod amqp;
+pub mod hostile;
+pub mod tls;
 
 /// Starts warren from HAProxy-syntax text after `adjust` changed the loaded model (for
 /// settings a test needs before the parser knows them).

@@ -9,7 +9,8 @@ use tokio::time::Instant;
 
 use super::super::amqp::Amqp;
 use super::super::connect::Connected;
-use super::super::forward::{self, End, Meter, Tcp, Transfer};
+use super::super::forward::{self, End, Meter, Transfer};
+use super::super::tcp::Tcp;
 use super::end;
 use crate::amqp::frame::PROTOCOL_HEADER;
 use crate::config::Frontend;
