@@ -257,7 +257,7 @@ async fn close_code(s: &mut TcpStream) -> (u16, String) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn garbage_gets_the_answer_amqp_prescribes_and_touches_no_other_session() {
     count_panics();
     let mut node = Node::start(0).await;

@@ -85,7 +85,7 @@ async fn the_key_may_live_beside_the_certificate_and_a_directory_serves_by_sni()
     w.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn tls_to_servers_verifies_their_certificate() {
     let ca = Ca::new();
     let dir = tempdir();

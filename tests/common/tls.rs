@@ -156,6 +156,8 @@ pub async fn tls_backend(tag: &str, cert_pem: &str, key_pem: &str) -> SocketAddr
     let tag = format!("{tag}\n");
     tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {
+            // No Nagle delay (kernel time a paused test clock would jump past).
+            let _ = tcp.set_nodelay(true);
             let (acceptor, tag) = (acceptor.clone(), tag.clone());
             tokio::spawn(async move {
                 let Ok(mut s) = acceptor.accept(tcp).await else {
