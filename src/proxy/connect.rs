@@ -4,6 +4,15 @@
 //! Every failed attempt counts against the server's health at once (passive health), so
 //! a node that died between two active checks stops receiving sessions after `fall`
 //! failures instead of after `fall × inter`.
+//!
+//! In `amqp` mode a server is connected only once it has answered: warren sends the
+//! protocol header and waits for the first bytes of `connection.start`, within the same
+//! `timeout connect`. A frozen node (SIGSTOP, a stuck VM) still completes TCP handshakes,
+//! its kernel queueing them in the backlog, but never answers; without this step the
+//! client would wait for a `connection.start` that never comes. Such a node is a failed
+//! connect like a refused one: retried, redispatched, counted against its health. The
+//! client's own header was read (and checked) by warren and is not sent again; what the
+//! node answered is handed to the session, which passes it on first.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -13,8 +22,9 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::amqp::frame::PROTOCOL_HEADER;
 use crate::health::checker as checks;
 use crate::health::{CheckStatus, Probe};
 use crate::net::{Stream, Tls};
@@ -35,6 +45,44 @@ pub struct Connected {
     pub connect_time: Duration,
     pub retries: u32,
     pub redispatched: bool,
+    /// What the server answered while connecting (AMQP) and the servers left before it;
+    /// boxed and absent in the common case, since it lives as long as the session.
+    pub notes: Option<Box<Notes>>,
+}
+
+/// What connecting learned beyond the stream.
+#[derive(Debug, Default)]
+pub struct Notes {
+    /// AMQP: the server's first bytes (the start of `connection.start`), read to know it
+    /// answers; the client has not seen them yet.
+    pub greeting: Vec<u8>,
+    /// Servers tried and left, in order, with why.
+    pub left: Vec<Left>,
+}
+
+/// A server an attempt was given up on.
+#[derive(Debug, Clone)]
+pub struct Left {
+    pub server: String,
+    pub why: String,
+}
+
+/// The `left=` part of an AMQP-mode log line: `left=n2:"no connection.start within
+/// timeout connect"`, one per server left.
+pub fn left_text(left: &[Left]) -> String {
+    left.iter()
+        .map(|l| format!("left={}:\"{}\"", l.server, l.why.replace('"', "'")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What a server must do before it counts as connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// TCP (then the PROXY header and TLS, when configured) is enough: `mode tcp`.
+    Connected,
+    /// AMQP: the server answers the protocol header (with `connection.start`).
+    AmqpStart,
 }
 
 /// Why a session could not reach any server.
@@ -46,6 +94,8 @@ pub struct Failed {
     pub redispatched: bool,
     /// The last server tried, if any.
     pub server: Option<String>,
+    /// Every server left, with why.
+    pub left: Vec<Left>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +114,7 @@ pub async fn connect(
     backend: &Arc<BackendState>,
     client_addr: SocketAddr,
     destination: SocketAddr,
+    answer: Answer,
 ) -> Result<Connected, Failed> {
     let client = client_addr.ip();
     let cfg = &backend.config;
@@ -72,6 +123,7 @@ pub async fn connect(
     let mut exclude: Vec<usize> = Vec::new();
     let mut queue_time = Duration::ZERO;
     let mut connect_started: Option<Instant> = None;
+    let mut left: Vec<Left> = Vec::new();
 
     let queued_at = Instant::now();
     let mut slot = match backend.acquire(client, &exclude).await {
@@ -83,6 +135,7 @@ pub async fn connect(
                 0,
                 false,
                 None,
+                Vec::new(),
             ))
         }
     };
@@ -93,10 +146,23 @@ pub async fn connect(
         let last_server = Some(server.name().to_string());
         let started = Instant::now();
         connect_started.get_or_insert(started);
-        let attempt = establish(&server, cfg.timeouts.connect, client_addr, destination).await;
-        let err = match attempt {
-            Ok(stream) => {
+        let deadline = cfg.timeouts.connect.map(|t| started + t);
+        let attempt = match establish(&server, cfg.timeouts.connect, client_addr, destination).await
+        {
+            Ok(mut stream) if answer == Answer::AmqpStart => {
+                match await_start(&mut stream, deadline).await {
+                    Ok(greeting) => Ok((stream, greeting)),
+                    Err(e) => Err((e, true)),
+                }
+            }
+            Ok(stream) => Ok((stream, Vec::new())),
+            Err(e) => Err((e, false)),
+        };
+        let (err, unanswered) = match attempt {
+            Ok((stream, greeting)) => {
                 let connect_time = connect_started.map_or(Duration::ZERO, |s| s.elapsed());
+                let notes = (!greeting.is_empty() || !left.is_empty())
+                    .then(|| Box::new(Notes { greeting, left }));
                 return Ok(Connected {
                     stream,
                     slot,
@@ -104,20 +170,28 @@ pub async fn connect(
                     connect_time,
                     retries,
                     redispatched,
+                    notes,
                 });
             }
-            Err(err) => err,
+            Err(e) => e,
         };
         server
             .counters
             .connect_errors
             .fetch_add(1, Ordering::Relaxed);
         let timed_out = err.kind() == std::io::ErrorKind::TimedOut;
+        left.push(Left {
+            server: server.name().to_string(),
+            why: err.to_string(),
+        });
         if server.config.check {
-            let status = if timed_out {
-                CheckStatus::L4TimeOut
-            } else {
-                CheckStatus::L4Con
+            // A node that took the connection but did not answer fails at layer 7, as
+            // `option amqp-check` would report it.
+            let status = match (unanswered, timed_out) {
+                (false, true) => CheckStatus::L4TimeOut,
+                (false, false) => CheckStatus::L4Con,
+                (true, true) => CheckStatus::L7TimeOut,
+                (true, false) => CheckStatus::L7Rsp,
             };
             let probe = Probe {
                 status,
@@ -138,6 +212,7 @@ pub async fn connect(
                 retries,
                 redispatched,
                 last_server,
+                left,
             ));
         }
         retries += 1;
@@ -167,6 +242,7 @@ pub async fn connect(
                         retries,
                         redispatched,
                         last_server,
+                        left,
                     ))
                 }
             };
@@ -186,6 +262,7 @@ fn failed(
     retries: u32,
     redispatched: bool,
     server: Option<String>,
+    left: Vec<Left>,
 ) -> Failed {
     Failed {
         reason,
@@ -193,6 +270,35 @@ fn failed(
         retries,
         redispatched,
         server,
+        left,
+    }
+}
+
+/// AMQP: sends the protocol header and waits, until `deadline`, for the server's first
+/// bytes (its `connection.start`). Returns them, to be passed on to the client.
+async fn await_start(stream: &mut Stream, deadline: Option<Instant>) -> std::io::Result<Vec<u8>> {
+    let exchange = async {
+        stream.write_all(PROTOCOL_HEADER).await?;
+        // connection.start is a few hundred bytes; more waits in the socket for the loop.
+        let mut buf = vec![0u8; 4096];
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed the connection instead of answering the AMQP protocol header",
+            ));
+        }
+        // Copied out: the session keeps it until the client has it, not 4 KiB.
+        Ok(buf[..n].to_vec())
+    };
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, exchange).await.map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no connection.start within timeout connect",
+            )
+        })?,
+        None => exchange.await,
     }
 }
 

@@ -131,10 +131,13 @@ pub fn run(
             }
         }
 
-        let mut conn = match connect(&process, backend, &edge).await {
+        let mut conn = match connect(&process, backend, &edge, amqp_mode).await {
             Ok(conn) => conn,
             Err(failure) => {
                 let server_name = failure.server;
+                if amqp_mode && !failure.left.is_empty() {
+                    rec.extra = Some(connect::left_text(&failure.left));
+                }
                 rec.queue_ms = failure.queue_ms;
                 rec.retries = failure.retries;
                 rec.redispatched = failure.redispatched;
@@ -203,6 +206,8 @@ struct ConnectFailure {
     redispatched: bool,
     /// The last server tried; empty when none was.
     server: String,
+    /// Every server left, with why.
+    left: Vec<connect::Left>,
 }
 
 /// The connect phase: a server picked (queueing for a slot), connected, with retries and
@@ -211,11 +216,19 @@ async fn connect(
     process: &Process,
     backend: &Arc<BackendState>,
     edge: &edge::Edge,
+    amqp_mode: bool,
 ) -> Result<Connected, ConnectFailure> {
+    // AMQP: a server is connected once it answered the protocol header (a frozen node
+    // accepts TCP but never answers).
+    let answer = if amqp_mode {
+        connect::Answer::AmqpStart
+    } else {
+        connect::Answer::Connected
+    };
     let attempt = tokio::select! {
         // Boxed: connecting (queue, retries, timers) needs more state than forwarding, and
         // only for a moment; unboxed it would stay reserved in every idle session's task.
-        r = Box::pin(connect::connect(backend, edge.peer, edge.destination)) => r,
+        r = Box::pin(connect::connect(backend, edge.peer, edge.destination, answer)) => r,
         _ = process.stop.cancelled() => {
             return Err(ConnectFailure {
                 cause: Cause::Killed,
@@ -224,6 +237,7 @@ async fn connect(
                 retries: 0,
                 redispatched: false,
                 server: String::new(),
+                left: Vec::new(),
             });
         }
     };
@@ -248,6 +262,7 @@ async fn connect(
         retries: failed.retries,
         redispatched: failed.redispatched,
         server: failed.server.unwrap_or_default(),
+        left: failed.left,
     })
 }
 
