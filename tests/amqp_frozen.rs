@@ -36,11 +36,11 @@ async fn a_node_that_does_not_answer_the_header_is_left_for_one_that_does() {
     let w = start(&cfg(
         syslog.port(),
         "    retries 3\n    option redispatch",
-        // `fall 1`: one failed connect marks it DOWN (passive health); `rise 2` and a long
-        // `inter`: the TCP check it asks for (which a frozen node passes) cannot bring it
-        // back during the test.
+        // `fall 3`, yet one unanswered header marks it DOWN at once (passive health); `rise
+        // 2` and a long `inter`: the TCP check it asks for (which a frozen node passes)
+        // cannot bring it back during the test.
         &format!(
-            "    server frozen {frozen_addr} check inter 1h rise 2 fall 1\n    server live {}",
+            "    server frozen {frozen_addr} check inter 1h rise 2 fall 3\n    server live {}",
             node.addr
         ),
     ));

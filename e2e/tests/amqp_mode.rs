@@ -128,6 +128,10 @@ async fn a_frozen_node_never_costs_a_client_its_connection() {
         let frozen_for = frozen_at.elapsed();
         t.lab.run_async(&["thaw", "2"]).await?;
         let slowest = opened?;
+        let down = proxy
+            .wait_server_state("clusterRabbit2", "DOWN", mark, Duration::from_secs(10))
+            .await
+            .context("the frozen node was not marked DOWN")?;
         proxy
             .log
             .wait_for(
@@ -138,9 +142,10 @@ async fn a_frozen_node_never_costs_a_client_its_connection() {
             .await
             .context("no log line says the frozen node was left, and why")?;
         eprintln!(
-            "[e2e] node 2 frozen for {:.1}s: 20 of 20 AMQP handshakes through warren succeeded, the slowest in {:.2}s",
+            "[e2e] node 2 frozen for {:.1}s: 20 of 20 AMQP handshakes through warren succeeded, the slowest in {:.2}s; marked DOWN {:.2}s after the freeze",
             frozen_for.as_secs_f64(),
-            slowest.as_secs_f64()
+            slowest.as_secs_f64(),
+            down.saturating_duration_since(frozen_at).as_secs_f64()
         );
         Ok(())
     })

@@ -10,7 +10,8 @@
 //! `timeout connect`. A frozen node (SIGSTOP, a stuck VM) still completes TCP handshakes,
 //! its kernel queueing them in the backlog, but never answers; without this step the
 //! client would wait for a `connection.start` that never comes. Such a node is a failed
-//! connect like a refused one: retried, redispatched, counted against its health. The
+//! connect like a refused one: retried, redispatched, and marked DOWN at once (it may
+//! still pass a TCP check, so `fall` consecutive failures might never come). The
 //! client's own header was read (and checked) by warren and is not sent again; what the
 //! node answered is handed to the session, which passes it on first.
 
@@ -198,7 +199,11 @@ pub async fn connect(
                 info: format!("a session's connect failed: {err}"),
                 duration: started.elapsed(),
             };
-            checks::record(backend, &server, probe, true);
+            if unanswered {
+                checks::record_unusable(backend, &server, probe);
+            } else {
+                checks::record(backend, &server, probe, true);
+            }
         }
         if retries >= cfg.retries {
             let reason = if timed_out {
