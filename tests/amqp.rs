@@ -63,7 +63,7 @@ async fn a_non_amqp_client_gets_the_protocol_header_and_never_reaches_a_node() {
     w.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_stalling_in_the_handshake_is_closed() {
     let node = Node::start(0).await;
     let w = start_adjusted(
@@ -94,7 +94,7 @@ async fn a_client_stalling_in_the_handshake_is_closed() {
     w.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_quiet_session_without_heartbeats_outlives_timeout_client_and_server() {
     let mut node = Node::start(0).await;
     let w = start_adjusted(
@@ -106,7 +106,8 @@ async fn a_quiet_session_without_heartbeats_outlives_timeout_client_and_server()
     );
     let mut c = Client::connect(w.addr("px"), 0).await;
     assert!(matches!(node.next().await, NodeEvent::Opened));
-    // Real time passes, many times timeout client/server; in tcp mode this session would be cut.
+    // Many times timeout client/server pass (on the paused clock, warren's timers fire first
+    // if they apply); in tcp mode this session would be cut.
     tokio::time::sleep(Duration::from_millis(800)).await;
     c.stream
         .write_all(&warren::amqp::methods::connection_close(200, "done"))
@@ -120,7 +121,7 @@ async fn a_quiet_session_without_heartbeats_outlives_timeout_client_and_server()
     w.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_that_stops_heartbeating_is_declared_dead() {
     let mut node = Node::start(1).await;
     let w = start_adjusted(
@@ -235,7 +236,7 @@ async fn stopping_warren_closes_amqp_sessions_politely_on_both_sides() {
     stopping.await.expect("stopped");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_malformed_frame_closes_that_session_only() {
     let mut node = Node::start(0).await;
     let w = start_adjusted(
@@ -277,7 +278,7 @@ async fn a_malformed_frame_closes_that_session_only() {
     w.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn frames_over_the_limit_get_connection_close_501_before_and_after_tune() {
     let mut node = Node::start(0).await;
     let w = start_adjusted(
@@ -340,7 +341,7 @@ async fn frames_over_the_limit_get_connection_close_501_before_and_after_tune() 
     w.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn rebalance_sheds_the_excess_to_a_node_that_came_back() {
     let (a, b) = (Node::start(0).await, Node::start(0).await);
     let c_addr = refused_addr().await;

@@ -276,7 +276,7 @@ async fn credentials_never_reach_the_logs() {
     let web = Backend::tagged("not http").await;
     let dir = tempdir();
     let path = dir.join("warren.cfg");
-    let (port, stats_port) = (free_port(), free_port());
+    let [port, stats_port] = free_ports();
     let hdr = base64::engine::general_purpose::STANDARD.encode("monitor:HdrSecret-5150");
     let text = format!(
         "global\n    log stderr local0 debug\n\

@@ -219,7 +219,7 @@ async fn server_maxconn_queues_until_a_slot_frees() {
     w.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn timeout_queue_closes_a_waiting_client() {
     let a = Backend::tagged("a").await;
     let w = start(&cfg(
@@ -238,7 +238,7 @@ async fn timeout_queue_closes_a_waiting_client() {
     w.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn timeout_client_cuts_an_idle_session() {
     let a = Backend::tagged("a").await;
     let w = start(&format!(
@@ -259,7 +259,7 @@ async fn timeout_client_cuts_an_idle_session() {
     w.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn timeout_server_cuts_an_idle_session() {
     let a = Backend::tagged("a").await;
     let w = start(&cfg(
@@ -274,7 +274,7 @@ async fn timeout_server_cuts_an_idle_session() {
     w.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn timeout_tunnel_replaces_client_and_server() {
     let a = Backend::tagged("a").await;
     let w = start(&format!(
@@ -291,7 +291,7 @@ async fn timeout_tunnel_replaces_client_and_server() {
     w.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn timeout_connect_then_redispatch() {
     let a = Backend::tagged("a").await;
     let (hole, _fill, _sock) = blackhole();

@@ -15,6 +15,7 @@
 //! silently ignored.
 
 mod acl;
+mod bind;
 mod cond;
 mod draft;
 mod finish;

@@ -107,6 +107,24 @@ fn budget(inter: Duration, connect: Option<Duration>, check: Option<Duration>) -
 /// session's failed connect rather than from the checker; a passive failure also asks the
 /// checker to look again soon.
 pub fn record(backend: &BackendState, server: &Arc<ServerState>, probe: Probe, passive: bool) {
+    apply(backend, server, probe, passive, false);
+}
+
+/// A session found the server unusable (AMQP: it took the connection but did not answer
+/// the protocol header, as a frozen node does): DOWN at once, whatever `fall` says, as
+/// HAProxy's `on-error mark-down`. Such a node may still pass a TCP check; it needs
+/// `rise` passes to come back.
+pub fn record_unusable(backend: &BackendState, server: &Arc<ServerState>, probe: Probe) {
+    apply(backend, server, probe, true, true);
+}
+
+fn apply(
+    backend: &BackendState,
+    server: &Arc<ServerState>,
+    probe: Probe,
+    passive: bool,
+    mark_down: bool,
+) {
     let passed = probe.status.passed();
     let transition = {
         let mut health = server.health();
@@ -116,7 +134,11 @@ pub fn record(backend: &BackendState, server: &Arc<ServerState>, probe: Probe, p
         let before = health.state.status_text();
         // HAProxy logs the first result too (the result changed from "unknown").
         let first = health.last_check.is_none();
-        let transition = health.state.record(passed);
+        let transition = if mark_down && !passed {
+            health.state.mark_down()
+        } else {
+            health.state.record(passed)
+        };
         let after = health.state.status_text();
         if let Some(t) = transition {
             let now = Instant::now();

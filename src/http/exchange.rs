@@ -24,7 +24,8 @@ use crate::config::{ConnMode, Level};
 use crate::log::LocalTime;
 use crate::net::Stream;
 use crate::proxy::connect::FailReason;
-use crate::proxy::forward::{self, End, Meter, Tcp};
+use crate::proxy::forward::{self, End, Meter};
+use crate::proxy::tcp::Tcp;
 use crate::state::{BackendState, FrontendState, NoServer, Process};
 
 /// What the exchanges of one client connection share.

@@ -174,5 +174,6 @@ fn failed(
         retries,
         redispatched,
         server,
+        left: Vec::new(),
     }
 }

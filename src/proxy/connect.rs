@@ -4,6 +4,16 @@
 //! Every failed attempt counts against the server's health at once (passive health), so
 //! a node that died between two active checks stops receiving sessions after `fall`
 //! failures instead of after `fall × inter`.
+//!
+//! In `amqp` mode a server is connected only once it has answered: warren sends the
+//! protocol header and waits for the first bytes of `connection.start`, within the same
+//! `timeout connect`. A frozen node (SIGSTOP, a stuck VM) still completes TCP handshakes,
+//! its kernel queueing them in the backlog, but never answers; without this step the
+//! client would wait for a `connection.start` that never comes. Such a node is a failed
+//! connect like a refused one: retried, redispatched, and marked DOWN at once (it may
+//! still pass a TCP check, so `fall` consecutive failures might never come). The
+//! client's own header was read (and checked) by warren and is not sent again; what the
+//! node answered is handed to the session, which passes it on first.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -13,8 +23,9 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::amqp::frame::PROTOCOL_HEADER;
 use crate::health::checker as checks;
 use crate::health::{CheckStatus, Probe};
 use crate::net::{Stream, Tls};
@@ -38,6 +49,44 @@ pub struct Connected {
     /// Client bytes read by `tcp-request content` inspection and sent ahead of the
     /// session's data (for the log line's byte count).
     pub prefix_sent: u64,
+    /// What the server answered while connecting (AMQP) and the servers left before it;
+    /// boxed and absent in the common case, since it lives as long as the session.
+    pub notes: Option<Box<Notes>>,
+}
+
+/// What connecting learned beyond the stream.
+#[derive(Debug, Default)]
+pub struct Notes {
+    /// AMQP: the server's first bytes (the start of `connection.start`), read to know it
+    /// answers; the client has not seen them yet.
+    pub greeting: Vec<u8>,
+    /// Servers tried and left, in order, with why.
+    pub left: Vec<Left>,
+}
+
+/// A server an attempt was given up on.
+#[derive(Debug, Clone)]
+pub struct Left {
+    pub server: String,
+    pub why: String,
+}
+
+/// The `left=` part of an AMQP-mode log line: `left=n2:"no connection.start within
+/// timeout connect"`, one per server left.
+pub fn left_text(left: &[Left]) -> String {
+    left.iter()
+        .map(|l| format!("left={}:\"{}\"", l.server, l.why.replace('"', "'")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What a server must do before it counts as connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// TCP (then the PROXY header and TLS, when configured) is enough: `mode tcp`.
+    Connected,
+    /// AMQP: the server answers the protocol header (with `connection.start`).
+    AmqpStart,
 }
 
 /// Why a session could not reach any server.
@@ -49,6 +98,8 @@ pub struct Failed {
     pub redispatched: bool,
     /// The last server tried, if any.
     pub server: Option<String>,
+    /// Every server left, with why.
+    pub left: Vec<Left>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +119,9 @@ pub async fn connect(
     client_addr: SocketAddr,
     destination: SocketAddr,
     use_server: Option<usize>,
+    answer: Answer,
 ) -> Result<Connected, Failed> {
-    connect_excluding(backend, client_addr, destination, use_server, &[]).await
+    connect_excluding(backend, client_addr, destination, use_server, answer, &[]).await
 }
 
 /// [`connect`], never to the servers in `avoid` (by id) while another is usable: a
@@ -79,6 +131,7 @@ pub async fn connect_excluding(
     client_addr: SocketAddr,
     destination: SocketAddr,
     use_server: Option<usize>,
+    answer: Answer,
     avoid: &[usize],
 ) -> Result<Connected, Failed> {
     let client = client_addr.ip();
@@ -88,6 +141,7 @@ pub async fn connect_excluding(
     let mut exclude: Vec<usize> = avoid.to_vec();
     let mut queue_time = Duration::ZERO;
     let mut connect_started: Option<Instant> = None;
+    let mut left: Vec<Left> = Vec::new();
 
     let queued_at = Instant::now();
     // `use-server` first (HAProxy: a named server is used when usable, else balancing).
@@ -111,6 +165,7 @@ pub async fn connect_excluding(
                 0,
                 false,
                 None,
+                Vec::new(),
             ))
         }
     };
@@ -121,10 +176,23 @@ pub async fn connect_excluding(
         let last_server = Some(server.name().to_string());
         let started = Instant::now();
         connect_started.get_or_insert(started);
-        let attempt = establish(&server, cfg.timeouts.connect, client_addr, destination).await;
-        let err = match attempt {
-            Ok(stream) => {
+        let deadline = cfg.timeouts.connect.map(|t| started + t);
+        let attempt = match establish(&server, cfg.timeouts.connect, client_addr, destination).await
+        {
+            Ok(mut stream) if answer == Answer::AmqpStart => {
+                match await_start(&mut stream, deadline).await {
+                    Ok(greeting) => Ok((stream, greeting)),
+                    Err(e) => Err((e, true)),
+                }
+            }
+            Ok(stream) => Ok((stream, Vec::new())),
+            Err(e) => Err((e, false)),
+        };
+        let (err, unanswered) = match attempt {
+            Ok((stream, greeting)) => {
                 let connect_time = connect_started.map_or(Duration::ZERO, |s| s.elapsed());
+                let notes = (!greeting.is_empty() || !left.is_empty())
+                    .then(|| Box::new(Notes { greeting, left }));
                 return Ok(Connected {
                     stream,
                     slot,
@@ -133,27 +201,39 @@ pub async fn connect_excluding(
                     retries,
                     redispatched,
                     prefix_sent: 0,
+                    notes,
                 });
             }
-            Err(err) => err,
+            Err(e) => e,
         };
         server
             .counters
             .connect_errors
             .fetch_add(1, Ordering::Relaxed);
         let timed_out = err.kind() == std::io::ErrorKind::TimedOut;
+        left.push(Left {
+            server: server.name().to_string(),
+            why: err.to_string(),
+        });
         if server.config.check {
-            let status = if timed_out {
-                CheckStatus::L4TimeOut
-            } else {
-                CheckStatus::L4Con
+            // A node that took the connection but did not answer fails at layer 7, as
+            // `option amqp-check` would report it.
+            let status = match (unanswered, timed_out) {
+                (false, true) => CheckStatus::L4TimeOut,
+                (false, false) => CheckStatus::L4Con,
+                (true, true) => CheckStatus::L7TimeOut,
+                (true, false) => CheckStatus::L7Rsp,
             };
             let probe = Probe {
                 status,
                 info: format!("a session's connect failed: {err}"),
                 duration: started.elapsed(),
             };
-            checks::record(backend, &server, probe, true);
+            if unanswered {
+                checks::record_unusable(backend, &server, probe);
+            } else {
+                checks::record(backend, &server, probe, true);
+            }
         }
         if retries >= cfg.retries {
             let reason = if timed_out {
@@ -167,6 +247,7 @@ pub async fn connect_excluding(
                 retries,
                 redispatched,
                 last_server,
+                left,
             ));
         }
         retries += 1;
@@ -196,6 +277,7 @@ pub async fn connect_excluding(
                         retries,
                         redispatched,
                         last_server,
+                        left,
                     ))
                 }
             };
@@ -215,6 +297,7 @@ fn failed(
     retries: u32,
     redispatched: bool,
     server: Option<String>,
+    left: Vec<Left>,
 ) -> Failed {
     Failed {
         reason,
@@ -222,6 +305,35 @@ fn failed(
         retries,
         redispatched,
         server,
+        left,
+    }
+}
+
+/// AMQP: sends the protocol header and waits, until `deadline`, for the server's first
+/// bytes (its `connection.start`). Returns them, to be passed on to the client.
+async fn await_start(stream: &mut Stream, deadline: Option<Instant>) -> std::io::Result<Vec<u8>> {
+    let exchange = async {
+        stream.write_all(PROTOCOL_HEADER).await?;
+        // connection.start is a few hundred bytes; more waits in the socket for the loop.
+        let mut buf = vec![0u8; 4096];
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed the connection instead of answering the AMQP protocol header",
+            ));
+        }
+        // Copied out: the session keeps it until the client has it, not 4 KiB.
+        Ok(buf[..n].to_vec())
+    };
+    match deadline {
+        Some(d) => tokio::time::timeout_at(d, exchange).await.map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no connection.start within timeout connect",
+            )
+        })?,
+        None => exchange.await,
     }
 }
 

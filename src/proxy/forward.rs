@@ -7,12 +7,11 @@
 //! soon as it drains. So 10,000 quiet AMQP consumers cost sockets, not buffers.
 //!
 //! What the bytes mean is the [`Protocol`]'s business: it sees every chunk (without
-//! copying it), decides each side's deadline, and what a FIN means. [`Tcp`] follows
+//! copying it), decides each side's deadline, and what a FIN means. `tcp::Tcp` follows
 //! HAProxy's tunnel semantics: a side's inactivity timer is refreshed by reading from it
 //! and by writing to it; `timeout tunnel` replaces both once connected; `timeout
 //! client-fin`/`server-fin` apply to a side that has half-closed; a FIN is passed on with
-//! `shutdown(SHUT_WR)` and the other direction keeps flowing. The AMQP protocol lives in
-//! `crate::amqp`.
+//! `shutdown(SHUT_WR)` and the other direction keeps flowing; `amqp::Amqp` follows frames.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -34,16 +33,6 @@ const BUF_SIZE: usize = 64 * 1024;
 
 thread_local! {
     static BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; BUF_SIZE].into_boxed_slice());
-}
-
-/// The inactivity timers of one session, resolved from its frontend and backend.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Timers {
-    pub client: Option<Duration>,
-    pub server: Option<Duration>,
-    pub tunnel: Option<Duration>,
-    pub client_fin: Option<Duration>,
-    pub server_fin: Option<Duration>,
 }
 
 /// How a forwarding loop ended.
@@ -114,50 +103,6 @@ pub trait Protocol {
 /// A side broke the protocol; the protocol keeps the details for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Violation;
-
-/// Plain TCP: HAProxy's `mode tcp`. `splice` allows zero-copy forwarding of bulk data.
-/// The timeouts are borrowed from the configuration and resolved when a deadline is
-/// needed (rarely), so an idle session does not carry a copy of them.
-pub struct Tcp<'a> {
-    /// The frontend's timeouts (`client`, `client-fin`).
-    pub frontend: &'a crate::config::Timeouts,
-    /// The backend's timeouts (`server`, `tunnel`, `server-fin`).
-    pub backend: &'a crate::config::Timeouts,
-    pub splice: bool,
-}
-
-impl Tcp<'_> {
-    fn timers(&self) -> Timers {
-        Timers {
-            client: self.frontend.client,
-            server: self.backend.server,
-            tunnel: self.backend.tunnel,
-            client_fin: self.frontend.client_fin,
-            server_fin: self.backend.server_fin,
-        }
-    }
-}
-
-impl Protocol for Tcp<'_> {
-    fn splice(&self) -> bool {
-        self.splice
-    }
-
-    #[inline]
-    fn observe(&mut self, _: Side, _: &[u8]) -> Result<(), Violation> {
-        Ok(())
-    }
-
-    fn deadline(&self, side: Side, half_closed: bool, activity: &Activity) -> Option<Instant> {
-        self.timers()
-            .limit(side, half_closed)
-            .map(|t| activity.any(side) + t)
-    }
-
-    fn on_eof(&mut self, _: Side) -> OnEof {
-        OnEof::PassOn
-    }
-}
 
 /// A read at least this large marks a bulk transfer, which splice moves more cheaply than
 /// a copy; smaller ones (AMQP publishes, heartbeats) are copied.
@@ -449,22 +394,6 @@ impl Activity {
     }
 }
 
-impl Timers {
-    /// The inactivity limit of one side, given whether it has half-closed.
-    fn limit(&self, side: Side, half_closed: bool) -> Option<Duration> {
-        let (normal, fin) = match side {
-            Side::Client => (self.client, self.client_fin),
-            Side::Server => (self.server, self.server_fin),
-        };
-        let normal = self.tunnel.or(normal);
-        if half_closed {
-            fin.or(normal)
-        } else {
-            normal
-        }
-    }
-}
-
 /// Forwards until the session ends. Counters are returned rather than updated per
 /// packet so the hot loop touches no shared memory.
 ///
@@ -616,21 +545,7 @@ fn next_deadline(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tunnel_replaces_client_and_server_but_not_fin() {
-        let t = Timers {
-            client: Some(Duration::from_secs(1)),
-            server: Some(Duration::from_secs(2)),
-            tunnel: Some(Duration::from_secs(60)),
-            client_fin: Some(Duration::from_secs(3)),
-            server_fin: None,
-        };
-        assert_eq!(t.limit(Side::Client, false), Some(Duration::from_secs(60)));
-        assert_eq!(t.limit(Side::Server, false), Some(Duration::from_secs(60)));
-        assert_eq!(t.limit(Side::Client, true), Some(Duration::from_secs(3)));
-        assert_eq!(t.limit(Side::Server, true), Some(Duration::from_secs(60)));
-    }
+    use crate::proxy::tcp::Tcp;
 
     #[test]
     fn no_timeouts_means_no_deadline() {

@@ -16,4 +16,5 @@ pub mod listener;
 pub mod rules;
 pub mod session;
 pub mod splice;
+pub mod tcp;
 pub mod terminate;

@@ -187,10 +187,17 @@ pub fn run(
             return finish(&process, &frontend, rec, accepted);
         }
 
-        let mut conn = match Box::pin(connect(&process, backend, &edge, use_server, prefix)).await {
+        let mut conn = match Box::pin(connect(
+            &process, backend, &edge, use_server, prefix, amqp_mode,
+        ))
+        .await
+        {
             Ok(conn) => conn,
             Err(failure) => {
                 let server_name = failure.server;
+                if amqp_mode && !failure.left.is_empty() {
+                    rec.extra = Some(connect::left_text(&failure.left));
+                }
                 rec.queue_ms = failure.queue_ms;
                 rec.retries = failure.retries;
                 rec.redispatched = failure.redispatched;
@@ -259,6 +266,8 @@ struct ConnectFailure {
     redispatched: bool,
     /// The last server tried; empty when none was.
     server: String,
+    /// Every server left, with why.
+    left: Vec<connect::Left>,
 }
 
 /// The connect phase: a server picked (queueing for a slot), connected, with retries and
@@ -269,11 +278,19 @@ async fn connect(
     edge: &edge::Edge,
     use_server: Option<usize>,
     prefix: Vec<u8>,
+    amqp_mode: bool,
 ) -> Result<Connected, ConnectFailure> {
+    // AMQP: a server is connected once it answered the protocol header (a frozen node
+    // accepts TCP but never answers).
+    let answer = if amqp_mode {
+        connect::Answer::AmqpStart
+    } else {
+        connect::Answer::Connected
+    };
     let attempt = tokio::select! {
         // Boxed: connecting (queue, retries, timers) needs more state than forwarding, and
         // only for a moment; unboxed it would stay reserved in every idle session's task.
-        r = Box::pin(connect::connect(backend, edge.peer, edge.destination, use_server)) => r,
+        r = Box::pin(connect::connect(backend, edge.peer, edge.destination, use_server, answer)) => r,
         _ = process.stop.cancelled() => {
             return Err(ConnectFailure {
                 cause: Cause::Killed,
@@ -282,6 +299,7 @@ async fn connect(
                 retries: 0,
                 redispatched: false,
                 server: String::new(),
+                left: Vec::new(),
             });
         }
     };
@@ -312,6 +330,7 @@ async fn connect(
         retries: failed.retries,
         redispatched: failed.redispatched,
         server: failed.server.unwrap_or_default(),
+        left: failed.left,
     })
 }
 

@@ -98,6 +98,14 @@ impl HealthState {
         }
     }
 
+    /// A failure that proves the server unusable, whatever `fall` says (HAProxy's
+    /// `on-error mark-down`): health drops to 0, so it needs `rise` passes to come back.
+    pub fn mark_down(&mut self) -> Option<Transition> {
+        let was_up = self.is_up();
+        self.health = 0;
+        was_up.then_some(Transition::Down)
+    }
+
     /// Which interval to wait before the next check: `downinter` while DOWN (health 0), `fastinter` while
     /// transitioning (UP but health < rise+fall-1, or DOWN with health > 0), `inter` otherwise.
     ///
@@ -236,6 +244,16 @@ impl fmt::Display for CheckStatus {
 mod tests {
     use super::Transition::{Down, Up};
     use super::*;
+
+    #[test]
+    fn mark_down_is_down_at_once_and_needs_rise_passes_back() {
+        let mut h = HealthState::new(2, 3);
+        assert_eq!(h.mark_down(), Some(Down));
+        assert!(!h.is_up());
+        assert_eq!(h.mark_down(), None, "already DOWN: no second transition");
+        assert_eq!(h.record(true), None);
+        assert_eq!(h.record(true), Some(Up));
+    }
 
     /// Feeds a string of `+` (pass) and `-` (fail) and returns the transitions, one per result.
     fn feed(s: &mut HealthState, results: &str) -> Vec<Option<Transition>> {

@@ -137,6 +137,8 @@ impl Node {
         let (die, die_rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             while let Ok((s, _)) = l.accept().await {
+                // As the client does: no Nagle delay a paused clock would jump past.
+                let _ = s.set_nodelay(true);
                 let (tx, mut die_rx) = (tx.clone(), die_rx.clone());
                 tokio::spawn(async move {
                     tokio::select! {
@@ -223,6 +225,9 @@ pub struct Client {
 impl Client {
     pub async fn connect(addr: SocketAddr, heartbeat: u16) -> Client {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
+        // Without it, Nagle holds a second small write until the first is ACKed, which the
+        // kernel delays: invisible to a paused clock, which would jump past it.
+        stream.set_nodelay(true).expect("nodelay");
         stream.write_all(PROTOCOL_HEADER).await.expect("header");
         let mut tracker = FrameTracker::server();
         let first = next_frame(&mut stream, &mut tracker).await;

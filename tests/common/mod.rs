@@ -82,10 +82,15 @@ pub fn held_listener() -> (std::net::TcpListener, u16) {
 /// be taken by someone else before warren binds it (then the test fails, it cannot pass
 /// wrongly). In-process tests use [`held_listener`].
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct free ports (all held until each is known, so none is returned twice).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().expect("local addr").port())
 }
 
 /// An address where nothing listens: connects are refused.
@@ -245,7 +250,9 @@ pub async fn wait_state(
 }
 
 pub mod amqp;
+pub mod hostile;
 pub mod http;
+pub mod tls;
 
 /// Starts warren from HAProxy-syntax text after `adjust` changed the loaded model (for
 /// settings a test needs before the parser knows them).

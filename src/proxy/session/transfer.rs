@@ -9,7 +9,8 @@ use tokio::time::Instant;
 
 use super::super::amqp::Amqp;
 use super::super::connect::Connected;
-use super::super::forward::{self, End, Meter, Tcp, Transfer};
+use super::super::forward::{self, End, Meter, Protocol, Side, Transfer};
+use super::super::tcp::Tcp;
 use super::end;
 use crate::amqp::frame::PROTOCOL_HEADER;
 use crate::config::Frontend;
@@ -107,22 +108,40 @@ async fn amqp_data(
     killed: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> (Transfer, String) {
     let mut proto = Amqp::new(deadline, initial_frame_max);
-    let transfer = match conn.stream.write_all(PROTOCOL_HEADER).await {
-        Ok(()) => {
-            meters[0].add(PROTOCOL_HEADER.len());
-            let mut t =
-                forward::forward(client, &mut conn.stream, &mut proto, meters, killed).await;
-            t.to_server += PROTOCOL_HEADER.len() as u64;
-            t
-        }
-        Err(_) => Transfer {
+    // The protocol header went to the server while connecting, and what the server
+    // answered (the start of connection.start) was kept for the client: it goes first,
+    // seen by the frame tracker like everything the loop forwards.
+    let (greeting, left) = conn
+        .notes
+        .take()
+        .map_or_else(Default::default, |n| (n.greeting, n.left));
+    meters[0].add(PROTOCOL_HEADER.len());
+    meters[1].add(greeting.len());
+    let passed_on = if proto.observe(Side::Server, &greeting).is_err() {
+        Err(End::Violation(Side::Server))
+    } else {
+        client
+            .write_all(&greeting)
+            .await
+            .map_err(|_| End::ClientError)
+    };
+    let greeted = greeting.len() as u64;
+    drop(greeting); // an idle session holds no buffer
+    let mut transfer = match passed_on {
+        Ok(()) => forward::forward(client, &mut conn.stream, &mut proto, meters, killed).await,
+        Err(end) => Transfer {
             to_server: 0,
             to_client: 0,
-            end: End::ServerError,
+            end,
             undelivered_to_client: Vec::new(),
         },
     };
-    let extra = end::amqp(process, server_kill, client, conn, &mut proto, &transfer).await;
+    transfer.to_server += PROTOCOL_HEADER.len() as u64;
+    transfer.to_client += greeted;
+    let mut extra = end::amqp(process, server_kill, client, conn, &mut proto, &transfer).await;
+    if !left.is_empty() {
+        extra = format!("{extra} {}", super::super::connect::left_text(&left));
+    }
     (transfer, extra)
 }
 

@@ -110,7 +110,14 @@ pub async fn reach(
     loop {
         let attempt = tokio::time::timeout_at(
             deadline,
-            connect::connect_excluding(backend, client, destination, None, &avoid),
+            connect::connect_excluding(
+                backend,
+                client,
+                destination,
+                None,
+                connect::Answer::Connected,
+                &avoid,
+            ),
         )
         .await;
         let conn = match attempt {
