@@ -92,7 +92,11 @@ async fn read_more(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<()> {
 
 /// The client side; `label` names the scenario (`http_keepalive`, `http_close`).
 pub async fn load(addr: SocketAddr, conns: usize, secs: u64, keepalive: bool) -> Result<()> {
-    let label = if keepalive { "http_keepalive" } else { "http_close" };
+    let label = if keepalive {
+        "http_keepalive"
+    } else {
+        "http_close"
+    };
     let request: &'static [u8] = if keepalive {
         b"GET /api/overview HTTP/1.1\r\nHost: bench\r\n\r\n"
     } else {

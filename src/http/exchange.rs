@@ -177,6 +177,17 @@ async fn exchange<'a>(
         edits: &edits,
     };
     rewrite::request(&mut conn.out, req, &plan);
+    // A small body already read goes out with the head, in one write; the request can
+    // then also be sent again whole.
+    let mut framing = req.framing;
+    if let (Framing::Length(n), false) = (framing, req.expect_continue) {
+        if conn.cbuf.len() as u64 >= n {
+            conn.out.extend_from_slice(&conn.cbuf[..n as usize]);
+            bytes::Buf::advance(&mut conn.cbuf, n as usize);
+            framing = Framing::Empty;
+        }
+    }
+    let no_body = framing == Framing::Empty;
     // Idle server connections serve a client's later requests, and its first one when it
     // has no body: should the server have closed the connection meanwhile, such a request
     // is sent again on a new one, which a body already read could not be (HAProxy's
@@ -249,23 +260,46 @@ async fn exchange<'a>(
             .bytes_in
             .fetch_add(conn.out.len() as u64, Ordering::Relaxed);
         let mut body_sent = no_body;
-        if !no_body && !req.expect_continue {
-            if !send_body(ctx, conn, &mut up, req.framing, rec).await {
+        // With `Expect: 100-continue` the body waits for the server's 100, unless the
+        // client sent it already.
+        if !no_body && (!req.expect_continue || !conn.cbuf.is_empty()) {
+            if !send_body(ctx, conn, &mut up, framing, rec).await {
                 return false;
             }
             body_sent = true;
         }
         let head_request = req.method() == "HEAD";
         let res = loop {
-            match response_head(
+            let waiting = response_head(
                 &mut up.stream,
                 &mut conn.sbuf,
                 ctx.shared.bufsize,
                 be.timeouts.server,
                 head_request,
-            )
-            .await
-            {
+            );
+            // `Expect: 100-continue` and the body not sent yet: the client may stop
+            // waiting for the 100 and send its body anyway (curl does after 1 s), and a
+            // server that ignores `Expect` waits for it; whichever comes first goes on.
+            let head = if body_sent {
+                waiting.await
+            } else {
+                let client_sends = body::read(&mut conn.client, &mut conn.cbuf, fe.timeouts.client);
+                tokio::select! {
+                    r = waiting => r,
+                    got = client_sends => {
+                        if !matches!(got, Ok(n) if n > 0) {
+                            (rec.cause, rec.phase) = ('C', 'D');
+                            return false;
+                        }
+                        if !send_body(ctx, conn, &mut up, framing, rec).await {
+                            return false;
+                        }
+                        body_sent = true;
+                        continue;
+                    }
+                }
+            };
+            match head {
                 Ok(res) if res.status == 100 && !body_sent => {
                     // The server wants the body: pass its 100 on, then send the body.
                     if body::write(&mut conn.client, &res.raw, fe.timeouts.client)
@@ -275,7 +309,7 @@ async fn exchange<'a>(
                         (rec.cause, rec.phase) = ('C', 'D');
                         return false;
                     }
-                    if !send_body(ctx, conn, &mut up, req.framing, rec).await {
+                    if !send_body(ctx, conn, &mut up, framing, rec).await {
                         return false;
                     }
                     body_sent = true;
@@ -342,6 +376,15 @@ async fn exchange<'a>(
             res_edits.extend(a.edits);
         }
         rewrite::response(&mut conn.out, &res, req.minor, close_client, &res_edits);
+        // A small answer already read goes out with its head, in one write.
+        let mut res_framing = res.framing;
+        if let Framing::Length(n) = res_framing {
+            if conn.sbuf.len() as u64 >= n {
+                conn.out.extend_from_slice(&conn.sbuf[..n as usize]);
+                bytes::Buf::advance(&mut conn.sbuf, n as usize);
+                res_framing = Framing::Empty;
+            }
+        }
         if body::write(&mut conn.client, &conn.out, fe.timeouts.client)
             .await
             .is_err()
@@ -354,7 +397,7 @@ async fn exchange<'a>(
             &mut up.stream,
             &mut conn.sbuf,
             &mut conn.client,
-            res.framing,
+            res_framing,
             be.timeouts.server,
             fe.timeouts.client,
         )
