@@ -22,6 +22,7 @@ mod http;
 mod model;
 mod report;
 pub mod rules;
+mod rules_actions;
 mod rules_parse;
 mod suggest;
 mod toml;

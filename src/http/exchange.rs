@@ -23,7 +23,6 @@ use super::{persist, reply, Shared};
 use crate::config::{ConnMode, Level};
 use crate::log::LocalTime;
 use crate::proxy::connect::FailReason;
-use crate::proxy::forward::{self, End, Meter, Tcp};
 use crate::proxy::stream::Stream;
 use crate::state::{BackendState, FrontendState, NoServer, Process};
 
@@ -348,7 +347,7 @@ async fn exchange<'a>(
         rec.status = i32::from(res.status);
         server.counters.http.response(res.status);
         if res.status == 101 && req.upgrade {
-            return tunnel(ctx, conn, up, &res, rec).await;
+            return super::tunnel::run(ctx, conn, up, &res, rec).await;
         }
         // The client connection closes after this response when either side asked, the
         // mode says so, the body's end is the server's close, the body of the request
@@ -560,82 +559,5 @@ async fn answer(ctx: &Ctx<'_>, conn: &mut Conn, status: u16, rec: &mut Record<'_
     let (page, _) = reply::custom(status, true, &sets);
     rec.bytes_to_client = page.len() as u64;
     let _ = body::write(&mut conn.client, &page, ctx.frontend.config.timeouts.client).await;
-    false
-}
-
-/// After `101 Switching Protocols`: the response head to the client, what either side
-/// already sent past its head, then bytes both ways until one side ends, with HAProxy's
-/// tunnel timeouts. The client connection ends with the tunnel.
-async fn tunnel(
-    ctx: &Ctx<'_>,
-    conn: &mut Conn,
-    mut up: Upstream,
-    res: &Head,
-    rec: &mut Record<'_>,
-) -> bool {
-    let fe = &ctx.frontend.config;
-    let be = &ctx.backend.config;
-    rewrite::response(&mut conn.out, res, 1, false, &[]);
-    let mut ok = body::write(&mut conn.client, &conn.out, fe.timeouts.client)
-        .await
-        .is_ok();
-    if ok && !conn.sbuf.is_empty() {
-        ok = body::write(&mut conn.client, &conn.sbuf, fe.timeouts.client)
-            .await
-            .is_ok();
-    }
-    if ok && !conn.cbuf.is_empty() {
-        ok = body::write(&mut up.stream, &conn.cbuf, be.timeouts.server)
-            .await
-            .is_ok();
-    }
-    if !ok {
-        (rec.cause, rec.phase) = ('C', 'D');
-        return false;
-    }
-    let server = Arc::clone(&up.slot.server);
-    let kill = server.kill_token();
-    let stop = ctx.process.stop.clone();
-    let killed = async move {
-        tokio::select! {
-            _ = kill.cancelled() => {}
-            _ = stop.cancelled() => {}
-        }
-    };
-    tokio::pin!(killed);
-    let mut tcp = Tcp {
-        frontend: &fe.timeouts,
-        backend: &be.timeouts,
-        splice: false,
-    };
-    let meters = [
-        Meter {
-            server: &server.counters.bytes_in,
-            frontend: &ctx.frontend.counters.bytes_in,
-        },
-        Meter {
-            server: &server.counters.bytes_out,
-            frontend: &ctx.frontend.counters.bytes_out,
-        },
-    ];
-    let t = forward::forward(
-        &mut conn.client,
-        &mut up.stream,
-        &mut tcp,
-        meters,
-        killed.as_mut(),
-    )
-    .await;
-    rec.bytes_to_client = conn.out.len() as u64 + t.to_client;
-    (rec.cause, rec.phase) = match t.end {
-        End::Closed => ('-', '-'),
-        End::ClientTimeout => ('c', 'D'),
-        End::ServerTimeout => ('s', 'D'),
-        End::Killed => ('K', 'D'),
-        End::ClientError
-        | End::Eof(forward::Side::Client)
-        | End::Violation(forward::Side::Client) => ('C', 'D'),
-        _ => ('S', 'D'),
-    };
     false
 }
