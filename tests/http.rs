@@ -512,3 +512,22 @@ fn the_toml_http_table_and_its_errors() {
         other => panic!("expected an error, got {other:?}"),
     }
 }
+
+/// `Expect: 100-continue` to a server that ignores it: the client sends its body anyway
+/// (as curl does after a second), and the request completes.
+#[tokio::test]
+async fn expect_continue_with_a_server_that_ignores_it() {
+    let origin = Origin::start("A").await;
+    for p in proxies(&[origin.addr], "", "").await {
+        let mut c = Client::connect(p.addr()).await;
+        c.send("POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+            .await;
+        c.send("data").await;
+        let mut r = c.response(false).await.expect("response");
+        if r.status == 100 {
+            r = c.response(false).await.expect("final response");
+        }
+        assert_eq!(r.status, 200, "{}", p.name());
+        assert!(r.body.ends_with("body=data"), "{}: {}", p.name(), r.body);
+    }
+}

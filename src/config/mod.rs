@@ -24,6 +24,7 @@ mod model;
 pub mod pem;
 mod report;
 pub mod rules;
+mod rules_actions;
 mod rules_parse;
 mod suggest;
 pub mod tcp_check;

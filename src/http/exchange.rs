@@ -24,8 +24,6 @@ use crate::config::{ConnMode, Level};
 use crate::log::LocalTime;
 use crate::net::Stream;
 use crate::proxy::connect::FailReason;
-use crate::proxy::forward::{self, End, Meter};
-use crate::proxy::tcp::Tcp;
 use crate::state::{BackendState, FrontendState, NoServer, Process};
 
 /// What the exchanges of one client connection share.
@@ -178,6 +176,17 @@ async fn exchange<'a>(
         edits: &edits,
     };
     rewrite::request(&mut conn.out, req, &plan);
+    // A small body already read goes out with the head, in one write; the request can
+    // then also be sent again whole.
+    let mut framing = req.framing;
+    if let (Framing::Length(n), false) = (framing, req.expect_continue) {
+        if conn.cbuf.len() as u64 >= n {
+            conn.out.extend_from_slice(&conn.cbuf[..n as usize]);
+            bytes::Buf::advance(&mut conn.cbuf, n as usize);
+            framing = Framing::Empty;
+        }
+    }
+    let no_body = framing == Framing::Empty;
     // Idle server connections serve a client's later requests, and its first one when it
     // has no body: should the server have closed the connection meanwhile, such a request
     // is sent again on a new one, which a body already read could not be (HAProxy's
@@ -250,23 +259,46 @@ async fn exchange<'a>(
             .bytes_in
             .fetch_add(conn.out.len() as u64, Ordering::Relaxed);
         let mut body_sent = no_body;
-        if !no_body && !req.expect_continue {
-            if !send_body(ctx, conn, &mut up, req.framing, rec).await {
+        // With `Expect: 100-continue` the body waits for the server's 100, unless the
+        // client sent it already.
+        if !no_body && (!req.expect_continue || !conn.cbuf.is_empty()) {
+            if !send_body(ctx, conn, &mut up, framing, rec).await {
                 return false;
             }
             body_sent = true;
         }
         let head_request = req.method() == "HEAD";
         let res = loop {
-            match response_head(
+            let waiting = response_head(
                 &mut up.stream,
                 &mut conn.sbuf,
                 ctx.shared.bufsize,
                 be.timeouts.server,
                 head_request,
-            )
-            .await
-            {
+            );
+            // `Expect: 100-continue` and the body not sent yet: the client may stop
+            // waiting for the 100 and send its body anyway (curl does after 1 s), and a
+            // server that ignores `Expect` waits for it; whichever comes first goes on.
+            let head = if body_sent {
+                waiting.await
+            } else {
+                let client_sends = body::read(&mut conn.client, &mut conn.cbuf, fe.timeouts.client);
+                tokio::select! {
+                    r = waiting => r,
+                    got = client_sends => {
+                        if !matches!(got, Ok(n) if n > 0) {
+                            (rec.cause, rec.phase) = ('C', 'D');
+                            return false;
+                        }
+                        if !send_body(ctx, conn, &mut up, framing, rec).await {
+                            return false;
+                        }
+                        body_sent = true;
+                        continue;
+                    }
+                }
+            };
+            match head {
                 Ok(res) if res.status == 100 && !body_sent => {
                     // The server wants the body: pass its 100 on, then send the body.
                     if body::write(&mut conn.client, &res.raw, fe.timeouts.client)
@@ -276,7 +308,7 @@ async fn exchange<'a>(
                         (rec.cause, rec.phase) = ('C', 'D');
                         return false;
                     }
-                    if !send_body(ctx, conn, &mut up, req.framing, rec).await {
+                    if !send_body(ctx, conn, &mut up, framing, rec).await {
                         return false;
                     }
                     body_sent = true;
@@ -315,7 +347,7 @@ async fn exchange<'a>(
         rec.status = i32::from(res.status);
         server.counters.http.response(res.status);
         if res.status == 101 && req.upgrade {
-            return tunnel(ctx, conn, up, &res, rec).await;
+            return super::tunnel::run(ctx, conn, up, &res, rec).await;
         }
         // The client connection closes after this response when either side asked, the
         // mode says so, the body's end is the server's close, the body of the request
@@ -343,6 +375,15 @@ async fn exchange<'a>(
             res_edits.extend(a.edits);
         }
         rewrite::response(&mut conn.out, &res, req.minor, close_client, &res_edits);
+        // A small answer already read goes out with its head, in one write.
+        let mut res_framing = res.framing;
+        if let Framing::Length(n) = res_framing {
+            if conn.sbuf.len() as u64 >= n {
+                conn.out.extend_from_slice(&conn.sbuf[..n as usize]);
+                bytes::Buf::advance(&mut conn.sbuf, n as usize);
+                res_framing = Framing::Empty;
+            }
+        }
         if body::write(&mut conn.client, &conn.out, fe.timeouts.client)
             .await
             .is_err()
@@ -355,7 +396,7 @@ async fn exchange<'a>(
             &mut up.stream,
             &mut conn.sbuf,
             &mut conn.client,
-            res.framing,
+            res_framing,
             be.timeouts.server,
             fe.timeouts.client,
         )
@@ -518,82 +559,5 @@ async fn answer(ctx: &Ctx<'_>, conn: &mut Conn, status: u16, rec: &mut Record<'_
     let (page, _) = reply::custom(status, true, &sets);
     rec.bytes_to_client = page.len() as u64;
     let _ = body::write(&mut conn.client, &page, ctx.frontend.config.timeouts.client).await;
-    false
-}
-
-/// After `101 Switching Protocols`: the response head to the client, what either side
-/// already sent past its head, then bytes both ways until one side ends, with HAProxy's
-/// tunnel timeouts. The client connection ends with the tunnel.
-async fn tunnel(
-    ctx: &Ctx<'_>,
-    conn: &mut Conn,
-    mut up: Upstream,
-    res: &Head,
-    rec: &mut Record<'_>,
-) -> bool {
-    let fe = &ctx.frontend.config;
-    let be = &ctx.backend.config;
-    rewrite::response(&mut conn.out, res, 1, false, &[]);
-    let mut ok = body::write(&mut conn.client, &conn.out, fe.timeouts.client)
-        .await
-        .is_ok();
-    if ok && !conn.sbuf.is_empty() {
-        ok = body::write(&mut conn.client, &conn.sbuf, fe.timeouts.client)
-            .await
-            .is_ok();
-    }
-    if ok && !conn.cbuf.is_empty() {
-        ok = body::write(&mut up.stream, &conn.cbuf, be.timeouts.server)
-            .await
-            .is_ok();
-    }
-    if !ok {
-        (rec.cause, rec.phase) = ('C', 'D');
-        return false;
-    }
-    let server = Arc::clone(&up.slot.server);
-    let kill = server.kill_token();
-    let stop = ctx.process.stop.clone();
-    let killed = async move {
-        tokio::select! {
-            _ = kill.cancelled() => {}
-            _ = stop.cancelled() => {}
-        }
-    };
-    tokio::pin!(killed);
-    let mut tcp = Tcp {
-        frontend: &fe.timeouts,
-        backend: &be.timeouts,
-        splice: false,
-    };
-    let meters = [
-        Meter {
-            server: &server.counters.bytes_in,
-            frontend: &ctx.frontend.counters.bytes_in,
-        },
-        Meter {
-            server: &server.counters.bytes_out,
-            frontend: &ctx.frontend.counters.bytes_out,
-        },
-    ];
-    let t = forward::forward(
-        &mut conn.client,
-        &mut up.stream,
-        &mut tcp,
-        meters,
-        killed.as_mut(),
-    )
-    .await;
-    rec.bytes_to_client = conn.out.len() as u64 + t.to_client;
-    (rec.cause, rec.phase) = match t.end {
-        End::Closed => ('-', '-'),
-        End::ClientTimeout => ('c', 'D'),
-        End::ServerTimeout => ('s', 'D'),
-        End::Killed => ('K', 'D'),
-        End::ClientError
-        | End::Eof(forward::Side::Client)
-        | End::Violation(forward::Side::Client) => ('C', 'D'),
-        _ => ('S', 'D'),
-    };
     false
 }

@@ -31,6 +31,7 @@ pub mod reply;
 pub mod rewrite;
 pub mod rules;
 pub mod session;
+pub mod tunnel;
 pub mod upstream;
 
 use std::sync::Arc;

@@ -46,7 +46,7 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
                 userlists: &draft.userlists,
                 response: key == "http-response",
             };
-            match rules_parse::rule(&words[1..], &scope) {
+            match crate::config::rules_actions::rule(&words[1..], &scope) {
                 Ok(rule) => {
                     if key == "http-request" {
                         draft.http.rules.request.push(rule);

@@ -139,7 +139,7 @@ fn rules(
                 userlists,
                 response,
             };
-            let parsed = split(line).and_then(|w| rules_parse::rule(&w, &scope));
+            let parsed = split(line).and_then(|w| crate::config::rules_actions::rule(&w, &scope));
             match parsed {
                 Ok(r) if response => out.response.push(r),
                 Ok(r) => out.request.push(r),
