@@ -216,3 +216,51 @@ async fn hash_types_keep_each_client_on_one_server() {
         }
     }
 }
+
+/// The user and group to give a socket to: `nobody`/`nogroup` as root (a real change of
+/// owner), else the current user (chown to oneself is allowed).
+fn socket_owner() -> (String, String, u32, u32) {
+    // SAFETY: geteuid/getegid cannot fail; getpwuid/getgrgid return static storage that
+    // is copied at once.
+    unsafe {
+        if libc::geteuid() == 0 {
+            let pw = libc::getpwnam(c"nobody".as_ptr());
+            let gr = libc::getgrnam(c"nogroup".as_ptr());
+            if !pw.is_null() && !gr.is_null() {
+                return (
+                    "nobody".into(),
+                    "nogroup".into(),
+                    (*pw).pw_uid,
+                    (*gr).gr_gid,
+                );
+            }
+        }
+        let (uid, gid) = (libc::geteuid(), libc::getegid());
+        let pw = libc::getpwuid(uid);
+        let gr = libc::getgrgid(gid);
+        let name =
+            |p: *const libc::c_char| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned();
+        (name((*pw).pw_name), name((*gr).gr_name), uid, gid)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_socket_user_group_and_mode_are_applied() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (user, group, uid, gid) = socket_owner();
+    for proxy in Proxy::BOTH {
+        let dir = tempdir("globals");
+        let sock = dir.join("admin.sock");
+        let port = free_port();
+        let cfg = format!(
+            "global\n    stats socket {} mode 660 level admin user {user} group {group}\n{DEFAULTS}listen fe\n    bind 127.0.0.1:{port}\n    server s1 127.0.0.1:1\n",
+            sock.display()
+        );
+        let files = write_files(&dir, &[("s.cfg", &cfg)]);
+        let mut p = Running::start(proxy, &dash_f(&files), &[]);
+        p.wait_accepting(([127, 0, 0, 1], port).into()).await;
+        let meta = std::fs::metadata(&sock).expect("socket file");
+        assert_eq!((meta.uid(), meta.gid()), (uid, gid), "{proxy:?}");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o660, "{proxy:?}");
+    }
+}

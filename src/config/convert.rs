@@ -52,9 +52,16 @@ fn global(out: &mut String, g: &Global) {
         let _ = writeln!(out, "nbthread = {n}");
     }
     if let Some(s) = &g.stats_socket {
+        let mut owner = String::new();
+        if let Some(u) = &s.user {
+            owner.push_str(&format!(", user = {}", q(u)));
+        }
+        if let Some(g) = &s.group {
+            owner.push_str(&format!(", group = {}", q(g)));
+        }
         let _ = writeln!(
             out,
-            "stats_socket = {{ path = {}, mode = \"{:o}\" }}",
+            "stats_socket = {{ path = {}, mode = \"{:o}\"{owner} }}",
             q(&s.path.display().to_string()),
             s.mode
         );

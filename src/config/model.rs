@@ -60,6 +60,9 @@ pub struct StatsSocket {
     pub path: PathBuf,
     /// File permissions of the socket: who may send commands (default 0600).
     pub mode: u32,
+    /// Owner and group of the socket file (`user`, `group`); `None` keeps warren's.
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 /// Default process-wide `maxconn` when the file gives none.

@@ -67,6 +67,8 @@ struct StatsSocketT {
     path: String,
     /// Octal, as a string ("600").
     mode: Option<Spanned<String>>,
+    user: Option<String>,
+    group: Option<String>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -613,6 +615,8 @@ impl Builder<'_, '_> {
             max_spread_checks: g.max_spread_checks.as_ref().and_then(|d| self.duration(d)),
             stats_socket: g.stats_socket.as_ref().map(|s| StatsSocket {
                 path: s.path.clone().into(),
+                user: s.user.clone(),
+                group: s.group.clone(),
                 mode: match &s.mode {
                     None => 0o600,
                     Some(m) => match u32::from_str_radix(m.get_ref(), 8) {

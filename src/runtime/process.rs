@@ -35,6 +35,11 @@ pub enum ProcessError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot give {path} to its owner: {source}")]
+    Chown {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// File descriptors one proxied connection uses (client and server sockets), plus room
@@ -167,6 +172,20 @@ pub fn drop_privileges(global: &Global) -> Result<(), ProcessError> {
         }
     }
     Ok(())
+}
+
+/// `stats socket ... user <u> group <g>`: gives the socket file to that owner and group,
+/// so the file mode decides who else may send commands.
+pub fn chown(path: &Path, user: Option<&str>, group: Option<&str>) -> Result<(), ProcessError> {
+    if user.is_none() && group.is_none() {
+        return Ok(());
+    }
+    let uid = user.map(lookup_user).transpose()?.map(|(uid, _)| uid);
+    let gid = group.map(lookup_group).transpose()?;
+    std::os::unix::fs::chown(path, uid, gid).map_err(|source| ProcessError::Chown {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 fn lookup_user(name: &str) -> Result<(libc::uid_t, libc::gid_t), ProcessError> {

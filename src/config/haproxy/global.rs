@@ -182,6 +182,8 @@ fn stats_socket(global: &mut Global, args: &[String], line: usize, report: &mut 
     let mut socket = crate::config::model::StatsSocket {
         path: path.into(),
         mode: 0o600,
+        user: None,
+        group: None,
     };
     let mut i = 1;
     while i < args.len() {
@@ -204,14 +206,16 @@ fn stats_socket(global: &mut Global, args: &[String], line: usize, report: &mut 
                     );
                 }
             }
-            ("user" | "group" | "expose-fd", Some(_)) => {
-                report.warn(line, format!("'stats socket ... {}' is ignored", args[i]));
+            ("user", Some(v)) => socket.user = Some(v.clone()),
+            ("group", Some(v)) => socket.group = Some(v.clone()),
+            ("expose-fd", Some(_)) => {
+                report.warn(line, "'stats socket ... expose-fd' is ignored: warren reloads in its own process, no socket is handed over");
             }
             (other, _) => {
                 report.error(
                     line,
                     format!(
-                        "unknown 'stats socket' option '{other}' (warren knows mode and level)"
+                        "unknown 'stats socket' option '{other}' (warren knows mode, level, user and group)"
                     ),
                 );
                 return;
