@@ -264,3 +264,52 @@ async fn stats_socket_user_group_and_mode_are_applied() {
         assert_eq!(meta.permissions().mode() & 0o777, 0o660, "{proxy:?}");
     }
 }
+
+/// `option logasap`: the session's line arrives while the session is still open, with the
+/// total time and bytes marked `+`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logasap_logs_a_session_once_its_server_is_reached() {
+    let a = Backend::tagged("a").await;
+    for proxy in Proxy::BOTH {
+        let syslog = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("udp");
+        let port = free_port();
+        let cfg = format!(
+            "global\n    log {} local0\n{DEFAULTS}    log global\n    option tcplog\n    option logasap\n\
+             listen fe\n    bind 127.0.0.1:{port}\n    server s1 {}\n",
+            syslog.local_addr().expect("addr"),
+            a.addr
+        );
+        let files = write_files(&tempdir("globals"), &[("l.cfg", &cfg)]);
+        let mut p = Running::start(proxy, &dash_f(&files), &[]);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        p.wait_accepting(addr).await;
+        let (session, tag) = which_backend(addr).await;
+        assert_eq!(tag, "a");
+        let local = session.local_addr().expect("local").to_string();
+        let mut buf = [0u8; 2048];
+        let line = loop {
+            let n = tokio::time::timeout(common::both::LIMIT, syslog.recv(&mut buf))
+                .await
+                .expect("a log line while the session is open")
+                .expect("recv");
+            let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if line.contains(&local) {
+                break line;
+            }
+        };
+        assert!(line.contains(" fe fe/s1 "), "{proxy:?}: {line}");
+        let fields: Vec<&str> = line
+            .split(" fe fe/s1 ")
+            .nth(1)
+            .unwrap_or("")
+            .split(' ')
+            .collect();
+        assert!(
+            fields[0].contains("/+") && fields[1].starts_with('+'),
+            "{proxy:?}: times and bytes marked '+': {line}"
+        );
+        drop(session);
+    }
+}

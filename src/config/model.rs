@@ -346,6 +346,9 @@ pub struct ProxyLog {
     /// `option log-separate-errors`: session lines that end in an error (a cause other
     /// than a normal close) are sent at level `err` instead of `info`.
     pub separate_errors: bool,
+    /// `option logasap`: a session's line is written once its server is reached, not
+    /// when it ends (long AMQP sessions show up in the logs at once).
+    pub logasap: bool,
 }
 
 /// A listener that takes client connections.

@@ -153,6 +153,7 @@ struct ProxyLogT {
     dontlognull: Option<bool>,
     health_checks: Option<bool>,
     separate_errors: Option<bool>,
+    logasap: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -706,6 +707,7 @@ impl Builder<'_, '_> {
                 .separate_errors
                 .or(defaults.separate_errors)
                 .unwrap_or(false),
+            logasap: own.logasap.or(defaults.logasap).unwrap_or(false),
         }
     }
 

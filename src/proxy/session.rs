@@ -217,6 +217,17 @@ pub fn run(
         rec.connect_ms = Some(ms(conn.connect_time));
         rec.retries = conn.retries;
         rec.redispatched = conn.redispatched;
+        if fe.log.logasap && fe.log.tcplog && !frontend.logger.is_empty() {
+            // `option logasap`: the line now, marked `+`; none at the end.
+            let mut early = rec.clone();
+            early.asap = true;
+            early.actconn = process.actconn();
+            early.feconn = frontend.counters.current.load(Ordering::Relaxed);
+            early.srv_conn = server.counters.current.load(Ordering::Relaxed);
+            early.total_ms = ms(accepted.elapsed());
+            frontend.logger.send(Level::Info, &early.tcplog());
+            rec.logged = true;
+        }
         keepalive::apply(conn.stream.tcp(), &backend.config.keepalive, amqp_mode);
 
         let kill = server.kill_token();
@@ -470,7 +481,7 @@ fn finish(
     rec.total_ms = ms(accepted.elapsed());
     process.actconn.fetch_sub(1, Ordering::Relaxed);
     let log = &frontend.config.log;
-    if frontend.logger.is_empty() || !log.tcplog {
+    if frontend.logger.is_empty() || !log.tcplog || rec.logged {
         return;
     }
     // HAProxy's rule exactly: no byte from the client, no line (health checks of other

@@ -259,5 +259,6 @@ fn proxy_log(d: &Draft, global: &Global) -> ProxyLog {
         dontlognull: d.dontlognull,
         health_checks: d.log_health_checks,
         separate_errors: d.log_separate_errors,
+        logasap: d.logasap,
     }
 }

@@ -41,7 +41,7 @@ const IGNORED: [(&str, &str); 7] = [
     ),
     (
         "log-send-hostname",
-        "syslog lines carry the machine's host name",
+        "warren's RFC 3164 lines carry no host name (as HAProxy's default); use 'format rfc5424' on the log line for lines that carry it",
     ),
     ("log-tag", "syslog lines are tagged 'warren'"),
     ("node", "the stats page does not show a node name yet"),

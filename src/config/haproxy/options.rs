@@ -6,7 +6,8 @@ use crate::config::report::Report;
 use crate::config::suggest;
 
 /// Options implemented by warren.
-const IMPLEMENTED: [&str; 12] = [
+const IMPLEMENTED: [&str; 13] = [
+    "logasap",
     "log-separate-errors",
     "tcp-check",
     "redispatch",
@@ -83,6 +84,7 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
         "dontlognull" => draft.dontlognull = enabled,
         "log-health-checks" => draft.log_health_checks = enabled,
         "log-separate-errors" => draft.log_separate_errors = enabled,
+        "logasap" => draft.logasap = enabled,
         "amqp" => {
             draft.amqp = Some((enabled, line));
             draft.amqp_own_line = enabled.then_some(line);
