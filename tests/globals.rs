@@ -313,3 +313,43 @@ async fn logasap_logs_a_session_once_its_server_is_reached() {
         drop(session);
     }
 }
+
+/// `stick on src`: a roundrobin backend sends each client address back to its first
+/// server (without it, the same client would alternate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stick_on_src_keeps_clients_on_their_server() {
+    let (a, b) = (Backend::tagged("a").await, Backend::tagged("b").await);
+    for proxy in Proxy::BOTH {
+        let port = free_port();
+        let cfg = format!(
+            "{DEFAULTS}listen fe\n    bind 127.0.0.1:{port}\n    balance roundrobin\n    option persist\n\
+             stick-table type ip size 1k expire 10m\n    stick on src\n    server s1 {}\n    server s2 {}\n",
+            a.addr, b.addr
+        );
+        let files = write_files(&tempdir("globals"), &[("s.cfg", &cfg)]);
+        let mut p = Running::start(proxy, &dash_f(&files), &[]);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        p.wait_accepting(addr).await;
+        let mut firsts = Vec::new();
+        for client in ["127.0.0.2", "127.0.0.3"] {
+            let mut tags = Vec::new();
+            for _ in 0..4 {
+                let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+                socket
+                    .bind(SocketAddr::new(client.parse().expect("ip"), 0))
+                    .expect("bind");
+                let mut s = socket.connect(addr).await.expect("connect");
+                tags.push(read_line(&mut s).await);
+            }
+            assert!(
+                tags.iter().all(|t| *t == tags[0]) && !tags[0].is_empty(),
+                "{proxy:?} {client}: {tags:?}"
+            );
+            firsts.push(tags[0].clone());
+        }
+        assert_ne!(
+            firsts[0], firsts[1],
+            "{proxy:?}: roundrobin spread the two clients"
+        );
+    }
+}

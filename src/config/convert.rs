@@ -305,6 +305,17 @@ fn backend(out: &mut String, b: &Backend, global: &Global) {
     let _ = writeln!(out, "retries = {}", b.retries);
     let _ = writeln!(out, "redispatch = {}", b.redispatch);
     rules(out, &b.rules);
+    if let Some(s) = b.stick {
+        let _ = writeln!(
+            out,
+            "stick = {{ size = {}, expire = {} }}",
+            s.size,
+            q(&super::duration::format(s.expire))
+        );
+    }
+    if b.persist {
+        let _ = writeln!(out, "persist = true");
+    }
     timeouts(out, &b.timeouts);
     keepalive(out, &b.keepalive);
     check(out, &b.check);

@@ -27,6 +27,7 @@ mod rules;
 mod server;
 mod ssl_defaults;
 mod stats;
+mod stick;
 mod tokenize;
 
 pub(crate) use rules::{compile_lines, Side};

@@ -477,6 +477,21 @@ pub struct Backend {
     pub rebalance: Option<Rebalance>,
     /// `use-server`, and `tcp-request content` rules applied once this backend is chosen.
     pub rules: Rules,
+    /// `stick-table type ip size <n> expire <t>` with `stick on src`: clients go back to
+    /// the server they last used.
+    pub stick: Option<Stick>,
+    /// `option persist`: a client stuck to a server that is DOWN still tries it first
+    /// (a failed connect then retries elsewhere with `option redispatch`).
+    pub persist: bool,
+}
+
+/// Client stickiness by source address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stick {
+    /// Entries kept at most (HAProxy's `size`, with its k/m suffixes).
+    pub size: u32,
+    /// How long an entry lives after its last use (HAProxy's `expire`).
+    pub expire: Duration,
 }
 
 /// Defaults of the server-line keywords, as in HAProxy.

@@ -202,6 +202,16 @@ struct BackendT {
     server: Vec<Spanned<ServerT>>,
     /// `acl`, `use-server` and `tcp-request content` lines in HAProxy syntax.
     rules: Option<Spanned<Vec<String>>>,
+    /// `{ size = 100000, expire = "30m" }` (HAProxy: `stick-table` + `stick on src`).
+    stick: Option<Spanned<StickT>>,
+    persist: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StickT {
+    size: u32,
+    expire: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -442,6 +452,21 @@ impl Builder<'_, '_> {
                 rebalance: rebalance.flatten(),
                 log: self.proxy_log(b.log.as_ref(), &d.log, &config.global),
                 rules: Default::default(),
+                stick: b.stick.as_ref().and_then(|s| {
+                    let st = s.get_ref();
+                    let expire = self.duration(&st.expire)?;
+                    if st.size == 0 || expire.is_zero() {
+                        let line = self.lines.span(s);
+                        self.report
+                            .error(line, "stick: size and expire must be greater than 0");
+                        return None;
+                    }
+                    Some(crate::config::model::Stick {
+                        size: st.size,
+                        expire,
+                    })
+                }),
+                persist: b.persist.unwrap_or(false),
             });
             origins.backends.push(BackendLines {
                 line,
@@ -464,7 +489,7 @@ impl Builder<'_, '_> {
             }
             for b in &mut binds {
                 b.accept_proxy = f.accept_proxy.unwrap_or(false);
-                b.v4v6 = f.v4v6.unwrap_or(false);
+                b.v4v6 = f.v4v6.unwrap_or(false) && b.addr.is_ipv6();
             }
             let default_backend = f.backend.as_ref().and_then(|name| {
                 let found = config

@@ -212,6 +212,7 @@ pub fn run(
         };
 
         let server = Arc::clone(&conn.slot.server);
+        backend.stick(peer.ip(), server.id);
         rec.server = server.name();
         rec.queue_ms = Some(ms(conn.queue_time));
         rec.connect_ms = Some(ms(conn.connect_time));

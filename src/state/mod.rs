@@ -8,6 +8,7 @@ mod frontend;
 mod process;
 pub mod rate;
 mod server;
+pub mod stick;
 
 pub use backend::{BackendCounters, BackendState, NoServer, ServerEvent};
 pub use frontend::{FrontendCounters, FrontendGuard, FrontendState};

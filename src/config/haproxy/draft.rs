@@ -246,6 +246,11 @@ pub struct Draft {
     pub inspect_delay: Option<Duration>,
     /// `tcp-check` lines (the words after the keyword), used with `option tcp-check`.
     pub tcp_check_lines: Vec<(Vec<String>, usize)>,
+    /// `stick-table` (with its line) and the line of `stick on src`.
+    pub stick_table: Option<(crate::config::model::Stick, usize)>,
+    pub stick_on: Option<usize>,
+    /// `option persist`.
+    pub persist: bool,
     /// The global TLS defaults in force when the section began.
     pub tls_defaults: super::ssl_defaults::TlsDefaults,
 }
@@ -292,6 +297,9 @@ impl Draft {
             inspect_delay: None,
             tcp_check_lines: Vec::new(),
             tls_defaults: Default::default(),
+            stick_table: None,
+            stick_on: None,
+            persist: false,
         }
     }
 

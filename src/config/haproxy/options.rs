@@ -6,7 +6,8 @@ use crate::config::report::Report;
 use crate::config::suggest;
 
 /// Options implemented by warren.
-const IMPLEMENTED: [&str; 13] = [
+const IMPLEMENTED: [&str; 14] = [
+    "persist",
     "logasap",
     "log-separate-errors",
     "tcp-check",
@@ -85,6 +86,7 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
         "log-health-checks" => draft.log_health_checks = enabled,
         "log-separate-errors" => draft.log_separate_errors = enabled,
         "logasap" => draft.logasap = enabled,
+        "persist" => draft.persist = enabled,
         "amqp" => {
             draft.amqp = Some((enabled, line));
             draft.amqp_own_line = enabled.then_some(line);

@@ -9,7 +9,9 @@ use crate::config::suggest;
 use crate::tls::{BindOptions, ClientVerify, MinVersion};
 
 /// Keywords warren implements or knowingly accepts, for suggestions.
-const KNOWN: [&str; 31] = [
+const KNOWN: [&str; 33] = [
+    "stick-table",
+    "stick",
     "hash-type",
     "tcp-check",
     "acl",
@@ -85,6 +87,8 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
         }
         "balance" => balance(draft, words, line, report),
         "hash-type" => hash_type(draft, words, line, report),
+        "stick-table" => super::stick::stick_table(draft, words, line, report),
+        "stick" => super::stick::stick(draft, words, line, report),
         "retries" => {
             if no_more_than(words, 2, key, report, line) {
                 if let Some(n) = report.check(line, number(key, words.get(1))) {
@@ -301,7 +305,8 @@ fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
                         addr,
                         accept_proxy,
                         tls: tls.clone(),
-                        v4v6,
+                        // Only an IPv6 socket has the option.
+                        v4v6: v4v6 && addr.is_ipv6(),
                     },
                     line,
                 )
