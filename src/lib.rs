@@ -4,8 +4,8 @@
 //! [`config::Config`], binds a [`runtime::Warren`] and runs it. Tests start warren the
 //! same way, on `127.0.0.1:0`.
 //!
-//! Dependencies flow one way: `config` ← `balance`, `health::state` ← `state` ←
-//! `health::checker`, `proxy` ← `runtime`.
+//! Dependencies flow one way: `acl` (pure conditions) ← `config` ← `balance`,
+//! `health::state` ← `state` ← `health::checker`, `proxy` ← `runtime`.
 
 pub mod acl;
 pub mod amqp;

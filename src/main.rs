@@ -141,10 +141,19 @@ fn real_main() -> Result<()> {
     if args.daemon.unwrap_or(config.global.daemon) {
         process::daemonize()?;
     }
-    process::drop_privileges(&config.global)?;
+    // The pidfile is written before chroot (its path is outside) and before privileges
+    // are dropped, as HAProxy does.
     if let Some(path) = &config.global.pidfile {
         process::write_pidfile(path)?;
     }
+    if let Some(dir) = &config.global.chroot {
+        process::chroot(dir)?;
+        tracing::info!(
+            "chrooted to {}: SIGHUP reloads read the configuration inside it",
+            dir.display()
+        );
+    }
+    process::drop_privileges(&config.global)?;
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.global.nbthread {
         rt.worker_threads(n);

@@ -353,3 +353,39 @@ async fn stick_on_src_keeps_clients_on_their_server() {
         );
     }
 }
+
+/// `chroot`: after binding (sessions still flow) the process's root is the directory.
+/// Needs root; a missing directory is refused with its line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chroot_after_binding() {
+    let dir = tempdir("globals");
+    let files = write_files(&dir, &[("m.cfg", "global\n    chroot /nonexistent/jail\n")]);
+    let c = check(Proxy::Warren, &dash_f(&files), &[]);
+    assert!(
+        !c.valid && c.output.contains("m.cfg:2") && c.output.contains("no such directory"),
+        "{}",
+        c.output
+    );
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("chroot_after_binding: not root, the chroot itself is not exercised");
+        return;
+    }
+    let a = Backend::tagged("a").await;
+    for proxy in Proxy::BOTH {
+        let jail = tempdir("jail");
+        let port = free_port();
+        let cfg = format!(
+            "global\n    chroot {}\n{DEFAULTS}listen fe\n    bind 127.0.0.1:{port}\n    server s1 {}\n",
+            jail.display(),
+            a.addr
+        );
+        let files = write_files(&dir, &[("c.cfg", &cfg)]);
+        let mut p = Running::start(proxy, &dash_f(&files), &[]);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        p.wait_accepting(addr).await;
+        assert_eq!(which_backend(addr).await.1, "a", "{proxy:?}");
+        let root = std::fs::read_link(format!("/proc/{}/root", p.pid())).expect("root link");
+        assert_eq!(root, jail.canonicalize().expect("jail"), "{proxy:?}");
+    }
+}

@@ -69,6 +69,9 @@ fn global(out: &mut String, g: &Global) {
     if let Some(n) = g.ulimit_n {
         let _ = writeln!(out, "ulimit_n = {n}");
     }
+    if let Some(c) = &g.chroot {
+        let _ = writeln!(out, "chroot = {}", q(&c.display().to_string()));
+    }
     if g.spread_checks > 0 {
         let _ = writeln!(out, "spread_checks = {}", g.spread_checks);
     }

@@ -329,10 +329,10 @@ mod tests {
 
     #[test]
     fn ignored_keywords_warn_with_their_line() {
-        let l = ok("global\n nbproc 2\n chroot /var/empty\n stats socket /run/h.sock mode 600\n tune.bufsize 16384\nlisten l\n bind :5004\n option abortonclose\n server a 127.0.0.1:1\n");
+        let l = ok("global\n nbproc 2\n log-tag rabbit\n stats socket /run/h.sock mode 600\n tune.bufsize 16384\nlisten l\n bind :5004\n option abortonclose\n server a 127.0.0.1:1\n");
         for (line, fragment) in [
             (6, "nbproc"),
-            (7, "chroot"),
+            (7, "log-tag"),
             (9, "tune.bufsize"),
             (12, "abortonclose"),
         ] {

@@ -52,6 +52,8 @@ pub struct Global {
     /// `max-spread-checks <time>`: the first checks of a backend's servers are spread over
     /// at most this long (and at most `inter`); `None`: they all start at once.
     pub max_spread_checks: Option<Duration>,
+    /// `chroot <dir>`: the process's root after binding and reading every file.
+    pub chroot: Option<PathBuf>,
 }
 
 /// `stats socket <path> [mode <octal>] [level admin]`.

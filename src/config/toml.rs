@@ -56,6 +56,7 @@ struct GlobalT {
     stats_socket: Option<StatsSocketT>,
     ulimit_n: Option<u64>,
     spread_checks: Option<Spanned<u32>>,
+    chroot: Option<Spanned<String>>,
     max_spread_checks: Option<Spanned<String>>,
     #[serde(default)]
     log: Vec<Spanned<LogT>>,
@@ -628,6 +629,16 @@ impl Builder<'_, '_> {
             nbthread,
             hard_stop_after: g.hard_stop_after.as_ref().and_then(|d| self.duration(d)),
             ulimit_n: g.ulimit_n,
+            chroot: g.chroot.as_ref().and_then(|c| {
+                if std::path::Path::new(c.get_ref()).is_dir() {
+                    Some(c.get_ref().into())
+                } else {
+                    let line = self.lines.span(c);
+                    self.report
+                        .error(line, format!("chroot '{}': no such directory", c.get_ref()));
+                    None
+                }
+            }),
             spread_checks: match &g.spread_checks {
                 Some(p) if *p.get_ref() > 50 => {
                     let line = self.lines.span(p);

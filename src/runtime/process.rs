@@ -35,6 +35,11 @@ pub enum ProcessError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot chroot to {path}: {source}")]
+    Chroot {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot give {path} to its owner: {source}")]
     Chown {
         path: String,
@@ -207,6 +212,17 @@ fn lookup_group(name: &str) -> Result<libc::gid_t, ProcessError> {
         return Err(ProcessError::UnknownGroup(name.to_string()));
     }
     Ok(unsafe { (*gr).gr_gid })
+}
+
+/// `chroot <dir>`: makes `dir` the process's root (needs root; the sockets are already
+/// bound and the files read). Then the working directory is the new root.
+pub fn chroot(dir: &Path) -> Result<(), ProcessError> {
+    let err = |source| ProcessError::Chroot {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::os::unix::fs::chroot(dir).map_err(err)?;
+    std::env::set_current_dir("/").map_err(err)
 }
 
 /// Writes our pid to `path`.

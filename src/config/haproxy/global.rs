@@ -8,7 +8,8 @@ use crate::config::suggest;
 use super::draft::LogEntry;
 
 /// Keywords warren implements.
-const KNOWN: [&str; 13] = [
+const KNOWN: [&str; 14] = [
+    "chroot",
     "spread-checks",
     "max-spread-checks",
     "ulimit-n",
@@ -26,14 +27,10 @@ const KNOWN: [&str; 13] = [
 
 /// Keywords accepted with a warning because they do not apply to warren (yet); the text says
 /// what happens instead.
-const IGNORED: [(&str, &str); 7] = [
+const IGNORED: [(&str, &str); 6] = [
     (
         "nbproc",
         "warren is one process with several threads; use 'nbthread'",
-    ),
-    (
-        "chroot",
-        "warren does not chroot yet and runs in the current root",
     ),
     (
         "ssl-dh-param-file",
@@ -107,6 +104,17 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
                 match crate::config::duration::parse(&value) {
                     Ok(d) => global.max_spread_checks = (!d.is_zero()).then_some(d),
                     Err(e) => report.error(line, format!("'max-spread-checks': {e}")),
+                }
+            }
+        }
+        "chroot" => {
+            if let Some(dir) = one_word(words, line, report) {
+                // Checked here, so the mistake is named with its line rather than found
+                // at start-up after the sockets are bound.
+                if std::path::Path::new(&dir).is_dir() {
+                    global.chroot = Some(dir.into());
+                } else {
+                    report.error(line, format!("'chroot {dir}': no such directory"));
                 }
             }
         }
