@@ -158,6 +158,22 @@ fn real_main() -> Result<()> {
     if let Some(n) = config.global.nbthread {
         rt.worker_threads(n);
     }
+    if !config.global.cpu_map.is_empty() {
+        let maps = config.global.cpu_map.clone();
+        let workers = config
+            .global
+            .nbthread
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        rt.on_thread_start(move || {
+            // Worker threads start first, in order; threads started later (blocking pool)
+            // are not pinned.
+            let n = started.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n <= workers {
+                process::pin_thread(n as u32, &maps);
+            }
+        });
+    }
     rt.enable_all()
         .build()
         .context("cannot start the runtime")?

@@ -389,3 +389,47 @@ async fn chroot_after_binding() {
         assert_eq!(root, jail.canonicalize().expect("jail"), "{proxy:?}");
     }
 }
+
+/// Threads of `pid` whose allowed CPUs are exactly `list`.
+fn threads_on(pid: u32, list: &str) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .filter(|status| {
+            status.lines().any(|l| {
+                l.starts_with("Cpus_allowed_list:") && l.split_whitespace().nth(1) == Some(list)
+            })
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_map_pins_the_worker_threads() {
+    let a = Backend::tagged("a").await;
+    for proxy in Proxy::BOTH {
+        let port = free_port();
+        let cfg = format!(
+            "global\n    nbthread 2\n    cpu-map 1/1-2 0\n{DEFAULTS}listen fe\n    bind 127.0.0.1:{port}\n    server s1 {}\n",
+            a.addr
+        );
+        let files = write_files(&tempdir("globals"), &[("c.cfg", &cfg)]);
+        let mut p = Running::start(proxy, &dash_f(&files), &[]);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        p.wait_accepting(addr).await;
+        assert_eq!(which_backend(addr).await.1, "a", "{proxy:?}");
+        assert!(
+            threads_on(p.pid(), "0") >= 2,
+            "{proxy:?}: two threads on CPU 0"
+        );
+    }
+    let files = write_files(
+        &tempdir("globals"),
+        &[("bad.cfg", "global\n    cpu-map 2/1 0\n")],
+    );
+    let c = check(Proxy::Warren, &dash_f(&files), &[]);
+    assert!(
+        !c.valid && c.output.contains("bad.cfg:2") && c.output.contains("single process"),
+        "{}",
+        c.output
+    );
+}

@@ -69,6 +69,10 @@ fn global(out: &mut String, g: &Global) {
     if let Some(n) = g.ulimit_n {
         let _ = writeln!(out, "ulimit_n = {n}");
     }
+    if !g.cpu_map.is_empty() {
+        let lines: Vec<String> = g.cpu_map.iter().map(|m| q(&m.text)).collect();
+        let _ = writeln!(out, "cpu_map = [{}]", lines.join(", "));
+    }
     if let Some(c) = &g.chroot {
         let _ = writeln!(out, "chroot = {}", q(&c.display().to_string()));
     }

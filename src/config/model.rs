@@ -54,6 +54,8 @@ pub struct Global {
     pub max_spread_checks: Option<Duration>,
     /// `chroot <dir>`: the process's root after binding and reading every file.
     pub chroot: Option<PathBuf>,
+    /// `cpu-map` lines: which CPUs worker threads run on.
+    pub cpu_map: Vec<super::cpu_map::CpuMap>,
 }
 
 /// `stats socket <path> [mode <octal>] [level admin]`.

@@ -57,6 +57,9 @@ struct GlobalT {
     ulimit_n: Option<u64>,
     spread_checks: Option<Spanned<u32>>,
     chroot: Option<Spanned<String>>,
+    /// HAProxy's `cpu-map` arguments, one string per line: `["1/1-4 0-3"]`.
+    #[serde(default)]
+    cpu_map: Vec<Spanned<String>>,
     max_spread_checks: Option<Spanned<String>>,
     #[serde(default)]
     log: Vec<Spanned<LogT>>,
@@ -629,6 +632,19 @@ impl Builder<'_, '_> {
             nbthread,
             hard_stop_after: g.hard_stop_after.as_ref().and_then(|d| self.duration(d)),
             ulimit_n: g.ulimit_n,
+            cpu_map: g
+                .cpu_map
+                .iter()
+                .filter_map(|m| {
+                    let words: Vec<String> =
+                        m.get_ref().split_whitespace().map(str::to_string).collect();
+                    let line = self.lines.span(m);
+                    self.report.check(
+                        line,
+                        crate::config::cpu_map::parse(&words).map_err(|e| format!("cpu_map: {e}")),
+                    )
+                })
+                .collect(),
             chroot: g.chroot.as_ref().and_then(|c| {
                 if std::path::Path::new(c.get_ref()).is_dir() {
                     Some(c.get_ref().into())

@@ -225,6 +225,30 @@ pub fn chroot(dir: &Path) -> Result<(), ProcessError> {
     std::env::set_current_dir("/").map_err(err)
 }
 
+/// `cpu-map`: binds the calling thread (worker `thread`, 1-based) to the CPUs of the last
+/// line that names it. A failure is logged, not fatal (a CPU may be offline).
+pub fn pin_thread(thread: u32, maps: &[crate::config::cpu_map::CpuMap]) {
+    let Some(cpus) = maps.iter().rev().find_map(|m| m.cpus_for(thread)) else {
+        return;
+    };
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET stays within its bounds for
+    // CPU numbers below CPU_SETSIZE, which the loop checks.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in &cpus {
+            if (*cpu as usize) < libc::CPU_SETSIZE as usize {
+                libc::CPU_SET(*cpu as usize, &mut set);
+            }
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            tracing::warn!(
+                "cpu-map: cannot bind thread {thread} to CPUs {cpus:?}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
 /// Writes our pid to `path`.
 pub fn write_pidfile(path: &Path) -> Result<(), ProcessError> {
     std::fs::write(path, format!("{}\n", std::process::id())).map_err(|source| {

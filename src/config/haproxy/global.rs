@@ -8,7 +8,8 @@ use crate::config::suggest;
 use super::draft::LogEntry;
 
 /// Keywords warren implements.
-const KNOWN: [&str; 14] = [
+const KNOWN: [&str; 15] = [
+    "cpu-map",
     "chroot",
     "spread-checks",
     "max-spread-checks",
@@ -105,6 +106,11 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
                     Ok(d) => global.max_spread_checks = (!d.is_zero()).then_some(d),
                     Err(e) => report.error(line, format!("'max-spread-checks': {e}")),
                 }
+            }
+        }
+        "cpu-map" => {
+            if let Some(m) = report.check(line, crate::config::cpu_map::parse(&words[1..])) {
+                global.cpu_map.push(m);
             }
         }
         "chroot" => {
