@@ -75,13 +75,14 @@ pub(crate) fn parse(
     let mut proxies: Vec<Draft> = Vec::new();
     let mut current = Current::Nothing;
     let mut tls_defaults = ssl_defaults::TlsDefaults::default();
+    let mut vars = preprocess::Vars::default();
 
     let mut offset = 0;
     for (name, text) in files {
         // HAProxy: each file starts outside any section.
         close(current, &mut defaults, &mut named_defaults, &mut proxies);
         current = Current::Nothing;
-        let lines = preprocess::lines(text, offset, name, env, report);
+        let lines = preprocess::lines(text, offset, name, env, &mut vars, report);
         offset += text.lines().count();
         for (line, words) in lines {
             if SECTIONS.contains(&words[0].as_str()) {

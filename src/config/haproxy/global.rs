@@ -8,7 +8,11 @@ use crate::config::suggest;
 use super::draft::LogEntry;
 
 /// Keywords warren implements.
-const KNOWN: [&str; 15] = [
+const KNOWN: [&str; 19] = [
+    "setenv",
+    "presetenv",
+    "unsetenv",
+    "resetenv",
     "cpu-map",
     "chroot",
     "spread-checks",
@@ -113,6 +117,8 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
                 global.cpu_map.push(m);
             }
         }
+        // Applied while the file was read (`preprocess`): later lines saw the variables.
+        "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
         "chroot" => {
             if let Some(dir) = one_word(words, line, report) {
                 // Checked here, so the mistake is named with its line rather than found
