@@ -433,3 +433,62 @@ async fn cpu_map_pins_the_worker_threads() {
         c.output
     );
 }
+
+/// `option dontlog-normal`: a session that ends normally is not logged, one whose server
+/// refused is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dontlog_normal_logs_only_failed_sessions() {
+    let a = Backend::tagged("a").await;
+    let refused = refused_addr().await;
+    for proxy in Proxy::BOTH {
+        let syslog = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("udp");
+        let (good, bad) = (free_port(), free_port());
+        let cfg = format!(
+            "global\n    log {} local0\n{DEFAULTS}    log global\n    option tcplog\n    option dontlog-normal\n\
+             listen good\n    bind 127.0.0.1:{good}\n    server s1 {}\n\
+             listen bad\n    bind 127.0.0.1:{bad}\n    retries 0\n    server s1 {refused}\n",
+            syslog.local_addr().expect("addr"),
+            a.addr
+        );
+        let files = write_files(&tempdir("globals"), &[("d.cfg", &cfg)]);
+        let mut p = Running::start(proxy, &dash_f(&files), &[]);
+        p.wait_accepting(([127, 0, 0, 1], good).into()).await;
+        p.wait_accepting(([127, 0, 0, 1], bad).into()).await;
+        // A normal session first, then a failed one: only the failed one is logged, so the
+        // first line received is about `bad`.
+        let (mut s, tag) = which_backend(([127, 0, 0, 1], good).into()).await;
+        assert_eq!(tag, "a");
+        tokio::io::AsyncWriteExt::shutdown(&mut s)
+            .await
+            .expect("close");
+        let _ = read_to_end(&mut s).await;
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", bad))
+            .await
+            .expect("connect");
+        let _ = read_to_end(&mut c).await;
+        // Lines until the failed session's (the readiness probes, which close before a
+        // server is reached, are errors too and may come first).
+        let mut buf = [0u8; 2048];
+        let mut before = Vec::new();
+        loop {
+            let n = tokio::time::timeout(common::both::LIMIT, syslog.recv(&mut buf))
+                .await
+                .expect("a log line")
+                .expect("recv");
+            let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if line.contains(" bad bad/s1 ") {
+                assert!(line.contains(" SC "), "{proxy:?}: {line}");
+                break;
+            }
+            before.push(line);
+        }
+        assert!(
+            !before
+                .iter()
+                .any(|l| l.contains(" good good/s1 ") && l.contains(" -- ")),
+            "{proxy:?}: a normal session was logged: {before:?}"
+        );
+    }
+}

@@ -121,8 +121,13 @@ fn proxy_log(out: &mut String, log: &ProxyLog, global: &Global) {
     };
     let _ = writeln!(
         out,
-        "log = {{ {targets}, tcplog = {}, dontlognull = {}, health_checks = {}, separate_errors = {}, logasap = {} }}",
-        log.tcplog, log.dontlognull, log.health_checks, log.separate_errors, log.logasap
+        "log = {{ {targets}, tcplog = {}, dontlognull = {}, health_checks = {}, separate_errors = {}, logasap = {}, dontlog_normal = {} }}",
+        log.tcplog,
+        log.dontlognull,
+        log.health_checks,
+        log.separate_errors,
+        log.logasap,
+        log.dontlog_normal
     );
 }
 

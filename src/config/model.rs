@@ -353,6 +353,8 @@ pub struct ProxyLog {
     /// `option logasap`: a session's line is written once its server is reached, not
     /// when it ends (long AMQP sessions show up in the logs at once).
     pub logasap: bool,
+    /// `option dontlog-normal`: only sessions that end in an error are logged.
+    pub dontlog_normal: bool,
 }
 
 /// A listener that takes client connections.

@@ -158,6 +158,7 @@ struct ProxyLogT {
     health_checks: Option<bool>,
     separate_errors: Option<bool>,
     logasap: Option<bool>,
+    dontlog_normal: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -760,6 +761,10 @@ impl Builder<'_, '_> {
                 .or(defaults.separate_errors)
                 .unwrap_or(false),
             logasap: own.logasap.or(defaults.logasap).unwrap_or(false),
+            dontlog_normal: own
+                .dontlog_normal
+                .or(defaults.dontlog_normal)
+                .unwrap_or(false),
         }
     }
 

@@ -490,6 +490,10 @@ fn finish(
     if log.dontlognull && rec.bytes_to_server == 0 {
         return;
     }
+    // `option dontlog-normal`: only what ended in an error.
+    if log.dontlog_normal && rec.cause == Cause::None {
+        return;
+    }
     let level = if rec.cause == Cause::None {
         Level::Info
     } else if log.separate_errors {

@@ -273,5 +273,6 @@ fn proxy_log(d: &Draft, global: &Global) -> ProxyLog {
         health_checks: d.log_health_checks,
         separate_errors: d.log_separate_errors,
         logasap: d.logasap,
+        dontlog_normal: d.dontlog_normal,
     }
 }

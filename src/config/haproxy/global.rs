@@ -32,10 +32,18 @@ const KNOWN: [&str; 19] = [
 
 /// Keywords accepted with a warning because they do not apply to warren (yet); the text says
 /// what happens instead.
-const IGNORED: [(&str, &str); 6] = [
+const IGNORED: [(&str, &str); 8] = [
     (
         "nbproc",
         "warren is one process with several threads; use 'nbthread'",
+    ),
+    (
+        "unix-bind",
+        "it sets defaults for unix@ binds, which warren refuses (it listens on TCP only)",
+    ),
+    (
+        "server-state-file",
+        "warren keeps server states across reloads within its process; no file is needed",
     ),
     (
         "ssl-dh-param-file",
@@ -119,6 +127,10 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
         }
         // Applied while the file was read (`preprocess`): later lines saw the variables.
         "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
+        "lua-load" | "lua-load-per-thread" | "lua-prepend-path" => report.error(
+            line,
+            format!("'{key}' is not supported: warren has no Lua; its rules are 'acl', 'tcp-request', 'use_backend' and 'use-server'"),
+        ),
         "chroot" => {
             if let Some(dir) = one_word(words, line, report) {
                 // Checked here, so the mistake is named with its line rather than found

@@ -146,6 +146,13 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
         }),
         // Free text for humans; nothing to do with it yet.
         "description" => {}
+        "enabled" => {}
+        "fullconn" => report.warn(line, "'fullconn' is ignored: it scales servers' 'minconn', which warren does not have"),
+        "backlog" => report.warn(line, "'backlog' is ignored: warren's listen backlog is 1024 (the kernel caps it at net.core.somaxconn)"),
+        "id" => report.warn(line, "'id' is ignored: warren numbers proxies in file order on the stats page"),
+        "disabled" => report.error(line, format!("'disabled' is not supported: comment out {} instead", draft.describe())),
+        "grace" => report.error(line, "'grace' was removed from HAProxy; remove it: on SIGTERM warren stops listening at once and lets sessions finish"),
+        "source" => report.error(line, "'source' is not supported: warren connects to servers from the address the system chooses; remove it (or route accordingly)"),
         "contimeout" | "clitimeout" | "srvtimeout" => {
             let new = match key {
                 "contimeout" => "timeout connect",
