@@ -19,6 +19,7 @@ mod cond;
 mod draft;
 mod finish;
 mod global;
+mod hash_type;
 mod log;
 mod options;
 mod preprocess;

@@ -86,7 +86,7 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
             }
         }
         "balance" => balance(draft, words, line, report),
-        "hash-type" => hash_type(draft, words, line, report),
+        "hash-type" => super::hash_type::keyword(draft, words, line, report),
         "stick-table" => super::stick::stick_table(draft, words, line, report),
         "stick" => super::stick::stick(draft, words, line, report),
         "retries" => {
@@ -320,50 +320,6 @@ fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
             }));
         }
     }
-}
-
-/// `hash-type <method> [<function>] [<modifier>]`: warren keeps its own hash function (the
-/// function and `avalanche` are accepted with a warning); the method is honoured.
-fn hash_type(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
-    use crate::config::model::HashType;
-    if !draft.kind.has_backend() {
-        report.warn(
-            line,
-            format!(
-                "'hash-type' is ignored in {}: it belongs to backends",
-                draft.describe()
-            ),
-        );
-        return;
-    }
-    let method = match words.get(1).map(String::as_str) {
-        Some("consistent") => HashType::Consistent,
-        Some("map-based") => HashType::MapBased,
-        Some(other) => {
-            report.error(
-                line,
-                format!(
-                    "unknown hash-type '{other}': use 'consistent' or 'map-based'{}",
-                    suggest::hint(other, ["consistent", "map-based"])
-                ),
-            );
-            return;
-        }
-        None => {
-            report.error(line, "'hash-type' needs 'consistent' or 'map-based'");
-            return;
-        }
-    };
-    for extra in &words[2.min(words.len())..] {
-        match extra.as_str() {
-            "sdbm" | "djb2" | "wt6" | "crc32" | "none" | "avalanche" => report.warn(line, format!("'hash-type ... {extra}' is ignored: warren hashes client addresses with its own function (the spread is as even; the server a given client lands on differs from HAProxy's)")),
-            other => {
-                report.error(line, format!("unknown hash-type function '{other}' (HAProxy's are sdbm, djb2, wt6, crc32, none; modifier avalanche)"));
-                return;
-            }
-        }
-    }
-    draft.hash_type = Some(method);
 }
 
 fn balance(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
