@@ -141,13 +141,38 @@ fn real_main() -> Result<()> {
     if args.daemon.unwrap_or(config.global.daemon) {
         process::daemonize()?;
     }
-    process::drop_privileges(&config.global)?;
+    // The pidfile is written before chroot (its path is outside) and before privileges
+    // are dropped, as HAProxy does.
     if let Some(path) = &config.global.pidfile {
         process::write_pidfile(path)?;
     }
+    if let Some(dir) = &config.global.chroot {
+        process::chroot(dir)?;
+        tracing::info!(
+            "chrooted to {}: SIGHUP reloads read the configuration inside it",
+            dir.display()
+        );
+    }
+    process::drop_privileges(&config.global)?;
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = config.global.nbthread {
         rt.worker_threads(n);
+    }
+    if !config.global.cpu_map.is_empty() {
+        let maps = config.global.cpu_map.clone();
+        let workers = config
+            .global
+            .nbthread
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        rt.on_thread_start(move || {
+            // Worker threads start first, in order; threads started later (blocking pool)
+            // are not pinned.
+            let n = started.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n <= workers {
+                process::pin_thread(n as u32, &maps);
+            }
+        });
     }
     rt.enable_all()
         .build()

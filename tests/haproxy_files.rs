@@ -251,3 +251,33 @@ fn preprocessing_mistakes_are_refused_with_their_line() {
         }
     }
 }
+
+/// `setenv` in `global` defines a variable for the lines after it, in later files too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setenv_defines_variables_for_later_lines_and_files() {
+    let a = Backend::tagged("a").await;
+    for proxy in Proxy::BOTH {
+        let port = free_port();
+        let dir = tempdir("env");
+        let files = write_files(
+            &dir,
+            &[
+                (
+                    "a.cfg",
+                    &format!("global\n    setenv FRONT {port}\n    presetenv FRONT 1\n{DEFAULTS}"),
+                ),
+                (
+                    "b.cfg",
+                    &format!(
+                        "listen fe\n    bind \"127.0.0.1:${{FRONT}}\"\n    server s1 {}\n",
+                        a.addr
+                    ),
+                ),
+            ],
+        );
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut p = Running::start(proxy, &dash_f(&files), &[]);
+        p.wait_accepting(addr).await;
+        assert_eq!(which_backend(addr).await.1, "a", "{proxy:?}");
+    }
+}

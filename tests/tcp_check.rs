@@ -135,7 +135,7 @@ async fn an_amqp_check_written_as_tcp_check_gives_haproxys_codes() {
         codes.sort();
         let codes: Vec<(&str, &str)> = codes
             .iter()
-            .map(|(s, c)| (s.as_str(), c.trim_start_matches('*')))
+            .map(|(s, c)| (s.as_str(), c.trim_start_matches(['*', ' '])))
             .collect();
         assert_eq!(
             codes,
@@ -179,7 +179,7 @@ async fn option_tcp_check_alone_is_a_connect_check() {
         codes.sort();
         let codes: Vec<(&str, &str)> = codes
             .iter()
-            .map(|(s, c)| (s.as_str(), c.trim_start_matches('*')))
+            .map(|(s, c)| (s.as_str(), c.trim_start_matches(['*', ' '])))
             .collect();
         assert_eq!(codes, [("gone", "L4CON"), ("up", "L4OK")], "{proxy:?}");
     }

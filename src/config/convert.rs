@@ -53,15 +53,29 @@ fn global(out: &mut String, g: &Global) {
         let _ = writeln!(out, "nbthread = {n}");
     }
     if let Some(s) = &g.stats_socket {
+        let mut owner = String::new();
+        if let Some(u) = &s.user {
+            owner.push_str(&format!(", user = {}", q(u)));
+        }
+        if let Some(g) = &s.group {
+            owner.push_str(&format!(", group = {}", q(g)));
+        }
         let _ = writeln!(
             out,
-            "stats_socket = {{ path = {}, mode = \"{:o}\" }}",
+            "stats_socket = {{ path = {}, mode = \"{:o}\"{owner} }}",
             q(&s.path.display().to_string()),
             s.mode
         );
     }
     if let Some(n) = g.ulimit_n {
         let _ = writeln!(out, "ulimit_n = {n}");
+    }
+    if !g.cpu_map.is_empty() {
+        let lines: Vec<String> = g.cpu_map.iter().map(|m| q(&m.text)).collect();
+        let _ = writeln!(out, "cpu_map = [{}]", lines.join(", "));
+    }
+    if let Some(c) = &g.chroot {
+        let _ = writeln!(out, "chroot = {}", q(&c.display().to_string()));
     }
     if g.spread_checks > 0 {
         let _ = writeln!(out, "spread_checks = {}", g.spread_checks);
@@ -230,8 +244,14 @@ fn proxy_log(out: &mut String, log: &ProxyLog, global: &Global) {
     };
     let _ = writeln!(
         out,
-        "log = {{ {targets}, tcplog = {}, httplog = {}, dontlognull = {}, health_checks = {}, separate_errors = {} }}",
-        log.tcplog, log.httplog, log.dontlognull, log.health_checks, log.separate_errors
+        "log = {{ {targets}, tcplog = {}, httplog = {}, dontlognull = {}, health_checks = {}, separate_errors = {}, logasap = {}, dontlog_normal = {} }}",
+        log.tcplog,
+        log.httplog,
+        log.dontlognull,
+        log.health_checks,
+        log.separate_errors,
+        log.logasap,
+        log.dontlog_normal
     );
 }
 
@@ -437,6 +457,17 @@ fn backend(out: &mut String, b: &Backend, global: &Global) {
     let _ = writeln!(out, "retries = {}", b.retries);
     let _ = writeln!(out, "redispatch = {}", b.redispatch);
     rules(out, &b.rules);
+    if let Some(s) = b.stick {
+        let _ = writeln!(
+            out,
+            "stick = {{ size = {}, expire = {} }}",
+            s.size,
+            q(&super::duration::format(s.expire))
+        );
+    }
+    if b.persist {
+        let _ = writeln!(out, "persist = true");
+    }
     timeouts(out, &b.timeouts);
     keepalive(out, &b.keepalive);
     check(out, &b.check);

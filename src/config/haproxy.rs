@@ -20,6 +20,7 @@ mod cond;
 mod draft;
 mod finish;
 mod global;
+mod hash_type;
 mod http;
 pub(super) mod http_rules;
 mod log;
@@ -30,6 +31,7 @@ mod rules;
 mod server;
 mod ssl_defaults;
 mod stats;
+mod stick;
 pub(super) mod tokenize;
 mod userlist;
 
@@ -78,13 +80,16 @@ pub(crate) fn parse(
     let mut proxies: Vec<Draft> = Vec::new();
     let mut current = Current::Nothing;
     let mut tls_defaults = ssl_defaults::TlsDefaults::default();
+    let mut vars = preprocess::Vars::default();
 
     // Every file preprocessed first: userlists are read before the proxies, since a proxy
     // may name one defined further down (as in HAProxy).
     let mut offset = 0;
     let mut preprocessed = Vec::with_capacity(files.len());
     for (name, text) in files {
-        preprocessed.push(preprocess::lines(text, offset, name, env, report));
+        preprocessed.push(preprocess::lines(
+            text, offset, name, env, &mut vars, report,
+        ));
         offset += text.lines().count();
     }
     let userlists = std::sync::Arc::new(userlist::collect(
@@ -348,10 +353,10 @@ mod tests {
 
     #[test]
     fn ignored_keywords_warn_with_their_line() {
-        let l = ok("global\n nbproc 2\n chroot /var/empty\n stats socket /run/h.sock mode 600\n tune.maxrewrite 1024\nlisten l\n bind :5004\n option abortonclose\n server a 127.0.0.1:1\n");
+        let l = ok("global\n nbproc 2\n log-tag rabbit\n stats socket /run/h.sock mode 600\n tune.maxrewrite 1024\nlisten l\n bind :5004\n option abortonclose\n server a 127.0.0.1:1\n");
         for (line, fragment) in [
             (6, "nbproc"),
-            (7, "chroot"),
+            (7, "log-tag"),
             (9, "tune.maxrewrite"),
             (12, "abortonclose"),
         ] {

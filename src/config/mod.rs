@@ -15,6 +15,7 @@
 
 mod addr;
 mod convert;
+pub mod cpu_map;
 pub mod duration;
 mod error;
 mod files;

@@ -57,6 +57,10 @@ pub struct Global {
     pub max_spread_checks: Option<Duration>,
     /// `tune.bufsize`: the largest HTTP head read; `None` = [`DEFAULT_BUFSIZE`].
     pub bufsize: Option<u32>,
+    /// `chroot <dir>`: the process's root after binding and reading every file.
+    pub chroot: Option<PathBuf>,
+    /// `cpu-map` lines: which CPUs worker threads run on.
+    pub cpu_map: Vec<super::cpu_map::CpuMap>,
 }
 
 impl Global {
@@ -72,6 +76,9 @@ pub struct StatsSocket {
     pub path: PathBuf,
     /// File permissions of the socket: who may send commands (default 0600).
     pub mode: u32,
+    /// Owner and group of the socket file (`user`, `group`); `None` keeps warren's.
+    pub user: Option<String>,
+    pub group: Option<String>,
 }
 
 /// Default process-wide `maxconn` when the file gives none.
@@ -416,6 +423,11 @@ pub struct ProxyLog {
     /// `option log-separate-errors`: session lines that end in an error (a cause other
     /// than a normal close) are sent at level `err` instead of `info`.
     pub separate_errors: bool,
+    /// `option logasap`: a session's line is written once its server is reached, not
+    /// when it ends (long AMQP sessions show up in the logs at once).
+    pub logasap: bool,
+    /// `option dontlog-normal`: only sessions that end in an error are logged.
+    pub dontlog_normal: bool,
 }
 
 /// A listener that takes client connections.
@@ -550,6 +562,21 @@ pub struct Backend {
     pub rules: Rules,
     /// HTTP mode settings (ignored in the other modes).
     pub http: HttpProxy,
+    /// `stick-table type ip size <n> expire <t>` with `stick on src`: clients go back to
+    /// the server they last used.
+    pub stick: Option<Stick>,
+    /// `option persist`: a client stuck to a server that is DOWN still tries it first
+    /// (a failed connect then retries elsewhere with `option redispatch`).
+    pub persist: bool,
+}
+
+/// Client stickiness by source address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stick {
+    /// Entries kept at most (HAProxy's `size`, with its k/m suffixes).
+    pub size: u32,
+    /// How long an entry lives after its last use (HAProxy's `expire`).
+    pub expire: Duration,
 }
 
 /// Defaults of the server-line keywords, as in HAProxy.

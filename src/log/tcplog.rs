@@ -104,6 +104,11 @@ pub struct SessionRecord<'a> {
     /// after HAProxy's fields (where its captured headers would go) so tcplog parsers
     /// still read the prefix.
     pub extra: Option<String>,
+    /// `option logasap`: the line is written as soon as the server is reached, so the
+    /// total time and the byte count are marked `+` (more may follow), as in HAProxy.
+    pub asap: bool,
+    /// The line was already written (by `option logasap`): none at the end.
+    pub logged: bool,
 }
 
 impl<'a> SessionRecord<'a> {
@@ -131,6 +136,8 @@ impl<'a> SessionRecord<'a> {
             srv_queue: 0,
             backend_queue: 0,
             extra: None,
+            asap: false,
+            logged: false,
         }
     }
 }
@@ -150,7 +157,7 @@ impl SessionRecord<'_> {
         let mut line = String::with_capacity(160);
         let _ = write!(
             line,
-            "{} [{}] {} {}/{} {}/{}/{} {} {} {}/{}/{}/{}/{}{} {}/{}",
+            "{} [{}] {} {}/{} {}/{}/{}{} {}{} {} {}/{}/{}/{}/{}{} {}/{}",
             self.client,
             self.accepted.accept_date(),
             self.frontend,
@@ -158,7 +165,9 @@ impl SessionRecord<'_> {
             self.server,
             ms(self.queue_ms),
             ms(self.connect_ms),
+            if self.asap { "+" } else { "" },
             self.total_ms,
+            if self.asap { "+" } else { "" },
             self.bytes_to_client,
             self.termination(),
             self.actconn,

@@ -144,8 +144,14 @@ pub async fn connect_excluding(
     let mut left: Vec<Left> = Vec::new();
 
     let queued_at = Instant::now();
-    // `use-server` first (HAProxy: a named server is used when usable, else balancing).
-    let chosen = use_server.and_then(|id| backend.acquire_server(id, &exclude));
+    // `use-server` first, then the client's stuck server (`stick on src`; with `option
+    // persist` even when DOWN).
+    let chosen = match use_server {
+        Some(id) => backend.acquire_server(id, &exclude),
+        None => backend
+            .stuck(client)
+            .and_then(|id| backend.acquire_server_persist(id, &exclude, cfg.persist)),
+    };
     let picked = match chosen {
         Some(slot) => Ok(slot),
         None => match backend.acquire(client, &exclude).await {

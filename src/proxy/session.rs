@@ -210,11 +210,23 @@ pub fn run(
         };
         let server = Arc::clone(&conn.slot.server);
         tracing::Span::current().record("server", server.name());
+        backend.stick(edge.peer.ip(), server.id);
         rec.server = server.name();
         rec.queue_ms = Some(ms(conn.queue_time));
         rec.connect_ms = Some(ms(conn.connect_time));
         rec.retries = conn.retries;
         rec.redispatched = conn.redispatched;
+        if fe.log.logasap && fe.log.tcplog && !frontend.logger.is_empty() {
+            // `option logasap`: the line now, marked `+`; none at the end.
+            let mut early = rec.clone();
+            early.asap = true;
+            early.actconn = process.actconn();
+            early.feconn = frontend.counters.current.load(Ordering::Relaxed);
+            early.srv_conn = server.counters.current.load(Ordering::Relaxed);
+            early.total_ms = ms(accepted.elapsed());
+            frontend.logger.send(Level::Info, &early.tcplog());
+            rec.logged = true;
+        }
         keepalive::apply(conn.stream.tcp(), &backend.config.keepalive, amqp_mode);
 
         let amqp = amqp_mode.then_some(amqp_deadline);

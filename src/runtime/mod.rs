@@ -169,12 +169,18 @@ impl Warren {
         let generation = Generation::build(config.clone(), None, process.stop.child_token());
         install(&generation, connectors);
         let stats_socket = match &config.global.stats_socket {
-            Some(s) => Some(stats::socket::bind(&s.path, s.mode).map_err(|source| {
-                RuntimeError::StatsSocket {
-                    path: s.path.display().to_string(),
-                    source,
-                }
-            })?),
+            Some(s) => Some(
+                stats::socket::bind(&s.path, s.mode)
+                    .and_then(|l| {
+                        process::chown(&s.path, s.user.as_deref(), s.group.as_deref())
+                            .map_err(std::io::Error::other)?;
+                        Ok(l)
+                    })
+                    .map_err(|source| RuntimeError::StatsSocket {
+                        path: s.path.display().to_string(),
+                        source,
+                    })?,
+            ),
             None => None,
         };
         let (tx, reloads) = mpsc::channel(4);

@@ -35,6 +35,16 @@ pub enum ProcessError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot chroot to {path}: {source}")]
+    Chroot {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot give {path} to its owner: {source}")]
+    Chown {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// File descriptors one proxied connection uses (client and server sockets), plus room
@@ -169,6 +179,20 @@ pub fn drop_privileges(global: &Global) -> Result<(), ProcessError> {
     Ok(())
 }
 
+/// `stats socket ... user <u> group <g>`: gives the socket file to that owner and group,
+/// so the file mode decides who else may send commands.
+pub fn chown(path: &Path, user: Option<&str>, group: Option<&str>) -> Result<(), ProcessError> {
+    if user.is_none() && group.is_none() {
+        return Ok(());
+    }
+    let uid = user.map(lookup_user).transpose()?.map(|(uid, _)| uid);
+    let gid = group.map(lookup_group).transpose()?;
+    std::os::unix::fs::chown(path, uid, gid).map_err(|source| ProcessError::Chown {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 fn lookup_user(name: &str) -> Result<(libc::uid_t, libc::gid_t), ProcessError> {
     let c = CString::new(name).map_err(|_| ProcessError::UnknownUser(name.to_string()))?;
     // SAFETY: getpwnam returns a pointer into static storage or null; we copy the ids out
@@ -188,6 +212,41 @@ fn lookup_group(name: &str) -> Result<libc::gid_t, ProcessError> {
         return Err(ProcessError::UnknownGroup(name.to_string()));
     }
     Ok(unsafe { (*gr).gr_gid })
+}
+
+/// `chroot <dir>`: makes `dir` the process's root (needs root; the sockets are already
+/// bound and the files read). Then the working directory is the new root.
+pub fn chroot(dir: &Path) -> Result<(), ProcessError> {
+    let err = |source| ProcessError::Chroot {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::os::unix::fs::chroot(dir).map_err(err)?;
+    std::env::set_current_dir("/").map_err(err)
+}
+
+/// `cpu-map`: binds the calling thread (worker `thread`, 1-based) to the CPUs of the last
+/// line that names it. A failure is logged, not fatal (a CPU may be offline).
+pub fn pin_thread(thread: u32, maps: &[crate::config::cpu_map::CpuMap]) {
+    let Some(cpus) = maps.iter().rev().find_map(|m| m.cpus_for(thread)) else {
+        return;
+    };
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET stays within its bounds for
+    // CPU numbers below CPU_SETSIZE, which the loop checks.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in &cpus {
+            if (*cpu as usize) < libc::CPU_SETSIZE as usize {
+                libc::CPU_SET(*cpu as usize, &mut set);
+            }
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            tracing::warn!(
+                "cpu-map: cannot bind thread {thread} to CPUs {cpus:?}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
 }
 
 /// Writes our pid to `path`.

@@ -64,6 +64,8 @@ pub struct BackendState {
     /// Notified when a slot frees up or a server becomes usable.
     slot_freed: Arc<Notify>,
     pub counters: BackendCounters,
+    /// `stick on src`: where each client went last.
+    stick: Option<Mutex<super::stick::StickTable>>,
 }
 
 impl std::fmt::Debug for BackendState {
@@ -100,6 +102,9 @@ impl BackendState {
             logger,
             events: broadcast::channel(64).0,
             counters: BackendCounters::default(),
+            stick: config
+                .stick
+                .map(|s| Mutex::new(super::stick::StickTable::new(s.size as usize, s.expire))),
             config,
         }
     }
@@ -163,13 +168,38 @@ impl BackendState {
         }
     }
 
+    /// The server `client` sticks to (`stick on src`), if any.
+    pub fn stuck(&self, client: IpAddr) -> Option<usize> {
+        let table = self.stick.as_ref()?;
+        lock(table).lookup(client, Instant::now())
+    }
+
+    /// Records where `client` went (`stick on src`).
+    pub fn stick(&self, client: IpAddr, server: usize) {
+        if let Some(table) = &self.stick {
+            lock(table).store(client, server, Instant::now());
+        }
+    }
+
     /// `use-server`: a slot on server `id` when it is usable, not excluded and has room;
     /// otherwise `None` and the session is balanced as usual (HAProxy ignores a
-    /// `use-server` naming a server that is down).
+    /// `use-server` naming a server that is down). `even_down`: `option persist` for a
+    /// stuck client, whose server is tried unless in maintenance.
     pub fn acquire_server(&self, id: usize, exclude: &[usize]) -> Option<Slot> {
+        self.acquire_server_persist(id, exclude, false)
+    }
+
+    pub fn acquire_server_persist(
+        &self,
+        id: usize,
+        exclude: &[usize],
+        even_down: bool,
+    ) -> Option<Slot> {
         let _balancer = lock(&self.balancer); // the same lock as any pick: no double take
         let server = self.servers.get(id)?;
-        if !server.usable() || exclude.contains(&id) || !server.has_free_slot() {
+        let allowed = server.usable()
+            || (even_down && server.admin() != super::AdminState::Maint && server.weight() > 0);
+        if !allowed || exclude.contains(&id) || !server.has_free_slot() {
             return None;
         }
         self.counters.total.fetch_add(1, Ordering::Relaxed);

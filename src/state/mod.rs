@@ -12,6 +12,7 @@ mod process;
 pub mod rate;
 mod server;
 pub mod sessions;
+pub mod stick;
 
 pub use backend::{BackendCounters, BackendState, NoServer, ServerEvent};
 pub use frontend::{FrontendCounters, FrontendGuard, FrontendState};

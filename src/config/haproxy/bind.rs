@@ -5,7 +5,6 @@ use super::draft::{Draft, Kind};
 use crate::config::addr;
 use crate::config::model::Bind;
 use crate::config::report::Report;
-use crate::config::suggest;
 use crate::config::{BindOptions, ClientVerify, MinVersion};
 
 pub(super) fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
@@ -115,55 +114,12 @@ pub(super) fn bind(draft: &mut Draft, words: &[String], line: usize, report: &mu
                         addr,
                         accept_proxy,
                         tls: tls.clone(),
-                        v4v6,
+                        // Only an IPv6 socket has the option.
+                        v4v6: v4v6 && addr.is_ipv6(),
                     },
                     line,
                 )
             }));
         }
     }
-}
-
-/// `hash-type <method> [<function>] [<modifier>]`: warren keeps its own hash function (the
-/// function and `avalanche` are accepted with a warning); the method is honoured.
-pub(super) fn hash_type(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
-    use crate::config::model::HashType;
-    if !draft.kind.has_backend() {
-        report.warn(
-            line,
-            format!(
-                "'hash-type' is ignored in {}: it belongs to backends",
-                draft.describe()
-            ),
-        );
-        return;
-    }
-    let method = match words.get(1).map(String::as_str) {
-        Some("consistent") => HashType::Consistent,
-        Some("map-based") => HashType::MapBased,
-        Some(other) => {
-            report.error(
-                line,
-                format!(
-                    "unknown hash-type '{other}': use 'consistent' or 'map-based'{}",
-                    suggest::hint(other, ["consistent", "map-based"])
-                ),
-            );
-            return;
-        }
-        None => {
-            report.error(line, "'hash-type' needs 'consistent' or 'map-based'");
-            return;
-        }
-    };
-    for extra in &words[2.min(words.len())..] {
-        match extra.as_str() {
-            "sdbm" | "djb2" | "wt6" | "crc32" | "none" | "avalanche" => report.warn(line, format!("'hash-type ... {extra}' is ignored: warren hashes client addresses with its own function (the spread is as even; the server a given client lands on differs from HAProxy's)")),
-            other => {
-                report.error(line, format!("unknown hash-type function '{other}' (HAProxy's are sdbm, djb2, wt6, crc32, none; modifier avalanche)"));
-                return;
-            }
-        }
-    }
-    draft.hash_type = Some(method);
 }

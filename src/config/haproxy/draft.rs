@@ -217,6 +217,8 @@ pub struct Draft {
     pub dontlognull: bool,
     pub log_health_checks: bool,
     pub log_separate_errors: bool,
+    pub logasap: bool,
+    pub dontlog_normal: bool,
     pub timeouts: Timeouts,
     pub logs: Vec<LogEntry>,
     pub http_only: Vec<HttpOnly>,
@@ -253,6 +255,11 @@ pub struct Draft {
     pub inspect_delay: Option<Duration>,
     /// `tcp-check` lines (the words after the keyword), used with `option tcp-check`.
     pub tcp_check_lines: Vec<(Vec<String>, usize)>,
+    /// `stick-table` (with its line) and the line of `stick on src`.
+    pub stick_table: Option<(crate::config::model::Stick, usize)>,
+    pub stick_on: Option<usize>,
+    /// `option persist`.
+    pub persist: bool,
     /// The global TLS defaults in force when the section began.
     pub tls_defaults: super::ssl_defaults::TlsDefaults,
     /// HTTP mode: connection mode, `option forwardfor`, cookie, rules.
@@ -283,6 +290,8 @@ impl Draft {
             dontlognull: false,
             log_health_checks: false,
             log_separate_errors: false,
+            logasap: false,
+            dontlog_normal: false,
             timeouts: Timeouts::default(),
             logs: Vec::new(),
             http_only: Vec::new(),
@@ -309,6 +318,9 @@ impl Draft {
             http: HttpProxy::default(),
             acls: Vec::new(),
             userlists: std::sync::Arc::new(Vec::new()),
+            stick_table: None,
+            stick_on: None,
+            persist: false,
         }
     }
 

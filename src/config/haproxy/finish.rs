@@ -130,6 +130,19 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
                 log,
                 rules: rules.backend,
                 http,
+                stick: match (d.stick_table, d.stick_on) {
+                    (Some((table, _)), Some(_)) => Some(table),
+                    (None, Some(line)) => {
+                        report.error(line, format!("'stick on src' in {} needs a 'stick-table type ip size <n> expire <time>' in the same section", d.describe()));
+                        None
+                    }
+                    (Some((_, line)), None) => {
+                        report.warn(line, format!("the stick-table of {} is not used: add 'stick on src'", d.describe()));
+                        None
+                    }
+                    (None, None) => None,
+                },
+                persist: d.persist,
             });
             origins.backends.push(BackendLines {
                 line: d.line,
@@ -271,5 +284,7 @@ fn proxy_log(d: &Draft, global: &Global) -> ProxyLog {
         dontlognull: d.dontlognull,
         health_checks: d.log_health_checks,
         separate_errors: d.log_separate_errors,
+        logasap: d.logasap,
+        dontlog_normal: d.dontlog_normal,
     }
 }

@@ -8,7 +8,13 @@ use crate::config::suggest;
 use super::draft::LogEntry;
 
 /// Keywords warren implements.
-const KNOWN: [&str; 13] = [
+const KNOWN: [&str; 19] = [
+    "setenv",
+    "presetenv",
+    "unsetenv",
+    "resetenv",
+    "cpu-map",
+    "chroot",
     "spread-checks",
     "max-spread-checks",
     "ulimit-n",
@@ -26,14 +32,18 @@ const KNOWN: [&str; 13] = [
 
 /// Keywords accepted with a warning because they do not apply to warren (yet); the text says
 /// what happens instead.
-const IGNORED: [(&str, &str); 7] = [
+const IGNORED: [(&str, &str); 8] = [
     (
         "nbproc",
         "warren is one process with several threads; use 'nbthread'",
     ),
     (
-        "chroot",
-        "warren does not chroot yet and runs in the current root",
+        "unix-bind",
+        "it sets defaults for unix@ binds, which warren refuses (it listens on TCP only)",
+    ),
+    (
+        "server-state-file",
+        "warren keeps server states across reloads within its process; no file is needed",
     ),
     (
         "ssl-dh-param-file",
@@ -41,7 +51,7 @@ const IGNORED: [(&str, &str); 7] = [
     ),
     (
         "log-send-hostname",
-        "syslog lines carry the machine's host name",
+        "warren's RFC 3164 lines carry no host name (as HAProxy's default); use 'format rfc5424' on the log line for lines that carry it",
     ),
     ("log-tag", "syslog lines are tagged 'warren'"),
     ("node", "the stats page does not show a node name yet"),
@@ -107,6 +117,28 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
                 match crate::config::duration::parse(&value) {
                     Ok(d) => global.max_spread_checks = (!d.is_zero()).then_some(d),
                     Err(e) => report.error(line, format!("'max-spread-checks': {e}")),
+                }
+            }
+        }
+        "cpu-map" => {
+            if let Some(m) = report.check(line, crate::config::cpu_map::parse(&words[1..])) {
+                global.cpu_map.push(m);
+            }
+        }
+        // Applied while the file was read (`preprocess`): later lines saw the variables.
+        "setenv" | "presetenv" | "unsetenv" | "resetenv" => {}
+        "lua-load" | "lua-load-per-thread" | "lua-prepend-path" => report.error(
+            line,
+            format!("'{key}' is not supported: warren has no Lua; its rules are 'acl', 'tcp-request', 'use_backend' and 'use-server'"),
+        ),
+        "chroot" => {
+            if let Some(dir) = one_word(words, line, report) {
+                // Checked here, so the mistake is named with its line rather than found
+                // at start-up after the sockets are bound.
+                if std::path::Path::new(&dir).is_dir() {
+                    global.chroot = Some(dir.into());
+                } else {
+                    report.error(line, format!("'chroot {dir}': no such directory"));
                 }
             }
         }
@@ -200,6 +232,8 @@ fn stats_socket(global: &mut Global, args: &[String], line: usize, report: &mut 
     let mut socket = crate::config::model::StatsSocket {
         path: path.into(),
         mode: 0o600,
+        user: None,
+        group: None,
     };
     let mut i = 1;
     while i < args.len() {
@@ -222,14 +256,16 @@ fn stats_socket(global: &mut Global, args: &[String], line: usize, report: &mut 
                     );
                 }
             }
-            ("user" | "group" | "expose-fd", Some(_)) => {
-                report.warn(line, format!("'stats socket ... {}' is ignored", args[i]));
+            ("user", Some(v)) => socket.user = Some(v.clone()),
+            ("group", Some(v)) => socket.group = Some(v.clone()),
+            ("expose-fd", Some(_)) => {
+                report.warn(line, "'stats socket ... expose-fd' is ignored: warren reloads in its own process, no socket is handed over");
             }
             (other, _) => {
                 report.error(
                     line,
                     format!(
-                        "unknown 'stats socket' option '{other}' (warren knows mode and level)"
+                        "unknown 'stats socket' option '{other}' (warren knows mode, level, user and group)"
                     ),
                 );
                 return;

@@ -6,7 +6,11 @@ use crate::config::report::Report;
 use crate::config::suggest;
 
 /// Options implemented by warren.
-const IMPLEMENTED: [&str; 13] = [
+const IMPLEMENTED: [&str; 17] = [
+    "allbackups",
+    "dontlog-normal",
+    "persist",
+    "logasap",
     "log-separate-errors",
     "tcp-check",
     "redispatch",
@@ -35,10 +39,61 @@ const HTTP_ONLY: [&str; 8] = [
 ];
 
 /// Accepted but not acted on yet, with what happens instead.
-const IGNORED: [(&str, &str); 1] = [(
-    "abortonclose",
-    "queued connections are not dropped early when their client leaves",
-)];
+const IGNORED: [(&str, &str); 8] = [
+    (
+        "abortonclose",
+        "queued connections are not dropped early when their client leaves",
+    ),
+    (
+        "tcp-smart-accept",
+        "a kernel latency tweak; warren accepts and answers exactly as without it",
+    ),
+    (
+        "tcp-smart-connect",
+        "a kernel latency tweak; warren connects exactly as without it",
+    ),
+    ("splice-auto", "warren splices tcp-mode traffic by itself"),
+    (
+        "splice-request",
+        "warren splices tcp-mode traffic by itself",
+    ),
+    (
+        "splice-response",
+        "warren splices tcp-mode traffic by itself",
+    ),
+    (
+        "contstats",
+        "warren's byte counters are updated as data moves already",
+    ),
+    (
+        "socket-stats",
+        "warren's stats page has no per-listener rows",
+    ),
+];
+
+/// Options HAProxy has that warren refuses, with what to write instead.
+const REFUSED: [(&str, &str); 5] = [
+    (
+        "nolinger",
+        "warren ends sessions with a FIN (a reset only for connections it refuses); remove it",
+    ),
+    (
+        "transparent",
+        "it needs TPROXY, which warren does not do; give the servers their real addresses",
+    ),
+    (
+        "independent-streams",
+        "warren's idle timeouts already watch each direction; remove it",
+    ),
+    (
+        "external-check",
+        "warren runs no external programs; use 'option tcp-check', 'option amqp-check' or 'option httpchk'",
+    ),
+    (
+        "checkcache",
+        "it inspects HTTP responses; warren does not proxy HTTP",
+    ),
+];
 
 /// Health checks warren does not have.
 const OTHER_CHECKS: [&str; 7] = [
@@ -87,6 +142,8 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
         "dontlognull" => draft.dontlognull = enabled,
         "log-health-checks" => draft.log_health_checks = enabled,
         "log-separate-errors" => draft.log_separate_errors = enabled,
+        "logasap" => draft.logasap = enabled,
+        "persist" => draft.persist = enabled,
         "amqp" => {
             draft.amqp = Some((enabled, line));
             draft.amqp_own_line = enabled.then_some(line);
@@ -156,6 +213,17 @@ pub fn option(draft: &mut Draft, args: &[String], enabled: bool, line: usize, re
             line,
             format!("'{written}' is not supported yet: use 'option amqp-check', 'option httpchk', or a TCP connect ('check' alone)"),
         ),
+        // warren always balances over every usable backup server.
+        "allbackups" => {
+            if !enabled {
+                report.warn(line, "'no option allbackups' is ignored: warren balances over every usable backup server when no active one is left");
+            }
+        }
+        "dontlog-normal" => draft.dontlog_normal = enabled,
+        _ if REFUSED.iter().any(|(n, _)| *n == name) => {
+            let why = REFUSED.iter().find(|(n, _)| *n == name).map_or("", |(_, w)| *w);
+            report.error(line, format!("'{written}' is not supported: {why}"));
+        }
         _ => match IGNORED.iter().find(|(n, _)| *n == name) {
             Some((_, why)) => {
                 if enabled {

@@ -31,6 +31,57 @@ struct Block {
     seen_else: bool,
 }
 
+/// Variables set by the file itself (`setenv`, `presetenv`, `unsetenv`, `resetenv` in
+/// `global`), in force for the lines after them, in this file and the next ones.
+#[derive(Debug, Default)]
+pub struct Vars {
+    /// `Some`: set by the file; `None`: unset by it.
+    set: std::collections::HashMap<String, Option<String>>,
+    /// `resetenv`: the process's variables are hidden, except those kept.
+    reset: Option<Vec<String>>,
+}
+
+impl Vars {
+    fn get(&self, name: &str, env: &Env<'_>) -> Option<String> {
+        if let Some(v) = self.set.get(name) {
+            return v.clone();
+        }
+        match &self.reset {
+            Some(kept) if !kept.iter().any(|k| k == name) => None,
+            _ => env(name),
+        }
+    }
+
+    /// Applies a `setenv`-family line; `false` when `words` is not one.
+    fn apply(&mut self, words: &[String], env: &Env<'_>) -> Result<bool, String> {
+        match words[0].as_str() {
+            "setenv" | "presetenv" => {
+                let [_, name, value] = words else {
+                    return Err(format!(
+                        "'{}' takes a name and a value (quote a value with spaces)",
+                        words[0]
+                    ));
+                };
+                if words[0] == "setenv" || self.get(name, env).is_none() {
+                    self.set.insert(name.clone(), Some(value.clone()));
+                }
+            }
+            "unsetenv" => {
+                for name in &words[1..] {
+                    self.set.insert(name.clone(), None);
+                }
+            }
+            "resetenv" => {
+                let kept: Vec<String> = words[1..].to_vec();
+                self.set.retain(|name, _| kept.contains(name));
+                self.reset = Some(kept);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// The active lines of one file with their words, numbered `offset + 1` onwards (the
 /// numbering [`Report`] maps back to `file:line`).
 pub fn lines(
@@ -38,6 +89,7 @@ pub fn lines(
     offset: usize,
     file: &str,
     env: &Env<'_>,
+    vars: &mut Vars,
     report: &mut Report,
 ) -> Vec<(usize, Vec<String>)> {
     let mut active = Vec::new();
@@ -45,10 +97,11 @@ pub fn lines(
     for (index, raw) in text.lines().enumerate() {
         let line = offset + index + 1;
         let local_line = (index + 1).to_string();
+        let vars_now = &*vars;
         let with_pseudo = |name: &str| match name {
             ".FILE" => Some(file.to_string()),
             ".LINE" => Some(local_line.clone()),
-            _ => env(name),
+            _ => vars_now.get(name, env),
         };
         let mut words = match tokenize::words(raw, &with_pseudo) {
             Ok(w) if w.is_empty() => continue,
@@ -147,6 +200,12 @@ pub fn lines(
                     report.error(line, message);
                     continue;
                 }
+                // The lines after a `setenv` see its variable (the global section then
+                // accepts the line as done).
+                if let Err(e) = vars.apply(&words, env) {
+                    report.error(line, e);
+                    continue;
+                }
                 active.push((line, words));
             }
         }
@@ -194,7 +253,14 @@ mod tests {
 
     fn run(text: &str) -> (Vec<(usize, Vec<String>)>, Report) {
         let mut report = Report::new("p.cfg");
-        let got = lines(text, 0, "p.cfg", &env, &mut report);
+        let got = lines(
+            text,
+            0,
+            "p.cfg",
+            &env,
+            &mut super::Vars::default(),
+            &mut report,
+        );
         (got, report)
     }
 
@@ -230,6 +296,16 @@ mod tests {
             (report.errors[0].line, report.errors[0].message.as_str()),
             (7, "'stop'")
         );
+    }
+
+    #[test]
+    fn setenv_family_applies_to_later_lines() {
+        let text = "x \"$A\"\nsetenv A one\nx \"$A\"\npresetenv A two\npresetenv B two\nx \"$A$B\"\nunsetenv A\nx \"${A-gone}\"\nresetenv B\nx \"${PORT-none}$B\"\n";
+        let got: Vec<String> = kept(text)
+            .into_iter()
+            .filter(|l| l.starts_with('x'))
+            .collect();
+        assert_eq!(got, ["x", "x one", "x onetwo", "x gone", "x nonetwo"]);
     }
 
     #[test]

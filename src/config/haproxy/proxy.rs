@@ -7,7 +7,9 @@ use crate::config::report::Report;
 use crate::config::suggest;
 
 /// Keywords warren implements or knowingly accepts, for suggestions.
-const KNOWN: [&str; 36] = [
+const KNOWN: [&str; 38] = [
+    "stick-table",
+    "stick",
     "hash-type",
     "tcp-check",
     "acl",
@@ -87,7 +89,9 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
             }
         }
         "balance" => balance(draft, words, line, report),
-        "hash-type" => super::bind::hash_type(draft, words, line, report),
+        "hash-type" => super::hash_type::keyword(draft, words, line, report),
+        "stick-table" => super::stick::stick_table(draft, words, line, report),
+        "stick" => super::stick::stick(draft, words, line, report),
         "retries" => {
             if no_more_than(words, 2, key, report, line) {
                 if let Some(n) = report.check(line, number(key, words.get(1))) {
@@ -165,6 +169,13 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
         }
         // Free text for humans; nothing to do with it yet.
         "description" => {}
+        "enabled" => {}
+        "fullconn" => report.warn(line, "'fullconn' is ignored: it scales servers' 'minconn', which warren does not have"),
+        "backlog" => report.warn(line, "'backlog' is ignored: warren's listen backlog is 1024 (the kernel caps it at net.core.somaxconn)"),
+        "id" => report.warn(line, "'id' is ignored: warren numbers proxies in file order on the stats page"),
+        "disabled" => report.error(line, format!("'disabled' is not supported: comment out {} instead", draft.describe())),
+        "grace" => report.error(line, "'grace' was removed from HAProxy; remove it: on SIGTERM warren stops listening at once and lets sessions finish"),
+        "source" => report.error(line, "'source' is not supported: warren connects to servers from the address the system chooses; remove it (or route accordingly)"),
         "contimeout" | "clitimeout" | "srvtimeout" => {
             let new = match key {
                 "contimeout" => "timeout connect",

@@ -81,6 +81,21 @@ impl Builder<'_, '_> {
                 keepalive: self.keepalive(b.keepalive.as_ref(), &d.keepalive),
                 rebalance: rebalance.flatten(),
                 rules: Default::default(),
+                stick: b.stick.as_ref().and_then(|s| {
+                    let st = s.get_ref();
+                    let expire = self.duration(&st.expire)?;
+                    if st.size == 0 || expire.is_zero() {
+                        let line = self.lines.span(s);
+                        self.report
+                            .error(line, "stick: size and expire must be greater than 0");
+                        return None;
+                    }
+                    Some(crate::config::model::Stick {
+                        size: st.size,
+                        expire,
+                    })
+                }),
+                persist: b.persist.unwrap_or(false),
                 log: self.proxy_log(b.log.as_ref(), &d.log, &config.global),
                 http: self.http(b.http.as_ref(), d.http.as_ref()),
             });
@@ -105,7 +120,7 @@ impl Builder<'_, '_> {
             }
             for b in &mut binds {
                 b.accept_proxy = f.accept_proxy.unwrap_or(false);
-                b.v4v6 = f.v4v6.unwrap_or(false);
+                b.v4v6 = f.v4v6.unwrap_or(false) && b.addr.is_ipv6();
             }
             let default_backend = f.backend.as_ref().and_then(|name| {
                 let found = config

@@ -37,6 +37,29 @@ impl Builder<'_, '_> {
                 None => 0,
             },
             max_spread_checks: g.max_spread_checks.as_ref().and_then(|d| self.duration(d)),
+            cpu_map: g
+                .cpu_map
+                .iter()
+                .filter_map(|m| {
+                    let words: Vec<String> =
+                        m.get_ref().split_whitespace().map(str::to_string).collect();
+                    let line = self.lines.span(m);
+                    self.report.check(
+                        line,
+                        crate::config::cpu_map::parse(&words).map_err(|e| format!("cpu_map: {e}")),
+                    )
+                })
+                .collect(),
+            chroot: g.chroot.as_ref().and_then(|c| {
+                if std::path::Path::new(c.get_ref()).is_dir() {
+                    Some(c.get_ref().into())
+                } else {
+                    let line = self.lines.span(c);
+                    self.report
+                        .error(line, format!("chroot '{}': no such directory", c.get_ref()));
+                    None
+                }
+            }),
             stats_socket: g.stats_socket.as_ref().map(|s| StatsSocket {
                 path: s.path.clone().into(),
                 mode: match &s.mode {
@@ -50,6 +73,8 @@ impl Builder<'_, '_> {
                         }
                     },
                 },
+                user: s.user.clone(),
+                group: s.group.clone(),
             }),
             bufsize: g.bufsize.as_ref().and_then(|b| {
                 if *b.get_ref() < MIN_BUFSIZE {
@@ -139,6 +164,11 @@ impl Builder<'_, '_> {
             separate_errors: own
                 .separate_errors
                 .or(defaults.separate_errors)
+                .unwrap_or(false),
+            logasap: own.logasap.or(defaults.logasap).unwrap_or(false),
+            dontlog_normal: own
+                .dontlog_normal
+                .or(defaults.dontlog_normal)
                 .unwrap_or(false),
         }
     }

@@ -36,6 +36,10 @@ pub(super) struct GlobalT {
     pub(super) ulimit_n: Option<u64>,
     pub(super) spread_checks: Option<Spanned<u32>>,
     pub(super) max_spread_checks: Option<Spanned<String>>,
+    pub(super) chroot: Option<Spanned<String>>,
+    /// HAProxy's `cpu-map` arguments, one string per line: `["1/1-4 0-3"]`.
+    #[serde(default)]
+    pub(super) cpu_map: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) log: Vec<Spanned<LogT>>,
     /// HAProxy's `tune.bufsize`: the largest HTTP head, in bytes.
@@ -48,6 +52,8 @@ pub(super) struct StatsSocketT {
     pub(super) path: String,
     /// Octal, as a string ("600").
     pub(super) mode: Option<Spanned<String>>,
+    pub(super) user: Option<String>,
+    pub(super) group: Option<String>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -148,6 +154,8 @@ pub(super) struct ProxyLogT {
     pub(super) dontlognull: Option<bool>,
     pub(super) health_checks: Option<bool>,
     pub(super) separate_errors: Option<bool>,
+    pub(super) logasap: Option<bool>,
+    pub(super) dontlog_normal: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -194,6 +202,9 @@ pub(super) struct BackendT {
     /// `"tcp"`, `"amqp"`, or a table with a `type` (see [`Builder::check`]).
     pub(super) check: Option<Spanned<toml::Value>>,
     pub(super) http: Option<super::http::HttpT>,
+    /// `{ size = 100000, expire = "30m" }` (HAProxy: `stick-table` + `stick on src`).
+    pub(super) stick: Option<Spanned<StickT>>,
+    pub(super) persist: Option<bool>,
     pub(super) rebalance: Option<Spanned<RebalanceT>>,
     #[serde(default)]
     pub(super) server: Vec<Spanned<ServerT>>,
@@ -280,4 +291,12 @@ pub(super) struct StatsT {
 pub(super) struct AuthT {
     pub(super) user: String,
     pub(super) password: String,
+}
+
+/// `stick = { size = 100000, expire = "30m" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StickT {
+    pub(super) size: u32,
+    pub(super) expire: Spanned<String>,
 }

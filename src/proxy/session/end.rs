@@ -133,12 +133,16 @@ pub(super) fn finish(
     rec.feconn = frontend.counters.current.load(Ordering::Relaxed);
     rec.total_ms = ms(accepted.elapsed());
     let log = &frontend.config.log;
-    if frontend.logger.is_empty() || !log.tcplog {
+    if frontend.logger.is_empty() || !log.tcplog || rec.logged {
         return;
     }
     // HAProxy's rule exactly: no byte from the client, no line (health checks of other
     // load balancers and port scans), whatever the outcome.
     if log.dontlognull && rec.bytes_to_server == 0 {
+        return;
+    }
+    // `option dontlog-normal`: only what ended in an error.
+    if log.dontlog_normal && rec.cause == Cause::None {
         return;
     }
     let level = if rec.cause == Cause::None {
