@@ -92,7 +92,8 @@ for s in order:
     d, h, w, a = (median(s, t) for t in ("direct", "haproxy", "warren", "warren-amqp"))
     note_ = " ↓" if s in lower_better else ""
     print(f"| {s}{note_} | {units.get(s, '')} | {fmt(d)} | {fmt(h)} | {fmt(w)} | {fmt(a)} | {ratio(w, h)} | {ratio(w, d)} | {targets.get(s, '')} |")
-print(f"\n↓ = lower is better. Rounds: {', '.join(f'{s} {rounds(s)}' for s in order if rounds(s))}.")
+if any(k[1] in main_targets[1:3] and k[0] in order for k in values):
+    print(f"\n↓ = lower is better. Rounds: {', '.join(f'{s} {rounds(s)}' for s in order if rounds(s))}.")
 
 # amqp-terminate mode against amqp mode (issue 15's targets).
 term_rows = [
