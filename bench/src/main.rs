@@ -7,7 +7,8 @@
 //! warren-bench throughput <addr> <streams> <secs>        Gbit/s to a sink
 //! warren-bench connrate <addr> <workers> <secs>          connect, 16 B out, 16 B back, close: conn/s
 //! warren-bench latency <addr> <count>                    64 B ping-pong on one connection: p50, p99 µs
-//! warren-bench amqp <addr> confirms|small <secs>         publishes/s to a real RabbitMQ node
+//! warren-bench amqp <addr> confirms|small|small-select <secs>   publishes/s to a RabbitMQ node
+//!                         (small-select: small writes on a channel in confirm mode, see amqp.rs)
 //! warren-bench idle <addr> <conns> <pid>                 RSS growth of <pid> per idle proxied connection
 //! warren-bench amqp-ready <addr> <timeout-secs>          ms until an AMQP handshake through <addr> succeeds
 //! warren-bench failover <addr> <pid> kill|stop <log> <server> <secs>
@@ -63,6 +64,7 @@ fn main() -> Result<()> {
                 amqp::publish(
                     addr,
                     args.get(2).map(String::as_str) == Some("confirms"),
+                    args.get(2).map(String::as_str) == Some("small-select"),
                     arg(&args, 3, "seconds")?,
                 )
                 .await
