@@ -68,7 +68,7 @@ lower_better = {"latency_p50", "latency_p99", "latency_samecpu_p50", "latency_sa
                 "failover_stop_failed_pct", "failover_stop_down_ms",
                 "http_keepalive_p50", "http_keepalive_p99", "http_close_p50", "http_close_p99"}
 order = ["throughput1", "throughput4", "connrate", "latency_p50", "latency_p99", "latency_samecpu_p50",
-         "latency_samecpu_p99", "amqp_confirms", "amqp_small_writes", "idle_bytes_per_conn",
+         "latency_samecpu_p99", "amqp_confirms", "amqp_small_writes", "amqp_consume_acks", "idle_bytes_per_conn",
          "failover_kill_first_ok_ms", "failover_kill_slowest_ok_ms", "failover_kill_failed_pct",
          "failover_kill_down_ms", "failover_stop_first_ok_ms", "failover_stop_slowest_ok_ms",
          "failover_stop_failed_pct", "failover_stop_down_ms",
@@ -88,25 +88,59 @@ if note:
 print(f"- command: `{command}`")
 print("- pinning: proxies on one CPU (one thread each: HAProxy `nbthread 1`, warren `nbthread 1`),")
 print("  load tool, sink/echo servers and RabbitMQ nodes on the other; medians of the rounds\n")
-print("| scenario | unit | direct | HAProxy | warren | warren amqp mode | warren/HAProxy | warren/direct | target |")
-print("|---|---|---|---|---|---|---|---|---|")
+main_targets = ("direct", "haproxy", "warren", "warren-amqp")
+if any(k[1] in main_targets[1:3] and k[0] in order for k in values):
+    print("| scenario | unit | direct | HAProxy | warren | warren amqp mode | warren/HAProxy | warren/direct | target |")
+    print("|---|---|---|---|---|---|---|---|---|")
 for s in order:
-    if not any(k[0] == s for k in values):
+    if not any(k[0] == s and k[1] in main_targets[1:3] for k in values):
         continue
     d, h, w, a = (median(s, t) for t in ("direct", "haproxy", "warren", "warren-amqp"))
     note_ = " ↓" if s in lower_better else ""
     print(f"| {s}{note_} | {units.get(s, '')} | {fmt(d)} | {fmt(h)} | {fmt(w)} | {fmt(a)} | {ratio(w, h)} | {ratio(w, d)} | {targets.get(s, '')} |")
-print(f"\n↓ = lower is better. Rounds: {', '.join(f'{s} {rounds(s)}' for s in order if rounds(s))}.")
+if any(k[1] in main_targets[1:3] and k[0] in order for k in values):
+    print(f"\n↓ = lower is better. Rounds: {', '.join(f'{s} {rounds(s)}' for s in order if rounds(s))}.")
 
-labels = ["throughput1", "throughput4", "connrate", "latency", "amqp_confirms", "amqp_small_writes"]
+# amqp-terminate mode against amqp mode (issue 15's targets).
+term_rows = [
+    ("amqp_confirms", "≥ 0.8× amqp mode", lambda t, a: t / a >= 0.8),
+    ("amqp_small_writes", "≥ 0.8× amqp mode", lambda t, a: t / a >= 0.8),
+    ("amqp_consume_acks", "≥ 0.8× amqp mode", lambda t, a: t / a >= 0.8),
+    ("idle_bytes_per_client", "≤ 16 KiB per client", lambda t, a: t <= 16384),
+    ("terminate_kill_to_delivery_median_ms", "≤ 1 s", lambda t, a: t <= 1000),
+    ("terminate_kill_to_delivery_worst_ms", "≤ 1 s", lambda t, a: t <= 1000),
+    ("terminate_kill_problems", "0", lambda t, a: t == 0),
+]
+if any(k[1] == "warren-terminate" for k in values):
+    print("\n## amqp-terminate mode against amqp mode\n")
+    print("| scenario | unit | direct | warren amqp mode | warren amqp-terminate | terminate/amqp | per round | target | met |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for s, target, ok in term_rows:
+        if (s, "warren-terminate") not in values:
+            continue
+        d, a, t = (median(s, x) for x in ("direct", "warren-amqp", "warren-terminate"))
+        met = "-"
+        if isinstance(t, float) and (isinstance(a, float) or "amqp mode" not in target):
+            met = "yes" if ok(t, a if isinstance(a, float) else 0.0) else "no"
+        down = " ↓" if s.startswith("idle") or s.startswith("terminate_kill") else ""
+        # Both modes are measured next to each other in every round: the ratio within each
+        # round says more than the ratio of medians on a noisy machine.
+        pairs = list(zip(values.get((s, "warren-amqp"), []), values.get((s, "warren-terminate"), [])))
+        per = ", ".join(f"{y / x:.2f}" for x, y in pairs if x and y is not None) if len(pairs) > 1 else ""
+        t_ = f"{t:.0f}" if units.get(s) == "count" and isinstance(t, float) else fmt(t)
+        print(f"| {s}{down} | {units.get(s, '')} | {fmt(d)} | {fmt(a)} | {t_} | {ratio(t, a)} | {per} | {target} | {met} |")
+    print(f"\nRounds: {', '.join(f'{s} {rounds(s)}' for s, _, _ in term_rows if rounds(s))}.")
+
+labels = ["throughput1", "throughput4", "connrate", "latency", "amqp_confirms", "amqp_small_writes",
+          "amqp_consume_acks"]
 if any(k[0].startswith("cpu_") for k in values):
     print("\nProxy CPU during each measurement (% of one core; 100% = the proxy is the bottleneck):\n")
-    print("| scenario | HAProxy | warren | warren amqp mode |")
-    print("|---|---|---|---|")
+    print("| scenario | HAProxy | warren | warren amqp mode | warren amqp-terminate |")
+    print("|---|---|---|---|---|")
     for s in labels:
         if any(k[0] == f"cpu_{s}" for k in values):
-            h, w, a = (median(f"cpu_{s}", t) for t in ("haproxy", "warren", "warren-amqp"))
-            print(f"| {s} | {fmt(h)} | {fmt(w)} | {fmt(a)} |")
+            h, w, a, t = (median(f"cpu_{s}", x) for x in ("haproxy", "warren", "warren-amqp", "warren-terminate"))
+            print(f"| {s} | {fmt(h)} | {fmt(w)} | {fmt(a)} | {fmt(t)} |")
 
 print("""
 Scenarios: throughputN = N streams of 128 KiB writes to a sink, counted once the sink has read
@@ -125,3 +159,18 @@ longest successful handshake (retries and redispatch show here); failed_pct = ha
 failed or hung; down_ms = the proxy logging "node2 is DOWN", "not seen" = not within the watch
 (8 s after a kill, FREEZE_WATCH s after a freeze). Checks: inter 500 rise 2 fall 3; HAProxy and
 "warren" use TCP checks, "warren amqp mode" uses `option amqp` + `option amqp-check`.""")
+if any(k[1] == "warren-terminate" for k in values):
+    print("""
+amqp-terminate scenarios: "warren amqp-terminate" is the `amqp_term` section, `amqp_mode` but
+for `option amqp-terminate` (same process, same node). amqp_consume_acks = a classic queue
+prefilled straight to node 1 (not timed), then drained through the target for the duration
+with prefetch 100 and one basic.ack per delivery (the acks for one read sent in one write):
+acked deliveries per second. idle_bytes_per_client = RSS growth of a fresh warren process
+(one per mode, same global/defaults, one listen section) per AMQP client holding a handshake,
+channel 1 and one consumer on an empty queue. terminate_kill_* = a consumer (prefetch 100,
+acks) through the `term_kill` section (3 nodes, `option amqp-check`, inter 500 rise 2
+fall 3) on a quorum queue, a confirming publisher straight to another node (2 messages/ms);
+the tool sends SIGKILL to the consumer's node (found with `rabbitmqctl list_connections`) and
+times the first delivery that can only have come through the new node (published after the
+kill, or redelivered); the node is restarted before the next kill. problems = kills with no
+such delivery within 30 s, or confirmed messages never delivered.""")

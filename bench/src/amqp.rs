@@ -13,12 +13,12 @@ use tokio::time::Instant;
 
 const QUEUE: &str = "warren-bench";
 
-fn shortstr(p: &mut Vec<u8>, s: &str) {
+pub fn shortstr(p: &mut Vec<u8>, s: &str) {
     p.push(s.len() as u8);
     p.extend_from_slice(s.as_bytes());
 }
 
-fn frame(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
+pub fn frame(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![kind];
     f.extend_from_slice(&channel.to_be_bytes());
     f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -27,14 +27,14 @@ fn frame(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
     f
 }
 
-fn method(channel: u16, class: u16, id: u16, args: &[u8]) -> Vec<u8> {
+pub fn method(channel: u16, class: u16, id: u16, args: &[u8]) -> Vec<u8> {
     let mut p = class.to_be_bytes().to_vec();
     p.extend_from_slice(&id.to_be_bytes());
     p.extend_from_slice(args);
     frame(1, channel, &p)
 }
 
-async fn read_frame(r: &mut BufReader<OwnedReadHalf>) -> Result<(u8, u16, Vec<u8>)> {
+pub async fn read_frame(r: &mut BufReader<OwnedReadHalf>) -> Result<(u8, u16, Vec<u8>)> {
     let mut h = [0u8; 7];
     r.read_exact(&mut h).await.context("connection ended")?;
     let size = u32::from_be_bytes([h[3], h[4], h[5], h[6]]) as usize;
@@ -44,7 +44,7 @@ async fn read_frame(r: &mut BufReader<OwnedReadHalf>) -> Result<(u8, u16, Vec<u8
     Ok((h[0], u16::from_be_bytes([h[1], h[2]]), p))
 }
 
-async fn expect(r: &mut BufReader<OwnedReadHalf>, class: u16, id: u16) -> Result<Vec<u8>> {
+pub async fn expect(r: &mut BufReader<OwnedReadHalf>, class: u16, id: u16) -> Result<Vec<u8>> {
     loop {
         let (kind, _, p) = read_frame(r).await?;
         if kind != 1 || p.len() < 4 {
@@ -63,29 +63,52 @@ async fn expect(r: &mut BufReader<OwnedReadHalf>, class: u16, id: u16) -> Result
     }
 }
 
-type Conn = (BufReader<OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf);
+pub type Conn = (BufReader<OwnedReadHalf>, tokio::net::tcp::OwnedWriteHalf);
 
 /// Handshake as guest on `/`, channel 1 open, the bench queue declared and purged.
 async fn open(addr: SocketAddr) -> Result<Conn> {
     let (mut r, mut w) = handshake(addr).await?;
+    open_channel(&mut r, &mut w).await?;
+    declare(&mut r, &mut w).await?;
+    Ok((r, w))
+}
+
+/// channel.open on channel 1.
+pub async fn open_channel(
+    r: &mut BufReader<OwnedReadHalf>,
+    w: &mut tokio::net::tcp::OwnedWriteHalf,
+) -> Result<()> {
     let mut a = Vec::new();
     shortstr(&mut a, "");
     w.write_all(&method(1, 20, 10, &a)).await?;
-    expect(&mut r, 20, 11).await?;
-    declare(&mut r, &mut w).await?;
-    Ok((r, w))
+    expect(r, 20, 11).await?;
+    Ok(())
 }
 
 /// Connection-level handshake as guest, up to connection.open-ok on `/`: what a client
 /// needs before it can do anything.
 pub async fn handshake(addr: SocketAddr) -> Result<Conn> {
+    handshake_named(addr, None).await
+}
+
+/// [`handshake`], with `connection_name` in the client properties when given (the name
+/// `rabbitmqctl list_connections client_properties` shows, through a proxy too).
+pub async fn handshake_named(addr: SocketAddr, name: Option<&str>) -> Result<Conn> {
     let s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
     let (r, mut w) = s.into_split();
     let mut r = BufReader::new(r);
     w.write_all(b"AMQP\x00\x00\x09\x01").await?;
     expect(&mut r, 10, 10).await?;
-    let mut a = 0u32.to_be_bytes().to_vec(); // client properties: empty table
+    let mut props = Vec::new();
+    if let Some(name) = name {
+        shortstr(&mut props, "connection_name");
+        props.push(b'S');
+        props.extend_from_slice(&(name.len() as u32).to_be_bytes());
+        props.extend_from_slice(name.as_bytes());
+    }
+    let mut a = (props.len() as u32).to_be_bytes().to_vec(); // client properties
+    a.extend_from_slice(&props);
     shortstr(&mut a, "PLAIN");
     let resp = b"\0guest\0guest";
     a.extend_from_slice(&(resp.len() as u32).to_be_bytes());
@@ -143,10 +166,17 @@ fn message() -> Vec<u8> {
 }
 
 /// Publishes for `secs`: with `confirms`, pipelined (100 messages per write, at most 2,000
-/// unconfirmed) and counted when confirmed; without, one write per message.
-pub async fn publish(addr: SocketAddr, confirms: bool, secs: f64) -> Result<()> {
+/// unconfirmed) and counted when confirmed; without, one write per message. `select` (small
+/// writes only) puts the channel in confirm mode first and never waits for a confirm: what
+/// `amqp-terminate` mode asks of the node for a client that publishes without confirms, so
+/// that cost can be seen on the direct path.
+pub async fn publish(addr: SocketAddr, confirms: bool, select: bool, secs: f64) -> Result<()> {
     let (mut r, mut w) = open(addr).await?;
     let msg = message();
+    if select && !confirms {
+        w.write_all(&method(1, 85, 10, &[0])).await?;
+        expect(&mut r, 85, 11).await?;
+    }
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
     if !confirms {
@@ -164,7 +194,12 @@ pub async fn publish(addr: SocketAddr, confirms: bool, secs: f64) -> Result<()> 
         w.write_all(&method(1, 60, 10, &a)).await?;
         expect(&mut r, 60, 11).await?;
         let rate = sent as f64 / started.elapsed().as_secs_f64();
-        println!("RESULT amqp_small_writes {rate:.0} msg/s");
+        let name = if select {
+            "amqp_small_writes_select"
+        } else {
+            "amqp_small_writes"
+        };
+        println!("RESULT {name} {rate:.0} msg/s");
         return Ok(());
     }
     w.write_all(&method(1, 85, 10, &[0])).await?;

@@ -7,7 +7,8 @@
 //! warren-bench throughput <addr> <streams> <secs>        Gbit/s to a sink
 //! warren-bench connrate <addr> <workers> <secs>          connect, 16 B out, 16 B back, close: conn/s
 //! warren-bench latency <addr> <count>                    64 B ping-pong on one connection: p50, p99 µs
-//! warren-bench amqp <addr> confirms|small <secs>         publishes/s to a real RabbitMQ node
+//! warren-bench amqp <addr> confirms|small|small-select <secs>   publishes/s to a RabbitMQ node
+//!                         (small-select: small writes on a channel in confirm mode, see amqp.rs)
 //! warren-bench idle <addr> <conns> <pid>                 RSS growth of <pid> per idle proxied connection
 //! warren-bench amqp-ready <addr> <timeout-secs>          ms until an AMQP handshake through <addr> succeeds
 //! warren-bench serve-http <addr>                         an HTTP origin: a small JSON page per request
@@ -15,11 +16,20 @@
 //! warren-bench failover <addr> <pid> kill|stop <log> <server> <secs>
 //!                         signal a node, then probe AMQP handshakes through <addr> and watch
 //!                         <log> for "<server> is DOWN" (see failover.rs)
+//! warren-bench consume <direct-addr> <addr> <secs>   prefill via <direct-addr>, then acked
+//!                         deliveries/s through <addr>, prefetch 100 (see consume.rs)
+//! warren-bench idle-amqp <addr> <clients> <pid>     RSS growth of <pid> per AMQP client with
+//!                         one channel and one consumer
+//! warren-bench kill-move <addr> <rabbit-cluster> <node-base-port> <nodes> <kills>
+//!                         kill -9 the node under a consumer through <addr> (amqp-terminate),
+//!                         ms to its next delivery through another node (see terminate.rs)
 //! ```
 
 mod amqp;
+mod consume;
 mod failover;
 mod http;
+mod terminate;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -67,6 +77,7 @@ fn main() -> Result<()> {
                 amqp::publish(
                     addr,
                     args.get(2).map(String::as_str) == Some("confirms"),
+                    args.get(2).map(String::as_str) == Some("small-select"),
                     arg(&args, 3, "seconds")?,
                 )
                 .await
@@ -81,6 +92,22 @@ fn main() -> Result<()> {
                     log: arg(&args, 4, "log file")?,
                     server: arg(&args, 5, "server (backend/name)")?,
                     secs: arg(&args, 6, "seconds")?,
+                })
+                .await
+            }
+            Some("consume") => {
+                consume::run(addr, arg(&args, 2, "address")?, arg(&args, 3, "seconds")?).await
+            }
+            Some("idle-amqp") => {
+                terminate::idle(addr, arg(&args, 2, "clients")?, arg(&args, 3, "pid")?).await
+            }
+            Some("kill-move") => {
+                terminate::kill_move(terminate::KillArgs {
+                    addr,
+                    cluster: arg(&args, 2, "rabbit-cluster script")?,
+                    node_base: arg(&args, 3, "node base port")?,
+                    nodes: arg(&args, 4, "nodes")?,
+                    kills: arg(&args, 5, "kills")?,
                 })
                 .await
             }
@@ -202,7 +229,7 @@ async fn latency(addr: SocketAddr, count: usize) -> Result<()> {
     Ok(())
 }
 
-fn rss_kib(pid: u32) -> Result<u64> {
+pub fn rss_kib(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()
