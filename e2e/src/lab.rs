@@ -265,12 +265,18 @@ mod tests {
 
     #[test]
     fn parses_connection_lines() {
-        let out = "5673\t[{\"capabilities\",[{\"basic.nack\",true}]},{\"connection_name\",\"c-2\"},{\"product\",\"lapin\"}]\n\
-                   5674\t[{\"connection_name\",longstr,\"c-3\"}]\n\
-                   9999\t[{\"connection_name\",longstr,\"other\"}]\n\
-                   5672\t[]\n";
+        // The ports of the nodes in force (AMQP_BASE may move them).
+        let out = format!(
+            "{}\t[{{\"capabilities\",[{{\"basic.nack\",true}}]}},{{\"connection_name\",\"c-2\"}},{{\"product\",\"lapin\"}}]\n\
+             {}\t[{{\"connection_name\",longstr,\"c-3\"}}]\n\
+             9999\t[{{\"connection_name\",longstr,\"other\"}}]\n\
+             {}\t[]\n",
+            amqp_port(2),
+            amqp_port(3),
+            amqp_port(1)
+        );
         assert_eq!(
-            parse_connections(out),
+            parse_connections(&out),
             vec![("c-2".to_string(), 2), ("c-3".to_string(), 3)]
         );
     }
