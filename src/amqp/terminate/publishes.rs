@@ -11,9 +11,9 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-/// Frames smaller than this are copied when kept, so a small message does not pin the
-/// whole read buffer it was cut from (memory would then be far above what is counted).
-const COPY_BELOW: usize = 2048;
+/// Room reserved for a message's header and body frames beyond its method frame: most
+/// messages then take one allocation.
+const ROOM: usize = 256;
 
 /// One message as the client sent it.
 #[derive(Debug, Clone)]
@@ -22,8 +22,9 @@ pub struct Message {
     pub node_seq: u64,
     /// The client's sequence number, when the client asked for confirms.
     pub client_seq: Option<u64>,
-    /// Its frames, as received: method, header, bodies.
-    pub frames: Vec<Bytes>,
+    /// Its frames, as received (method, header, bodies), one after the other. Copied, so
+    /// a kept message never pins the read buffer it was cut from.
+    pub frames: Vec<u8>,
     /// Body bytes still to come from the client.
     body_left: Option<u64>,
 }
@@ -78,7 +79,7 @@ impl Publishes {
         let mut message = Message {
             node_seq,
             client_seq,
-            frames: Vec::with_capacity(3),
+            frames: Vec::with_capacity(method.len() + ROOM),
             body_left: None,
         };
         self.keep(&mut message, method);
@@ -102,11 +103,7 @@ impl Publishes {
 
     fn keep(&mut self, message: &mut Message, frame: &Bytes) {
         self.bytes += frame.len() as u64;
-        message.frames.push(if frame.len() < COPY_BELOW {
-            Bytes::copy_from_slice(frame)
-        } else {
-            frame.clone()
-        });
+        message.frames.extend_from_slice(frame);
     }
 
     /// The node confirmed (`ack`) or refused (`nack`) `tag` (and all before it with
@@ -136,7 +133,7 @@ impl Publishes {
     }
 
     fn forget(&mut self, m: &Message) {
-        self.bytes -= m.frames.iter().map(|f| f.len() as u64).sum::<u64>();
+        self.bytes -= m.frames.len() as u64;
     }
 
     /// Bytes kept for republishing.

@@ -4,7 +4,7 @@
 //! decoded into structs: the fields warren needs sit at fixed offsets, and a delivery tag
 //! is rewritten in place in the outgoing copy.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::amqp::frame::{
     FrameError, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, FRAME_OVERHEAD,
@@ -209,12 +209,6 @@ pub fn shrink_if_empty(buf: &mut BytesMut) {
     if buf.is_empty() && buf.capacity() > 0 {
         *buf = BytesMut::new();
     }
-}
-
-/// Removes the first `n` bytes (written to a socket).
-pub fn consume(buf: &mut BytesMut, n: usize) {
-    buf.advance(n);
-    shrink_if_empty(buf);
 }
 
 #[cfg(test)]

@@ -246,6 +246,10 @@ impl Session<'_> {
     /// Heartbeats out, liveness in, and the server's admin state.
     pub(super) fn on_timer(&mut self, server: &Arc<ServerState>) -> Turn {
         let now = Instant::now();
+        self.client.release_idle();
+        if let Some(node) = self.node.as_mut() {
+            node.side.release_idle();
+        }
         if self.client_heartbeat > 0 {
             let h = Duration::from_secs(u64::from(self.client_heartbeat));
             if now >= self.client.last_read + 2 * h + HEARTBEAT_SLACK {

@@ -9,7 +9,7 @@ use std::future::poll_fn;
 use std::io::{self, ErrorKind};
 use std::task::Poll;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -61,6 +61,29 @@ impl std::fmt::Display for SideError {
     }
 }
 
+/// One read into the spare room of `buf`. A short read shows the socket was drained, so
+/// tokio's readiness is cleared at once (as the forwarding loop's reads do) instead of
+/// costing another wake-up and a `recv` that returns `EAGAIN`.
+fn read_plain(tcp: &tokio::net::TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    let mut short = None;
+    let result = tcp.try_io(tokio::io::Interest::READABLE, || {
+        let spare = buf.spare_capacity_mut();
+        let room = spare.len();
+        let n = socket2::SockRef::from(tcp).recv(spare)?;
+        // SAFETY: `recv` initialised the first `n` bytes of the spare room.
+        unsafe { buf.set_len(buf.len() + n) };
+        if n > 0 && n < room {
+            short = Some(n);
+            return Err(ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match (result, short) {
+        (_, Some(n)) => Ok(n),
+        (r, None) => r,
+    }
+}
+
 impl Side {
     pub fn new(stream: Stream, frame_max: u32) -> Side {
         let now = Instant::now();
@@ -96,7 +119,7 @@ impl Side {
     pub fn read_some(&mut self) -> Result<usize, SideError> {
         self.rbuf.reserve(READ_CHUNK);
         let result = match &mut self.stream {
-            Stream::Plain(tcp) => tcp.try_read_buf(&mut self.rbuf),
+            Stream::Plain(tcp) => read_plain(tcp, &mut self.rbuf),
             tls => {
                 let start = self.rbuf.len();
                 self.rbuf.resize(start + READ_CHUNK, 0);
@@ -115,10 +138,7 @@ impl Side {
                 self.last_read = Instant::now();
                 Ok(n)
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                wire::shrink_if_empty(&mut self.rbuf);
-                Ok(0)
-            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(0),
             Err(e) => {
                 self.gone = true;
                 Err(SideError::Io(e))
@@ -128,11 +148,7 @@ impl Side {
 
     /// The next whole frame read, if one is complete.
     pub fn next_frame(&mut self) -> Result<Option<RawFrame>, SideError> {
-        let frame = wire::cut(&mut self.rbuf, self.frame_max).map_err(SideError::Frame)?;
-        if frame.is_some() {
-            wire::shrink_if_empty(&mut self.rbuf);
-        }
-        Ok(frame)
+        wire::cut(&mut self.rbuf, self.frame_max).map_err(SideError::Frame)
     }
 
     /// Writes what the socket takes without blocking.
@@ -146,7 +162,7 @@ impl Side {
                 Ok(n) => {
                     self.bytes_out += n as u64;
                     self.last_write = Instant::now();
-                    wire::consume(&mut self.wbuf, n);
+                    self.wbuf.advance(n);
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) => {
@@ -167,6 +183,14 @@ impl Side {
         Ok(())
     }
 
+    /// Gives back the buffers' memory when they hold nothing. Called on the session's
+    /// timer, not after every read or write: a busy side keeps reusing its buffers, an idle
+    /// one holds none a moment later (thousands of quiet consumers are the common case).
+    pub fn release_idle(&mut self) {
+        wire::shrink_if_empty(&mut self.rbuf);
+        wire::shrink_if_empty(&mut self.wbuf);
+    }
+
     /// Something waits to be written (or flushed, under TLS).
     pub fn wants_write(&self) -> bool {
         !self.wbuf.is_empty() || self.stream.wants_flush()
@@ -181,7 +205,7 @@ impl Side {
                     return Err(SideError::Eof);
                 }
                 self.bytes_out += n as u64;
-                wire::consume(&mut self.wbuf, n);
+                self.wbuf.advance(n);
             }
             self.stream.flush().await.map_err(SideError::Io)?;
             self.last_write = Instant::now();

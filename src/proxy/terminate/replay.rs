@@ -93,9 +93,7 @@ pub async fn replay(
             continue;
         }
         for message in kept {
-            for frame in &message.frames {
-                side.wbuf.extend_from_slice(frame);
-            }
+            side.wbuf.extend_from_slice(&message.frames);
             republished += 1;
         }
     }
