@@ -18,14 +18,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::amqp::{next_frame, Client, Got, Node, NodeEvent};
+use common::amqp::{close_code, Client, Got, Node, NodeEvent};
 use common::hostile::*;
 use common::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
-use warren::amqp::frame::{encode, FrameTracker, FRAME_HEARTBEAT, FRAME_METHOD, PROTOCOL_HEADER};
+use warren::amqp::frame::{encode, FRAME_HEARTBEAT, FRAME_METHOD, PROTOCOL_HEADER};
 use warren::amqp::methods;
 
 #[tokio::test]
@@ -241,21 +241,6 @@ async fn a_silent_client_behind_accept_proxy_is_closed_after_timeout_client_hs()
 
 // ---------------------------------------------------------------------------------------
 // Slowloris
-
-/// Reads frames until a `connection.close`; returns its code and text.
-async fn close_code(s: &mut TcpStream) -> (u16, String) {
-    let mut tracker = FrameTracker::server();
-    loop {
-        match tokio::time::timeout(LIMIT, next_frame(s, &mut tracker))
-            .await
-            .expect("a frame or EOF")
-        {
-            Some(Got::Close { code, text }) => return (code, text),
-            Some(_) => continue,
-            None => panic!("closed without connection.close"),
-        }
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn garbage_gets_the_answer_amqp_prescribes_and_touches_no_other_session() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use amq_protocol::protocol::{connection, AMQPClass};
 use amq_protocol::types::{AMQPValue, FieldTable, LongString};
-use common::amqp::{next_frame, Client, Got, Node, NodeEvent};
+use common::amqp::{close_code, next_frame, Client, Got, Node, NodeEvent};
 use common::start;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -32,21 +32,6 @@ fn method(class: AMQPClass) -> Vec<u8> {
         0,
         &methods::encode_class(&class).expect("encode"),
     )
-}
-
-/// Reads frames until a `connection.close`; its code and text.
-async fn close_code(s: &mut TcpStream) -> (u16, String) {
-    let mut tracker = FrameTracker::server();
-    loop {
-        match tokio::time::timeout(LIMIT, next_frame(s, &mut tracker))
-            .await
-            .expect("a frame or EOF")
-        {
-            Some(Got::Close { code, text }) => return (code, text),
-            Some(_) => continue,
-            None => panic!("closed without connection.close"),
-        }
-    }
 }
 
 #[tokio::test]
@@ -246,6 +231,21 @@ fn on(channel: u16, class: AMQPClass) -> Vec<u8> {
     )
 }
 
+/// A fake node's side of the handshake: header, start, start-ok, tune, tune-ok, open,
+/// open-ok. False when the peer went away first.
+async fn node_handshake(s: &mut TcpStream) -> bool {
+    let mut header = [0u8; 8];
+    if s.read_exact(&mut header).await.is_err() {
+        return false;
+    }
+    let _ = s.write_all(&common::amqp::start()).await;
+    let _ = read_frame(s).await; // start-ok
+    let _ = s.write_all(&common::amqp::tune(0)).await;
+    let _ = read_frame(s).await; // tune-ok
+    let _ = read_frame(s).await; // open
+    s.write_all(&common::amqp::open_ok()).await.is_ok()
+}
+
 /// Reads one whole frame: (type, channel, payload).
 async fn read_frame(s: &mut TcpStream) -> Option<(u8, u16, Vec<u8>)> {
     let mut head = [0u8; 7];
@@ -287,16 +287,9 @@ async fn serve_scripted(
     confirm_publishes: bool,
 ) {
     {
-        let mut header = [0u8; 8];
-        if s.read_exact(&mut header).await.is_err() {
+        if !node_handshake(&mut s).await {
             return;
         }
-        let _ = s.write_all(&common::amqp::start()).await;
-        let _ = read_frame(&mut s).await; // start-ok
-        let _ = s.write_all(&common::amqp::tune(0)).await;
-        let _ = read_frame(&mut s).await; // tune-ok
-        let _ = read_frame(&mut s).await; // open
-        let _ = s.write_all(&common::amqp::open_ok()).await;
         let mut published = 0u64;
         while let Some((kind, ch, payload)) = read_frame(&mut s).await {
             if kind == FRAME_HEADER || kind == FRAME_BODY {
@@ -553,16 +546,9 @@ async fn slow_confirming_node() -> (
         let Ok((mut s, _)) = l.accept().await else {
             return;
         };
-        let mut header = [0u8; 8];
-        if s.read_exact(&mut header).await.is_err() {
+        if !node_handshake(&mut s).await {
             return;
         }
-        let _ = s.write_all(&common::amqp::start()).await;
-        let _ = read_frame(&mut s).await;
-        let _ = s.write_all(&common::amqp::tune(0)).await;
-        let _ = read_frame(&mut s).await;
-        let _ = read_frame(&mut s).await;
-        let _ = s.write_all(&common::amqp::open_ok()).await;
         let (mut rd, wr) = s.into_split();
         let wr = std::sync::Arc::new(tokio::sync::Mutex::new(wr));
         let (w2, mut counted, mut released) =

@@ -278,3 +278,18 @@ fn tune_ok(heartbeat: u16) -> Vec<u8> {
         },
     )))
 }
+
+/// Reads frames until a `connection.close` (within 20 s); its code and text.
+pub async fn close_code(s: &mut TcpStream) -> (u16, String) {
+    let mut tracker = FrameTracker::server();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), next_frame(s, &mut tracker))
+            .await
+            .expect("a frame or EOF")
+        {
+            Some(Got::Close { code, text }) => return (code, text),
+            Some(_) => continue,
+            None => panic!("closed without connection.close"),
+        }
+    }
+}

@@ -60,33 +60,14 @@ pub async fn handshake(
     };
     let server = Arc::clone(&started.slot.server);
     client.wbuf.extend_from_slice(&started.start.bytes);
-    if client.flush_until(deadline).await.is_err() {
-        return Err(fail(
-            &client,
-            Cause::ClientAbort,
-            Some(&server),
-            "client left".into(),
-        ));
-    }
-    let start_ok = match client.read_method(deadline).await {
-        Ok(f) if f.method() == Some(id::CONNECTION_START_OK) => f,
-        Ok(_) => {
-            return Err(fail(
-                &client,
-                Cause::ClientAbort,
-                Some(&server),
-                "client did not answer with start-ok".into(),
-            ))
-        }
-        Err(e) => {
-            return Err(fail(
-                &client,
-                Cause::ClientTimeout,
-                Some(&server),
-                format!("handshake not finished: {e}"),
-            ))
-        }
-    };
+    let start_ok = exchange(
+        &mut client,
+        Some(id::CONNECTION_START_OK),
+        "start-ok",
+        deadline,
+    )
+    .await
+    .map_err(|(cause, how)| fail(&client, cause, Some(&server), how))?;
     let mut who = Identity::default();
     if let Ok((_, AMQPClass::Connection(connection::AMQPMethod::StartOk(m)))) =
         parse_class(start_ok.payload())
@@ -115,34 +96,19 @@ pub async fn handshake(
             heartbeat: tune.heartbeat,
         })),
     ));
-    if client.flush_until(deadline).await.is_err() {
-        return Err(fail(
-            &client,
-            Cause::ClientAbort,
-            Some(&server),
-            "client left".into(),
-        ));
-    }
-    let tune_ok = match client.read_method(deadline).await {
-        Ok(f) => match parse_class(f.payload()) {
-            Ok((_, AMQPClass::Connection(connection::AMQPMethod::TuneOk(t)))) => t,
-            _ => {
-                return Err(fail(
-                    &client,
-                    Cause::ClientAbort,
-                    Some(&server),
-                    "client did not answer with tune-ok".into(),
-                ))
-            }
-        },
-        Err(e) => {
-            return Err(fail(
-                &client,
-                Cause::ClientTimeout,
-                Some(&server),
-                format!("handshake not finished: {e}"),
-            ))
-        }
+    let tune_ok = exchange(
+        &mut client,
+        Some(id::CONNECTION_TUNE_OK),
+        "tune-ok",
+        deadline,
+    )
+    .await
+    .map_err(|(cause, how)| fail(&client, cause, Some(&server), how))?;
+    let Ok((_, AMQPClass::Connection(connection::AMQPMethod::TuneOk(tune_ok)))) =
+        parse_class(tune_ok.payload())
+    else {
+        let how = "client sent an undecodable tune-ok".to_string();
+        return Err(fail(&client, Cause::ClientAbort, Some(&server), how));
     };
     let frame_max = match (tune_ok.frame_max, tune.frame_max) {
         (0, n) => n,
@@ -150,25 +116,14 @@ pub async fn handshake(
         (c, n) => c.min(n),
     };
     client.frame_max = frame_max;
-    let open = match client.read_method(deadline).await {
-        Ok(f) if f.method() == Some(id::CONNECTION_OPEN) => f,
-        Ok(_) => {
-            return Err(fail(
-                &client,
-                Cause::ClientAbort,
-                Some(&server),
-                "client did not send connection.open".into(),
-            ))
-        }
-        Err(e) => {
-            return Err(fail(
-                &client,
-                Cause::ClientTimeout,
-                Some(&server),
-                format!("handshake not finished: {e}"),
-            ))
-        }
-    };
+    let open = exchange(
+        &mut client,
+        Some(id::CONNECTION_OPEN),
+        "connection.open",
+        deadline,
+    )
+    .await
+    .map_err(|(cause, how)| fail(&client, cause, Some(&server), how))?;
     if let Ok((_, AMQPClass::Connection(connection::AMQPMethod::Open(o)))) =
         parse_class(open.payload())
     {
@@ -210,6 +165,23 @@ pub async fn handshake(
         who,
         control_channel,
     })
+}
+
+/// Sends what waits for the client, then reads its next method, which must be `want`.
+async fn exchange(
+    client: &mut Side,
+    want: Option<crate::amqp::terminate::wire::MethodId>,
+    what: &str,
+    deadline: Instant,
+) -> Result<crate::amqp::terminate::wire::RawFrame, (Cause, String)> {
+    if client.flush_until(deadline).await.is_err() {
+        return Err((Cause::ClientAbort, "client left".into()));
+    }
+    match client.read_method(deadline).await {
+        Ok(f) if f.method() == want => Ok(f),
+        Ok(_) => Err((Cause::ClientAbort, format!("client did not send {what}"))),
+        Err(e) => Err((Cause::ClientTimeout, format!("handshake not finished: {e}"))),
+    }
 }
 
 /// The node refused the login (its close goes to the client as it is) or broke off.
