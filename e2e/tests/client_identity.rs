@@ -40,6 +40,8 @@ impl ProxyProtocolNode {
             .env("DIST_BASE", "25695")
             .env("EPMD_PORT", "4372")
             .env("PROXY_PROTOCOL", "1")
+            // Not the suite's management plugin: its port is the main cluster's.
+            .env("MANAGEMENT", "0")
             .output()
             .context("running rabbit-cluster")?;
         let text = format!(
