@@ -15,7 +15,7 @@ use crate::health::checker as checks;
 use crate::health::{CheckStatus, Probe};
 use crate::net::Stream;
 use crate::proxy::connect::{establish, FailReason, Failed};
-use crate::state::{BackendState, NoServer, Slot};
+use crate::state::{BackendState, Slot};
 
 /// HAProxy's pause before retrying the same server after a quick failure.
 const TURN_AROUND: Duration = Duration::from_secs(1);
@@ -134,13 +134,7 @@ pub async fn get(
             exclude.push(server.id);
             drop(slot);
             let again = Instant::now();
-            let next = match backend.acquire(client.ip(), &exclude).await {
-                Err(NoServer::Unavailable) if !exclude.is_empty() => {
-                    exclude.clear();
-                    backend.acquire(client.ip(), &exclude).await
-                }
-                other => other,
-            };
+            let next = backend.acquire_avoiding(client.ip(), &mut exclude).await;
             queue_time += again.elapsed();
             slot = next.map_err(|e| {
                 failed(

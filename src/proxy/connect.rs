@@ -154,13 +154,7 @@ pub async fn connect_excluding(
     };
     let picked = match chosen {
         Some(slot) => Ok(slot),
-        None => match backend.acquire(client, &exclude).await {
-            Err(NoServer::Unavailable) if !exclude.is_empty() => {
-                exclude.clear();
-                backend.acquire(client, &exclude).await
-            }
-            other => other,
-        },
+        None => backend.acquire_avoiding(client, &mut exclude).await,
     };
     let mut slot = match picked {
         Ok(slot) => slot,
@@ -265,14 +259,7 @@ pub async fn connect_excluding(
             exclude.push(server.id);
             drop(slot);
             let queued_at = Instant::now();
-            let next = match backend.acquire(client, &exclude).await {
-                Ok(s) => Ok(s),
-                Err(NoServer::Unavailable) if !exclude.is_empty() => {
-                    exclude.clear();
-                    backend.acquire(client, &exclude).await
-                }
-                Err(e) => Err(e),
-            };
+            let next = backend.acquire_avoiding(client, &mut exclude).await;
             queue_time += queued_at.elapsed();
             slot = match next {
                 Ok(s) => s,

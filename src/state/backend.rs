@@ -134,6 +134,23 @@ impl BackendState {
         self.slot_freed.notify_waiters();
     }
 
+    /// [`acquire`](Self::acquire), avoiding the servers in `exclude` while another is
+    /// usable; when none is, `exclude` is cleared and every server may be picked again, as
+    /// a client reconnecting would (redispatch, a session moving off a node).
+    pub async fn acquire_avoiding(
+        &self,
+        client: IpAddr,
+        exclude: &mut Vec<usize>,
+    ) -> Result<Slot, NoServer> {
+        match self.acquire(client, exclude).await {
+            Err(NoServer::Unavailable) if !exclude.is_empty() => {
+                exclude.clear();
+                self.acquire(client, exclude).await
+            }
+            other => other,
+        }
+    }
+
     /// Picks a server and takes a slot on it, waiting in the queue up to `timeout queue`
     /// when all usable servers are full. `exclude` lists servers this session already
     /// failed to reach (redispatch never returns to them).
