@@ -18,24 +18,49 @@ use tokio::time::Instant;
 
 use crate::amqp;
 
-/// What a client saw go wrong with its connection (lapin's `on_error`).
-#[derive(Clone, Default)]
-pub struct Errors(Arc<Mutex<Vec<String>>>);
+/// What a client saw go wrong with its connection (lapin's `on_error`), with a watch
+/// bumped on each error to wait on.
+#[derive(Clone)]
+pub struct Errors {
+    list: Arc<Mutex<Vec<String>>>,
+    count: watch::Sender<usize>,
+}
 
 impl Errors {
     pub fn watch(conn: &Connection) -> Errors {
-        let errors = Errors::default();
+        let errors = Errors {
+            list: Arc::default(),
+            count: watch::channel(0).0,
+        };
         let e = errors.clone();
         conn.on_error(move |err| {
-            e.0.lock()
+            e.list
+                .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(err.to_string());
+            e.count.send_modify(|n| *n += 1);
         });
         errors
     }
 
     pub fn list(&self) -> Vec<String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.list.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits for the first error containing `needle`, until `deadline`.
+    pub async fn wait_for(&self, needle: &str, deadline: Instant) -> Option<String> {
+        let mut seen = self.count.subscribe();
+        loop {
+            if let Some(e) = self.list().into_iter().find(|e| e.contains(needle)) {
+                return Some(e);
+            }
+            if tokio::time::timeout_at(deadline, seen.changed())
+                .await
+                .is_err()
+            {
+                return None;
+            }
+        }
     }
 }
 

@@ -244,19 +244,12 @@ async fn clients_move_off_a_server_whose_sessions_are_shut_down_without_duplicat
 /// What cannot be moved ends as `amqp` mode ends it: `connection.close` 320 with the
 /// reason. Waits for the client's connection to report an error containing `expect`.
 async fn told(conn: &lapin::Connection, errors: &Errors, expect: &str) -> Result<String> {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        if let Some(e) = errors.list().into_iter().find(|e| e.contains(expect)) {
-            ensure!(!conn.status().connected(), "told, but still connected");
-            return Ok(e);
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "not told within 40 s; errors so far: {:?}",
-            errors.list()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let e = errors
+        .wait_for(expect, Instant::now() + Duration::from_secs(40))
+        .await
+        .with_context(|| format!("not told within 40 s; errors so far: {:?}", errors.list()))?;
+    ensure!(!conn.status().connected(), "told, but still connected");
+    Ok(e)
 }
 
 /// An exclusive queue dies with the node's connection: in strict mode (the default) the
@@ -586,16 +579,20 @@ async fn rebalance_moves_sessions_onto_a_returning_node_unnoticed() {
                 .count();
             ensure!(moved > 0, "the sessions view shows no consumer on node 3: {sessions}");
             // Consumers sharing the common-key queue split its messages: together they get all.
-            let mut all = std::collections::BTreeSet::new();
+            // The two consumers of that queue share its messages: together they get all.
+            let sharing: Vec<usize> = (0..6).filter(|i| QUEUES[i % 4].0 == QUEUES[1].0).collect();
+            let consumed = |consumers: &Vec<Consumer>| -> std::collections::BTreeSet<u64> {
+                sharing.iter().flat_map(|&i| consumers[i].ids()).collect()
+            };
+            let mut watches: Vec<_> = sharing.iter().map(|&i| consumers[i].delivered.clone()).collect();
             let deadline = Instant::now() + Duration::from_secs(20);
-            while !confirmed.is_subset(&all) && Instant::now() < deadline {
-                all = consumers
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| QUEUES[i % 4].1 == amqp::COMMON_KEY && QUEUES[i % 4].0 == QUEUES[1].0)
-                    .flat_map(|(_, c)| c.ids())
-                    .collect();
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut all = consumed(&consumers);
+            while !confirmed.is_subset(&all) {
+                let changed = futures_util::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
+                if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                    break;
+                }
+                all = consumed(&consumers);
             }
             ensure!(confirmed.is_subset(&all), "messages to {} were not all consumed", QUEUES[1].0);
             for c in consumers {
