@@ -181,18 +181,26 @@ async fn the_client_sees_the_nodes_start_and_limits_and_its_refusal() {
 #[tokio::test]
 async fn a_node_that_answers_no_header_is_left_for_another() {
     // A frozen node: its socket accepts (the kernel completes the handshake into the
-    // backlog), nothing ever answers.
+    // backlog), nothing ever answers. `fall 3`, yet one unanswered header marks it DOWN at
+    // once, as in amqp mode; `inter 1h`: its TCP check (which a frozen node passes) plays
+    // no part in the test.
     let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let frozen = silent.local_addr().expect("addr");
     let mut node = Node::start(0).await;
+    let mut syslog = common::hostile::Syslog::bind().await;
     let cfg = format!(
-        "defaults\n    mode tcp\n    option amqp-terminate\n    timeout connect 300ms\n\
-         listen px\n    bind 127.0.0.1:0\n    balance first\n    server frozen {frozen}\n    server n {}\n",
+        "global\n    log 127.0.0.1:{} local0\n\
+         defaults\n    mode tcp\n    log global\n    option tcplog\n    option amqp-terminate\n    timeout connect 300ms\n\
+         listen px\n    bind 127.0.0.1:0\n    balance first\n\
+         server frozen {frozen} check inter 1h rise 2 fall 3\n    server n {}\n",
+        syslog.port(),
         node.addr
     );
     let w = start(&cfg);
+    let mut events = w.backend("px").events.subscribe();
     let mut c = Client::connect(w.addr("px"), 0).await;
     assert!(matches!(node.next().await, NodeEvent::Opened));
+    common::wait_state(&mut events, "frozen", false, Duration::from_secs(10)).await;
     c.stream
         .write_all(&methods::connection_close(200, "bye"))
         .await
@@ -204,6 +212,21 @@ async fn a_node_that_answers_no_header_is_left_for_another() {
             .load(std::sync::atomic::Ordering::Relaxed)
     });
     assert_eq!(down, Some(1), "the silent node counted as a failed connect");
+    let down = syslog
+        .wait_for("Server px/frozen is DOWN", 1)
+        .await
+        .remove(0);
+    assert!(
+        down.contains(
+            "info: \"a session's connect failed: no connection.start within timeout connect\""
+        ),
+        "the DOWN line says why: {down}"
+    );
+    let line = syslog.wait_for(" px px/n ", 1).await.remove(0);
+    assert!(
+        line.contains("left=frozen:\"no connection.start within timeout connect\""),
+        "the session's line says which server was left and why: {line}"
+    );
     drop(silent);
     w.stop().await;
 }

@@ -159,6 +159,7 @@ pub async fn handshake(
             heartbeat: std::time::Duration::from_secs(u64::from(heartbeat)),
             connect_time: started.connect_time,
             retries: started.retries,
+            left: started.left,
         },
         creds,
         client_heartbeat: tune_ok.heartbeat,

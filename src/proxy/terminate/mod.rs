@@ -86,7 +86,7 @@ pub async fn serve(
             how: "warren is shutting down".into(),
         }),
     };
-    let opened = match opened {
+    let mut opened = match opened {
         Ok(o) => o,
         Err(f) => {
             return Outcome {
@@ -103,6 +103,7 @@ pub async fn serve(
     };
     let connect_ms = Some(opened.node.connect_time.as_millis() as u64);
     let retries = opened.node.retries;
+    let left = std::mem::take(&mut opened.node.left);
     let control = opened.control_channel;
     let entry = frontend.sessions.register(SessionInfo {
         client: peer,
@@ -148,13 +149,14 @@ pub async fn serve(
             Phase::Data
         },
         extra: format!(
-            "{{{} {} \"{}\"}} heartbeat={} moves={} \"{}\"",
+            "{{{} {} \"{}\"}} heartbeat={} moves={} \"{}\"{}",
             session.who.user,
             session.who.vhost,
             session.who.name,
             session.client_heartbeat,
             session.moves,
-            how
+            how,
+            node::left_suffix(&left)
         ),
     }
 }

@@ -139,6 +139,7 @@ impl Session<'_> {
             }
         };
         let to = node.server().full_name.clone();
+        let left = node::left_suffix(&node.left);
         // The client was not read while held: its silence then says nothing.
         self.client.last_read = Instant::now();
         self.entry.moved(&to);
@@ -152,7 +153,7 @@ impl Session<'_> {
         self.log(
             Level::Notice,
             &format!(
-                "moved from {from} to {to} ({}) in {} ms: {why}; {republished} messages republished, epoch {}",
+                "moved from {from} to {to} ({}) in {} ms: {why}; {republished} messages republished, epoch {}{left}",
                 if planned { "planned" } else { "failover" },
                 started.elapsed().as_millis(),
                 self.moves

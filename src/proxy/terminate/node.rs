@@ -59,6 +59,8 @@ pub struct Node {
     pub heartbeat: Duration,
     pub connect_time: Duration,
     pub retries: u32,
+    /// Servers tried and left on the way to this one, with why (`left=` in log lines).
+    pub left: Vec<connect::Left>,
 }
 
 impl Node {
@@ -92,6 +94,8 @@ pub struct Started {
     pub start: RawFrame,
     pub connect_time: Duration,
     pub retries: u32,
+    /// Servers tried and left on the way to this one, with why.
+    pub left: Vec<connect::Left>,
 }
 
 /// Connects to a server of `backend` (avoiding `avoid` while others are usable), sends the
@@ -106,7 +110,10 @@ pub async fn reach(
     deadline: Instant,
 ) -> Result<Started, String> {
     let mut avoid = avoid.to_vec();
+    let mut left = Vec::new();
     let started = Instant::now();
+    // What a failure says: why, and every server left on the way.
+    let failed = |why: String, left: &[connect::Left]| format!("{why}{}", left_suffix(left));
     loop {
         let attempt = tokio::time::timeout_at(
             deadline,
@@ -121,22 +128,34 @@ pub async fn reach(
         )
         .await;
         let conn = match attempt {
-            Err(_) => return Err("no node answered within timeout failover".into()),
-            Ok(Err(failed)) => {
-                let why = match failed.reason {
+            Err(_) => {
+                return Err(failed(
+                    "no node answered within timeout failover".into(),
+                    &left,
+                ))
+            }
+            Ok(Err(failure)) => {
+                let why = match failure.reason {
                     FailReason::NoServer(e) => format!("{e:?}"),
                     FailReason::Refused => "connection refused".into(),
                     FailReason::Timeout => "connect timeout".into(),
                 };
-                return Err(format!(
+                left.extend(failure.left);
+                let why = format!(
                     "no node could be reached ({why}{})",
-                    failed
+                    failure
                         .server
                         .map(|s| format!(", last tried {s}"))
                         .unwrap_or_default()
-                ));
+                );
+                return Err(failed(why, &left));
             }
-            Ok(Ok(conn)) => conn,
+            Ok(Ok(mut conn)) => {
+                if let Some(notes) = conn.notes.take() {
+                    left.extend(notes.left);
+                }
+                conn
+            }
         };
         let server = Arc::clone(&conn.slot.server);
         let wait = backend
@@ -160,16 +179,23 @@ pub async fn reach(
                     start: frame,
                     connect_time: started.elapsed(),
                     retries: conn.retries,
+                    left,
                 })
             }
             other => {
                 let (status, info) = match other {
                     Err(SideError::Timeout) => (
                         CheckStatus::L7TimeOut,
-                        "no connection.start in answer to the protocol header within timeout connect".to_string(),
+                        "no connection.start within timeout connect".to_string(),
                     ),
-                    Err(e) => (CheckStatus::L7Rsp, format!("lost before connection.start: {e}")),
-                    Ok(_) => (CheckStatus::L7Rsp, "did not answer with connection.start".into()),
+                    Err(e) => (
+                        CheckStatus::L7Rsp,
+                        format!("lost before connection.start: {e}"),
+                    ),
+                    Ok(_) => (
+                        CheckStatus::L7Rsp,
+                        "did not answer with connection.start".into(),
+                    ),
                 };
                 server
                     .counters
@@ -181,15 +207,30 @@ pub async fn reach(
                         info: format!("a session's connect failed: {info}"),
                         duration: started.elapsed(),
                     };
-                    checks::record(backend, &server, probe, true);
+                    // Took the connection but did not answer: DOWN at once, as in amqp
+                    // mode (`connect::Answer::AmqpStart`), not after `fall` such sessions.
+                    checks::record_unusable(backend, &server, probe);
                 }
                 tracing::warn!(server = %server.full_name, "{info}; trying another node");
                 avoid.push(server.id);
+                left.push(connect::Left {
+                    server: server.name().to_string(),
+                    why: info.clone(),
+                });
                 if Instant::now() >= deadline {
-                    return Err(format!("{}: {info}", server.full_name));
+                    return Err(failed(format!("{}: {info}", server.full_name), &left));
                 }
             }
         }
+    }
+}
+
+/// ` left=n1:"why"` for a log line, or nothing when no server was left on the way.
+pub fn left_suffix(left: &[connect::Left]) -> String {
+    if left.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", connect::left_text(left))
     }
 }
 
@@ -278,6 +319,7 @@ pub async fn login(
         slot,
         connect_time,
         retries,
+        left,
         ..
     } = started;
     let tune = authenticate(&mut side, &creds.start_ok, deadline).await?;
@@ -305,6 +347,7 @@ pub async fn login(
         heartbeat: Duration::from_secs(u64::from(heartbeat)),
         connect_time,
         retries,
+        left,
     })
 }
 
