@@ -131,6 +131,27 @@ if any(k[1] == "warren-terminate" for k in values):
         print(f"| {s}{down} | {units.get(s, '')} | {fmt(d)} | {fmt(a)} | {t_} | {ratio(t, a)} | {per} | {target} | {met} |")
     print(f"\nRounds: {', '.join(f'{s} {rounds(s)}' for s, _, _ in term_rows if rounds(s))}.")
 
+# The failover probe in all four setups, with issue 14's targets for the AMQP-aware ones: a
+# frozen node costs no handshake, the slowest one waits at most `timeout connect` (1 s) and
+# one more connect, and the node is marked DOWN within `timeout connect` of the first
+# handshake that met it (one probe every 50 ms over two servers: the first to meet node 2
+# starts at most 100 ms after the signal).
+fail_rows = [
+    ("failover_kill_failed_pct", "0 %"),
+    ("failover_kill_slowest_ok_ms", ""),
+    ("failover_kill_down_ms", ""),
+    ("failover_stop_failed_pct", "0 %"),
+    ("failover_stop_slowest_ok_ms", "≤ 1,000 ms + one connect"),
+    ("failover_stop_down_ms", "≤ 1,100 ms after the signal"),
+]
+if any(k[1] == "warren-terminate" and k[0].startswith("failover_") for k in values):
+    print("\n## Failover probe in every mode\n")
+    print("| scenario | unit | HAProxy | warren tcp mode | warren amqp mode | warren amqp-terminate | target (AMQP modes) |")
+    print("|---|---|---|---|---|---|---|")
+    for s_, target in fail_rows:
+        h, w, a, t = (median(s_, x) for x in ("haproxy", "warren", "warren-amqp", "warren-terminate"))
+        print(f"| {s_} ↓ | {units.get(s_, '')} | {fmt(h)} | {fmt(w)} | {fmt(a)} | {fmt(t)} | {target} |")
+
 labels = ["throughput1", "throughput4", "connrate", "latency", "amqp_confirms", "amqp_small_writes",
           "amqp_consume_acks"]
 if any(k[0].startswith("cpu_") for k in values):
@@ -158,7 +179,8 @@ every 50 ms (bounded by 2 s each): first_ok = first success after the signal; sl
 longest successful handshake (retries and redispatch show here); failed_pct = handshakes that
 failed or hung; down_ms = the proxy logging "node2 is DOWN", "not seen" = not within the watch
 (8 s after a kill, FREEZE_WATCH s after a freeze). Checks: inter 500 rise 2 fall 3; HAProxy and
-"warren" use TCP checks, "warren amqp mode" uses `option amqp` + `option amqp-check`.""")
+"warren" use TCP checks, "warren amqp mode" uses `option amqp` + `option amqp-check`,
+"warren amqp-terminate" `option amqp-terminate` + `option amqp-check` (same servers).""")
 if any(k[1] == "warren-terminate" for k in values):
     print("""
 amqp-terminate scenarios: "warren amqp-terminate" is the `amqp_term` section, `amqp_mode` but
