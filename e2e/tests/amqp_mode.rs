@@ -97,59 +97,83 @@ async fn heartbeat_finds_a_frozen_node_and_tells_the_client() {
 /// log says which server was left and why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_node_never_costs_a_client_its_connection() {
-    e2e_test("a_frozen_node_never_costs_a_client_its_connection", |t| async move {
-        if !warren_only(&t, "a_frozen_node_never_costs_a_client_its_connection") {
+    let name = "a_frozen_node_never_costs_a_client_its_connection";
+    e2e_test(name, |t| async move {
+        if !warren_only(&t, name) {
             return Ok(());
         }
-        let mut config = ProxyConfig::report().amqp();
-        config.inter_ms = 60_000;
-        let proxy = t.proxy(config).await?;
-        let mark = proxy.log.mark();
-        let frozen_at = Instant::now();
-        t.lab.run_async(&["freeze", "2"]).await?;
-        let opened = async {
-            let mut slowest = Duration::ZERO;
-            for i in 0..20 {
-                let started = Instant::now();
-                // Bound: timeout connect (2 s) per frozen attempt, and a few of them at most.
-                let c = tokio::time::timeout(
-                    Duration::from_secs(20),
-                    amqp::connect(&proxy.amqp_uri(""), &format!("amqp-frozen-connect-{i}")),
-                )
-                .await
-                .with_context(|| format!("connection {i} hung"))?
-                .with_context(|| format!("connection {i} failed"))?;
-                slowest = slowest.max(started.elapsed());
-                amqp::close(&c).await;
-            }
-            anyhow::Ok(slowest)
-        }
-        .await;
-        let frozen_for = frozen_at.elapsed();
-        t.lab.run_async(&["thaw", "2"]).await?;
-        let slowest = opened?;
-        let down = proxy
-            .wait_server_state("clusterRabbit2", "DOWN", mark, Duration::from_secs(10))
-            .await
-            .context("the frozen node was not marked DOWN")?;
-        proxy
-            .log
-            .wait_for(
-                "left=clusterRabbit2:\"no connection.start within timeout connect\"",
-                mark,
-                Duration::from_secs(10),
-            )
-            .await
-            .context("no log line says the frozen node was left, and why")?;
-        eprintln!(
-            "[e2e] node 2 frozen for {:.1}s: 20 of 20 AMQP handshakes through warren succeeded, the slowest in {:.2}s; marked DOWN {:.2}s after the freeze",
-            frozen_for.as_secs_f64(),
-            slowest.as_secs_f64(),
-            down.saturating_duration_since(frozen_at).as_secs_f64()
-        );
-        Ok(())
+        let config = ProxyConfig::report().amqp();
+        twenty_handshakes_during_a_freeze(&t, config, "amqp").await
     })
     .await;
+}
+
+/// The same in `amqp-terminate` mode, which reaches nodes with a connect of its own (at the
+/// first login and on every move).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_never_costs_a_terminated_client_its_connection() {
+    let name = "a_frozen_node_never_costs_a_terminated_client_its_connection";
+    e2e_test(name, |t| async move {
+        if !warren_only(&t, name) {
+            return Ok(());
+        }
+        let config = ProxyConfig::report().terminate();
+        twenty_handshakes_during_a_freeze(&t, config, "amqp-terminate").await
+    })
+    .await;
+}
+
+async fn twenty_handshakes_during_a_freeze(
+    t: &TestCtx,
+    mut config: ProxyConfig,
+    mode: &str,
+) -> Result<()> {
+    config.inter_ms = 60_000;
+    let proxy = t.proxy(config).await?;
+    let mark = proxy.log.mark();
+    let frozen_at = Instant::now();
+    t.lab.run_async(&["freeze", "2"]).await?;
+    let opened = async {
+        let mut slowest = Duration::ZERO;
+        for i in 0..20 {
+            let started = Instant::now();
+            // Bound: timeout connect (2 s) per frozen attempt, and a few of them at most.
+            let c = tokio::time::timeout(
+                Duration::from_secs(20),
+                amqp::connect(&proxy.amqp_uri(""), &format!("{mode}-frozen-connect-{i}")),
+            )
+            .await
+            .with_context(|| format!("connection {i} hung"))?
+            .with_context(|| format!("connection {i} failed"))?;
+            slowest = slowest.max(started.elapsed());
+            amqp::close(&c).await;
+        }
+        anyhow::Ok(slowest)
+    }
+    .await;
+    let frozen_for = frozen_at.elapsed();
+    t.lab.run_async(&["thaw", "2"]).await?;
+    let slowest = opened?;
+    let down = proxy
+        .wait_server_state("clusterRabbit2", "DOWN", mark, Duration::from_secs(10))
+        .await
+        .context("the frozen node was not marked DOWN")?;
+    proxy
+        .log
+        .wait_for(
+            "left=clusterRabbit2:\"no connection.start within timeout connect\"",
+            mark,
+            Duration::from_secs(10),
+        )
+        .await
+        .context("no log line says the frozen node was left, and why")?;
+    eprintln!(
+        "[e2e] {mode} mode, node 2 frozen for {:.1}s: 20 of 20 AMQP handshakes through warren succeeded, the slowest in {:.2}s; marked DOWN {:.2}s after the freeze",
+        frozen_for.as_secs_f64(),
+        slowest.as_secs_f64(),
+        down.saturating_duration_since(frozen_at).as_secs_f64()
+    );
+    Ok(())
 }
 
 /// A frozen node accepts TCP, so a TCP check never marks it DOWN (HAProxy, measured). The AMQP
