@@ -8,9 +8,10 @@
 //! - [`publishes`]: publishes kept until the node confirmed them, and the client's confirms;
 //! - [`topology`]: the declares and binds a session made, pruned, for replay on a new node;
 //! - [`channel`]: a channel's own state (qos and consumers in order, modes, requests in
-//!   flight).
+//!   flight); [`channels`]: a session's channels by number.
 
 pub mod channel;
+pub mod channels;
 pub mod publishes;
 pub mod relay;
 pub mod tags;

@@ -6,12 +6,11 @@
 //! frames (publish, deliver, ack, confirms, bodies) are handled on their raw bytes; other
 //! methods are decoded with `amq-protocol`.
 
-use std::collections::BTreeMap;
-
 use amq_protocol::protocol::{basic, channel, confirm, parse_class, queue, AMQPClass};
 use bytes::{Bytes, BytesMut};
 
 use super::channel::{Channel, Phase, Request};
+use super::channels::Channels;
 
 mod node;
 use super::topology::Topology;
@@ -39,7 +38,7 @@ pub enum Event {
 /// The session's state above the sockets.
 #[derive(Debug)]
 pub struct Relay {
-    pub channels: BTreeMap<u16, Channel>,
+    pub channels: Channels,
     pub topology: Topology,
     /// Prefix of the names warren gives server-named queues and consumer tags.
     names: String,
@@ -54,7 +53,7 @@ impl Relay {
     /// `unique` makes the names warren generates unique across sessions and processes.
     pub fn new(unique: u64, control_channel: u16) -> Relay {
         Relay {
-            channels: BTreeMap::new(),
+            channels: Channels::default(),
             topology: Topology::default(),
             names: format!("{unique:016x}"),
             named: 0,
@@ -92,7 +91,7 @@ impl Relay {
                 frame.channel
             )));
         }
-        let ch = self.channels.entry(frame.channel).or_default();
+        let ch = self.channels.get_or_default(frame.channel);
         match frame.kind {
             FRAME_HEADER | FRAME_BODY => {
                 if ch.publishing && !ch.tx {
@@ -211,7 +210,7 @@ impl Relay {
         } else {
             frame.bytes.clone()
         };
-        let ch = self.channels.entry(number).or_default();
+        let ch = self.channels.get_or_default(number);
         let (answered, record, no_ack) = match &parsed {
             AMQPClass::Channel(channel::AMQPMethod::Open(_)) => {
                 *ch = Channel::new();
