@@ -529,6 +529,26 @@ fn install(generation: &Generation, connectors: Connectors) {
     }
 }
 
+/// One address of a frontend or a stats page (`owner`, for errors): its TLS acceptor and its
+/// socket, the one of `current` when the address is unchanged.
+fn bind_one(
+    bind: &crate::config::Bind,
+    owner: &str,
+    current: &[(SocketAddr, &Socket)],
+    cache: &mut tls::Cache,
+    previous: &tls::Cache,
+    bind_error: impl FnOnce(std::io::Error) -> RuntimeError,
+) -> Result<(Option<Arc<rustls::ServerConfig>>, Socket), RuntimeError> {
+    let tls = acceptor(
+        bind,
+        || format!("{owner} bind {}", bind.addr),
+        cache,
+        previous,
+    )?;
+    let socket = reuse_or_bind(current.iter().map(|(a, s)| (*a, *s)), bind).map_err(bind_error)?;
+    Ok((tls, socket))
+}
+
 /// Binds every stats page address, reusing the sockets of `current`.
 fn bind_stats(
     config: &Config,
@@ -539,20 +559,14 @@ fn bind_stats(
     let mut out = Vec::new();
     for page in &config.stats {
         for bind in &page.binds {
-            let tls = acceptor(
-                bind,
-                || format!("stats page '{}' bind {}", page.name, bind.addr),
-                cache,
-                previous,
-            )?;
-            let socket =
-                reuse_or_bind(current.iter().map(|(a, s)| (*a, *s)), bind).map_err(|source| {
-                    RuntimeError::StatsBind {
-                        page: page.name.clone(),
-                        addr: bind.addr,
-                        source,
-                    }
-                })?;
+            let owner = format!("stats page '{}'", page.name);
+            let (tls, socket) = bind_one(bind, &owner, current, cache, previous, |source| {
+                RuntimeError::StatsBind {
+                    page: page.name.clone(),
+                    addr: bind.addr,
+                    source,
+                }
+            })?;
             out.push(StatsBound {
                 configured: bind.addr,
                 page: page.clone(),
@@ -574,20 +588,14 @@ fn bind_all(
     let mut out = Vec::new();
     for fe in &config.frontends {
         for bind in &fe.binds {
-            let tls = acceptor(
-                bind,
-                || format!("frontend '{}' bind {}", fe.name, bind.addr),
-                cache,
-                previous,
-            )?;
-            let socket =
-                reuse_or_bind(current.iter().map(|(a, s)| (*a, *s)), bind).map_err(|source| {
-                    RuntimeError::Bind {
-                        frontend: fe.name.clone(),
-                        addr: bind.addr,
-                        source,
-                    }
-                })?;
+            let owner = format!("frontend '{}'", fe.name);
+            let (tls, socket) = bind_one(bind, &owner, current, cache, previous, |source| {
+                RuntimeError::Bind {
+                    frontend: fe.name.clone(),
+                    addr: bind.addr,
+                    source,
+                }
+            })?;
             let accept = listener::Accept {
                 proxy_header: bind.accept_proxy,
                 tls,
