@@ -108,6 +108,17 @@ fn haproxy_config_inputs() {
     }
 }
 
+/// only-empty-words.cfg (found by `haproxy_config`): a line of nothing but empty quoted
+/// words (`""`) reached the `setenv` check with no word left and panicked. HAProxy drops
+/// trailing empty words, so such a line is blank, and this file is valid under `haproxy -c`.
+#[test]
+fn a_line_of_empty_words_is_blank() {
+    let cfg = "\"\"\ndefaults\n    mode tcp\n    \"\" \"\"\n    timeout connect 1s\n    timeout client 1m\n    timeout server 1m\nlisten a\n    bind 127.0.0.1:0\n    server s 127.0.0.1:1\n";
+    if let Err(e) = config::load_str(cfg, "e.cfg", Syntax::Haproxy) {
+        panic!("{e}");
+    }
+}
+
 fn toml_errors(text: &str) -> Vec<String> {
     match config::load_str(text, "w.toml", Syntax::Toml) {
         Err(ConfigError::Invalid(d)) => d.iter().map(ToString::to_string).collect(),

@@ -200,6 +200,10 @@ pub fn lines(
                     report.error(line, message);
                     continue;
                 }
+                if words.is_empty() {
+                    // Only empty words (`""`): dropped as trailing ones are, a blank line.
+                    continue;
+                }
                 // The lines after a `setenv` see its variable (the global section then
                 // accepts the line as done).
                 if let Err(e) = vars.apply(&words, env) {
