@@ -493,6 +493,11 @@ fn server(out: &mut String, s: &Server) {
     if let Some(c) = &s.cookie {
         let _ = writeln!(out, "cookie = {}", q(c));
     }
+    if let Some(o) = &s.observe {
+        let _ = writeln!(out, "observe = {}", q(o.layer.name()));
+        let _ = writeln!(out, "error_limit = {}", o.error_limit);
+        let _ = writeln!(out, "on_error = {}", q(o.on_error.name()));
+    }
     let _ = writeln!(out, "check = {}", s.check);
     if let Some(port) = s.check_port {
         let _ = writeln!(out, "check_port = {port}");

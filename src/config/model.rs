@@ -637,7 +637,77 @@ pub struct Server {
     pub tls: Option<ServerTls>,
     /// HTTP mode: this server's value of the backend's persistence cookie (`cookie <v>`).
     pub cookie: Option<String>,
+    /// `observe layer4|layer7`: judge the server by its live traffic too.
+    pub observe: Option<Observe>,
 }
+
+/// HAProxy's health analysis (`observe`, `error-limit`, `on-error`): `error_limit`
+/// consecutive errors in live traffic trigger `on_error`; a success resets the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observe {
+    pub layer: ObserveLayer,
+    pub error_limit: u32,
+    pub on_error: OnError,
+}
+
+/// What live traffic counts: connects (`layer4`), and in `mode http` responses too
+/// (`layer7`: a 5xx other than 501 and 505, or no valid response, is an error; only a
+/// good response resets the count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObserveLayer {
+    Layer4,
+    Layer7,
+}
+
+impl ObserveLayer {
+    pub fn name(self) -> &'static str {
+        match self {
+            ObserveLayer::Layer4 => "layer4",
+            ObserveLayer::Layer7 => "layer7",
+        }
+    }
+}
+
+/// `on-error`: what `error-limit` consecutive errors do. Every one also checks again at
+/// `fastinter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnError {
+    /// Only check again sooner.
+    FastInter,
+    /// Count as one failed check (HAProxy's default).
+    #[default]
+    FailCheck,
+    /// Leave the server one failed check away from DOWN, and count this one.
+    SuddenDeath,
+    /// DOWN at once.
+    MarkDown,
+}
+
+impl OnError {
+    pub const NAMES: [&'static str; 4] = ["fastinter", "fail-check", "sudden-death", "mark-down"];
+
+    pub fn parse(word: &str) -> Option<OnError> {
+        Some(match word {
+            "fastinter" => OnError::FastInter,
+            "fail-check" => OnError::FailCheck,
+            "sudden-death" => OnError::SuddenDeath,
+            "mark-down" => OnError::MarkDown,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OnError::FastInter => "fastinter",
+            OnError::FailCheck => "fail-check",
+            OnError::SuddenDeath => "sudden-death",
+            OnError::MarkDown => "mark-down",
+        }
+    }
+}
+
+/// HAProxy's `error-limit` default.
+pub const DEFAULT_ERROR_LIMIT: u32 = 10;
 
 /// Credentials for a stats page; the password is masked in `Debug` so it never reaches a log.
 #[derive(Clone, PartialEq)]

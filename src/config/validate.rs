@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::model::{server_defaults, CheckKind, Config, Keepalive, Mode};
+use super::model::{server_defaults, CheckKind, Config, Keepalive, Mode, ObserveLayer};
 use super::report::Report;
 
 /// Where each object of a [`Config`] was written, index for index.
@@ -241,6 +241,14 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
                         report.place(first)
                     ),
                 );
+            }
+            if let Some(o) = s.observe {
+                if o.layer == ObserveLayer::Layer7 && b.mode != Mode::Http {
+                    report.error(
+                        sline,
+                        format!("'observe layer7' of server '{}/{}' judges HTTP responses, and backend '{}' is mode {}: use 'observe layer4' (as HAProxy, which refuses it too)", b.name, s.name, b.name, b.mode),
+                    );
+                }
             }
             if s.weight > server_defaults::MAX_WEIGHT {
                 report.error(

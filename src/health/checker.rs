@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::check::{self, Probe};
-use super::Transition;
+use super::{CheckStatus, Transition};
 use crate::config::Level;
 use crate::state::{AdminState, BackendState, LastCheck, ServerEvent, ServerState};
 
@@ -76,10 +76,18 @@ pub async fn run(
             cfg.fastinter,
             cfg.downinter,
         ));
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
-            _ = server.check_now.notified() => {}
+        let mut next = tokio::time::Instant::now() + wait;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep_until(next) => break,
+                _ = server.check_now.notified() => break,
+                // Health analysis (`observe`): no sooner than `fastinter` from now, as
+                // HAProxy reschedules its check task.
+                _ = server.check_sooner.notified() => {
+                    next = next.min(tokio::time::Instant::now() + cfg.fastinter);
+                }
+            }
         }
     }
 }
@@ -107,7 +115,7 @@ fn budget(inter: Duration, connect: Option<Duration>, check: Option<Duration>) -
 /// session's failed connect rather than from the checker; a passive failure also asks the
 /// checker to look again soon.
 pub fn record(backend: &BackendState, server: &Arc<ServerState>, probe: Probe, passive: bool) {
-    apply(backend, server, probe, passive, false);
+    apply(backend, server, probe, passive, Effect::Record);
 }
 
 /// A session found the server unusable (AMQP: it took the connection but did not answer
@@ -115,15 +123,26 @@ pub fn record(backend: &BackendState, server: &Arc<ServerState>, probe: Probe, p
 /// HAProxy's `on-error mark-down`. Such a node may still pass a TCP check; it needs
 /// `rise` passes to come back.
 pub fn record_unusable(backend: &BackendState, server: &Arc<ServerState>, probe: Probe) {
-    apply(backend, server, probe, true, true);
+    apply(backend, server, probe, true, Effect::MarkDown);
 }
 
-fn apply(
+/// What a failed result does to the rise/fall counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Effect {
+    /// One failure.
+    Record,
+    /// DOWN at once.
+    MarkDown,
+    /// One failure after leaving the server one failure away from DOWN.
+    SuddenDeath,
+}
+
+pub(super) fn apply(
     backend: &BackendState,
     server: &Arc<ServerState>,
     probe: Probe,
     passive: bool,
-    mark_down: bool,
+    effect: Effect,
 ) {
     let passed = probe.status.passed();
     let transition = {
@@ -134,10 +153,13 @@ fn apply(
         let before = health.state.status_text();
         // HAProxy logs the first result too (the result changed from "unknown").
         let first = health.last_check.is_none();
-        let transition = if mark_down && !passed {
-            health.state.mark_down()
-        } else {
-            health.state.record(passed)
+        let transition = match effect {
+            Effect::MarkDown if !passed => health.state.mark_down(),
+            Effect::SuddenDeath if !passed => {
+                health.state.sudden_death();
+                health.state.record(false)
+            }
+            _ => health.state.record(passed),
         };
         let after = health.state.status_text();
         if let Some(t) = transition {
@@ -164,11 +186,12 @@ fn apply(
             backend.logger.event(
                 Level::Info,
                 &format!(
-                    "Health check for server {} {}, reason: {}, check duration: {}ms, status: {}.",
+                    "Health check for server {} {}, reason: {}{}{}, status: {}.",
                     server.full_name,
                     if passed { "succeeded" } else { "failed" },
                     probe.status.description(),
-                    probe.duration.as_millis(),
+                    info_part(&probe),
+                    duration_part(&probe),
                     after
                 ),
             );
@@ -185,22 +208,36 @@ fn apply(
     }
 }
 
+/// `, info: "..."` when the result says more than its status, as HAProxy writes it.
+fn info_part(probe: &Probe) -> String {
+    if probe.info.is_empty() {
+        String::new()
+    } else {
+        format!(", info: \"{}\"", probe.info)
+    }
+}
+
+/// `, check duration: Nms`; none for health analysis, which is no check (HAProxy's -1).
+fn duration_part(probe: &Probe) -> String {
+    if probe.status == CheckStatus::Hana {
+        String::new()
+    } else {
+        format!(", check duration: {}ms", probe.duration.as_millis())
+    }
+}
+
 fn marked_down(backend: &BackendState, server: &Arc<ServerState>, probe: &Probe) {
     server.set_up(false);
     let sessions = server.counters.current.load(Ordering::Relaxed);
     let (active, backup) = backend.usable_counts();
-    let info = if probe.info.is_empty() {
-        String::new()
-    } else {
-        format!(", info: \"{}\"", probe.info)
-    };
     backend.logger.event(
         Level::Alert,
         &format!(
-            "Server {} is DOWN, reason: {}{info}, check duration: {}ms. {active} active and {backup} backup servers left. {sessions} sessions active, 0 requeued, {} remaining in queue.",
+            "Server {} is DOWN, reason: {}{}{}. {active} active and {backup} backup servers left. {sessions} sessions active, 0 requeued, {} remaining in queue.",
             server.full_name,
             probe.status.description(),
-            probe.duration.as_millis(),
+            info_part(probe),
+            duration_part(probe),
             backend.counters.queued.load(Ordering::Relaxed),
         ),
     );

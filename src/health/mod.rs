@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod checker;
+pub mod observe;
 pub mod spread;
 mod tcp_check;
 pub use crate::state::health as state;

@@ -27,6 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::amqp::frame::PROTOCOL_HEADER;
 use crate::health::checker as checks;
+use crate::health::observe;
 use crate::health::{CheckStatus, Probe};
 use crate::net::{Stream, Tls};
 use crate::proxy_protocol;
@@ -190,6 +191,7 @@ pub async fn connect_excluding(
         };
         let (err, unanswered) = match attempt {
             Ok((stream, greeting)) => {
+                observe::success(&server);
                 let connect_time = connect_started.map_or(Duration::ZERO, |s| s.elapsed());
                 let notes = (!greeting.is_empty() || !left.is_empty())
                     .then(|| Box::new(Notes { greeting, left }));
@@ -231,6 +233,10 @@ pub async fn connect_excluding(
             };
             if unanswered {
                 checks::record_unusable(backend, &server, probe);
+            } else if server.config.observe.is_some() {
+                // `observe layer4`: HAProxy's rule (`error-limit` in a row, then
+                // `on-error`) instead of one failed check per failed connect.
+                observe::failure(backend, &server, "L4 unsuccessful connection");
             } else {
                 checks::record(backend, &server, probe, true);
             }

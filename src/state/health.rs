@@ -106,6 +106,14 @@ impl HealthState {
         was_up.then_some(Transition::Down)
     }
 
+    /// HAProxy's `on-error sudden-death`: an UP server is left one failure away from DOWN
+    /// (the failure recorded next is that one).
+    pub fn sudden_death(&mut self) {
+        if self.health > self.rise {
+            self.health = self.rise + 1;
+        }
+    }
+
     /// Which interval to wait before the next check: `downinter` while DOWN (health 0), `fastinter` while
     /// transitioning (UP but health < rise+fall-1, or DOWN with health > 0), `inter` otherwise.
     ///
@@ -244,6 +252,19 @@ impl fmt::Display for CheckStatus {
 mod tests {
     use super::Transition::{Down, Up};
     use super::*;
+
+    #[test]
+    fn sudden_death_leaves_an_up_server_one_failure_from_down() {
+        let mut h = HealthState::new(2, 5);
+        h.record(true);
+        h.sudden_death();
+        assert_eq!(h.record(false), None, "the analysis's own failure");
+        assert_eq!(h.record(false), Some(Down), "then one more");
+        // A server already near the edge is not pulled back up.
+        let mut h = HealthState::new(2, 5);
+        h.sudden_death();
+        assert_eq!(h.record(false), Some(Down));
+    }
 
     #[test]
     fn mark_down_is_down_at_once_and_needs_rise_passes_back() {

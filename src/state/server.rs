@@ -94,6 +94,10 @@ pub struct Counters {
     pub redispatches: AtomicU64,
     /// HTTP mode: requests and responses.
     pub http: super::HttpCounters,
+    /// `observe`: errors in live traffic since the last success.
+    pub consecutive_errors: AtomicU32,
+    /// `observe`: times `error-limit` was reached (`hanafail`).
+    pub failed_hana: AtomicU64,
 }
 
 /// A server as the running process sees it.
@@ -130,6 +134,8 @@ pub struct ServerState {
     shedding: AtomicU32,
     /// Wakes the health checker early (passive failure → check again at `fastinter`).
     pub check_now: tokio::sync::Notify,
+    /// Brings the next check forward to at most `fastinter` from now (health analysis).
+    pub check_sooner: tokio::sync::Notify,
     /// The TLS connector of `ssl`/`check-ssl`, built by the runtime from the files the
     /// server line names, and replaced by each reload (which re-reads them) even when the
     /// line itself is unchanged and this state carries on. Sessions and checks take it
@@ -165,6 +171,7 @@ impl ServerState {
             kill: Mutex::new(CancellationToken::new()),
             kill_reason: Mutex::new(String::new()),
             check_now: tokio::sync::Notify::new(),
+            check_sooner: tokio::sync::Notify::new(),
             shed: tokio::sync::Notify::new(),
             shed_pending: AtomicU32::new(0),
             shedding: AtomicU32::new(0),

@@ -289,6 +289,10 @@ fn server_row(be: &BackendState, s: &ServerState, iid: usize, sid: usize, now: I
     r.set("econ", c.connect_errors.load(Ordering::Relaxed));
     r.set("wretr", c.retries.load(Ordering::Relaxed));
     r.set("wredis", c.redispatches.load(Ordering::Relaxed));
+    // As HAProxy: only a server under `observe` has the column.
+    if s.config.observe.is_some() {
+        r.set("hanafail", c.failed_hana.load(Ordering::Relaxed));
+    }
     r.set("status", server_status(s));
     r.set("weight", s.effective_weight());
     r.set("uweight", s.weight());

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::model::{
-    Algorithm, Bind, CheckKind, HttpProxy, Keepalive, LogTarget, Mode, ProxyProtocol, RateLimit,
-    Rebalance, Secret, Server, ServerTls, StatsUser, Timeouts,
+    Algorithm, Bind, CheckKind, HttpProxy, Keepalive, LogTarget, Mode, Observe, ObserveLayer,
+    OnError, ProxyProtocol, RateLimit, Rebalance, Secret, Server, ServerTls, StatsUser, Timeouts,
+    DEFAULT_ERROR_LIMIT,
 };
 use crate::config::MinVersion;
 
@@ -94,6 +95,9 @@ pub struct ServerParams {
     pub tls_name: Option<String>,
     pub ssl_min_ver: Option<MinVersion>,
     pub cookie: Option<String>,
+    pub observe: Option<ObserveLayer>,
+    pub error_limit: Option<u32>,
+    pub on_error: Option<OnError>,
 }
 
 impl ServerParams {
@@ -125,6 +129,9 @@ impl ServerParams {
             tls_name: self.tls_name.clone().or_else(|| base.tls_name.clone()),
             ssl_min_ver: self.ssl_min_ver.or(base.ssl_min_ver),
             cookie: self.cookie.clone().or_else(|| base.cookie.clone()),
+            observe: self.observe.or(base.observe),
+            error_limit: self.error_limit.or(base.error_limit),
+            on_error: self.on_error.or(base.on_error),
         }
     }
 
@@ -170,6 +177,11 @@ impl ServerParams {
             check_send_proxy: self.check_send_proxy.unwrap_or(false),
             tls: None,
             cookie: self.cookie.clone(),
+            observe: self.observe.map(|layer| Observe {
+                layer,
+                error_limit: self.error_limit.unwrap_or(DEFAULT_ERROR_LIMIT),
+                on_error: self.on_error.unwrap_or_default(),
+            }),
         }
     }
 }

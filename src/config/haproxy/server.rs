@@ -3,7 +3,7 @@
 use super::draft::{Draft, Kind, ServerParams};
 use super::{duration, number};
 use crate::config::addr;
-use crate::config::model::ProxyProtocol;
+use crate::config::model::{ObserveLayer, OnError, ProxyProtocol};
 use crate::config::report::Report;
 use crate::config::suggest;
 use crate::config::MinVersion;
@@ -17,7 +17,7 @@ pub fn path(key: &str, value: Option<&String>) -> Result<std::path::PathBuf, Str
 }
 
 /// Keywords warren implements, for suggestions.
-const KNOWN: [&str; 30] = [
+const KNOWN: [&str; 33] = [
     "check",
     "inter",
     "fastinter",
@@ -48,16 +48,18 @@ const KNOWN: [&str; 30] = [
     "verifyhost",
     "ssl-min-ver",
     "cookie",
+    "observe",
+    "error-limit",
+    "on-error",
 ];
 
 /// Keywords warren knows but cannot honour yet.
-const UNSUPPORTED: [&str; 7] = [
+const UNSUPPORTED: [&str; 6] = [
     "addr",
     "resolvers",
     "init-addr",
     "agent-check",
     "id",
-    "observe",
     "check-sni",
 ];
 
@@ -224,6 +226,34 @@ fn params(words: &[String], line: usize, report: &mut Report) -> Option<ServerPa
                     Ok(())
                 }
                 _ => Err("'on-marked-down' supports 'shutdown-sessions' only".to_string()),
+            },
+            "observe" => match value.map(String::as_str) {
+                Some("layer4") => {
+                    p.observe = Some(ObserveLayer::Layer4);
+                    Ok(())
+                }
+                Some("layer7") => {
+                    p.observe = Some(ObserveLayer::Layer7);
+                    Ok(())
+                }
+                _ => Err("'observe' takes 'layer4' or 'layer7'".to_string()),
+            },
+            "error-limit" => number(key, value).and_then(|n| {
+                if n == 0 {
+                    return Err("'error-limit' must be at least 1".to_string());
+                }
+                p.error_limit = Some(n);
+                Ok(())
+            }),
+            "on-error" => match value.map(|v| OnError::parse(v)) {
+                Some(Some(action)) => {
+                    p.on_error = Some(action);
+                    Ok(())
+                }
+                _ => Err(format!(
+                    "'on-error' takes one of {}",
+                    OnError::NAMES.join(", ")
+                )),
             },
             "on-marked-up" => match value.map(String::as_str) {
                 Some("shutdown-backup-sessions") => {

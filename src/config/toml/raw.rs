@@ -219,6 +219,10 @@ pub(super) struct ServerT {
     pub(super) address: Spanned<String>,
     /// HTTP mode: this server's value of the backend's persistence cookie.
     pub(super) cookie: Option<String>,
+    /// `"layer4"` or `"layer7"` (HAProxy: `observe`), with `error_limit` and `on_error`.
+    pub(super) observe: Option<Spanned<String>>,
+    pub(super) error_limit: Option<Spanned<u32>>,
+    pub(super) on_error: Option<Spanned<String>>,
     pub(super) check: Option<bool>,
     /// HAProxy's `port`: health checks go to this port.
     pub(super) check_port: Option<Spanned<u16>>,

@@ -167,7 +167,56 @@ impl Builder<'_, '_> {
             },
             check_send_proxy: s.check_send_proxy.unwrap_or(false),
             cookie: s.cookie.clone(),
+            observe: self.observe(s),
             tls,
+        })
+    }
+
+    /// `observe`, `error_limit` and `on_error` (the last two mean nothing without the first,
+    /// as in HAProxy).
+    fn observe(&mut self, s: &ServerT) -> Option<Observe> {
+        if let Some(limit) = &s.error_limit {
+            if *limit.get_ref() == 0 {
+                self.report
+                    .error(self.lines.span(limit), "error_limit must be at least 1");
+            }
+        }
+        let on_error = match &s.on_error {
+            None => OnError::default(),
+            Some(v) => match OnError::parse(v.get_ref()) {
+                Some(action) => action,
+                None => {
+                    self.report.error(
+                        self.lines.span(v),
+                        format!(
+                            "on_error must be one of {}, not \"{}\"",
+                            OnError::NAMES.join(", "),
+                            v.get_ref()
+                        ),
+                    );
+                    OnError::default()
+                }
+            },
+        };
+        let v = s.observe.as_ref()?;
+        let layer = match v.get_ref().as_str() {
+            "layer4" => ObserveLayer::Layer4,
+            "layer7" => ObserveLayer::Layer7,
+            other => {
+                self.report.error(
+                    self.lines.span(v),
+                    format!("observe must be \"layer4\" or \"layer7\", not \"{other}\""),
+                );
+                return None;
+            }
+        };
+        Some(Observe {
+            layer,
+            error_limit: s
+                .error_limit
+                .as_ref()
+                .map_or(DEFAULT_ERROR_LIMIT, |l| *l.get_ref()),
+            on_error,
         })
     }
 }

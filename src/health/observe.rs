@@ -1,0 +1,62 @@
+//! Health analysis of live traffic (HAProxy's `observe`, `error-limit`, `on-error`): the
+//! sessions' own connects (and, in `mode http`, responses) judge a server between checks.
+//! A success clears the run of errors; `error-limit` errors in a row apply `on-error` once
+//! and start a new run, as `__health_adjust` in HAProxy's `src/check.c` does.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::checker::{apply, Effect};
+use super::{CheckStatus, Probe};
+use crate::config::OnError;
+use crate::state::{BackendState, ServerState};
+
+/// A good outcome: the run of errors starts again. Read before written, so the common case
+/// (no errors) writes nothing to the shared counter.
+pub fn success(server: &ServerState) {
+    let errors = &server.counters.consecutive_errors;
+    if errors.load(Ordering::Relaxed) != 0 {
+        errors.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A failed outcome, described by `what` (for the log line and the stats page). Returns
+/// whether it reached `error-limit` and `on-error` was applied.
+pub fn failure(backend: &BackendState, server: &Arc<ServerState>, what: &str) -> bool {
+    let Some(observe) = server.config.observe else {
+        return false;
+    };
+    // HAProxy: observing needs health checks, which it adjusts.
+    if !server.config.check {
+        return false;
+    }
+    let errors = server
+        .counters
+        .consecutive_errors
+        .fetch_add(1, Ordering::Relaxed)
+        + 1;
+    if errors < observe.error_limit {
+        return false;
+    }
+    server
+        .counters
+        .consecutive_errors
+        .store(0, Ordering::Relaxed);
+    server.counters.failed_hana.fetch_add(1, Ordering::Relaxed);
+    let probe = Probe {
+        status: CheckStatus::Hana,
+        info: format!("Detected {errors} consecutive errors, last one was: {what}"),
+        duration: Duration::ZERO,
+    };
+    // Applied as a check's own result (`passive` false: no immediate check), then the next
+    // check comes at `fastinter` at the latest, whatever the action.
+    match observe.on_error {
+        OnError::FastInter => {}
+        OnError::FailCheck => apply(backend, server, probe, false, Effect::Record),
+        OnError::SuddenDeath => apply(backend, server, probe, false, Effect::SuddenDeath),
+        OnError::MarkDown => apply(backend, server, probe, false, Effect::MarkDown),
+    }
+    server.check_sooner.notify_one();
+    true
+}
