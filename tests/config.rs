@@ -30,7 +30,7 @@ fn errors(result: Result<config::Loaded, ConfigError>) -> Vec<Diagnostic> {
 
 #[test]
 fn every_valid_fixture_loads_and_round_trips_through_toml() {
-    for path in fixtures("valid") {
+    for path in fixtures("valid").into_iter().chain(fixtures("wild")) {
         let loaded =
             config::load(&path).unwrap_or_else(|e| panic!("{} should load:\n{e}", path.display()));
         let text = config::to_toml(&loaded.config);
