@@ -40,6 +40,12 @@ fn global(out: &mut String, g: &Global) {
     out.push_str("[global]\n");
     let _ = writeln!(out, "maxconn = {}", g.maxconn);
     let _ = writeln!(out, "daemon = {}", g.daemon);
+    if let Some(n) = &g.node {
+        let _ = writeln!(out, "node = {}", q(n));
+    }
+    if let Some(d) = &g.description {
+        let _ = writeln!(out, "description = {}", q(d));
+    }
     if let Some(p) = &g.pidfile {
         let _ = writeln!(out, "pidfile = {}", q(&p.display().to_string()));
     }
@@ -560,4 +566,10 @@ fn stats(out: &mut String, s: &StatsPage) {
     let _ = writeln!(out, "auth = [{}]", users.join(", "));
     let _ = writeln!(out, "hide_version = {}", s.hide_version);
     let _ = writeln!(out, "admin = {}", s.admin);
+    if let Some(n) = &s.node {
+        let _ = writeln!(out, "show_node = {}", q(n));
+    }
+    if let Some(d) = &s.description {
+        let _ = writeln!(out, "show_desc = {}", q(d));
+    }
 }

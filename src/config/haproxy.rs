@@ -562,6 +562,26 @@ mod tests {
     }
 
     #[test]
+    fn stats_show_node_and_desc_take_their_words_or_the_globals() {
+        let c = ok("global\n node rabbit-lb-1\n description front of the cluster\nlisten s\n bind :5006\n mode http\n stats enable\n stats show-node\n stats show-desc\n stats show-legends\nlisten t\n bind :5007\n mode http\n stats enable\n stats show-node other\n stats show-desc two words\nlisten u\n bind :5008\n mode http\n stats enable\n").config;
+        let shown: Vec<_> = c
+            .stats
+            .iter()
+            .map(|s| (s.node.as_deref(), s.description.as_deref()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (Some("rabbit-lb-1"), Some("front of the cluster")),
+                (Some("other"), Some("two words")),
+                (None, None)
+            ]
+        );
+        let c = ok("listen s\n bind :5006\n mode http\n stats enable\n stats show-node\n").config;
+        assert_eq!(c.stats[0].node, Some(crate::config::host_name()));
+    }
+
+    #[test]
     fn stats_in_a_tcp_proxy_warn() {
         let l = ok("listen l\n bind :5007\n stats uri /x\n server a 127.0.0.1:1\n");
         assert!(has(&l.warnings, 7, "a stats page needs 'mode http'"));

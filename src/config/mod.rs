@@ -191,6 +191,13 @@ pub fn detect(path: &Path, text: &str) -> Syntax {
     Syntax::Haproxy
 }
 
+/// This machine's name: the default `node` name, and the host in RFC 5424 log lines.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,11 @@ pub struct Global {
     pub chroot: Option<PathBuf>,
     /// `cpu-map` lines: which CPUs worker threads run on.
     pub cpu_map: Vec<super::cpu_map::CpuMap>,
+    /// `node`: this instance's name on stats pages with `show-node` (the host name when
+    /// unset).
+    pub node: Option<String>,
+    /// `description`: shown by stats pages with `show-desc`.
+    pub description: Option<String>,
 }
 
 impl Global {
@@ -743,6 +748,10 @@ pub struct StatsPage {
     pub hide_version: bool,
     /// `stats admin if TRUE`: authenticated users may change server states.
     pub admin: bool,
+    /// `stats show-node`: the instance's name under the title.
+    pub node: Option<String>,
+    /// `stats show-desc`: a description under the title.
+    pub description: Option<String>,
 }
 
 /// HAProxy's default stats URI.

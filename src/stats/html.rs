@@ -93,6 +93,17 @@ pub fn page(rows: &[Row], info: &PageInfo<'_>) -> String {
         );
     }
     let _ = write!(out, "<style>{STYLE}</style></head><body><h1>{title}</h1>");
+    // `stats show-node` / `show-desc`: which instance this is, when several serve one cluster.
+    if let Some(node) = &info.page.node {
+        let _ = write!(out, "<p class=\"node\">node: {}</p>", esc(node));
+    }
+    if let Some(description) = &info.page.description {
+        let _ = write!(
+            out,
+            "<p class=\"desc\">description: {}</p>",
+            esc(description)
+        );
+    }
     out.push_str(
         "<div class=\"legend\"><span style=\"background:#c0f0c0\">UP</span><span style=\"background:#f0e070\">UP, going down</span>\
 <span style=\"background:#e0f070\">DOWN, going up</span><span style=\"background:#f0a0a0\">DOWN</span>\

@@ -61,6 +61,10 @@ pub struct StatsDraft {
     pub users: Vec<StatsUser>,
     pub hide_version: bool,
     pub admin: bool,
+    /// `show-node [name]`: `Some(None)` for the global node name.
+    pub show_node: Option<Option<String>>,
+    /// `show-desc [text]`: `Some(None)` for the global description.
+    pub show_desc: Option<Option<String>>,
     /// First stats line written in this very section (not inherited from defaults).
     pub own_line: Option<usize>,
 }

@@ -208,6 +208,13 @@ fn stats_page(d: Draft, config: &mut Config, origins: &mut Origins, report: &mut
         users: s.users,
         hide_version: s.hide_version,
         admin: s.admin,
+        node: s.show_node.map(|name| {
+            name.or_else(|| config.global.node.clone())
+                .unwrap_or_else(crate::config::host_name)
+        }),
+        description: s
+            .show_desc
+            .and_then(|text| text.or_else(|| config.global.description.clone())),
     });
     origins.stats.push(ProxyLines {
         line: d.line,

@@ -32,7 +32,7 @@ const KNOWN: [&str; 19] = [
 
 /// Keywords accepted with a warning because they do not apply to warren (yet); the text says
 /// what happens instead.
-const IGNORED: [(&str, &str); 8] = [
+const IGNORED: [(&str, &str); 6] = [
     (
         "nbproc",
         "warren is one process with several threads; use 'nbthread'",
@@ -54,11 +54,6 @@ const IGNORED: [(&str, &str); 8] = [
         "warren's RFC 3164 lines carry no host name (as HAProxy's default); use 'format rfc5424' on the log line for lines that carry it",
     ),
     ("log-tag", "syslog lines are tagged 'warren'"),
-    ("node", "the stats page does not show a node name yet"),
-    (
-        "description",
-        "the stats page does not show a description yet",
-    ),
 ];
 
 pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut Report) {
@@ -74,6 +69,10 @@ pub fn keyword(global: &mut Global, words: &[String], line: usize, report: &mut 
             }
         }
         "user" => global.user = one_word(words, line, report),
+        "node" => global.node = one_word(words, line, report),
+        // HAProxy takes the rest of the line as the description.
+        "description" if words.len() > 1 => global.description = Some(words[1..].join(" ")),
+        "description" => report.error(line, "'description' needs a text"),
         "group" => global.group = one_word(words, line, report),
         "maxconn" => {
             if no_more_than(words, 2, key, report, line) {

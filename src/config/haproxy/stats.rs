@@ -88,12 +88,10 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
             }
             stats.admin = true;
         }
-        "show-legends" | "show-node" | "show-desc" => {
-            report.warn(
-                line,
-                format!("'stats {sub}' is ignored: the stats page does not show it yet"),
-            );
-        }
+        // Warren's page always has its legend.
+        "show-legends" => {}
+        "show-node" => stats.show_node = Some(value.cloned()),
+        "show-desc" => stats.show_desc = Some((words.len() > 2).then(|| words[2..].join(" "))),
         _ => {
             report.error(
                 line,

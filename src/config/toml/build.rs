@@ -227,6 +227,8 @@ impl Builder<'_, '_> {
                     .collect(),
                 hide_version: s.hide_version.unwrap_or(false),
                 admin: s.admin.unwrap_or(false),
+                node: s.show_node.clone(),
+                description: s.show_desc.clone(),
             });
             if !s.uri.as_deref().unwrap_or("/").starts_with('/') {
                 self.report.error(

@@ -19,6 +19,8 @@ impl Builder<'_, '_> {
         Global {
             log: g.log.iter().filter_map(|l| self.log_target(l)).collect(),
             pidfile: g.pidfile.map(Into::into),
+            node: g.node.clone(),
+            description: g.description.clone(),
             maxconn: g.maxconn.unwrap_or(DEFAULT_GLOBAL_MAXCONN),
             user: g.user,
             group: g.group,

@@ -44,6 +44,8 @@ pub(super) struct GlobalT {
     pub(super) log: Vec<Spanned<LogT>>,
     /// HAProxy's `tune.bufsize`: the largest HTTP head, in bytes.
     pub(super) bufsize: Option<Spanned<u32>>,
+    pub(super) node: Option<String>,
+    pub(super) description: Option<String>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -288,6 +290,10 @@ pub(super) struct StatsT {
     pub(super) auth: Vec<AuthT>,
     pub(super) hide_version: Option<bool>,
     pub(super) admin: Option<bool>,
+    /// The name and the description shown under the title (HAProxy: `stats show-node`,
+    /// `stats show-desc`).
+    pub(super) show_node: Option<String>,
+    pub(super) show_desc: Option<String>,
 }
 
 #[derive(Deserialize)]
