@@ -296,10 +296,59 @@ async fn monitor_uri_and_errorfile() {
     }
 }
 
+/// `http-errors` sections: `errorfiles <name> [<code>...]` imports some of their files
+/// into a proxy, `deny ... errorfiles`/`return ... errorfile` answer with one, and a
+/// plain `deny deny_status <code>` with the proxy's own. Same answers as HAProxy's.
+#[tokio::test]
+async fn http_errors_sections_answer_as_haproxy() {
+    let origin = Origin::start("A").await;
+    let dir = format!("{}/tests/fixtures/http", env!("CARGO_MANIFEST_DIR"));
+    let extra = format!(
+        "    errorfiles site 503\n\
+         http-request deny if {{ path /denied }}\n\
+         http-request deny deny_status 503 if {{ path /deny503 }}\n\
+         http-request deny deny_status 403 errorfiles site if {{ path /forbidden }}\n\
+         http-request return status 200 errorfiles site if {{ path /ping }}\n\
+         http-request return status 200 errorfile {dir}/200.http if {{ path /ping2 }}\n\
+         http-request return status 404 errorfiles site if {{ path /none }}\n"
+    );
+    let sections = format!(
+        "http-errors site\n    errorfile 503 {dir}/503.http\n    errorfile 403 {dir}/403.http\n    errorfile 200 {dir}/200.http\n"
+    );
+    let build = |bind: &str| format!("{sections}{}", cfg(bind, &[origin.addr], &extra));
+    let mut runs = vec![Proxy::Warren(start(&build("127.0.0.1:0")))];
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    if let Some(h) = Haproxy::start(&build(&addr.to_string()), addr).await {
+        runs.push(Proxy::Haproxy(h, addr));
+    }
+    for p in runs {
+        let (name, at) = (p.name(), p.addr());
+        let get = |path: &'static str| async move { Client::connect(at).await.get(path, "").await };
+        // Not imported: 403 is HAProxy's own page.
+        let r = get("/denied").await;
+        assert_eq!(r.status, 403, "{name}");
+        assert!(r.body.contains("Request forbidden"), "{name}: {}", r.body);
+        let r = get("/deny503").await;
+        assert_eq!((r.status, r.body.as_str()), (503, "The cluster is resting.\n\n\n"), "{name}");
+        let r = get("/forbidden").await;
+        assert_eq!((r.status, r.body.as_str()), (403, "This vhost is not for you.\n"), "{name}");
+        for path in ["/ping", "/ping2"] {
+            let r = get(path).await;
+            assert_eq!((r.status, r.body.as_str()), (200, "pong\n"), "{name} {path}");
+            assert_eq!(r.header("content-type"), Some("text/plain"), "{name}");
+        }
+        // The section has no 404: the bare status, no body.
+        let r = get("/none").await;
+        assert_eq!((r.status, r.body.as_str()), (404, ""), "{name}");
+        let r = get("/pass").await;
+        assert_eq!(r.status, 200, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn bad_rules_are_refused_with_their_line() {
     use warren::config::{self, ConfigError, Syntax};
-    let text = "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nlisten web\n bind 127.0.0.1:0\n acl a path_bgn /x\n http-request deny if b\n http-request set-heder X y\n http-request deny if { http_auth(nobody) }\n http-response redirect location /x\n acl c hdr_reg(host) (\n errorfile 999 /x\n server s 127.0.0.1:1\n";
+    let text = "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nlisten web\n bind 127.0.0.1:0\n acl a path_bgn /x\n http-request deny if b\n http-request set-heder X y\n http-request deny if { http_auth(nobody) }\n http-response redirect location /x\n acl c hdr_reg(host) (\n errorfile 999 /x\n errorfiles nope\n http-request return status 200 errorfiles nope\n server s 127.0.0.1:1\n";
     let errors = match config::load_str(text, "h.cfg", Syntax::Haproxy) {
         Err(ConfigError::Invalid(d)) => d,
         other => panic!("expected errors, got {other:?}"),
@@ -316,6 +365,8 @@ async fn bad_rules_are_refused_with_their_line() {
     assert!(has(12, "http-response cannot use it"), "{errors:?}");
     assert!(has(13, "bad regular expression"), "{errors:?}");
     assert!(has(14, "replaces only these statuses"), "{errors:?}");
+    assert!(has(15, "no http-errors section named 'nope'"), "{errors:?}");
+    assert!(has(16, "no http-errors section named 'nope'"), "{errors:?}");
     let text = "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nlisten web\n bind 127.0.0.1:0\n http-response deny if { path /x }\n";
     let errors = match config::load_str(text, "h.cfg", Syntax::Haproxy) {
         Err(ConfigError::Invalid(d)) => d,

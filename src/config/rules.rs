@@ -114,6 +114,31 @@ pub enum RedirectKind {
     Scheme,
 }
 
+/// What `deny` and `return` answer with (HAProxy's "http reply").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// `default-errorfiles` (and a bare `deny`): the proxy's errorfile for the status,
+    /// else HAProxy's built-in page.
+    Default,
+    /// `errorfile <file>`, or the file an `errorfiles <name>` section has for the status:
+    /// a whole response, sent as written. The path is kept for `warren convert`.
+    Errorfile(std::sync::Arc<Vec<u8>>, String),
+    /// `[content-type <type>] [string <text>]`: a response warren builds (no body when
+    /// neither is given).
+    Text {
+        content_type: Option<String>,
+        body: String,
+    },
+}
+
+/// An `http-errors <name>` section: `errorfile <code> <file>` lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpErrors {
+    pub name: String,
+    /// Status, the file's response, the file's path.
+    pub files: Vec<(u16, Vec<u8>, String)>,
+}
+
 /// An `http-request` or `http-response` action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -124,14 +149,12 @@ pub enum Action {
     ReplaceHeader(String, Pattern, String),
     /// Requests only.
     SetPath(Format),
-    /// `deny [deny_status <code>]`.
-    Deny(u16),
-    /// `return [status <code>] [content-type <type>] [string <text>]` (requests only).
-    Return {
-        status: u16,
-        content_type: Option<String>,
-        body: String,
-    },
+    /// `deny [{status|deny_status} <code>] [<reply>]`: refused, counted and logged as
+    /// such (`P`); the answer is the proxy's errorfile for the status unless the line
+    /// names another.
+    Deny(u16, Reply),
+    /// `return [status <code>] [<reply>]` (requests only): answered in warren's name.
+    Return(u16, Reply),
     /// `redirect location|prefix|scheme <value> [code <code>]` (requests only).
     Redirect {
         kind: RedirectKind,

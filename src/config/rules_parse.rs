@@ -31,6 +31,8 @@ pub fn join(words: &[String]) -> String {
 pub struct Scope<'a> {
     pub acls: &'a [Acl],
     pub userlists: &'a [Userlist],
+    /// The `http-errors` sections (`deny`/`return ... errorfiles <name>`).
+    pub http_errors: &'a [super::rules::HttpErrors],
     /// `http-response` rules: `hdr()` reads response headers; request-only actions refused.
     pub response: bool,
 }

@@ -361,12 +361,15 @@ async fn exchange<'a>(
         let mut res_edits: Vec<Edit> = Vec::new();
         let response_sets = [&be.http.rules, &fe.http.rules];
         let peer = ctx.peer.ip();
-        if let Some(code) =
+        if let Some((code, page)) =
             rules::response(&response_sets, req, &edits, &res, &mut res_edits, peer, tls)
         {
             // The server's answer is dropped (and its connection with it).
             (rec.cause, rec.phase) = ('P', 'H');
-            return answer(ctx, conn, code, rec).await;
+            rec.status = i32::from(code);
+            rec.bytes_to_client = page.len() as u64;
+            let _ = body::write(&mut conn.client, &page, fe.timeouts.client).await;
+            return false;
         }
         if let Some(c) = persist {
             let direct = found.server == Some(server.id);

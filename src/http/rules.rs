@@ -9,7 +9,7 @@ use super::acl::{self, Subject, Value};
 use super::head::Head;
 use super::reply;
 use super::rewrite::Edit;
-use crate::config::rules::{Action, Format, HttpRules, Part, RedirectKind};
+use crate::config::rules::{Action, Format, HttpRules, Part, RedirectKind, Reply};
 
 /// How request rules ended.
 pub enum Outcome {
@@ -136,6 +136,35 @@ fn reason(code: u16) -> &'static str {
     }
 }
 
+/// The answer of `deny`/`return`, and whether the connection closes after it: an
+/// errorfile is sent as written and closes (as `reply::custom`); a text reply closes
+/// only when the request's body is left unread.
+pub fn reply(status: u16, how: &Reply, body: bool, sets: &[&HttpRules]) -> (Vec<u8>, bool) {
+    match how {
+        Reply::Default => reply::custom(status, body, sets),
+        Reply::Errorfile(bytes, _) => (bytes.to_vec(), true),
+        Reply::Text {
+            content_type,
+            body: text,
+        } => {
+            let mut out = format!(
+                "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n",
+                reason(status),
+                text.len()
+            );
+            if let Some(t) = content_type {
+                out.push_str(&format!("content-type: {t}\r\n"));
+            }
+            if body {
+                out.push_str("connection: close\r\n");
+            }
+            out.push_str("\r\n");
+            out.push_str(text);
+            (out.into_bytes(), body)
+        }
+    }
+}
+
 /// Runs `monitor-uri` and the request rules of `sets` (frontend first). `body`: the
 /// request has a body, which an answer leaves unread (the connection then closes).
 pub fn request(
@@ -214,8 +243,8 @@ pub fn request(
                     }
                     edits.push(Edit::SetTarget(t));
                 }
-                Action::Deny(code) => {
-                    let (bytes, close) = reply::custom(*code, body, sets);
+                Action::Deny(code, how) => {
+                    let (bytes, close) = reply(*code, how, body, sets);
                     return Outcome::Answer {
                         bytes,
                         status: *code,
@@ -238,28 +267,12 @@ pub fn request(
                         cause: 'P',
                     };
                 }
-                Action::Return {
-                    status,
-                    content_type,
-                    body: text,
-                } => {
-                    let mut out = format!(
-                        "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n",
-                        reason(*status),
-                        text.len()
-                    );
-                    if let Some(t) = content_type {
-                        out.push_str(&format!("content-type: {t}\r\n"));
-                    }
-                    if body {
-                        out.push_str("connection: close\r\n");
-                    }
-                    out.push_str("\r\n");
-                    out.push_str(text);
+                Action::Return(code, how) => {
+                    let (bytes, close) = reply(*code, how, body, sets);
                     return Outcome::Answer {
-                        bytes: out.into_bytes(),
-                        status: *status,
-                        close: body,
+                        bytes,
+                        status: *code,
+                        close,
                         cause: 'L',
                     };
                 }
@@ -310,8 +323,8 @@ pub fn request(
     Outcome::Forward
 }
 
-/// Runs the response rules of `sets` (backend first, then frontend); `Some(code)` when a
-/// rule denies the response (the client then gets that status instead).
+/// Runs the response rules of `sets` (backend first, then frontend); `Some` when a rule
+/// denies the response: the client then gets that status and answer instead.
 pub fn response(
     sets: &[&HttpRules],
     req: &Head,
@@ -320,7 +333,7 @@ pub fn response(
     edits: &mut Vec<Edit>,
     client: IpAddr,
     tls: bool,
-) -> Option<u16> {
+) -> Option<(u16, Vec<u8>)> {
     for rules in sets {
         for rule in &rules.response {
             let mut changed = edits.clone();
@@ -334,8 +347,8 @@ pub fn response(
             if !acl::holds(rule.condition.as_ref(), &s) {
                 continue;
             }
-            if let Action::Deny(code) = rule.action {
-                return Some(code);
+            if let Action::Deny(code, how) = &rule.action {
+                return Some((*code, reply(*code, how, true, sets).0));
             }
             if edit(&rule.action, res, &mut changed, &s) {
                 *edits = changed;

@@ -268,6 +268,8 @@ pub struct Draft {
     pub acls: Vec<crate::config::rules::Acl>,
     /// Every `userlist` of the file (for `http_auth()`).
     pub userlists: std::sync::Arc<Vec<crate::config::rules::Userlist>>,
+    /// Every `http-errors` section of the file (for `errorfiles`).
+    pub http_errors: std::sync::Arc<Vec<crate::config::rules::HttpErrors>>,
 }
 
 impl Draft {
@@ -318,6 +320,7 @@ impl Draft {
             http: HttpProxy::default(),
             acls: Vec::new(),
             userlists: std::sync::Arc::new(Vec::new()),
+            http_errors: std::sync::Arc::new(Vec::new()),
             stick_table: None,
             stick_on: None,
             persist: false,

@@ -109,6 +109,7 @@ fn rules(
             let scope = Scope {
                 acls: &[],
                 userlists,
+                http_errors: &[],
                 response: false,
             };
             let mut words = vec!["acl".to_string()];
@@ -137,6 +138,7 @@ fn rules(
             let scope = Scope {
                 acls: &acls,
                 userlists,
+                http_errors: &[],
                 response,
             };
             let parsed = split(line).and_then(|w| crate::config::rules_actions::rule(&w, &scope));
