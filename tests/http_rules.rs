@@ -329,12 +329,24 @@ async fn http_errors_sections_answer_as_haproxy() {
         assert_eq!(r.status, 403, "{name}");
         assert!(r.body.contains("Request forbidden"), "{name}: {}", r.body);
         let r = get("/deny503").await;
-        assert_eq!((r.status, r.body.as_str()), (503, "The cluster is resting.\n\n\n"), "{name}");
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (503, "The cluster is resting.\n\n\n"),
+            "{name}"
+        );
         let r = get("/forbidden").await;
-        assert_eq!((r.status, r.body.as_str()), (403, "This vhost is not for you.\n"), "{name}");
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, "This vhost is not for you.\n"),
+            "{name}"
+        );
         for path in ["/ping", "/ping2"] {
             let r = get(path).await;
-            assert_eq!((r.status, r.body.as_str()), (200, "pong\n"), "{name} {path}");
+            assert_eq!(
+                (r.status, r.body.as_str()),
+                (200, "pong\n"),
+                "{name} {path}"
+            );
             assert_eq!(r.header("content-type"), Some("text/plain"), "{name}");
         }
         // The section has no 404: the bare status, no body.
@@ -342,6 +354,87 @@ async fn http_errors_sections_answer_as_haproxy() {
         assert_eq!((r.status, r.body.as_str()), (404, ""), "{name}");
         let r = get("/pass").await;
         assert_eq!(r.status, 200, "{name}");
+    }
+}
+
+/// `use_backend` in a `mode http` frontend is decided per request, with HTTP fetches and
+/// connection ones (`src`, `dst_port`, `nbsrv()`) from one ACL namespace that the
+/// frontend's `tcp-request` and `http-request` rules share; same routing as HAProxy.
+#[tokio::test]
+async fn use_backend_per_request_with_http_and_connection_fetches() {
+    let (a, b) = (Origin::start("A").await, Origin::start("B").await);
+    let build = |bind: &str| {
+        format!(
+            "{USERS}defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+             frontend web\n    bind {bind}\n\
+             acl api path_beg /api\n    acl local src 127.0.0.0/8\n    acl b_up nbsrv(b) gt 0\n\
+             acl e_up nbsrv(empty) gt 0\n    acl admin http_auth(admins)\n\
+             tcp-request content reject unless local\n\
+             http-request set-header X-Dst-Port %[dst_port]\n\
+             http-request deny if {{ path /admin }} !admin\n\
+             use_backend b if api b_up\n    use_backend b if {{ hdr(x-to) -i b }}\n\
+             use_backend empty if {{ path_beg /e }} e_up\n    use_backend b if admin\n\
+             default_backend a\n\
+             backend a\n    server sa {}\n\
+             backend b\n    http-request set-header X-Backend b if {{ src 127.0.0.0/8 }}\n    server sb {}\n\
+             backend empty\n",
+            a.addr, b.addr
+        )
+    };
+    let mut runs = vec![Proxy::Warren(start(&build("127.0.0.1:0")))];
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    if let Some(h) = Haproxy::start(&build(&addr.to_string()), addr).await {
+        runs.push(Proxy::Haproxy(h, addr));
+    }
+    // `warren convert` writes the shared ACLs once; the TOML reads back the same rules.
+    {
+        use warren::config::{self, Syntax};
+        let loaded =
+            config::load_str(&build("127.0.0.1:0"), "h.cfg", Syntax::Haproxy).expect("loads");
+        let toml = config::to_toml(&loaded.config);
+        let again = config::load_str(&toml, "c.toml", Syntax::Toml).expect("converted loads");
+        assert_eq!(loaded.config.frontends, again.config.frontends, "{toml}");
+    }
+    let auth = format!("Authorization: {}\r\n", common::basic("guest:guest"));
+    for p in runs {
+        let (name, at) = (p.name(), p.addr());
+        // One connection, requests routed one by one.
+        let mut c = Client::connect(at).await;
+        let server = |r: common::http::Response| r.header("x-server").map(str::to_string);
+        assert_eq!(
+            server(c.get("/x", "").await).as_deref(),
+            Some("A"),
+            "{name}"
+        );
+        assert_eq!(
+            server(c.get("/api/x", "").await).as_deref(),
+            Some("B"),
+            "{name}"
+        );
+        assert_eq!(
+            server(c.get("/x", "X-To: B\r\n").await).as_deref(),
+            Some("B"),
+            "{name}"
+        );
+        assert_eq!(
+            server(c.get("/e", "").await).as_deref(),
+            Some("A"),
+            "{name}"
+        );
+        assert_eq!(c.get("/admin", "").await.status, 403, "{name}");
+        assert_eq!(
+            server(c.get("/admin", &auth).await).as_deref(),
+            Some("B"),
+            "{name}"
+        );
+        let r = c.get("/headers/x", "X-To: b\r\n").await;
+        let head = received(&r.body);
+        assert!(
+            head.contains(&"x-backend: b".to_string()),
+            "{name}: {head:?}"
+        );
+        let port = format!("x-dst-port: {}", at.port());
+        assert!(head.contains(&port), "{name}: {head:?}");
     }
 }
 
@@ -378,6 +471,40 @@ async fn bad_rules_are_refused_with_their_line() {
             .any(|d| d.line == 8 && d.message.contains("cannot see")),
         "{errors:?}"
     );
+    // One namespace, but each rule reads only what exists when it runs.
+    let text = "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nfrontend web\n bind 127.0.0.1:0\n acl api path_beg /api\n tcp-request content reject if api\n http-request deny if { res.hdr(x) -m found }\n tcp-request content accept if { req.ssl_sni -m found }\n use_backend t if api\n default_backend b\nbackend b\n server s 127.0.0.1:1\nbackend t\n mode tcp\n server s 127.0.0.1:1\n";
+    let errors = match config::load_str(text, "h.cfg", Syntax::Haproxy) {
+        Err(ConfigError::Invalid(d)) => d,
+        other => panic!("expected errors, got {other:?}"),
+    };
+    let has = |line: usize, text: &str| {
+        errors
+            .iter()
+            .any(|d| d.line == line && d.message.contains(text))
+    };
+    assert!(has(9, "use an http-request rule"), "{errors:?}");
+    assert!(has(10, "only http-response rules"), "{errors:?}");
+    assert!(has(11, "reads HTTP requests"), "{errors:?}");
+    assert!(has(6, "names a mode tcp backend"), "{errors:?}");
+}
+
+/// `tcp-request session` rules of an HTTP frontend apply once per connection, before any
+/// request: a rejected client is closed without an answer and counted.
+#[tokio::test]
+async fn tcp_request_rules_guard_an_http_frontend() {
+    let origin = Origin::start("A").await;
+    let w = start(&cfg(
+        "127.0.0.1:0",
+        &[origin.addr],
+        "    acl local src 127.0.0.0/8\n    tcp-request session reject if local !{ ssl_fc }\n",
+    ));
+    let mut c = Client::connect(w.addr("web")).await;
+    c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(
+        c.response(false).await.is_none(),
+        "closed without an answer"
+    );
+    assert_eq!(origin.connections(), 0);
 }
 
 #[tokio::test]

@@ -97,7 +97,9 @@ fn global(out: &mut String, g: &Global) {
 }
 
 /// The `http` table, written for HTTP-mode proxies only (it means nothing elsewhere).
-fn http(out: &mut String, mode: Mode, h: &HttpProxy) {
+/// `acls_in_rules`: the proxy's `rules` list carries its `acl` lines already (one
+/// namespace: they are not written twice).
+fn http(out: &mut String, mode: Mode, h: &HttpProxy, acls_in_rules: bool) {
     if mode != Mode::Http {
         return;
     }
@@ -140,7 +142,7 @@ fn http(out: &mut String, mode: Mode, h: &HttpProxy) {
     let strings = |v: &mut dyn Iterator<Item = &String>| {
         format!("[{}]", v.map(|s| q(s)).collect::<Vec<_>>().join(", "))
     };
-    if !r.acls.is_empty() {
+    if !r.acls.is_empty() && !acls_in_rules {
         parts.push(format!("acl = {}", strings(&mut r.acls.iter())));
     }
     if !r.request.is_empty() {
@@ -171,7 +173,8 @@ fn http(out: &mut String, mode: Mode, h: &HttpProxy) {
 
 /// The userlists the rules name, once each, as `[[userlist]]` tables.
 fn userlists(out: &mut String, config: &Config) {
-    use super::rules::{Fetch, Password};
+    use super::rules::Password;
+    use crate::acl::Fetch;
     let mut seen: Vec<&super::rules::Userlist> = Vec::new();
     let all = config
         .frontends
@@ -181,12 +184,10 @@ fn userlists(out: &mut String, config: &Config) {
     for rules in all {
         for rule in rules.request.iter().chain(&rules.response) {
             let Some(c) = &rule.condition else { continue };
-            for term in c.any_of.iter().flatten() {
-                for m in &term.matchers {
-                    if let Fetch::HttpAuth(u) = &m.fetch {
-                        if !seen.iter().any(|s| s.name == u.name) {
-                            seen.push(u);
-                        }
+            for fetch in c.fetches() {
+                if let Fetch::HttpAuth(u) = fetch {
+                    if !seen.iter().any(|s| s.name == u.name) {
+                        seen.push(u);
                     }
                 }
             }
@@ -434,7 +435,12 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
         r.per_source.unwrap_or(0)
     );
     proxy_log(out, &f.log, &config.global);
-    http(out, f.mode, &f.http);
+    http(out, f.mode, &f.http, has_acls(&f.rules));
+}
+
+/// Whether `rules` lists `acl` lines.
+fn has_acls(r: &crate::acl::Rules) -> bool {
+    r.lines.iter().any(|l| l.starts_with("acl "))
 }
 
 /// `acl`/`tcp-request`/`use_backend`/`use-server` lines, in HAProxy syntax.
@@ -480,7 +486,7 @@ fn backend(out: &mut String, b: &Backend, global: &Global) {
         );
     }
     proxy_log(out, &b.log, global);
-    http(out, b.mode, &b.http);
+    http(out, b.mode, &b.http, has_acls(&b.rules));
     for s in &b.servers {
         server(out, s);
     }

@@ -14,10 +14,11 @@
 //! or refused with a sentence saying so. Anything else is an error with a suggestion, never
 //! silently ignored.
 
-mod acl;
+pub(super) mod acl;
 mod bind;
 mod cond;
 mod draft;
+mod fetches;
 mod finish;
 mod global;
 mod hash_type;

@@ -1,8 +1,8 @@
 //! `http-request` and `http-response` actions, read from the words of a line (the
 //! condition after `if`/`unless` is read by `rules_parse`).
 
-use super::http::is_token_byte;
 use super::haproxy::http_rules::{errorfile, ERRORFILE_CODES};
+use super::http::is_token_byte;
 use super::rules::{Action, Pattern, RedirectKind, Reply, Rule};
 use super::rules_parse::{condition, format, join, Scope};
 use super::suggest;
@@ -310,7 +310,9 @@ fn reply(
         }
         Some((_, text)) => {
             if content_type.is_none() {
-                return Err(format!("'{action} ... string' needs a 'content-type', as in HAProxy"));
+                return Err(format!(
+                    "'{action} ... string' needs a 'content-type', as in HAProxy"
+                ));
             }
             Reply::Text {
                 content_type,

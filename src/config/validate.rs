@@ -121,6 +121,18 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
             ),
             Some(_) => {}
         }
+        // `use_backend` targets: an HTTP frontend passes requests, a TCP one bytes.
+        for u in &f.rules.use_backend {
+            let Some(b) = config.backends.get(u.backend) else {
+                continue;
+            };
+            if (b.mode == Mode::Http) != (f.mode == Mode::Http) {
+                report.error(
+                    line,
+                    format!("frontend '{}' is mode {} but 'use_backend {}' names a mode {} backend; use the same mode on both", f.name, f.mode, b.name, b.mode),
+                );
+            }
+        }
         // In tcp mode `timeout handshake` only bounds the connection-level handshakes (PROXY
         // header, TLS), and only when `timeout client-hs` does not.
         let connection_hs = f.binds.iter().any(|b| b.tls.is_some() || b.accept_proxy)

@@ -1,9 +1,9 @@
-//! `acl`, `http-request`, `http-response`, `monitor-uri`, `errorfile` and `errorfiles` lines of a
-//! proxy section (the rules themselves are read by `config::rules_parse`).
+//! `http-request`, `http-response`, `monitor-uri`, `errorfile` and `errorfiles` lines of a
+//! proxy section (the rules are kept as written and compiled by `rules::compile`, with the
+//! proxy's `acl` lines).
 
 use super::draft::{Draft, Kind};
 use crate::config::report::Report;
-use crate::config::rules_parse::{self, Scope};
 
 /// Statuses `errorfile` may replace (HAProxy's list).
 pub const ERRORFILE_CODES: [u16; 17] = [
@@ -15,53 +15,15 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
     let key = words[0].as_str();
     let in_defaults = draft.kind == Kind::Defaults;
     match key {
-        "acl" | "http-request" | "http-response" if in_defaults => {
+        "http-request" | "http-response" if in_defaults => {
             report.error(line, format!("'{key}' is not allowed in a defaults section (as in HAProxy 2.6): write it in the frontend, backend or listen section"));
             false
         }
-        "acl" => {
-            let userlists = std::sync::Arc::clone(&draft.userlists);
-            let scope = Scope {
-                acls: &[],
-                userlists: &userlists,
-                http_errors: &[],
-                response: false,
-            };
-            let mut acls = std::mem::take(&mut draft.acls);
-            let result = rules_parse::acl(words, &mut acls, &scope);
-            draft.acls = acls;
-            match result {
-                Ok(()) => {
-                    draft.http.rules.acls.push(rules_parse::join(&words[1..]));
-                    true
-                }
-                Err(e) => {
-                    report.error(line, e);
-                    false
-                }
-            }
-        }
         "http-request" | "http-response" => {
-            let scope = Scope {
-                acls: &draft.acls,
-                userlists: &draft.userlists,
-                http_errors: &draft.http_errors,
-                response: key == "http-response",
-            };
-            match crate::config::rules_actions::rule(&words[1..], &scope) {
-                Ok(rule) => {
-                    if key == "http-request" {
-                        draft.http.rules.request.push(rule);
-                    } else {
-                        draft.http.rules.response.push(rule);
-                    }
-                    true
-                }
-                Err(e) => {
-                    report.error(line, format!("{key}: {e}"));
-                    false
-                }
-            }
+            // Compiled with the proxy's `acl` and `tcp-request` lines, in file order, so
+            // all of them share one ACL namespace (see `rules::compile`).
+            draft.rule_lines.push((words.to_vec(), line));
+            true
         }
         "monitor-uri" => {
             match words.get(1) {
@@ -99,7 +61,10 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
 /// codes listed, else all) replace the proxy's, as if written one `errorfile` each.
 fn errorfiles(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) -> bool {
     let Some(name) = words.get(1) else {
-        report.error(line, "'errorfiles' needs the name of an http-errors section");
+        report.error(
+            line,
+            "'errorfiles' needs the name of an http-errors section",
+        );
         return false;
     };
     let sections = std::sync::Arc::clone(&draft.http_errors);
