@@ -438,6 +438,15 @@ async fn use_backend_per_request_with_http_and_connection_fetches() {
     }
 }
 
+/// The diagnostics of a configuration that must not load.
+fn errors_of(text: &str) -> Vec<warren::config::Diagnostic> {
+    use warren::config::{self, ConfigError, Syntax};
+    match config::load_str(text, "h.cfg", Syntax::Haproxy) {
+        Err(ConfigError::Invalid(d)) => d,
+        other => panic!("expected errors, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn bad_rules_are_refused_with_their_line() {
     use warren::config::{self, ConfigError, Syntax};
@@ -461,10 +470,7 @@ async fn bad_rules_are_refused_with_their_line() {
     assert!(has(15, "no http-errors section named 'nope'"), "{errors:?}");
     assert!(has(16, "no http-errors section named 'nope'"), "{errors:?}");
     let text = "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nlisten web\n bind 127.0.0.1:0\n http-response deny if { path /x }\n";
-    let errors = match config::load_str(text, "h.cfg", Syntax::Haproxy) {
-        Err(ConfigError::Invalid(d)) => d,
-        other => panic!("expected errors, got {other:?}"),
-    };
+    let errors = errors_of(text);
     assert!(
         errors
             .iter()
@@ -473,10 +479,7 @@ async fn bad_rules_are_refused_with_their_line() {
     );
     // One namespace, but each rule reads only what exists when it runs.
     let text = "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nfrontend web\n bind 127.0.0.1:0\n acl api path_beg /api\n tcp-request content reject if api\n http-request deny if { res.hdr(x) -m found }\n tcp-request content accept if { req.ssl_sni -m found }\n use_backend t if api\n default_backend b\nbackend b\n server s 127.0.0.1:1\nbackend t\n mode tcp\n server s 127.0.0.1:1\n";
-    let errors = match config::load_str(text, "h.cfg", Syntax::Haproxy) {
-        Err(ConfigError::Invalid(d)) => d,
-        other => panic!("expected errors, got {other:?}"),
-    };
+    let errors = errors_of(text);
     let has = |line: usize, text: &str| {
         errors
             .iter()

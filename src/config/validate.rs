@@ -111,6 +111,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
             );
         }
         match f.default_backend.and_then(|b| config.backends.get(b)) {
+            None if !f.rules.use_backend.is_empty() => {}
             None => report.warn(
                 line,
                 format!("frontend '{}' has no backend: its connections will be closed at once (as HAProxy does); add 'default_backend'", f.name),

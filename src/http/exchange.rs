@@ -156,10 +156,8 @@ async fn exchange<'a>(
         &facts,
         !no_body,
     ) {
-        (rec.status, rec.cause, rec.phase) = (i32::from(status), cause, 'R');
-        rec.bytes_to_client = bytes.len() as u64;
-        let sent = body::write(&mut conn.client, &bytes, fe.timeouts.client).await;
-        return sent.is_ok() && !close && !req.close && mode != ConnMode::Close;
+        let keep = !close && !req.close && mode != ConnMode::Close;
+        return answered(conn, rec, (bytes, status, cause), fe.timeouts.client, keep).await;
     }
     let persist = be.http.cookie.as_ref();
     let now = unix_now();
@@ -549,6 +547,21 @@ async fn response_head(
             Ok(_) => {}
         }
     }
+}
+
+/// Sends an answer the rules gave (`bytes`, its status and the log's termination cause)
+/// and records it; returns whether the connection stays open (`keep`, if sent).
+pub(super) async fn answered(
+    conn: &mut Conn,
+    rec: &mut Record<'_>,
+    (bytes, status, cause): (Vec<u8>, u16, char),
+    timeout: Option<Duration>,
+    keep: bool,
+) -> bool {
+    (rec.status, rec.cause, rec.phase) = (i32::from(status), cause, 'R');
+    rec.bytes_to_client = bytes.len() as u64;
+    let sent = body::write(&mut conn.client, &bytes, timeout).await;
+    sent.is_ok() && keep
 }
 
 /// warren's own answer (HAProxy's error page); the client connection then closes.

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::acl::Subject;
 use super::body;
-use super::exchange::{self, Base, Conn, Ctx};
+use super::exchange::{self, answered, Base, Conn, Ctx};
 use super::head::{Framing, Head};
 use super::log::Record;
 use super::reply;
@@ -100,13 +100,11 @@ async fn route<'a>(base: &Base<'a>, conn: &mut Conn, req: &Head, rec: &mut Recor
         &facts,
         !no_body,
     ) {
-        (rec.status, rec.cause, rec.phase) = (i32::from(status), cause, 'R');
-        rec.bytes_to_client = bytes.len() as u64;
         let mode = default.map_or(fe.http.connection, |b| {
             fe.http.connection.max(b.config.http.connection)
         });
-        let sent = body::write(&mut conn.client, &bytes, fe.timeouts.client).await;
-        return sent.is_ok() && !close && !req.close && mode != ConnMode::Close;
+        let keep = !close && !req.close && mode != ConnMode::Close;
+        return answered(conn, rec, (bytes, status, cause), fe.timeouts.client, keep).await;
     }
     let chosen = if fe.rules.use_backend.is_empty() {
         None
