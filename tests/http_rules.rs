@@ -366,6 +366,7 @@ async fn use_backend_per_request_with_http_and_connection_fetches() {
     let build = |bind: &str| {
         format!(
             "{USERS}defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+             userlist ops\n    user ops insecure-password ops\n\
              frontend web\n    bind {bind}\n\
              acl api path_beg /api\n    acl local src 127.0.0.0/8\n    acl b_up nbsrv(b) gt 0\n\
              acl e_up nbsrv(empty) gt 0\n    acl admin http_auth(admins)\n\
@@ -373,7 +374,7 @@ async fn use_backend_per_request_with_http_and_connection_fetches() {
              http-request set-header X-Dst-Port %[dst_port]\n\
              http-request deny if {{ path /admin }} !admin\n\
              use_backend b if api b_up\n    use_backend b if {{ hdr(x-to) -i b }}\n\
-             use_backend empty if {{ path_beg /e }} e_up\n    use_backend b if admin\n\
+             use_backend empty if {{ path_beg /e }} e_up\n    use_backend b if {{ http_auth(ops) }}\n    use_backend b if admin\n\
              default_backend a\n\
              backend a\n    server sa {}\n\
              backend b\n    http-request set-header X-Backend b if {{ src 127.0.0.0/8 }}\n    server sb {}\n\

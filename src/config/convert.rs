@@ -176,19 +176,31 @@ fn userlists(out: &mut String, config: &Config) {
     use super::rules::Password;
     use crate::acl::Fetch;
     let mut seen: Vec<&super::rules::Userlist> = Vec::new();
-    let all = config
+    let http = config
         .frontends
         .iter()
         .map(|f| &f.http.rules)
-        .chain(config.backends.iter().map(|b| &b.http.rules));
-    for rules in all {
-        for rule in rules.request.iter().chain(&rules.response) {
-            let Some(c) = &rule.condition else { continue };
-            for fetch in c.fetches() {
-                if let Fetch::HttpAuth(u) = fetch {
-                    if !seen.iter().any(|s| s.name == u.name) {
-                        seen.push(u);
-                    }
+        .chain(config.backends.iter().map(|b| &b.http.rules))
+        .flat_map(|r| r.request.iter().chain(&r.response))
+        .filter_map(|rule| rule.condition.as_ref());
+    // `http_auth()` may also decide `use_backend`, `use-server` and `tcp-request` rules.
+    let tcp = config
+        .frontends
+        .iter()
+        .map(|f| &f.rules)
+        .chain(config.backends.iter().map(|b| &b.rules))
+        .flat_map(|r| {
+            let stages = r.connection.iter().chain(&r.session).chain(&r.content);
+            stages
+                .filter_map(|x| x.cond.as_ref())
+                .chain(r.use_backend.iter().filter_map(|u| u.cond.as_ref()))
+                .chain(r.use_server.iter().map(|u| &u.cond))
+        });
+    for c in http.chain(tcp) {
+        for fetch in c.fetches() {
+            if let Fetch::HttpAuth(u) = fetch {
+                if !seen.iter().any(|s| s.name == u.name) {
+                    seen.push(u);
                 }
             }
         }
