@@ -58,9 +58,6 @@ pub async fn run(
         request: String::new(),
     };
     let logging = !base.frontend.logger.is_empty() && fe.log.tcplog;
-    if logging {
-        rec.request = format!("{} {} HTTP/1.{}", req.method(), req.target(), req.minor);
-    }
     let keep = route(base, conn, &req, &mut rec).await;
     rec.t_total = ms(started.elapsed());
     if rec.status > 0 {
@@ -72,7 +69,12 @@ pub async fn run(
         } else {
             Level::Notice
         };
-        base.frontend.logger.send(level, &rec.line());
+        // Built only for a target that takes it: under `log ... notice` a served request
+        // costs no formatting.
+        if base.frontend.logger.admits(level) {
+            rec.request = format!("{} {} HTTP/1.{}", req.method(), req.target(), req.minor);
+            base.frontend.logger.send(level, &rec.line());
+        }
     }
     keep
 }
