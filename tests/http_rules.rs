@@ -439,6 +439,46 @@ async fn use_backend_per_request_with_http_and_connection_fetches() {
     }
 }
 
+/// In a `mode http` backend, `use-server` picks the server per request (before any
+/// cookie) and `tcp-request content` rules apply once the backend is chosen; as HAProxy.
+#[tokio::test]
+async fn use_server_and_backend_content_rules_per_request() {
+    let (a, b) = (Origin::start("A").await, Origin::start("B").await);
+    let build = |bind: &str| {
+        format!(
+            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+             frontend web\n    bind {bind}\n    use_backend closed if {{ path /closed }}\n    default_backend two\n\
+             backend two\n    use-server sb if {{ path_beg /b }} {{ nbsrv ge 2 }}\n    server sa {a}\n    server sb {b}\n\
+             backend closed\n    tcp-request content reject if TRUE\n    server sa {a}\n",
+            a = a.addr,
+            b = b.addr
+        )
+    };
+    let mut runs = vec![Proxy::Warren(start(&build("127.0.0.1:0")))];
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    if let Some(h) = Haproxy::start(&build(&addr.to_string()), addr).await {
+        runs.push(Proxy::Haproxy(h, addr));
+    }
+    for p in runs {
+        let (name, at) = (p.name(), p.addr());
+        let mut c = Client::connect(at).await;
+        for _ in 0..3 {
+            let r = c.get("/b/x", "").await;
+            assert_eq!(r.header("x-server"), Some("B"), "{name}");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..4 {
+            let r = c.get("/x", "").await;
+            seen.insert(r.header("x-server").map(str::to_string));
+        }
+        assert_eq!(seen.len(), 2, "{name}: balanced as usual: {seen:?}");
+        let mut c = Client::connect(at).await;
+        c.send("GET /closed HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let r = c.response(false).await;
+        assert!(r.is_none(), "{name}: {r:?}");
+    }
+}
+
 /// The diagnostics of a configuration that must not load.
 fn errors_of(text: &str) -> Vec<warren::config::Diagnostic> {
     use warren::config::{self, ConfigError, Syntax};

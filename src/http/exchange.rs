@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::time::Instant;
 
+use super::acl::Subject;
 use super::body::{self, CopyError};
 use super::head::{self, Framing, Head, HeadError};
 use super::log::Record;
@@ -167,6 +168,20 @@ async fn exchange<'a>(
     if persist.is_some() {
         rec.cookie[0] = found.flag;
     }
+    // `use-server` rules come before the cookie and take precedence (HAProxy's order); a
+    // server they name that is not usable is balanced around, as for TCP sessions.
+    let first = match &be.rules.use_server[..] {
+        [] => found.server,
+        _ => {
+            let subject = Subject {
+                conn: &facts,
+                request: req,
+                request_edits: &edits,
+                response: None,
+            };
+            be.rules.server(&subject).or(found.server)
+        }
+    };
     edits.extend(found.edits.iter().cloned());
     let plan = RequestPlan {
         close: mode != ConnMode::KeepAlive,
@@ -199,7 +214,7 @@ async fn exchange<'a>(
             ctx.peer,
             ctx.destination,
             reuse,
-            found.server,
+            first,
         )
         .await
         {

@@ -17,6 +17,7 @@ use super::reply;
 use super::rewrite::Edit;
 use super::rules::{self, Outcome};
 use super::session::ms;
+use crate::acl::{Action, Rules};
 use crate::config::{ConnMode, Level};
 use crate::log::LocalTime;
 
@@ -108,15 +109,15 @@ async fn route<'a>(base: &Base<'a>, conn: &mut Conn, req: &Head, rec: &mut Recor
         let keep = !close && !req.close && mode != ConnMode::Close;
         return answered(conn, rec, (bytes, status, cause), fe.timeouts.client, keep).await;
     }
+    let subject = Subject {
+        conn: &facts,
+        request: req,
+        request_edits: &edits,
+        response: None,
+    };
     let chosen = if fe.rules.use_backend.is_empty() {
         None
     } else {
-        let subject = Subject {
-            conn: &facts,
-            request: req,
-            request_edits: &edits,
-            response: None,
-        };
         fe.rules.backend(&subject)
     };
     let routed = chosen
@@ -130,6 +131,22 @@ async fn route<'a>(base: &Base<'a>, conn: &mut Conn, req: &Head, rec: &mut Recor
         let _ = body::write(&mut conn.client, &page, fe.timeouts.client).await;
         return false;
     };
+    // A backend's `tcp-request content` rules apply once it is chosen (HAProxy's order);
+    // a reject closes the connection without an answer, counted in `dreq`.
+    let content = &backend.config.rules.content;
+    let chosen_facts = base.facts(Some(backend));
+    let on_backend = Subject {
+        conn: &chosen_facts,
+        ..subject
+    };
+    if !content.is_empty() && Rules::verdict(content, &on_backend) == Action::Reject {
+        frontend
+            .counters
+            .denied_requests
+            .fetch_add(1, Ordering::Relaxed);
+        (rec.cause, rec.phase) = ('P', 'R');
+        return false;
+    }
     let ctx = Ctx {
         base: *base,
         backend,
