@@ -310,7 +310,8 @@ async fn http_errors_sections_answer_as_haproxy() {
          http-request deny deny_status 403 errorfiles site if {{ path /forbidden }}\n\
          http-request return status 200 errorfiles site if {{ path /ping }}\n\
          http-request return status 200 errorfile {dir}/200.http if {{ path /ping2 }}\n\
-         http-request return status 404 errorfiles site if {{ path /none }}\n"
+         http-request return status 404 errorfiles site if {{ path /none }}\n\
+         http-request deny deny_status 403 errorfile /dev/null if {{ path /empty }}\n"
     );
     let sections = format!(
         "http-errors site\n    errorfile 503 {dir}/503.http\n    errorfile 403 {dir}/403.http\n    errorfile 200 {dir}/200.http\n"
@@ -354,6 +355,11 @@ async fn http_errors_sections_answer_as_haproxy() {
         assert_eq!((r.status, r.body.as_str()), (404, ""), "{name}");
         let r = get("/pass").await;
         assert_eq!(r.status, 200, "{name}");
+        // An empty errorfile (HAProxy's /dev/null idiom): closed without an answer.
+        let mut c = Client::connect(at).await;
+        c.send("GET /empty HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let r = c.response(false).await;
+        assert!(r.is_none(), "{name}: {r:?}");
     }
 }
 
