@@ -296,10 +296,208 @@ async fn monitor_uri_and_errorfile() {
     }
 }
 
+/// `http-errors` sections: `errorfiles <name> [<code>...]` imports some of their files
+/// into a proxy, `deny ... errorfiles`/`return ... errorfile` answer with one, and a
+/// plain `deny deny_status <code>` with the proxy's own. Same answers as HAProxy's.
+#[tokio::test]
+async fn http_errors_sections_answer_as_haproxy() {
+    let origin = Origin::start("A").await;
+    let dir = format!("{}/tests/fixtures/http", env!("CARGO_MANIFEST_DIR"));
+    let extra = format!(
+        "    errorfiles site 503\n\
+         http-request deny if {{ path /denied }}\n\
+         http-request deny deny_status 503 if {{ path /deny503 }}\n\
+         http-request deny deny_status 403 errorfiles site if {{ path /forbidden }}\n\
+         http-request return status 200 errorfiles site if {{ path /ping }}\n\
+         http-request return status 200 errorfile {dir}/200.http if {{ path /ping2 }}\n\
+         http-request return status 404 errorfiles site if {{ path /none }}\n\
+         http-request deny deny_status 403 errorfile /dev/null if {{ path /empty }}\n"
+    );
+    let sections = format!(
+        "http-errors site\n    errorfile 503 {dir}/503.http\n    errorfile 403 {dir}/403.http\n    errorfile 200 {dir}/200.http\n"
+    );
+    let build = |bind: &str| format!("{sections}{}", cfg(bind, &[origin.addr], &extra));
+    let mut runs = vec![Proxy::Warren(start(&build("127.0.0.1:0")))];
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    if let Some(h) = Haproxy::start(&build(&addr.to_string()), addr).await {
+        runs.push(Proxy::Haproxy(h, addr));
+    }
+    for p in runs {
+        let (name, at) = (p.name(), p.addr());
+        let get = |path: &'static str| async move { Client::connect(at).await.get(path, "").await };
+        // Not imported: 403 is HAProxy's own page.
+        let r = get("/denied").await;
+        assert_eq!(r.status, 403, "{name}");
+        assert!(r.body.contains("Request forbidden"), "{name}: {}", r.body);
+        let r = get("/deny503").await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (503, "The cluster is resting.\n\n\n"),
+            "{name}"
+        );
+        let r = get("/forbidden").await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (403, "This vhost is not for you.\n"),
+            "{name}"
+        );
+        for path in ["/ping", "/ping2"] {
+            let r = get(path).await;
+            assert_eq!(
+                (r.status, r.body.as_str()),
+                (200, "pong\n"),
+                "{name} {path}"
+            );
+            assert_eq!(r.header("content-type"), Some("text/plain"), "{name}");
+        }
+        // The section has no 404: the bare status, no body.
+        let r = get("/none").await;
+        assert_eq!((r.status, r.body.as_str()), (404, ""), "{name}");
+        let r = get("/pass").await;
+        assert_eq!(r.status, 200, "{name}");
+        // An empty errorfile (HAProxy's /dev/null idiom): closed without an answer.
+        let mut c = Client::connect(at).await;
+        c.send("GET /empty HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let r = c.response(false).await;
+        assert!(r.is_none(), "{name}: {r:?}");
+    }
+}
+
+/// `use_backend` in a `mode http` frontend is decided per request, with HTTP fetches and
+/// connection ones (`src`, `dst_port`, `nbsrv()`) from one ACL namespace that the
+/// frontend's `tcp-request` and `http-request` rules share; same routing as HAProxy.
+#[tokio::test]
+async fn use_backend_per_request_with_http_and_connection_fetches() {
+    let (a, b) = (Origin::start("A").await, Origin::start("B").await);
+    let build = |bind: &str| {
+        format!(
+            "{USERS}defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+             userlist ops\n    user ops insecure-password ops\n\
+             frontend web\n    bind {bind}\n\
+             acl api path_beg /api\n    acl local src 127.0.0.0/8\n    acl b_up nbsrv(b) gt 0\n\
+             acl e_up nbsrv(empty) gt 0\n    acl admin http_auth(admins)\n\
+             tcp-request content reject unless local\n\
+             http-request set-header X-Dst-Port %[dst_port]\n\
+             http-request deny if {{ path /admin }} !admin\n\
+             use_backend b if api b_up\n    use_backend b if {{ hdr(x-to) -i b }}\n\
+             use_backend empty if {{ path_beg /e }} e_up\n    use_backend b if {{ http_auth(ops) }}\n    use_backend b if admin\n\
+             default_backend a\n\
+             backend a\n    server sa {}\n\
+             backend b\n    http-request set-header X-Backend b if {{ src 127.0.0.0/8 }}\n    server sb {}\n\
+             backend empty\n",
+            a.addr, b.addr
+        )
+    };
+    let mut runs = vec![Proxy::Warren(start(&build("127.0.0.1:0")))];
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    if let Some(h) = Haproxy::start(&build(&addr.to_string()), addr).await {
+        runs.push(Proxy::Haproxy(h, addr));
+    }
+    // `warren convert` writes the shared ACLs once; the TOML reads back the same rules.
+    {
+        use warren::config::{self, Syntax};
+        let loaded =
+            config::load_str(&build("127.0.0.1:0"), "h.cfg", Syntax::Haproxy).expect("loads");
+        let toml = config::to_toml(&loaded.config);
+        let again = config::load_str(&toml, "c.toml", Syntax::Toml).expect("converted loads");
+        assert_eq!(loaded.config.frontends, again.config.frontends, "{toml}");
+    }
+    let auth = format!("Authorization: {}\r\n", common::basic("guest:guest"));
+    for p in runs {
+        let (name, at) = (p.name(), p.addr());
+        // One connection, requests routed one by one.
+        let mut c = Client::connect(at).await;
+        let server = |r: common::http::Response| r.header("x-server").map(str::to_string);
+        assert_eq!(
+            server(c.get("/x", "").await).as_deref(),
+            Some("A"),
+            "{name}"
+        );
+        assert_eq!(
+            server(c.get("/api/x", "").await).as_deref(),
+            Some("B"),
+            "{name}"
+        );
+        assert_eq!(
+            server(c.get("/x", "X-To: B\r\n").await).as_deref(),
+            Some("B"),
+            "{name}"
+        );
+        assert_eq!(
+            server(c.get("/e", "").await).as_deref(),
+            Some("A"),
+            "{name}"
+        );
+        assert_eq!(c.get("/admin", "").await.status, 403, "{name}");
+        assert_eq!(
+            server(c.get("/admin", &auth).await).as_deref(),
+            Some("B"),
+            "{name}"
+        );
+        let r = c.get("/headers/x", "X-To: b\r\n").await;
+        let head = received(&r.body);
+        assert!(
+            head.contains(&"x-backend: b".to_string()),
+            "{name}: {head:?}"
+        );
+        let port = format!("x-dst-port: {}", at.port());
+        assert!(head.contains(&port), "{name}: {head:?}");
+    }
+}
+
+/// In a `mode http` backend, `use-server` picks the server per request (before any
+/// cookie) and `tcp-request content` rules apply once the backend is chosen; as HAProxy.
+#[tokio::test]
+async fn use_server_and_backend_content_rules_per_request() {
+    let (a, b) = (Origin::start("A").await, Origin::start("B").await);
+    let build = |bind: &str| {
+        format!(
+            "defaults\n    mode http\n    timeout connect 2s\n    timeout client 10s\n    timeout server 10s\n\
+             frontend web\n    bind {bind}\n    use_backend closed if {{ path /closed }}\n    default_backend two\n\
+             backend two\n    use-server sb if {{ path_beg /b }} {{ nbsrv ge 2 }}\n    server sa {a}\n    server sb {b}\n\
+             backend closed\n    tcp-request content reject if TRUE\n    server sa {a}\n",
+            a = a.addr,
+            b = b.addr
+        )
+    };
+    let mut runs = vec![Proxy::Warren(start(&build("127.0.0.1:0")))];
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    if let Some(h) = Haproxy::start(&build(&addr.to_string()), addr).await {
+        runs.push(Proxy::Haproxy(h, addr));
+    }
+    for p in runs {
+        let (name, at) = (p.name(), p.addr());
+        let mut c = Client::connect(at).await;
+        for _ in 0..3 {
+            let r = c.get("/b/x", "").await;
+            assert_eq!(r.header("x-server"), Some("B"), "{name}");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..4 {
+            let r = c.get("/x", "").await;
+            seen.insert(r.header("x-server").map(str::to_string));
+        }
+        assert_eq!(seen.len(), 2, "{name}: balanced as usual: {seen:?}");
+        let mut c = Client::connect(at).await;
+        c.send("GET /closed HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let r = c.response(false).await;
+        assert!(r.is_none(), "{name}: {r:?}");
+    }
+}
+
+/// The diagnostics of a configuration that must not load.
+fn errors_of(text: &str) -> Vec<warren::config::Diagnostic> {
+    use warren::config::{self, ConfigError, Syntax};
+    match config::load_str(text, "h.cfg", Syntax::Haproxy) {
+        Err(ConfigError::Invalid(d)) => d,
+        other => panic!("expected errors, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn bad_rules_are_refused_with_their_line() {
     use warren::config::{self, ConfigError, Syntax};
-    let text = "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nlisten web\n bind 127.0.0.1:0\n acl a path_bgn /x\n http-request deny if b\n http-request set-heder X y\n http-request deny if { http_auth(nobody) }\n http-response redirect location /x\n acl c hdr_reg(host) (\n errorfile 999 /x\n server s 127.0.0.1:1\n";
+    let text = "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nlisten web\n bind 127.0.0.1:0\n acl a path_bgn /x\n http-request deny if b\n http-request set-heder X y\n http-request deny if { http_auth(nobody) }\n http-response redirect location /x\n acl c hdr_reg(host) (\n errorfile 999 /x\n errorfiles nope\n http-request return status 200 errorfiles nope\n server s 127.0.0.1:1\n";
     let errors = match config::load_str(text, "h.cfg", Syntax::Haproxy) {
         Err(ConfigError::Invalid(d)) => d,
         other => panic!("expected errors, got {other:?}"),
@@ -316,17 +514,47 @@ async fn bad_rules_are_refused_with_their_line() {
     assert!(has(12, "http-response cannot use it"), "{errors:?}");
     assert!(has(13, "bad regular expression"), "{errors:?}");
     assert!(has(14, "replaces only these statuses"), "{errors:?}");
+    assert!(has(15, "no http-errors section named 'nope'"), "{errors:?}");
+    assert!(has(16, "no http-errors section named 'nope'"), "{errors:?}");
     let text = "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nlisten web\n bind 127.0.0.1:0\n http-response deny if { path /x }\n";
-    let errors = match config::load_str(text, "h.cfg", Syntax::Haproxy) {
-        Err(ConfigError::Invalid(d)) => d,
-        other => panic!("expected errors, got {other:?}"),
-    };
+    let errors = errors_of(text);
     assert!(
         errors
             .iter()
             .any(|d| d.line == 8 && d.message.contains("cannot see")),
         "{errors:?}"
     );
+    // One namespace, but each rule reads only what exists when it runs.
+    let text = "defaults\n mode http\n timeout connect 1s\n timeout client 1s\n timeout server 1s\nfrontend web\n bind 127.0.0.1:0\n acl api path_beg /api\n tcp-request content reject if api\n http-request deny if { res.hdr(x) -m found }\n tcp-request content accept if { req.ssl_sni -m found }\n use_backend t if api\n default_backend b\nbackend b\n server s 127.0.0.1:1\nbackend t\n mode tcp\n server s 127.0.0.1:1\n";
+    let errors = errors_of(text);
+    let has = |line: usize, text: &str| {
+        errors
+            .iter()
+            .any(|d| d.line == line && d.message.contains(text))
+    };
+    assert!(has(9, "use an http-request rule"), "{errors:?}");
+    assert!(has(10, "only http-response rules"), "{errors:?}");
+    assert!(has(11, "reads HTTP requests"), "{errors:?}");
+    assert!(has(6, "names a mode tcp backend"), "{errors:?}");
+}
+
+/// `tcp-request session` rules of an HTTP frontend apply once per connection, before any
+/// request: a rejected client is closed without an answer and counted.
+#[tokio::test]
+async fn tcp_request_rules_guard_an_http_frontend() {
+    let origin = Origin::start("A").await;
+    let w = start(&cfg(
+        "127.0.0.1:0",
+        &[origin.addr],
+        "    acl local src 127.0.0.0/8\n    tcp-request session reject if local !{ ssl_fc }\n",
+    ));
+    let mut c = Client::connect(w.addr("web")).await;
+    c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(
+        c.response(false).await.is_none(),
+        "closed without an answer"
+    );
+    assert_eq!(origin.connections(), 0);
 }
 
 #[tokio::test]

@@ -1,19 +1,24 @@
 //! ACLs and the conditions built from them (`acl`, `if`/`unless`), compiled once when the
-//! configuration is loaded and evaluated once per connection, never per packet.
+//! configuration is loaded and evaluated once per connection (TCP rules) or per request
+//! (HTTP rules), never per packet. One engine for both: an `acl` line of a proxy is one
+//! name that its `tcp-request`, `use_backend`, `use-server`, `http-request` and
+//! `http-response` rules all see, as in HAProxy.
 //!
 //! ```text
 //! acl lines ──config::haproxy::acl──▶ Acl { fetch, matcher } ──▶ Condition (OR of ANDs)
-//! connection ──runtime's Facts──▶ Sample per fetch ──Matcher──▶ true/false
+//! connection (+ request) ──Facts──▶ Sample(s) per fetch ──Matcher──▶ true/false
 //! ```
 //!
 //! Pure code at the bottom of the layers: no sockets, no state. The proxy supplies the
-//! facts of a connection (addresses, TLS, SNI) and of the live state (servers up,
-//! connection counts) through [`Facts`]. HAProxy's rule for a sample that cannot be had
-//! (no SNI, no TLS): the ACL does not match, and `!acl` does.
+//! facts of a connection (addresses, TLS, SNI), of the live state (servers up,
+//! connection counts) and, in HTTP mode, of the request or response through [`Facts`].
+//! HAProxy's rule for a sample that cannot be had (no SNI, not TLS, no such header): the
+//! ACL does not match, and `!acl` does.
 
 mod pattern;
 pub mod rules;
 pub mod sni;
+pub mod userlist;
 
 pub use pattern::{int_range, IpNet, Matcher, Regex, StrMatch};
 pub use rules::{Action, Rule, Rules, UseBackend, UseServer};
@@ -22,7 +27,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// What an ACL looks at: HAProxy's sample fetches for TCP proxies.
+/// What an ACL looks at: HAProxy's sample fetches for the connection, and in HTTP mode for
+/// the request and the response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetch {
     /// The client's address (after `accept-proxy`, the one the PROXY header gave).
@@ -46,6 +52,30 @@ pub enum Fetch {
     FeConn(Option<usize>),
     AlwaysTrue,
     AlwaysFalse,
+    /// The request's path (no query string, no scheme and authority).
+    Path,
+    /// The request's method.
+    Method,
+    /// Every value of a request header (`hdr()`, `req.hdr()`); comma-separated values
+    /// count separately, as in HAProxy.
+    ReqHdr(String),
+    /// Every value of a response header (`res.hdr()`, in `http-response` rules).
+    ResHdr(String),
+    /// The request carries basic-auth credentials valid in this userlist.
+    HttpAuth(userlist::Userlist),
+}
+
+/// What must exist for a fetch to have a value: the rules that may read it follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Needs {
+    /// The connection (any rule).
+    Connection,
+    /// The client's first bytes (`tcp-request content` with `inspect-delay`).
+    Payload,
+    /// An HTTP request (`http-request` rules, `use_backend` in HTTP mode).
+    Request,
+    /// An HTTP response (`http-response` rules).
+    Response,
 }
 
 /// What kind of value a fetch yields; decides the default matcher.
@@ -66,8 +96,25 @@ impl Fetch {
             | Fetch::Nbsrv(_)
             | Fetch::BeConn(_)
             | Fetch::FeConn(_) => Kind::Int,
-            Fetch::SslFcSni | Fetch::ReqSslSni => Kind::Str,
-            Fetch::SslFc | Fetch::AlwaysTrue | Fetch::AlwaysFalse => Kind::Bool,
+            Fetch::SslFcSni
+            | Fetch::ReqSslSni
+            | Fetch::Path
+            | Fetch::Method
+            | Fetch::ReqHdr(_)
+            | Fetch::ResHdr(_) => Kind::Str,
+            Fetch::SslFc | Fetch::AlwaysTrue | Fetch::AlwaysFalse | Fetch::HttpAuth(_) => {
+                Kind::Bool
+            }
+        }
+    }
+
+    /// What the fetch reads, so a rule that runs before it exists can be refused.
+    pub fn needs(&self) -> Needs {
+        match self {
+            Fetch::ReqSslSni => Needs::Payload,
+            Fetch::Path | Fetch::Method | Fetch::ReqHdr(_) | Fetch::HttpAuth(_) => Needs::Request,
+            Fetch::ResHdr(_) => Needs::Response,
+            _ => Needs::Connection,
         }
     }
 
@@ -88,9 +135,16 @@ pub enum Sample<'a> {
     Missing,
 }
 
-/// Where a condition gets its samples from; implemented by the proxy for one connection.
+/// Where a condition gets its samples from; implemented by the proxy for one connection
+/// (and by the HTTP proxy for one request, which adds the message's facts).
 pub trait Facts {
     fn sample(&self, fetch: &Fetch) -> Sample<'_>;
+
+    /// Calls `f` on each value of `fetch` until it returns true; returns whether it did.
+    /// One value for most fetches; every value of a header for `hdr()`.
+    fn any(&self, fetch: &Fetch, f: &mut dyn FnMut(&Sample<'_>) -> bool) -> bool {
+        f(&self.sample(fetch))
+    }
 }
 
 /// One `acl` line (or one anonymous `{ ... }` block): a fetch and how to match it.
@@ -107,7 +161,7 @@ impl Acl {
             Fetch::AlwaysFalse => return false,
             _ => {}
         }
-        self.matcher.matches(&facts.sample(&self.fetch))
+        facts.any(&self.fetch, &mut |s| self.matcher.matches(s))
     }
 }
 
@@ -149,6 +203,14 @@ impl Condition {
             .iter()
             .any(|all| all.iter().all(|t| t.acl.matches(facts) != t.negate));
         value != self.unless
+    }
+
+    /// What the condition reads at the latest (see [`Fetch::needs`]).
+    pub fn needs(&self) -> Needs {
+        self.fetches()
+            .map(Fetch::needs)
+            .max()
+            .unwrap_or(Needs::Connection)
     }
 
     /// Every fetch the condition uses.

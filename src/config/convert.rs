@@ -103,7 +103,9 @@ fn global(out: &mut String, g: &Global) {
 }
 
 /// The `http` table, written for HTTP-mode proxies only (it means nothing elsewhere).
-fn http(out: &mut String, mode: Mode, h: &HttpProxy) {
+/// `acls_in_rules`: the proxy's `rules` list carries its `acl` lines already (one
+/// namespace: they are not written twice).
+fn http(out: &mut String, mode: Mode, h: &HttpProxy, acls_in_rules: bool) {
     if mode != Mode::Http {
         return;
     }
@@ -146,7 +148,7 @@ fn http(out: &mut String, mode: Mode, h: &HttpProxy) {
     let strings = |v: &mut dyn Iterator<Item = &String>| {
         format!("[{}]", v.map(|s| q(s)).collect::<Vec<_>>().join(", "))
     };
-    if !r.acls.is_empty() {
+    if !r.acls.is_empty() && !acls_in_rules {
         parts.push(format!("acl = {}", strings(&mut r.acls.iter())));
     }
     if !r.request.is_empty() {
@@ -177,23 +179,34 @@ fn http(out: &mut String, mode: Mode, h: &HttpProxy) {
 
 /// The userlists the rules name, once each, as `[[userlist]]` tables.
 fn userlists(out: &mut String, config: &Config) {
-    use super::rules::{Fetch, Password};
+    use super::rules::Password;
+    use crate::acl::Fetch;
     let mut seen: Vec<&super::rules::Userlist> = Vec::new();
-    let all = config
+    let http = config
         .frontends
         .iter()
         .map(|f| &f.http.rules)
-        .chain(config.backends.iter().map(|b| &b.http.rules));
-    for rules in all {
-        for rule in rules.request.iter().chain(&rules.response) {
-            let Some(c) = &rule.condition else { continue };
-            for term in c.any_of.iter().flatten() {
-                for m in &term.matchers {
-                    if let Fetch::HttpAuth(u) = &m.fetch {
-                        if !seen.iter().any(|s| s.name == u.name) {
-                            seen.push(u);
-                        }
-                    }
+        .chain(config.backends.iter().map(|b| &b.http.rules))
+        .flat_map(|r| r.request.iter().chain(&r.response))
+        .filter_map(|rule| rule.condition.as_ref());
+    // `http_auth()` may also decide `use_backend`, `use-server` and `tcp-request` rules.
+    let tcp = config
+        .frontends
+        .iter()
+        .map(|f| &f.rules)
+        .chain(config.backends.iter().map(|b| &b.rules))
+        .flat_map(|r| {
+            let stages = r.connection.iter().chain(&r.session).chain(&r.content);
+            stages
+                .filter_map(|x| x.cond.as_ref())
+                .chain(r.use_backend.iter().filter_map(|u| u.cond.as_ref()))
+                .chain(r.use_server.iter().map(|u| &u.cond))
+        });
+    for c in http.chain(tcp) {
+        for fetch in c.fetches() {
+            if let Fetch::HttpAuth(u) = fetch {
+                if !seen.iter().any(|s| s.name == u.name) {
+                    seen.push(u);
                 }
             }
         }
@@ -440,7 +453,12 @@ fn frontend(out: &mut String, f: &Frontend, config: &Config) {
         r.per_source.unwrap_or(0)
     );
     proxy_log(out, &f.log, &config.global);
-    http(out, f.mode, &f.http);
+    http(out, f.mode, &f.http, has_acls(&f.rules));
+}
+
+/// Whether `rules` lists `acl` lines.
+fn has_acls(r: &crate::acl::Rules) -> bool {
+    r.lines.iter().any(|l| l.starts_with("acl "))
 }
 
 /// `acl`/`tcp-request`/`use_backend`/`use-server` lines, in HAProxy syntax.
@@ -486,7 +504,7 @@ fn backend(out: &mut String, b: &Backend, global: &Global) {
         );
     }
     proxy_log(out, &b.log, global);
-    http(out, b.mode, &b.http);
+    http(out, b.mode, &b.http, has_acls(&b.rules));
     for s in &b.servers {
         server(out, s);
     }

@@ -14,14 +14,16 @@
 //! or refused with a sentence saying so. Anything else is an error with a suggestion, never
 //! silently ignored.
 
-mod acl;
+pub(super) mod acl;
 mod bind;
 mod cond;
 mod draft;
+mod fetches;
 mod finish;
 mod global;
 mod hash_type;
 mod http;
+mod http_errors;
 pub(super) mod http_rules;
 mod log;
 mod options;
@@ -47,8 +49,15 @@ use super::validate::Origins;
 use draft::{Draft, Kind};
 
 /// The section keywords, for suggestions.
-const SECTIONS: [&str; 7] = [
-    "global", "defaults", "frontend", "backend", "listen", "peers", "userlist",
+const SECTIONS: [&str; 8] = [
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "peers",
+    "userlist",
+    "http-errors",
 ];
 
 /// Which section the lines being read belong to.
@@ -92,11 +101,12 @@ pub(crate) fn parse(
         ));
         offset += text.lines().count();
     }
-    let userlists = std::sync::Arc::new(userlist::collect(
-        &preprocessed.iter().flatten().cloned().collect::<Vec<_>>(),
-        report,
-    ));
+    let all_lines = preprocessed.iter().flatten().cloned().collect::<Vec<_>>();
+    let userlists = std::sync::Arc::new(userlist::collect(&all_lines, report));
+    let http_errors = std::sync::Arc::new(http_errors::collect(&all_lines, report));
+    drop(all_lines);
     defaults.userlists = std::sync::Arc::clone(&userlists);
+    defaults.http_errors = std::sync::Arc::clone(&http_errors);
     for lines in preprocessed {
         // HAProxy: each file starts outside any section.
         close(current, &mut defaults, &mut named_defaults, &mut proxies);
@@ -104,8 +114,8 @@ pub(crate) fn parse(
         for (line, words) in lines {
             if SECTIONS.contains(&words[0].as_str()) {
                 close(current, &mut defaults, &mut named_defaults, &mut proxies);
-                current = if words[0] == "userlist" {
-                    // Read by `userlist::collect` already.
+                current = if words[0] == "userlist" || words[0] == "http-errors" {
+                    // Read by `userlist::collect` / `http_errors::collect` already.
                     Current::Skipped
                 } else {
                     open(&words, line, &defaults, &named_defaults, report)
@@ -113,6 +123,7 @@ pub(crate) fn parse(
                 if let Current::Proxy(draft) = &mut current {
                     draft.tls_defaults = tls_defaults.clone();
                     draft.userlists = std::sync::Arc::clone(&userlists);
+                    draft.http_errors = std::sync::Arc::clone(&http_errors);
                 }
                 continue;
             }

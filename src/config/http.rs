@@ -174,7 +174,7 @@ pub struct CookiePersist {
 }
 
 /// The HTTP settings of one frontend or backend.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct HttpProxy {
     pub connection: ConnMode,
     /// `option forwardfor`; on either the frontend or the backend it applies.

@@ -1,8 +1,9 @@
 //! `http-request` and `http-response` actions, read from the words of a line (the
 //! condition after `if`/`unless` is read by `rules_parse`).
 
+use super::haproxy::http_rules::{errorfile, ERRORFILE_CODES};
 use super::http::is_token_byte;
-use super::rules::{Action, Pattern, RedirectKind, Rule};
+use super::rules::{Action, Pattern, RedirectKind, Reply, Rule};
 use super::rules_parse::{condition, format, join, Scope};
 use super::suggest;
 
@@ -56,6 +57,8 @@ pub fn rule(words: &[String], scope: &Scope<'_>) -> Result<Rule, String> {
         .position(|w| w == "if" || w == "unless")
         .unwrap_or(words.len());
     let (body, cond) = words.split_at(cond_at);
+    // The words `warren convert` writes back, when they differ from those read.
+    let mut text_words: Option<Vec<String>> = None;
     let condition = if cond.is_empty() {
         None
     } else {
@@ -124,46 +127,16 @@ pub fn rule(words: &[String], scope: &Scope<'_>) -> Result<Rule, String> {
             request_only(Action::SetPath(format(v, scope)?))?
         }
         "deny" => {
-            let code = match body.get(1).map(String::as_str) {
-                // HAProxy: a denied request gets 403, a denied response 502.
-                None if scope.response => 502,
-                None => 403,
-                Some("deny_status") => {
-                    extra(3)?;
-                    status(body.get(2), &[], "deny_status")?
-                }
-                Some(other) => {
-                    return Err(format!(
-                        "unexpected '{other}' after 'deny' (it takes 'deny_status <code>')"
-                    ))
-                }
-            };
-            Action::Deny(code)
+            // HAProxy: a denied request gets 403, a denied response 502.
+            let default = if scope.response { 502 } else { 403 };
+            let (code, reply, written) = reply(&body[1..], default, true, scope)?;
+            text_words = Some([&[body[0].clone()][..], &written, cond].concat());
+            Action::Deny(code, reply)
         }
         "return" => {
-            let (mut code, mut content_type, mut text) = (200u16, None, String::new());
-            let mut i = 1;
-            while let Some(w) = body.get(i) {
-                let value = body.get(i + 1);
-                match w.as_str() {
-                    "status" => code = status(value, &[], "status")?,
-                    "content-type" => content_type = Some(value.cloned().ok_or("'content-type' needs a value")?),
-                    "string" => text = value.cloned().ok_or("'string' needs a value")?,
-                    "lf-string" | "file" | "lf-file" | "errorfile" | "errorfiles" | "hdr" => {
-                        return Err(format!("'return ... {w}' is not supported yet (warren has status, content-type and string)"))
-                    }
-                    other => return Err(format!("unexpected '{other}' in 'return'")),
-                }
-                i += 2;
-            }
-            if !text.is_empty() && content_type.is_none() {
-                return Err("'return ... string' needs a 'content-type', as in HAProxy".into());
-            }
-            request_only(Action::Return {
-                status: code,
-                content_type,
-                body: text,
-            })?
+            let (code, reply, written) = reply(&body[1..], 200, false, scope)?;
+            text_words = Some([&[body[0].clone()][..], &written, cond].concat());
+            request_only(Action::Return(code, reply))?
         }
         "redirect" => {
             let kind = match body.get(1).map(String::as_str) {
@@ -235,6 +208,117 @@ pub fn rule(words: &[String], scope: &Scope<'_>) -> Result<Rule, String> {
     Ok(Rule {
         action,
         condition,
-        text: join(words),
+        text: join(text_words.as_deref().unwrap_or(words)),
     })
+}
+
+/// The arguments of `deny` and `return` (HAProxy's "http reply"):
+/// `[status|deny_status <code>] [content-type <type>] [default-errorfiles | errorfile <file>
+/// | errorfiles <name> | string <text>]`. Returns the status, the reply, and the
+/// arguments as `warren convert` must write them (an `errorfiles <name>` becomes the
+/// `errorfile` it resolved to, since warren's TOML has no http-errors sections).
+fn reply(
+    args: &[String],
+    default: u16,
+    deny: bool,
+    scope: &Scope<'_>,
+) -> Result<(u16, Reply, Vec<String>), String> {
+    let action = if deny { "deny" } else { "return" };
+    let mut code = default;
+    let mut content_type: Option<String> = None;
+    let mut payload: Option<(&str, &String)> = None;
+    let mut written: Vec<String> = Vec::new();
+    let mut i = 0;
+    while let Some(w) = args.get(i) {
+        let value = args.get(i + 1);
+        match w.as_str() {
+            "status" | "deny_status" if w == "status" || deny => {
+                code = status(value, &[], w)?;
+            }
+            "content-type" => {
+                content_type = Some(value.cloned().ok_or("'content-type' needs a value")?)
+            }
+            "default-errorfiles" => {
+                if payload.replace((w, w)).is_some() {
+                    return Err(format!("'{action}' takes one of default-errorfiles, errorfile, errorfiles and string"));
+                }
+                written.push(w.clone());
+                i += 1;
+                continue;
+            }
+            "errorfile" | "errorfiles" | "string" => {
+                let v = value.ok_or_else(|| format!("'{w}' needs a value"))?;
+                if payload.replace((w, v)).is_some() {
+                    return Err(format!("'{action}' takes one of default-errorfiles, errorfile, errorfiles and string"));
+                }
+                if w != "errorfiles" {
+                    written.extend([w.clone(), v.clone()]);
+                }
+                i += 2;
+                continue;
+            }
+            "lf-string" | "file" | "lf-file" | "hdr" => {
+                return Err(format!("'{action} ... {w}' is not supported yet (warren has status, content-type, default-errorfiles, errorfile, errorfiles and string)"))
+            }
+            other => return Err(format!("unexpected '{other}' in '{action}'")),
+        }
+        written.extend([w.clone(), value.cloned().unwrap_or_default()]);
+        i += 2;
+    }
+    let errorfile_code = |what: &str| {
+        if ERRORFILE_CODES.contains(&code) {
+            Ok(())
+        } else {
+            Err(format!("'{action} ... {what}' needs a status warren (as HAProxy) has errorfiles for: {ERRORFILE_CODES:?}"))
+        }
+    };
+    let reply = match payload {
+        // HAProxy: `deny [deny_status <code>]` alone means its errorfiles.
+        None if deny && content_type.is_none() => Reply::Default,
+        None => Reply::Text {
+            content_type: None,
+            body: String::new(),
+        },
+        Some(("default-errorfiles", _)) => {
+            errorfile_code("default-errorfiles")?;
+            Reply::Default
+        }
+        Some(("errorfile", path)) => {
+            errorfile_code("errorfile")?;
+            let bytes = errorfile(path)?;
+            Reply::Errorfile(std::sync::Arc::new(bytes), path.clone())
+        }
+        Some(("errorfiles", name)) => {
+            errorfile_code("errorfiles")?;
+            let Some(section) = scope.http_errors.iter().find(|s| s.name == *name) else {
+                return Err(format!(
+                    "no http-errors section named '{name}'{}",
+                    suggest::hint(name, scope.http_errors.iter().map(|s| s.name.as_str()))
+                ));
+            };
+            match section.files.iter().find(|(c, _, _)| *c == code) {
+                Some((_, bytes, path)) => {
+                    written.extend(["errorfile".to_string(), path.clone()]);
+                    Reply::Errorfile(std::sync::Arc::new(bytes.clone()), path.clone())
+                }
+                // HAProxy warns and answers the bare status.
+                None => Reply::Text {
+                    content_type: None,
+                    body: String::new(),
+                },
+            }
+        }
+        Some((_, text)) => {
+            if content_type.is_none() {
+                return Err(format!(
+                    "'{action} ... string' needs a 'content-type', as in HAProxy"
+                ));
+            }
+            Reply::Text {
+                content_type,
+                body: text.clone(),
+            }
+        }
+    };
+    Ok((code, reply, written))
 }

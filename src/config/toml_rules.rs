@@ -1,7 +1,8 @@
-//! warren's TOML `rules = [...]` of a frontend or backend: the same lines as in
-//! `haproxy.cfg` (`acl`, `tcp-request`, `use_backend`, `use-server`), compiled by the same
-//! code, so both syntaxes mean exactly the same thing and `warren convert` can print any
-//! rule back.
+//! warren's TOML `rules = [...]` of a frontend or backend, with the `acl`, `request` and
+//! `response` lists of its `http` table: the same lines as in `haproxy.cfg` (`acl`,
+//! `tcp-request`, `use_backend`, `use-server`, `http-request`, `http-response`), compiled
+//! by the same code in one ACL namespace, so both syntaxes mean exactly the same thing and
+//! `warren convert` can print any rule back.
 //!
 //! ```toml
 //! [[frontend]]
@@ -23,6 +24,7 @@ pub(crate) fn apply(
     config: &mut Config,
     frontends: &[Lines],
     backends: &[Lines],
+    userlists: &[super::rules::Userlist],
     report: &mut Report,
 ) {
     let index = |names: Vec<&str>| -> HashMap<String, usize> {
@@ -37,7 +39,7 @@ pub(crate) fn apply(
     for (b, lines) in config.backends.iter_mut().zip(backends) {
         let Some((lines, line)) = lines else { continue };
         let servers: Vec<&str> = b.servers.iter().map(|s| s.name.as_str()).collect();
-        b.rules = compile_lines(
+        let compiled = compile_lines(
             Side::Backend,
             &b.name,
             b.mode,
@@ -45,12 +47,17 @@ pub(crate) fn apply(
             *line,
             (&backend_names, &frontend_names),
             &servers,
+            userlists,
             report,
         );
+        b.rules = compiled.rules;
+        b.http.rules.request = compiled.http_request;
+        b.http.rules.response = compiled.http_response;
+        b.http.rules.acls = compiled.http_acls;
     }
     for (f, lines) in config.frontends.iter_mut().zip(frontends) {
         let Some((lines, line)) = lines else { continue };
-        f.rules = compile_lines(
+        let compiled = compile_lines(
             Side::Frontend,
             &f.name,
             f.mode,
@@ -58,7 +65,12 @@ pub(crate) fn apply(
             *line,
             (&backend_names, &frontend_names),
             &[],
+            userlists,
             report,
         );
+        f.rules = compiled.rules;
+        f.http.rules.request = compiled.http_request;
+        f.http.rules.response = compiled.http_response;
+        f.http.rules.acls = compiled.http_acls;
     }
 }

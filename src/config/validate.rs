@@ -111,6 +111,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
             );
         }
         match f.default_backend.and_then(|b| config.backends.get(b)) {
+            None if !f.rules.use_backend.is_empty() => {}
             None => report.warn(
                 line,
                 format!("frontend '{}' has no backend: its connections will be closed at once (as HAProxy does); add 'default_backend'", f.name),
@@ -120,6 +121,18 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
                 format!("frontend '{}' is mode {} but its backend '{}' is mode {}; use the same mode on both", f.name, f.mode, b.name, b.mode),
             ),
             Some(_) => {}
+        }
+        // `use_backend` targets: an HTTP frontend passes requests, a TCP one bytes.
+        for u in &f.rules.use_backend {
+            let Some(b) = config.backends.get(u.backend) else {
+                continue;
+            };
+            if (b.mode == Mode::Http) != (f.mode == Mode::Http) {
+                report.error(
+                    line,
+                    format!("frontend '{}' is mode {} but 'use_backend {}' names a mode {} backend; use the same mode on both", f.name, f.mode, b.name, b.mode),
+                );
+            }
         }
         // In tcp mode `timeout handshake` only bounds the connection-level handshakes (PROXY
         // header, TLS), and only when `timeout client-hs` does not.

@@ -1,29 +1,25 @@
-//! Evaluating HTTP ACLs and conditions (`config::rules`) against a request or response
-//! as the rules have changed it so far (a header set by one rule is seen by the next).
-//!
-//! Merging with the TCP side's ACLs: the TCP evaluator answers `src` (and its own
-//! fetches) from the connection; this one answers the HTTP fetches from the message. A
-//! unified evaluator takes a `Subject` with an optional message, and `fetch` below
-//! becomes the HTTP arm of one `match` over the unified `Fetch` enum.
+//! The facts of one request (or response) for the one ACL engine (`crate::acl`): the HTTP
+//! fetches read the message as the rules have changed it so far (a header set by one
+//! rule is seen by the next); every other fetch (`src`, `dst_port`, `ssl_fc`, `nbsrv()`,
+//! ...) is the connection's, answered by `proxy::rules::Conn` as for TCP rules.
 
 use std::borrow::Cow;
-use std::net::IpAddr;
 
 use super::auth;
 use super::head::Head;
 use super::rewrite::Edit;
-use crate::config::rules::in_network;
-use crate::config::rules::{Condition, Fetch, MatchKind, Matcher};
+use crate::acl::{Facts, Fetch, Sample};
+use crate::proxy::rules::Conn;
 
 /// What a condition is evaluated against.
 pub struct Subject<'a> {
+    /// The connection's facts.
+    pub conn: &'a Conn<'a>,
     pub request: &'a Head,
     /// Changes the request's rules made so far.
     pub request_edits: &'a [Edit],
     /// For `http-response` rules: the response and its changes so far.
     pub response: Option<(&'a Head, &'a [Edit])>,
-    pub client: IpAddr,
-    pub tls: bool,
 }
 
 /// The values of header `name` in `head` as changed by `edits`, split on commas (as
@@ -107,93 +103,48 @@ fn trim(s: &[u8]) -> &[u8] {
     &s[start..end.max(start)]
 }
 
-/// What a fetch returns: text values, or a truth value.
-pub enum Value<'a> {
-    Text(Vec<Cow<'a, [u8]>>),
-    Bool(bool),
-    Addr(IpAddr),
-}
-
-/// Evaluates one fetch.
-pub fn fetch<'a>(f: &Fetch, s: &'a Subject<'a>) -> Value<'a> {
-    match f {
-        Fetch::Path => Value::Text(vec![Cow::Borrowed(path(target(
-            s.request,
-            s.request_edits,
-        )))]),
-        Fetch::Method => Value::Text(vec![Cow::Borrowed(s.request.method().as_bytes())]),
-        Fetch::Hdr(name) => match s.response {
-            Some((res, edits)) => Value::Text(header_values(res, edits, name)),
-            None => Value::Text(header_values(s.request, s.request_edits, name)),
-        },
-        Fetch::HttpAuth(list) => Value::Bool(
-            header_values(s.request, s.request_edits, "authorization")
-                .first()
-                .and_then(|_| {
-                    // The whole header (commas are part of the credentials).
-                    s.request
-                        .headers()
-                        .find(|(n, _)| n.eq_ignore_ascii_case(b"authorization"))
-                        .and_then(|(_, v)| auth::basic(v))
-                })
-                .is_some_and(|(u, p)| auth::check(list, &u, &p)),
-        ),
-        Fetch::Src => Value::Addr(s.client),
-        Fetch::SslFc => Value::Bool(s.tls),
-        Fetch::Const(b) => Value::Bool(*b),
-    }
-}
-
-/// Whether one ACL line matches.
-pub fn matches(m: &Matcher, s: &Subject<'_>) -> bool {
-    match fetch(&m.fetch, s) {
-        Value::Bool(b) => match m.kind {
-            MatchKind::Found => true,
-            _ => b,
-        },
-        Value::Addr(ip) => match m.kind {
-            MatchKind::Found => true,
-            _ => m.networks.iter().any(|n| in_network(*n, ip)),
-        },
-        Value::Text(values) => values.iter().any(|v| text_matches(m, v)),
-    }
-}
-
-fn text_matches(m: &Matcher, value: &[u8]) -> bool {
-    if m.kind == MatchKind::Found {
-        return true;
-    }
-    if m.kind == MatchKind::Reg {
-        let text = String::from_utf8_lossy(value);
-        return m.regexes.iter().any(|r| r.0.is_match(&text));
-    }
-    m.patterns.iter().any(|p| {
-        let p = p.as_bytes();
-        let eq = |a: &[u8], b: &[u8]| {
-            if m.ignore_case {
-                a.eq_ignore_ascii_case(b)
-            } else {
-                a == b
+impl Facts for Subject<'_> {
+    fn sample(&self, fetch: &Fetch) -> Sample<'_> {
+        match fetch {
+            Fetch::Method => Sample::Str(self.request.method()),
+            Fetch::HttpAuth(list) => {
+                Sample::Bool(authorized(self.request, self.request_edits, list))
             }
-        };
-        match m.kind {
-            MatchKind::Str => eq(value, p),
-            MatchKind::Beg => value.len() >= p.len() && eq(&value[..p.len()], p),
-            MatchKind::End => value.len() >= p.len() && eq(&value[value.len() - p.len()..], p),
-            MatchKind::Sub => p.is_empty() || value.windows(p.len()).any(|w| eq(w, p)),
-            _ => false,
+            // Text that may not be UTF-8, or several values: see `any`.
+            Fetch::Path | Fetch::ReqHdr(_) | Fetch::ResHdr(_) => Sample::Missing,
+            other => self.conn.sample(other),
         }
-    })
+    }
+
+    fn any(&self, fetch: &Fetch, f: &mut dyn FnMut(&Sample<'_>) -> bool) -> bool {
+        let each = |values: Vec<Cow<'_, [u8]>>, f: &mut dyn FnMut(&Sample<'_>) -> bool| {
+            values
+                .iter()
+                .any(|v| f(&Sample::Str(&String::from_utf8_lossy(v))))
+        };
+        match fetch {
+            Fetch::Path => {
+                let p = path(target(self.request, self.request_edits));
+                f(&Sample::Str(&String::from_utf8_lossy(p)))
+            }
+            Fetch::ReqHdr(name) => each(header_values(self.request, self.request_edits, name), f),
+            Fetch::ResHdr(name) => match self.response {
+                Some((res, edits)) => each(header_values(res, edits, name), f),
+                None => false,
+            },
+            other => f(&self.sample(other)),
+        }
+    }
 }
 
-/// Whether a rule's condition holds (no condition: always).
-pub fn holds(c: Option<&Condition>, s: &Subject<'_>) -> bool {
-    let Some(c) = c else { return true };
-    let any = c.any_of.iter().any(|all| {
-        all.iter().all(|t| {
-            let hit = t.matchers.iter().any(|m| matches(m, s));
-            hit != t.negate
-        })
-    });
-    any != c.unless
+/// Whether the request's basic-auth credentials are valid in `list` (the whole header:
+/// commas are part of the credentials).
+fn authorized(req: &Head, edits: &[Edit], list: &crate::acl::userlist::Userlist) -> bool {
+    if header_values(req, edits, "authorization").is_empty() {
+        return false;
+    }
+    req.headers()
+        .find(|(n, _)| n.eq_ignore_ascii_case(b"authorization"))
+        .and_then(|(_, v)| auth::basic(v))
+        .is_some_and(|(u, p)| auth::check(list, &u, &p))
 }

@@ -12,31 +12,64 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::time::Instant;
 
+use super::acl::Subject;
 use super::body::{self, CopyError};
 use super::head::{self, Framing, Head, HeadError};
 use super::log::Record;
+use super::pool::Pool;
 use super::rewrite::{self, Edit, RequestPlan};
 use super::rules::{self, Outcome};
 use super::session::ms;
 use super::upstream::{self, Upstream};
 use super::{persist, reply, Shared};
-use crate::config::{ConnMode, Level};
-use crate::log::LocalTime;
+use crate::config::ConnMode;
 use crate::net::Stream;
 use crate::proxy::connect::FailReason;
 use crate::state::{BackendState, FrontendState, NoServer, Process};
 
 /// What the exchanges of one client connection share.
-pub struct Ctx<'a> {
+#[derive(Clone, Copy)]
+pub struct Base<'a> {
     pub process: &'a Process,
     pub frontend: &'a FrontendState,
-    pub backend: &'a Arc<BackendState>,
     pub shared: &'a Shared,
     /// The client (from the PROXY header when there was one).
     pub peer: SocketAddr,
     pub destination: SocketAddr,
     /// The client came over TLS.
     pub tls: bool,
+    /// The SNI the TLS client sent (`ssl_fc_sni`).
+    pub sni: Option<&'a str>,
+}
+
+impl<'a> Base<'a> {
+    /// The connection's facts for conditions, with `backend` as the current one.
+    pub fn facts(&self, backend: Option<&'a BackendState>) -> crate::proxy::rules::Conn<'a> {
+        crate::proxy::rules::Conn {
+            src: self.peer,
+            dst: self.destination,
+            tls: self.tls.then_some(self.sni),
+            payload_sni: None,
+            frontend: self.frontend,
+            backend,
+        }
+    }
+}
+
+/// One request once its backend is chosen (`use_backend`, else `default_backend`).
+pub struct Ctx<'a> {
+    pub base: Base<'a>,
+    pub backend: &'a Arc<BackendState>,
+    /// Idle connections to `backend`'s servers.
+    pub pool: &'a Pool,
+}
+
+impl<'a> std::ops::Deref for Ctx<'a> {
+    type Target = Base<'a>;
+
+    fn deref(&self) -> &Base<'a> {
+        &self.base
+    }
 }
 
 /// The client connection and its buffers, reused from request to request.
@@ -60,51 +93,22 @@ enum NoResponse {
     Invalid,
 }
 
-/// Runs one exchange; returns whether the client connection stays open for another.
-pub async fn run(
-    ctx: &Ctx<'_>,
+/// The request on `ctx`'s backend: its `http-request` rules, then the server; returns
+/// whether the client connection stays open for another. `edits`: what the frontend's
+/// rules changed.
+pub async fn run<'a>(
+    ctx: &Ctx<'a>,
     conn: &mut Conn,
-    req: Head,
-    started: Instant,
-    date: LocalTime,
+    req: &Head,
+    edits: Vec<Edit>,
+    rec: &mut Record<'a>,
 ) -> bool {
     let fe = &ctx.frontend.config;
     let be = &ctx.backend.config;
-    let t_request = ms(started.elapsed());
-    ctx.frontend.counters.http.request();
     ctx.backend.counters.http.request();
+    rec.backend = &be.name;
     let mode = fe.http.connection.max(be.http.connection);
-    let mut rec = Record {
-        client: ctx.peer,
-        date,
-        frontend: &fe.name,
-        tls: ctx.tls,
-        backend: &be.name,
-        server: "<NOSRV>",
-        t_request: Some(t_request),
-        t_queue: None,
-        t_connect: None,
-        t_response: None,
-        t_total: 0,
-        status: -1,
-        bytes_to_client: 0,
-        cause: '-',
-        phase: '-',
-        cookie: ['-', '-'],
-        actconn: ctx.process.actconn(),
-        feconn: ctx.frontend.counters.current.load(Ordering::Relaxed),
-        beconn: 0,
-        srv_conn: 0,
-        retries: 0,
-        redispatched: false,
-        request: String::new(),
-    };
-    let logging = !ctx.frontend.logger.is_empty() && fe.log.tcplog;
-    if logging {
-        rec.request = format!("{} {} HTTP/1.{}", req.method(), req.target(), req.minor);
-    }
-    let keep = exchange(ctx, conn, &req, mode, &mut rec).await;
-    rec.t_total = ms(started.elapsed());
+    let keep = exchange(ctx, conn, req, mode, edits, rec).await;
     rec.beconn = ctx
         .backend
         .servers
@@ -112,16 +116,7 @@ pub async fn run(
         .map(|s| s.counters.current.load(Ordering::Relaxed))
         .sum();
     if rec.status > 0 {
-        ctx.frontend.counters.http.response(rec.status as u16);
         ctx.backend.counters.http.response(rec.status as u16);
-    }
-    if logging {
-        let level = if rec.cause == '-' {
-            Level::Info
-        } else {
-            Level::Notice
-        };
-        ctx.frontend.logger.send(level, &rec.line());
     }
     keep
 }
@@ -132,6 +127,7 @@ async fn exchange<'a>(
     conn: &mut Conn,
     req: &Head,
     mode: ConnMode,
+    mut edits: Vec<Edit>,
     rec: &mut Record<'a>,
 ) -> bool {
     let fe = &ctx.frontend.config;
@@ -144,22 +140,25 @@ async fn exchange<'a>(
         .filter(|f| !f.excepted(ctx.peer.ip()))
         .map(|f| (f.header.as_str(), ctx.peer.ip()));
     let no_body = req.framing == Framing::Empty;
-    // `monitor-uri` and `http-request` rules: frontend, then backend (a listen's rules are
-    // its frontend's).
-    let mut edits: Vec<Edit> = Vec::new();
-    let request_sets = [&fe.http.rules, &be.http.rules];
-    let tls = ctx.tls;
+    // The backend's `http-request` rules (a listen's rules ran as its frontend's).
+    let facts = ctx.facts(Some(ctx.backend));
+    let errorfiles = [&fe.http.rules, &be.http.rules];
     if let Outcome::Answer {
         bytes,
         status,
         close,
         cause,
-    } = rules::request(&request_sets, req, &mut edits, ctx.peer.ip(), tls, !no_body)
-    {
-        (rec.status, rec.cause, rec.phase) = (i32::from(status), cause, 'R');
-        rec.bytes_to_client = bytes.len() as u64;
-        let sent = body::write(&mut conn.client, &bytes, fe.timeouts.client).await;
-        return sent.is_ok() && !close && !req.close && mode != ConnMode::Close;
+    } = rules::request(
+        &be.http.rules,
+        false,
+        &errorfiles,
+        req,
+        &mut edits,
+        &facts,
+        !no_body,
+    ) {
+        let keep = !close && !req.close && mode != ConnMode::Close;
+        return answered(conn, rec, (bytes, status, cause), fe.timeouts.client, keep).await;
     }
     let persist = be.http.cookie.as_ref();
     let now = unix_now();
@@ -169,6 +168,20 @@ async fn exchange<'a>(
     if persist.is_some() {
         rec.cookie[0] = found.flag;
     }
+    // `use-server` rules come before the cookie and take precedence (HAProxy's order); a
+    // server they name that is not usable is balanced around, as for TCP sessions.
+    let first = match &be.rules.use_server[..] {
+        [] => found.server,
+        _ => {
+            let subject = Subject {
+                conn: &facts,
+                request: req,
+                request_edits: &edits,
+                response: None,
+            };
+            be.rules.server(&subject).or(found.server)
+        }
+    };
     edits.extend(found.edits.iter().cloned());
     let plan = RequestPlan {
         close: mode != ConnMode::KeepAlive,
@@ -197,11 +210,11 @@ async fn exchange<'a>(
         conn.sbuf.clear();
         let mut up = match upstream::get(
             ctx.backend,
-            &ctx.shared.pool,
+            ctx.pool,
             ctx.peer,
             ctx.destination,
             reuse,
-            found.server,
+            first,
         )
         .await
         {
@@ -360,13 +373,15 @@ async fn exchange<'a>(
         // `http-response` rules: backend, then frontend.
         let mut res_edits: Vec<Edit> = Vec::new();
         let response_sets = [&be.http.rules, &fe.http.rules];
-        let peer = ctx.peer.ip();
-        if let Some(code) =
-            rules::response(&response_sets, req, &edits, &res, &mut res_edits, peer, tls)
+        if let Some((code, page)) =
+            rules::response(&response_sets, req, &edits, &res, &mut res_edits, &facts)
         {
             // The server's answer is dropped (and its connection with it).
             (rec.cause, rec.phase) = ('P', 'H');
-            return answer(ctx, conn, code, rec).await;
+            rec.status = i32::from(code);
+            rec.bytes_to_client = page.len() as u64;
+            let _ = body::write(&mut conn.client, &page, fe.timeouts.client).await;
+            return false;
         }
         if let Some(c) = persist {
             let direct = found.server == Some(server.id);
@@ -426,7 +441,7 @@ async fn exchange<'a>(
             && conn.sbuf.is_empty()
             && body_sent;
         if reusable {
-            ctx.shared.pool.put(server.id, up.stream);
+            ctx.pool.put(server.id, up.stream);
         }
         return !close_client;
     }
@@ -547,6 +562,21 @@ async fn response_head(
             Ok(_) => {}
         }
     }
+}
+
+/// Sends an answer the rules gave (`bytes`, its status and the log's termination cause)
+/// and records it; returns whether the connection stays open (`keep`, if sent).
+pub(super) async fn answered(
+    conn: &mut Conn,
+    rec: &mut Record<'_>,
+    (bytes, status, cause): (Vec<u8>, u16, char),
+    timeout: Option<Duration>,
+    keep: bool,
+) -> bool {
+    (rec.status, rec.cause, rec.phase) = (i32::from(status), cause, 'R');
+    rec.bytes_to_client = bytes.len() as u64;
+    let sent = body::write(&mut conn.client, &bytes, timeout).await;
+    sent.is_ok() && keep
 }
 
 /// warren's own answer (HAProxy's error page); the client connection then closes.

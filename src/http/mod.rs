@@ -5,7 +5,8 @@
 //! listener ─▶ session::run (PROXY header, TLS, then one request after another)
 //!                 │ head::request (bounded by tune.bufsize, timeout http-request → 408)
 //!                 ▼
-//!             exchange::run ─▶ upstream::get (balance per request, pool or connect, retries)
+//!             exchange::run ─▶ use_backend (per request) ─▶ upstream::get (balance per
+//!                 │             request, pool or connect, retries)
 //!                 │ rewrite::request ─▶ body::copy ─▶ head::response ─▶ rewrite::response
 //!                 │ 101 Switching Protocols: both sockets become a tunnel (proxy::forward)
 //!                 ▼
@@ -29,6 +30,7 @@ pub mod persist;
 pub mod pool;
 pub mod reply;
 pub mod rewrite;
+pub mod route;
 pub mod rules;
 pub mod session;
 pub mod tunnel;
@@ -45,8 +47,9 @@ use crate::state::{FrontendState, Process};
 
 /// What the sessions of one HTTP listener share.
 pub struct Shared {
-    /// Idle server connections.
-    pub pool: pool::Pool,
+    /// Idle server connections, one pool per backend of the configuration (index for
+    /// index with `FrontendState::backends`): `use_backend` picks one per request.
+    pub pools: Vec<pool::Pool>,
     /// `tune.bufsize`: the largest head read.
     pub bufsize: usize,
 }
@@ -63,9 +66,12 @@ pub async fn accept_loop(
     stop: CancellationToken,
     bufsize: usize,
 ) {
-    let servers = frontend.backend.as_ref().map_or(0, |b| b.servers.len());
     let shared = Arc::new(Shared {
-        pool: pool::Pool::new(servers),
+        pools: frontend
+            .backends
+            .iter()
+            .map(|b| pool::Pool::new(b.servers.len()))
+            .collect(),
         bufsize,
     });
     let purge = tokio::spawn(Arc::clone(&shared).purge_until(stop.clone()));
@@ -90,9 +96,9 @@ impl Shared {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = tick.tick() => self.pool.purge(),
+                _ = tick.tick() => self.pools.iter().for_each(pool::Pool::purge),
             }
         }
-        self.pool.clear();
+        self.pools.iter().for_each(pool::Pool::clear);
     }
 }

@@ -3,13 +3,13 @@
 //! name (deny, return, redirect, auth). Frontend rules run before backend rules on
 //! requests, after them on responses, as in HAProxy; the first answering rule ends it.
 
-use std::net::IpAddr;
-
-use super::acl::{self, Subject, Value};
+use super::acl::{self, Subject};
 use super::head::Head;
 use super::reply;
 use super::rewrite::Edit;
-use crate::config::rules::{Action, Format, HttpRules, Part, RedirectKind};
+use crate::acl::{applies, Facts, Sample};
+use crate::config::rules::{Action, Format, HttpRules, Part, RedirectKind, Reply};
+use crate::proxy::rules::Conn;
 
 /// How request rules ended.
 pub enum Outcome {
@@ -25,21 +25,24 @@ pub enum Outcome {
     },
 }
 
-/// The value of a format string.
+/// The value of a format string (a fetch gives its first value; nothing when missing).
 fn render(f: &Format, s: &Subject<'_>) -> Vec<u8> {
     let mut out = Vec::new();
     for part in &f.0 {
         match part {
             Part::Text(t) => out.extend_from_slice(t.as_bytes()),
-            Part::Fetch(fetch) => match acl::fetch(fetch, s) {
-                Value::Text(v) => {
-                    if let Some(first) = v.first() {
-                        out.extend_from_slice(first);
+            Part::Fetch(fetch) => {
+                s.any(fetch, &mut |sample| {
+                    match sample {
+                        Sample::Str(t) => out.extend_from_slice(t.as_bytes()),
+                        Sample::Bool(b) => out.push(if *b { b'1' } else { b'0' }),
+                        Sample::Ip(ip) => out.extend_from_slice(ip.to_string().as_bytes()),
+                        Sample::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
+                        Sample::Missing => {}
                     }
-                }
-                Value::Bool(b) => out.push(if b { b'1' } else { b'0' }),
-                Value::Addr(ip) => out.extend_from_slice(ip.to_string().as_bytes()),
-            },
+                    true
+                });
+            }
         }
     }
     out
@@ -136,21 +139,54 @@ fn reason(code: u16) -> &'static str {
     }
 }
 
-/// Runs `monitor-uri` and the request rules of `sets` (frontend first). `body`: the
-/// request has a body, which an answer leaves unread (the connection then closes).
+/// The answer of `deny`/`return`, and whether the connection closes after it: an
+/// errorfile is sent as written and closes (as `reply::custom`); a text reply closes
+/// only when the request's body is left unread.
+pub fn reply(status: u16, how: &Reply, body: bool, sets: &[&HttpRules]) -> (Vec<u8>, bool) {
+    match how {
+        Reply::Default => reply::custom(status, body, sets),
+        Reply::Errorfile(bytes, _) => (bytes.to_vec(), true),
+        Reply::Text {
+            content_type,
+            body: text,
+        } => {
+            let mut out = format!(
+                "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n",
+                reason(status),
+                text.len()
+            );
+            if let Some(t) = content_type {
+                out.push_str(&format!("content-type: {t}\r\n"));
+            }
+            if body {
+                out.push_str("connection: close\r\n");
+            }
+            out.push_str("\r\n");
+            out.push_str(text);
+            (out.into_bytes(), body)
+        }
+    }
+}
+
+/// Runs `monitor-uri` (when `monitor`: the frontend's turn) and the request rules of one
+/// proxy; `errorfiles`: whose errorfiles answer, in order. `body`: the request has a
+/// body, which an answer leaves unread (the connection then closes).
+#[allow(clippy::too_many_arguments)]
 pub fn request(
-    sets: &[&HttpRules],
+    rules: &HttpRules,
+    monitor: bool,
+    errorfiles: &[&HttpRules],
     req: &Head,
     edits: &mut Vec<Edit>,
-    client: IpAddr,
-    tls: bool,
+    conn: &Conn<'_>,
     body: bool,
 ) -> Outcome {
-    let path = acl::path(req.target().as_bytes());
-    if sets
-        .first()
-        .and_then(|r| r.monitor_uri.as_deref())
-        .is_some_and(|m| m.as_bytes() == path)
+    let sets = errorfiles;
+    if monitor
+        && rules
+            .monitor_uri
+            .as_deref()
+            .is_some_and(|m| m.as_bytes() == acl::path(req.target().as_bytes()))
     {
         let (bytes, close) = reply::custom(200, body, sets);
         return Outcome::Answer {
@@ -160,28 +196,26 @@ pub fn request(
             cause: 'L',
         };
     }
-    for rules in sets {
+    {
         for rule in &rules.request {
             let holds = {
                 let s = Subject {
+                    conn,
                     request: req,
                     request_edits: edits,
                     response: None,
-                    client,
-                    tls,
                 };
-                acl::holds(rule.condition.as_ref(), &s)
+                applies(rule.condition.as_ref(), &s)
             };
             if !holds {
                 continue;
             }
             let rendered = {
                 let s = Subject {
+                    conn,
                     request: req,
                     request_edits: edits,
                     response: None,
-                    client,
-                    tls,
                 };
                 match &rule.action {
                     Action::SetPath(f) => Some(render(f, &s)),
@@ -191,11 +225,10 @@ pub fn request(
             };
             let mut changed = edits.clone();
             let s = Subject {
+                conn,
                 request: req,
                 request_edits: edits,
                 response: None,
-                client,
-                tls,
             };
             if edit(&rule.action, req, &mut changed, &s) {
                 *edits = changed;
@@ -214,8 +247,8 @@ pub fn request(
                     }
                     edits.push(Edit::SetTarget(t));
                 }
-                Action::Deny(code) => {
-                    let (bytes, close) = reply::custom(*code, body, sets);
+                Action::Deny(code, how) => {
+                    let (bytes, close) = reply(*code, how, body, sets);
                     return Outcome::Answer {
                         bytes,
                         status: *code,
@@ -238,28 +271,12 @@ pub fn request(
                         cause: 'P',
                     };
                 }
-                Action::Return {
-                    status,
-                    content_type,
-                    body: text,
-                } => {
-                    let mut out = format!(
-                        "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n",
-                        reason(*status),
-                        text.len()
-                    );
-                    if let Some(t) = content_type {
-                        out.push_str(&format!("content-type: {t}\r\n"));
-                    }
-                    if body {
-                        out.push_str("connection: close\r\n");
-                    }
-                    out.push_str("\r\n");
-                    out.push_str(text);
+                Action::Return(code, how) => {
+                    let (bytes, close) = reply(*code, how, body, sets);
                     return Outcome::Answer {
-                        bytes: out.into_bytes(),
-                        status: *status,
-                        close: body,
+                        bytes,
+                        status: *code,
+                        close,
                         cause: 'L',
                     };
                 }
@@ -310,32 +327,30 @@ pub fn request(
     Outcome::Forward
 }
 
-/// Runs the response rules of `sets` (backend first, then frontend); `Some(code)` when a
-/// rule denies the response (the client then gets that status instead).
+/// Runs the response rules of `sets` (backend first, then frontend); `Some` when a rule
+/// denies the response: the client then gets that status and answer instead.
 pub fn response(
     sets: &[&HttpRules],
     req: &Head,
     req_edits: &[Edit],
     res: &Head,
     edits: &mut Vec<Edit>,
-    client: IpAddr,
-    tls: bool,
-) -> Option<u16> {
+    conn: &Conn<'_>,
+) -> Option<(u16, Vec<u8>)> {
     for rules in sets {
         for rule in &rules.response {
             let mut changed = edits.clone();
             let s = Subject {
+                conn,
                 request: req,
                 request_edits: req_edits,
                 response: Some((res, edits)),
-                client,
-                tls,
             };
-            if !acl::holds(rule.condition.as_ref(), &s) {
+            if !applies(rule.condition.as_ref(), &s) {
                 continue;
             }
-            if let Action::Deny(code) = rule.action {
-                return Some(code);
+            if let Action::Deny(code, how) = &rule.action {
+                return Some((*code, reply(*code, how, true, sets).0));
             }
             if edit(&rule.action, res, &mut changed, &s) {
                 *edits = changed;

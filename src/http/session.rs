@@ -13,7 +13,7 @@ use bytes::{Buf, BytesMut};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::exchange::{self, Conn, Ctx};
+use super::exchange::{Base, Conn};
 use super::head::{self, Head, HeadError};
 use super::log::Record;
 use super::{body, reply, Shared};
@@ -92,7 +92,7 @@ pub async fn run(
             }
         }
     };
-    let Some(backend) = frontend.backend.as_ref() else {
+    if frontend.backend.is_none() && fe.rules.use_backend.is_empty() {
         let mut client = client;
         let _ = body::write(
             &mut client,
@@ -101,16 +101,27 @@ pub async fn run(
         )
         .await;
         return leave(&process);
-    };
-    let ctx = Ctx {
+    }
+    let sni = client.server_name().map(str::to_string);
+    let ctx = Base {
         process: &process,
         frontend: &frontend,
-        backend,
         shared: &shared,
         peer,
         destination,
         tls: accept.tls.is_some(),
+        sni: sni.as_deref(),
     };
+    // `tcp-request session` and `content` rules, once per connection (HAProxy runs them
+    // before the first request too); a reject closes the connection without an answer.
+    if !fe.rules.session.is_empty() || !fe.rules.content.is_empty() {
+        let facts = ctx.facts(frontend.backend.as_deref());
+        if crate::proxy::rules::admit_session(&frontend, &facts).is_err() {
+            let mut client = client;
+            client.shutdown_write();
+            return leave(&process);
+        }
+    }
     let mut conn = Conn {
         client,
         cbuf: BytesMut::new(),
@@ -144,7 +155,7 @@ pub async fn run(
                 break;
             }
         };
-        let keep = exchange::run(&ctx, &mut conn, head, started, date).await;
+        let keep = super::route::run(&ctx, &mut conn, head, started, date).await;
         first = false;
         if !keep || process.stop.is_cancelled() {
             break;
@@ -168,7 +179,7 @@ fn leave(process: &Process) {
 async fn read_request(
     conn: &mut Conn,
     bufsize: usize,
-    ctx: &Ctx<'_>,
+    ctx: &Base<'_>,
     first: bool,
     idle: Option<Duration>,
     request_timeout: Option<Duration>,
@@ -215,7 +226,7 @@ async fn read_request(
 
 /// Answers (and logs) a request that never became one: 400 for a refused head, 408
 /// for a slow one; a client that closed or idled out between requests is just closed.
-async fn refuse(ctx: &Ctx<'_>, conn: &mut Conn, why: NoHead, first: bool, accepted: Instant) {
+async fn refuse(ctx: &Base<'_>, conn: &mut Conn, why: NoHead, first: bool, accepted: Instant) {
     let fe = &ctx.frontend.config;
     let (status, cause) = match why {
         NoHead::Refused(e) => {

@@ -101,6 +101,12 @@ impl Logger {
         self.targets.is_empty()
     }
 
+    /// Whether some target takes messages of `level`: a line nobody takes is not built
+    /// (the HTTP proxy's per-request line under `log ... notice`).
+    pub fn admits(&self, level: Level) -> bool {
+        self.targets.iter().any(|t| level <= t.config.max_level)
+    }
+
     /// Sends one message to every target whose level admits it.
     pub fn send(&self, level: Level, msg: &str) {
         if self.targets.is_empty() {

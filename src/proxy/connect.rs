@@ -1,5 +1,6 @@
-//! Reaching a server for a session: pick, connect within `timeout connect`, retry, and
-//! redispatch to another server when `option redispatch` allows it.
+//! Reaching a server for a session (or, in HTTP mode, a request: an idle pooled connection
+//! may serve instead, see [`Via::reuse`]): pick, connect within `timeout connect`, retry,
+//! and redispatch to another server when `option redispatch` allows it.
 //!
 //! Every failed attempt counts against the server's health at once (passive health), so
 //! a node that died between two active checks stops receiving sessions after `fall`
@@ -53,6 +54,8 @@ pub struct Connected {
     /// What the server answered while connecting (AMQP) and the servers left before it;
     /// boxed and absent in the common case, since it lives as long as the session.
     pub notes: Option<Box<Notes>>,
+    /// An idle connection [`Via::reuse`] handed back: no connect happened.
+    pub reused: bool,
 }
 
 /// What connecting learned beyond the stream.
@@ -111,6 +114,26 @@ pub enum FailReason {
     Timeout,
 }
 
+/// An idle connection to a server (by id) that may serve instead of a new one: HTTP's
+/// pool of keep-alive server connections.
+pub type Reuse<'a> = &'a (dyn Fn(usize) -> Option<Stream> + Send + Sync);
+
+/// How [`connect_via`] reaches a server, beyond the backend and the addresses.
+#[derive(Clone, Copy)]
+pub struct Via<'a> {
+    /// The server to try first (`use-server`, HTTP's persistence cookie), taken when it is
+    /// usable and has room; otherwise the client's stuck server (`stick on src`), else
+    /// the balancer's pick.
+    pub use_server: Option<usize>,
+    pub answer: Answer,
+    /// Servers (by id) never to pick while another is usable.
+    pub avoid: &'a [usize],
+    /// Asked once, for the first server picked: an idle connection to it, if any.
+    pub reuse: Option<Reuse<'a>>,
+    /// What connects, for the health log: "session" (TCP), "request" (HTTP).
+    pub on_behalf: &'static str,
+}
+
 /// Picks a server and connects to it, with retries and redispatch.
 /// `client` is the client's address (from a PROXY header when there was one) and
 /// `destination` the address it connected to; both go into the PROXY header of servers
@@ -125,6 +148,16 @@ pub async fn connect(
     connect_excluding(backend, client_addr, destination, use_server, answer, &[]).await
 }
 
+/// [`connect`] as [`Via`] says (what may be reused, what to avoid).
+pub async fn connect_via(
+    backend: &Arc<BackendState>,
+    client_addr: SocketAddr,
+    destination: SocketAddr,
+    via: Via<'_>,
+) -> Result<Connected, Failed> {
+    attempts(backend, client_addr, destination, via).await
+}
+
 /// [`connect`], never to the servers in `avoid` (by id) while another is usable: a
 /// session moving off a node (`amqp-terminate`) must not land on it again.
 pub async fn connect_excluding(
@@ -135,6 +168,30 @@ pub async fn connect_excluding(
     answer: Answer,
     avoid: &[usize],
 ) -> Result<Connected, Failed> {
+    let via = Via {
+        use_server,
+        answer,
+        avoid,
+        reuse: None,
+        on_behalf: "session",
+    };
+    attempts(backend, client_addr, destination, via).await
+}
+
+/// The one pick/connect/retry/redispatch loop, for TCP sessions and HTTP requests alike.
+async fn attempts(
+    backend: &Arc<BackendState>,
+    client_addr: SocketAddr,
+    destination: SocketAddr,
+    via: Via<'_>,
+) -> Result<Connected, Failed> {
+    let Via {
+        use_server,
+        answer,
+        avoid,
+        reuse,
+        on_behalf,
+    } = via;
     let client = client_addr.ip();
     let cfg = &backend.config;
     let mut retries = 0u32;
@@ -171,6 +228,19 @@ pub async fn connect_excluding(
         }
     };
     queue_time += queued_at.elapsed();
+    if let Some(stream) = reuse.and_then(|take| take(slot.server.id)) {
+        return Ok(Connected {
+            stream,
+            slot,
+            queue_time,
+            connect_time: Duration::ZERO,
+            retries,
+            redispatched,
+            prefix_sent: 0,
+            notes: None,
+            reused: true,
+        });
+    }
 
     loop {
         let server = Arc::clone(&slot.server);
@@ -204,6 +274,7 @@ pub async fn connect_excluding(
                     redispatched,
                     prefix_sent: 0,
                     notes,
+                    reused: false,
                 });
             }
             Err(e) => e,
@@ -228,7 +299,7 @@ pub async fn connect_excluding(
             };
             let probe = Probe {
                 status,
-                info: format!("a session's connect failed: {err}"),
+                info: format!("a {on_behalf}'s connect failed: {err}"),
                 duration: started.elapsed(),
             };
             if unanswered {
@@ -336,9 +407,9 @@ async fn await_start(stream: &mut Stream, deadline: Option<Instant>) -> std::io:
     }
 }
 
-/// A usable connection to `server` (also used by the HTTP proxy): TCP, then the PROXY header (`send-proxy`), then TLS
+/// A usable connection to `server`: TCP, then the PROXY header (`send-proxy`), then TLS
 /// (`ssl`), all within `timeout connect`, which HAProxy also applies to the TLS handshake.
-pub async fn establish(
+async fn establish(
     state: &ServerState,
     timeout: Option<Duration>,
     client: SocketAddr,

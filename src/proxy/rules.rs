@@ -20,17 +20,18 @@ use crate::acl::{Action, Facts, Fetch, Rules, Sample};
 use crate::net::Stream;
 use crate::state::{BackendState, FrontendState};
 
-/// What one connection looks like to a condition.
-struct Conn<'a> {
-    src: SocketAddr,
-    dst: SocketAddr,
+/// What one connection looks like to a condition (the HTTP proxy wraps it with the
+/// request's facts).
+pub struct Conn<'a> {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
     /// `Some` when warren terminated TLS: the SNI, if the client sent one.
-    tls: Option<Option<&'a str>>,
+    pub tls: Option<Option<&'a str>>,
     /// The SNI read from a ClientHello passing through (`req.ssl_sni`).
-    payload_sni: Option<&'a str>,
-    frontend: &'a FrontendState,
+    pub payload_sni: Option<&'a str>,
+    pub frontend: &'a FrontendState,
     /// The backend chosen so far (the default one until `use_backend` decides).
-    backend: Option<&'a BackendState>,
+    pub backend: Option<&'a BackendState>,
 }
 
 impl Facts for Conn<'_> {
@@ -66,6 +67,12 @@ impl Facts for Conn<'_> {
             )),
             Fetch::AlwaysTrue => Sample::Bool(true),
             Fetch::AlwaysFalse => Sample::Bool(false),
+            // The message's fetches: answered by `http::acl` around these facts.
+            Fetch::Path
+            | Fetch::Method
+            | Fetch::ReqHdr(_)
+            | Fetch::ResHdr(_)
+            | Fetch::HttpAuth(_) => Sample::Missing,
         }
     }
 }
@@ -135,6 +142,28 @@ pub enum Denied {
     Content,
 }
 
+/// The frontend's `tcp-request session` then `tcp-request content` rules, counted in
+/// `dses` / `dreq` when they reject (also run by the HTTP proxy, once per connection
+/// before its first request).
+pub fn admit_session(frontend: &FrontendState, conn: &Conn<'_>) -> Result<(), Denied> {
+    let rules = &frontend.config.rules;
+    if Rules::verdict(&rules.session, conn) == Action::Reject {
+        frontend
+            .counters
+            .denied_sessions
+            .fetch_add(1, Ordering::Relaxed);
+        return Err(Denied::Session);
+    }
+    if Rules::verdict(&rules.content, conn) == Action::Reject {
+        frontend
+            .counters
+            .denied_requests
+            .fetch_add(1, Ordering::Relaxed);
+        return Err(Denied::Content);
+    }
+    Ok(())
+}
+
 /// Applies the session-time rules of the frontend and of the backend they lead to.
 pub async fn route(
     frontend: &FrontendState,
@@ -162,20 +191,7 @@ pub async fn route(
         frontend,
         backend: default.as_deref(),
     };
-    if Rules::verdict(&rules.session, &conn) == Action::Reject {
-        frontend
-            .counters
-            .denied_sessions
-            .fetch_add(1, Ordering::Relaxed);
-        return Err(Denied::Session);
-    }
-    if Rules::verdict(&rules.content, &conn) == Action::Reject {
-        frontend
-            .counters
-            .denied_requests
-            .fetch_add(1, Ordering::Relaxed);
-        return Err(Denied::Content);
-    }
+    admit_session(frontend, &conn)?;
     let backend = match rules.backend(&conn) {
         Some(i) => frontend.backends.get(i).cloned(),
         None => default.clone(),

@@ -49,7 +49,8 @@ pub struct FrontendState {
     /// `None` when the frontend has no `default_backend`: its clients are closed at once.
     pub backend: Option<Arc<BackendState>>,
     /// Every backend of the configuration, index for index, when the frontend's rules need
-    /// them (`use_backend`, `nbsrv(<name>)`, `be_conn(<name>)`); empty otherwise.
+    /// them (`use_backend`, `nbsrv(<name>)`, `be_conn(<name>)`) or it is mode http; empty
+    /// otherwise.
     pub backends: Vec<Arc<BackendState>>,
     pub logger: Arc<Logger>,
     pub counters: FrontendCounters,
@@ -96,9 +97,10 @@ impl FrontendState {
         }
     }
 
-    /// With the configuration's backends, for rules that name them.
+    /// With the configuration's backends, for rules that name them (and always in HTTP
+    /// mode, where `use_backend` and the rules' fetches are evaluated per request).
     pub fn with_backends(mut self, backends: &[Arc<BackendState>]) -> FrontendState {
-        if !self.config.rules.is_empty() {
+        if !self.config.rules.is_empty() || self.config.mode == crate::config::Mode::Http {
             self.backends = backends.to_vec();
         }
         self

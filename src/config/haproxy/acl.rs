@@ -1,4 +1,5 @@
-//! `acl` lines and `if`/`unless` conditions, compiled into [`crate::acl`]'s types.
+//! `acl` lines and `if`/`unless` conditions, compiled into [`crate::acl`]'s types: the one
+//! ACL parser, for TCP and HTTP rules alike (HTTP fetches only in `mode http` proxies).
 //!
 //! ```text
 //! acl <name> <fetch>[(<arg>)] [-i] [-f <file>] [-m <method>] [--] [<operator>] [<value>...]
@@ -11,39 +12,20 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use super::fetches::{check_place, fetch, Place};
 use crate::acl::{
     int_range, Acl, Condition, Fetch, IpNet, Kind, Matcher, Named, Regex, StrMatch, Term,
 };
 use crate::config::suggest;
 
-/// The names a fetch argument may refer to.
+/// The names a fetch argument may refer to, and whether HTTP fetches have a message to
+/// read (the proxy is `mode http`).
 pub struct Scope<'a> {
     pub backends: &'a HashMap<String, usize>,
     pub frontends: &'a HashMap<String, usize>,
+    pub userlists: &'a [crate::config::rules::Userlist],
+    pub http: bool,
 }
-
-/// The fetches warren evaluates, for messages and suggestions.
-const FETCHES: [&str; 13] = [
-    "src",
-    "dst",
-    "src_port",
-    "dst_port",
-    "ssl_fc",
-    "ssl_fc_sni",
-    "req.ssl_sni",
-    "req_ssl_sni",
-    "nbsrv",
-    "be_conn",
-    "fe_conn",
-    "always_true",
-    "always_false",
-];
-
-/// Fetches that only exist for HTTP.
-const HTTP_FETCHES: [&str; 12] = [
-    "hdr", "hdr_beg", "hdr_end", "hdr_sub", "hdr_reg", "path", "path_beg", "path_end", "url",
-    "method", "req.hdr", "status",
-];
 
 /// The ACLs of one proxy, by name, as declared so far.
 #[derive(Default)]
@@ -165,7 +147,22 @@ impl Table {
                     IpNet::parse("::1").map_err(|e| e.to_string())?,
                 ]),
             )),
-            _ => None,
+            _ => name.strip_prefix("METH_").and_then(|m| {
+                let methods: &[&str] = match m {
+                    "GET" => &["GET", "HEAD"],
+                    "POST" | "PUT" | "DELETE" | "OPTIONS" | "HEAD" | "TRACE" | "CONNECT" => &[m],
+                    _ => return None,
+                };
+                let values = methods.iter().map(|v| v.to_string()).collect();
+                Some((
+                    Fetch::Method,
+                    Matcher::Str {
+                        how: StrMatch::Exact,
+                        nocase: false,
+                        values,
+                    },
+                ))
+            }),
         };
         match predefined {
             Some((fetch, matcher)) => Ok(Named {
@@ -173,7 +170,7 @@ impl Table {
                 lines: vec![Acl { fetch, matcher }],
             }),
             None => Err(format!(
-                "no ACL named '{name}' is declared before this line in this section{}",
+                "unknown ACL '{name}': no ACL named '{name}' is declared before this line in this section{}",
                 suggest::hint(name, self.named.keys().map(String::as_str))
             )),
         }
@@ -185,9 +182,9 @@ fn expression(words: &[String], scope: &Scope<'_>) -> Result<(Acl, Option<String
     let Some(fetch_word) = words.first() else {
         return Err("an ACL needs a fetch, for example 'src'".into());
     };
-    let fetch = fetch(fetch_word, scope)?;
+    let (fetch, default_method) = fetch(fetch_word, scope)?;
     let mut nocase = false;
-    let mut method: Option<String> = None;
+    let mut method: Option<String> = default_method.map(str::to_string);
     let mut values: Vec<String> = Vec::new();
     let mut i = 1;
     let mut explicit_end = false;
@@ -330,71 +327,6 @@ fn need(kind: Kind, allowed: &[Kind], method: &str, fetch: &str) -> Result<(), S
     ))
 }
 
-/// A fetch with its optional argument: `nbsrv(be)`, `be_conn`, `src`.
-fn fetch(word: &str, scope: &Scope<'_>) -> Result<Fetch, String> {
-    if word.contains(',') {
-        return Err(format!(
-            "converters ('{word}') are not supported: warren's ACLs take a fetch alone"
-        ));
-    }
-    let (name, arg) = match word.split_once('(') {
-        Some((name, rest)) => {
-            let arg = rest
-                .strip_suffix(')')
-                .ok_or_else(|| format!("'{word}': missing ')'"))?;
-            (name, Some(arg.trim()).filter(|a| !a.is_empty()))
-        }
-        None => (word, None),
-    };
-    let backend = |what: &str| -> Result<Option<usize>, String> {
-        match arg {
-            None => Ok(None),
-            Some(a) => scope.backends.get(a).copied().map(Some).ok_or_else(|| {
-                format!(
-                    "'{what}({a})': no backend named '{a}'{}",
-                    suggest::hint(a, scope.backends.keys().map(String::as_str))
-                )
-            }),
-        }
-    };
-    let no_arg = |f: Fetch| match arg {
-        None => Ok(f),
-        Some(a) => Err(format!("'{name}' takes no argument, not '{a}'")),
-    };
-    match name {
-        "src" => no_arg(Fetch::Src),
-        "dst" => no_arg(Fetch::Dst),
-        "src_port" => no_arg(Fetch::SrcPort),
-        "dst_port" => no_arg(Fetch::DstPort),
-        "ssl_fc" => no_arg(Fetch::SslFc),
-        "ssl_fc_sni" => no_arg(Fetch::SslFcSni),
-        "req.ssl_sni" | "req_ssl_sni" => no_arg(Fetch::ReqSslSni),
-        "always_true" => no_arg(Fetch::AlwaysTrue),
-        "always_false" => no_arg(Fetch::AlwaysFalse),
-        "nbsrv" => backend(name).map(Fetch::Nbsrv),
-        "be_conn" => backend(name).map(Fetch::BeConn),
-        "fe_conn" => match arg {
-            None => Ok(Fetch::FeConn(None)),
-            Some(a) if scope.frontends.contains_key(a) => Err(format!(
-                "'fe_conn({a})': warren counts the connections of the frontend the rule is in; write 'fe_conn' without an argument (another frontend's count is not available to rules)"
-            )),
-            Some(a) => Err(format!(
-                "'fe_conn({a})': no frontend named '{a}'{}",
-                suggest::hint(a, scope.frontends.keys().map(String::as_str))
-            )),
-        },
-        _ if HTTP_FETCHES.contains(&name) || name.starts_with("req.hdr") || name.starts_with("http") => Err(format!(
-            "the fetch '{name}' reads HTTP, and this is a TCP proxy: warren's TCP ACLs use {}",
-            FETCHES.join(", ")
-        )),
-        _ => Err(format!(
-            "the fetch '{name}' is not supported in warren's TCP ACLs (they use {}){}",
-            FETCHES.join(", "),
-            suggest::hint(name, FETCHES)
-        )),
-    }
-}
-
 /// `-f <file>`: one value a line; blank lines and lines starting with `#` are skipped,
 /// as in HAProxy.
 fn value_file(path: &str) -> Result<Vec<String>, String> {
@@ -477,6 +409,8 @@ mod tests {
         let scope = Scope {
             backends: &b,
             frontends: &f,
+            userlists: &[],
+            http: false,
         };
         let mut t = Table::default();
         for l in lines {
@@ -492,6 +426,8 @@ mod tests {
             &Scope {
                 backends: &b,
                 frontends: &f,
+                userlists: &[],
+                http: false,
             },
         )
     }
@@ -548,6 +484,8 @@ mod tests {
         let scope = Scope {
             backends: &b,
             frontends: &f,
+            userlists: &[],
+            http: false,
         };
         let mut t = Table::default();
         for (text, fragment) in [

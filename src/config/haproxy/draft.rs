@@ -280,10 +280,10 @@ pub struct Draft {
     pub tls_defaults: super::ssl_defaults::TlsDefaults,
     /// HTTP mode: connection mode, `option forwardfor`, cookie, rules.
     pub http: HttpProxy,
-    /// `acl` lines of this section, by name.
-    pub acls: Vec<crate::config::rules::Acl>,
     /// Every `userlist` of the file (for `http_auth()`).
     pub userlists: std::sync::Arc<Vec<crate::config::rules::Userlist>>,
+    /// Every `http-errors` section of the file (for `errorfiles`).
+    pub http_errors: std::sync::Arc<Vec<crate::config::rules::HttpErrors>>,
 }
 
 impl Draft {
@@ -332,8 +332,8 @@ impl Draft {
             tcp_check_lines: Vec::new(),
             tls_defaults: Default::default(),
             http: HttpProxy::default(),
-            acls: Vec::new(),
             userlists: std::sync::Arc::new(Vec::new()),
+            http_errors: std::sync::Arc::new(Vec::new()),
             stick_table: None,
             stick_on: None,
             persist: false,
@@ -351,7 +351,6 @@ impl Draft {
         // Only these may come from defaults; binds and servers never do.
         draft.binds.clear();
         draft.servers.clear();
-        draft.acls.clear();
         draft
     }
 

@@ -34,6 +34,9 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
     let scope = super::acl::Scope {
         backends: &backend_names,
         frontends: &frontend_names,
+        // Set per proxy by `rules::compile`.
+        userlists: &[],
+        http: false,
     };
 
     for d in drafts {
@@ -75,6 +78,11 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
         let log = proxy_log(&d, &config.global);
         let servers: Vec<&str> = d.servers.iter().map(|(s, _)| s.name.as_str()).collect();
         let rules = super::rules::compile(&d, &scope, &servers, report);
+        if mode == Mode::Http {
+            d.http.rules.acls = super::rules::http_acls(&rules);
+            d.http.rules.request = rules.http_request;
+            d.http.rules.response = rules.http_response;
+        }
         if d.kind.has_frontend() {
             config.frontends.push(Frontend {
                 name: d.name.clone(),

@@ -1,9 +1,9 @@
-//! `acl`, `http-request`, `http-response`, `monitor-uri` and `errorfile` lines of a
-//! proxy section (the rules themselves are read by `config::rules_parse`).
+//! `http-request`, `http-response`, `monitor-uri`, `errorfile` and `errorfiles` lines of a
+//! proxy section (the rules are kept as written and compiled by `rules::compile`, with the
+//! proxy's `acl` lines).
 
 use super::draft::{Draft, Kind};
 use crate::config::report::Report;
-use crate::config::rules_parse::{self, Scope};
 
 /// Statuses `errorfile` may replace (HAProxy's list).
 pub const ERRORFILE_CODES: [u16; 17] = [
@@ -15,51 +15,15 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
     let key = words[0].as_str();
     let in_defaults = draft.kind == Kind::Defaults;
     match key {
-        "acl" | "http-request" | "http-response" if in_defaults => {
+        "http-request" | "http-response" if in_defaults => {
             report.error(line, format!("'{key}' is not allowed in a defaults section (as in HAProxy 2.6): write it in the frontend, backend or listen section"));
             false
         }
-        "acl" => {
-            let userlists = std::sync::Arc::clone(&draft.userlists);
-            let scope = Scope {
-                acls: &[],
-                userlists: &userlists,
-                response: false,
-            };
-            let mut acls = std::mem::take(&mut draft.acls);
-            let result = rules_parse::acl(words, &mut acls, &scope);
-            draft.acls = acls;
-            match result {
-                Ok(()) => {
-                    draft.http.rules.acls.push(rules_parse::join(&words[1..]));
-                    true
-                }
-                Err(e) => {
-                    report.error(line, e);
-                    false
-                }
-            }
-        }
         "http-request" | "http-response" => {
-            let scope = Scope {
-                acls: &draft.acls,
-                userlists: &draft.userlists,
-                response: key == "http-response",
-            };
-            match crate::config::rules_actions::rule(&words[1..], &scope) {
-                Ok(rule) => {
-                    if key == "http-request" {
-                        draft.http.rules.request.push(rule);
-                    } else {
-                        draft.http.rules.response.push(rule);
-                    }
-                    true
-                }
-                Err(e) => {
-                    report.error(line, format!("{key}: {e}"));
-                    false
-                }
-            }
+            // Compiled with the proxy's `acl` and `tcp-request` lines, in file order, so
+            // all of them share one ACL namespace (see `rules::compile`).
+            draft.rule_lines.push((words.to_vec(), line));
+            true
         }
         "monitor-uri" => {
             match words.get(1) {
@@ -77,43 +41,78 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
                 }
             }
         }
-        "errorfile" => {
-            let (Some(code), Some(path)) = (words.get(1), words.get(2)) else {
-                report.error(line, "'errorfile' needs a status code and a file");
+        "errorfile" => match super::http_errors::code_and_file(words) {
+            Ok((code, bytes, path)) => {
+                let files = &mut draft.http.rules.errorfiles;
+                files.retain(|(c, _, _)| *c != code);
+                files.push((code, bytes, path));
+                true
+            }
+            Err(e) => {
+                report.error(line, e);
+                false
+            }
+        },
+        _ => errorfiles(draft, words, line, report),
+    }
+}
+
+/// `errorfiles <name> [<code>...]`: the files of an `http-errors` section (those of the
+/// codes listed, else all) replace the proxy's, as if written one `errorfile` each.
+fn errorfiles(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) -> bool {
+    let Some(name) = words.get(1) else {
+        report.error(
+            line,
+            "'errorfiles' needs the name of an http-errors section",
+        );
+        return false;
+    };
+    let sections = std::sync::Arc::clone(&draft.http_errors);
+    let Some(section) = sections.iter().find(|s| s.name == *name) else {
+        report.error(
+            line,
+            format!(
+                "'errorfiles {name}': no http-errors section named '{name}'{}",
+                crate::config::suggest::hint(name, sections.iter().map(|s| s.name.as_str()))
+            ),
+        );
+        return false;
+    };
+    let mut codes = Vec::new();
+    for word in &words[2..] {
+        match word.parse::<u16>() {
+            Ok(c) if ERRORFILE_CODES.contains(&c) => codes.push(c),
+            _ => {
+                report.error(line, format!("'errorfiles {name} {word}': warren (as HAProxy) replaces only these statuses: {ERRORFILE_CODES:?}"));
                 return false;
-            };
-            let Some(code) = code
-                .parse::<u16>()
-                .ok()
-                .filter(|c| ERRORFILE_CODES.contains(c))
-            else {
-                report.error(line, format!("'errorfile {code}': warren (as HAProxy) replaces only these statuses: {ERRORFILE_CODES:?}"));
-                return false;
-            };
-            match errorfile(path) {
-                Ok(bytes) => {
-                    let files = &mut draft.http.rules.errorfiles;
-                    files.retain(|(c, _, _)| *c != code);
-                    files.push((code, bytes, path.clone()));
-                    true
-                }
-                Err(e) => {
-                    report.error(line, e);
-                    false
-                }
             }
         }
-        _ => {
-            report.error(line, "'errorfiles' (http-errors sections) is not supported yet; write one 'errorfile <code> <file>' per status");
-            false
+    }
+    for code in &codes {
+        if !section.files.iter().any(|(c, _, _)| c == code) {
+            // HAProxy's warning: the status keeps its current page.
+            report.warn(line, format!("'errorfiles {name} {code}': the http-errors section '{name}' has no errorfile for {code}"));
         }
     }
+    let files = &mut draft.http.rules.errorfiles;
+    for (code, bytes, path) in &section.files {
+        if codes.is_empty() || codes.contains(code) {
+            files.retain(|(c, _, _)| c != code);
+            files.push((*code, bytes.clone(), path.clone()));
+        }
+    }
+    true
 }
 
 /// Reads an HAProxy `.http` file: a complete HTTP/1.x response. Line ends in its head
 /// may be bare LFs (as hand-written files often have); they are sent as CRLF.
+/// An empty file (HAProxy's `/dev/null` idiom) is an empty answer: the connection closes
+/// without one.
 pub fn errorfile(path: &str) -> Result<Vec<u8>, String> {
     let raw = std::fs::read(path).map_err(|e| format!("cannot read errorfile '{path}': {e}"))?;
+    if raw.is_empty() {
+        return Ok(raw);
+    }
     if !(raw.starts_with(b"HTTP/1.0 ") || raw.starts_with(b"HTTP/1.1 ")) {
         return Err(format!("errorfile '{path}' must hold a whole HTTP response, starting with 'HTTP/1.0' or 'HTTP/1.1'"));
     }

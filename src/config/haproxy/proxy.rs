@@ -127,9 +127,6 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
         }
         // An `acl` is read for the mode in force where it is written (mode comes first in
         // any real section): HTTP fetches in `mode http`, TCP fetches otherwise.
-        "acl" if draft.mode() == Mode::Http => {
-            super::http_rules::keyword(draft, words, line, report);
-        }
         "acl" | "tcp-request" | "use_backend" | "use-server" => {
             super::rules::keyword(draft, words, line, report)
         }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::acl::{quote, Scope, Table};
+use super::acl::{check_place, quote, Place, Scope, Table};
 use super::draft::{Draft, Kind};
 use super::duration;
 use crate::acl::{Action, Rule, Rules, UseBackend, UseServer};
@@ -70,10 +70,15 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
 
 /// The rules of one proxy, split into its client side (connection, session and content
 /// rules, `use_backend`) and its server side (`use-server`, and the content rules of a
-/// plain backend, which apply once the backend is chosen).
+/// plain backend, which apply once the backend is chosen), and its HTTP rules.
 pub struct Compiled {
     pub frontend: Rules,
     pub backend: Rules,
+    /// `http-request` and `http-response` rules (mode http only).
+    pub http_request: Vec<crate::config::rules::Rule>,
+    pub http_response: Vec<crate::config::rules::Rule>,
+    /// Every `acl` line, as written (for `warren convert`).
+    pub acl_lines: Vec<String>,
 }
 
 /// Compiles `draft`'s rule lines. `servers` are the names of its servers, in order.
@@ -83,12 +88,21 @@ pub fn compile(
     servers: &[&str],
     report: &mut Report,
 ) -> Compiled {
+    let http = draft.mode() == crate::config::model::Mode::Http;
+    let scope = &Scope {
+        http,
+        userlists: &draft.userlists,
+        ..*scope
+    };
     let mut out = Compiled {
         frontend: Rules {
             inspect_delay: draft.inspect_delay,
             ..Rules::default()
         },
         backend: Rules::default(),
+        http_request: Vec::new(),
+        http_response: Vec::new(),
+        acl_lines: Vec::new(),
     };
     if draft.kind == Kind::Backend {
         out.backend.inspect_delay = draft.inspect_delay;
@@ -123,7 +137,8 @@ pub fn compile(
                     );
                     continue;
                 };
-                let Some(cond) = optional_condition(&table, &words[2..], scope, line, report)
+                let Some(cond) =
+                    optional_condition(&table, &words[2..], scope, Place::Switching, line, report)
                 else {
                     continue;
                 };
@@ -155,12 +170,33 @@ pub fn compile(
                     );
                     continue;
                 }
-                match table.condition(&words[2..], scope) {
+                let cond = table
+                    .condition(&words[2..], scope)
+                    .and_then(|c| check_place(&c, Place::Switching, http).map(|()| c));
+                match cond {
                     Ok(cond) => {
                         out.backend.use_server.push(UseServer { server, cond });
                         out.backend.lines.push(text);
                     }
                     Err(e) => report.error(line, e),
+                }
+            }
+            "http-request" | "http-response" => {
+                if !http {
+                    // Warned about as HTTP-only by `finish`.
+                    continue;
+                }
+                let response = words[0] == "http-response";
+                let rules_scope = crate::config::rules_parse::Scope {
+                    table: &table,
+                    names: scope,
+                    http_errors: &draft.http_errors,
+                    response,
+                };
+                match crate::config::rules_actions::rule(&words[1..], &rules_scope) {
+                    Ok(rule) if response => out.http_response.push(rule),
+                    Ok(rule) => out.http_request.push(rule),
+                    Err(e) => report.error(line, format!("{}: {e}", words[0])),
                 }
             }
             _ => {
@@ -181,18 +217,16 @@ pub fn compile(
                         continue;
                     }
                 };
-                let Some(cond) = optional_condition(&table, &words[3..], scope, line, report)
+                let place = match stage {
+                    "connection" => Place::TcpConnection,
+                    "session" => Place::TcpSession,
+                    _ => Place::TcpContent,
+                };
+                let Some(cond) =
+                    optional_condition(&table, &words[3..], scope, place, line, report)
                 else {
                     continue;
                 };
-                if stage != "content"
-                    && cond
-                        .as_ref()
-                        .is_some_and(|c| c.fetches().any(|f| f.reads_payload()))
-                {
-                    report.error(line, format!("'tcp-request {stage}' rules run before any byte is read: req.ssl_sni needs 'tcp-request content' with 'tcp-request inspect-delay'"));
-                    continue;
-                }
                 let rule = Rule { action, cond };
                 let side = if draft.kind == Kind::Backend {
                     &mut out.backend
@@ -214,6 +248,7 @@ pub fn compile(
     if out.frontend.reads_payload() && out.frontend.inspect_delay.is_none() {
         report.warn(draft.line, format!("{} reads req.ssl_sni without 'tcp-request inspect-delay': rules are evaluated on the first bytes only, as in HAProxy; add 'tcp-request inspect-delay 5s'", draft.describe()));
     }
+    out.acl_lines = acl_lines.clone();
     // Each side carries the ACLs it needs to be read back (warren convert, TOML).
     for side in [&mut out.frontend, &mut out.backend] {
         if !side.lines.is_empty() {
@@ -237,13 +272,17 @@ fn optional_condition(
     table: &Table,
     words: &[String],
     scope: &Scope<'_>,
+    place: Place,
     line: usize,
     report: &mut Report,
 ) -> Option<Option<crate::acl::Condition>> {
     if words.is_empty() {
         return Some(None);
     }
-    match table.condition(words, scope) {
+    let cond = table
+        .condition(words, scope)
+        .and_then(|c| check_place(&c, place, scope.http).map(|()| c));
+    match cond {
         Ok(c) => Some(Some(c)),
         Err(e) => {
             report.error(line, e);
@@ -256,9 +295,11 @@ fn optional_condition(
 pub fn indices(drafts: &[Draft]) -> (HashMap<String, usize>, HashMap<String, usize>) {
     let (mut backends, mut frontends) = (HashMap::new(), HashMap::new());
     let (mut b, mut f) = (0, 0);
+    // `finish` makes a stats page of a `mode http` section with `stats enable`, and a
+    // proxy of every other one.
     for d in drafts
         .iter()
-        .filter(|d| d.mode() != crate::config::model::Mode::Http)
+        .filter(|d| !(d.mode() == crate::config::model::Mode::Http && d.stats.enabled))
     {
         if d.kind.has_backend() {
             backends.entry(d.name.clone()).or_insert(b);
@@ -279,8 +320,29 @@ pub(crate) enum Side {
     Backend,
 }
 
+/// What [`compile_lines`] gives one side of a proxy.
+pub(crate) struct SideRules {
+    pub rules: Rules,
+    pub http_request: Vec<crate::config::rules::Rule>,
+    pub http_response: Vec<crate::config::rules::Rule>,
+    /// The `acl` lines (without the keyword) when there are HTTP rules, for `warren convert`.
+    pub http_acls: Vec<String>,
+}
+
+/// The `acl` lines an HTTP proxy's rules carry for `warren convert`: all of them (without
+/// the keyword) when it has HTTP rules, none otherwise.
+pub(crate) fn http_acls(c: &Compiled) -> Vec<String> {
+    if c.http_request.is_empty() && c.http_response.is_empty() {
+        return Vec::new();
+    }
+    c.acl_lines
+        .iter()
+        .map(|l| l.strip_prefix("acl ").unwrap_or(l).to_string())
+        .collect()
+}
+
 /// Compiles rule lines written in HAProxy syntax outside a `haproxy.cfg` (warren's TOML
-/// `rules = [...]`): the same words, checks and messages, all at `line`.
+/// `rules = [...]` and `http` lists): the same words, checks and messages, all at `line`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn compile_lines(
     side: Side,
@@ -290,8 +352,9 @@ pub(crate) fn compile_lines(
     line: usize,
     names: (&HashMap<String, usize>, &HashMap<String, usize>),
     servers: &[&str],
+    userlists: &[crate::config::rules::Userlist],
     report: &mut Report,
-) -> Rules {
+) -> SideRules {
     let kind = match side {
         Side::Frontend => Kind::Frontend,
         Side::Backend => Kind::Backend,
@@ -302,6 +365,7 @@ pub(crate) fn compile_lines(
         other => other,
     });
     draft.amqp = Some((mode == crate::config::model::Mode::Amqp, line));
+    draft.userlists = std::sync::Arc::new(userlists.to_vec());
     let none = |_: &str| None;
     for text in lines {
         match super::tokenize::words(text, &none) {
@@ -310,6 +374,9 @@ pub(crate) fn compile_lines(
                 const KEYS: [&str; 4] = ["acl", "tcp-request", "use_backend", "use-server"];
                 if KEYS.contains(&words[0].as_str()) {
                     keyword(&mut draft, &words, line, report);
+                } else if words[0] == "http-request" || words[0] == "http-response" {
+                    // From the `http` table's `request`/`response` lists.
+                    draft.rule_lines.push((words, line));
                 } else {
                     report.error(line, format!("'{}' in 'rules': a rule starts with acl, tcp-request, use_backend or use-server{}", words[0], suggest::hint(&words[0], KEYS)));
                 }
@@ -320,10 +387,18 @@ pub(crate) fn compile_lines(
     let scope = Scope {
         backends: names.0,
         frontends: names.1,
+        userlists: &[],
+        http: false,
     };
     let compiled = compile(&draft, &scope, servers, report);
-    match side {
-        Side::Frontend => compiled.frontend,
-        Side::Backend => compiled.backend,
+    let http_acls = http_acls(&compiled);
+    SideRules {
+        rules: match side {
+            Side::Frontend => compiled.frontend,
+            Side::Backend => compiled.backend,
+        },
+        http_request: compiled.http_request,
+        http_response: compiled.http_response,
+        http_acls,
     }
 }

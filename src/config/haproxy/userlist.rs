@@ -12,11 +12,6 @@ use crate::config::report::Report;
 use crate::config::rules::{Password, SecretEq, User, Userlist};
 use crate::config::suggest;
 
-/// Section keywords (a userlist ends at the next one).
-const SECTIONS: [&str; 6] = [
-    "global", "defaults", "frontend", "backend", "listen", "userlist",
-];
-
 /// Every userlist of the configuration (its preprocessed lines, with their numbers);
 /// errors go to `report` with their lines.
 pub fn collect(lines: &[(usize, Vec<String>)], report: &mut Report) -> Vec<Userlist> {
@@ -27,7 +22,8 @@ pub fn collect(lines: &[(usize, Vec<String>)], report: &mut Report) -> Vec<Userl
     for (line, words) in lines {
         let line = *line;
         let Some(first) = words.first() else { continue };
-        if SECTIONS.contains(&first.as_str()) {
+        // A userlist ends at the next section keyword.
+        if super::SECTIONS.contains(&first.as_str()) {
             if let Some(done) = current.take() {
                 lists.push(done);
             }

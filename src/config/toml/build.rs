@@ -179,21 +179,38 @@ impl Builder<'_, '_> {
             });
         }
 
-        let spans = |r: &Option<Spanned<Vec<String>>>| {
-            r.as_ref()
-                .map(|r| (r.get_ref().clone(), self.lines.span(r)))
+        // `rules` and the `http` table's acl/request/response lines, compiled together:
+        // the http table's ACLs first, then `rules`, then the HTTP rules.
+        let defaults_http = d.http.as_ref();
+        let lines_of = |rules: &Option<Spanned<Vec<String>>>, http: Option<&super::http::HttpT>| {
+            let (acls, http_rules, at) = super::http::rule_lines(http, defaults_http);
+            let mut lines = acls;
+            lines.extend(rules.iter().flat_map(|r| r.get_ref().iter().cloned()));
+            lines.extend(http_rules);
+            let line = match (rules, at) {
+                (Some(r), _) => self.lines.span(r),
+                (None, Some(at)) => self.lines.of(at),
+                (None, None) => return None,
+            };
+            Some((lines, line))
         };
         let frontend_rules: Vec<_> = file
             .frontend
             .iter()
-            .map(|f| spans(&f.get_ref().rules))
+            .map(|f| lines_of(&f.get_ref().rules, f.get_ref().http.as_ref()))
             .collect();
         let backend_rules: Vec<_> = file
             .backend
             .iter()
-            .map(|b| spans(&b.get_ref().rules))
+            .map(|b| lines_of(&b.get_ref().rules, b.get_ref().http.as_ref()))
             .collect();
-        crate::config::toml_rules::apply(&mut config, &frontend_rules, &backend_rules, self.report);
+        crate::config::toml_rules::apply(
+            &mut config,
+            &frontend_rules,
+            &backend_rules,
+            &self.userlists,
+            self.report,
+        );
 
         for spanned in &file.stats {
             let line = self.lines.span(spanned);

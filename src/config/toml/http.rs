@@ -12,7 +12,6 @@ use toml::Spanned;
 
 use crate::config::model::{ConnMode, CookieMode, CookiePersist, ForwardFor, HttpProxy};
 use crate::config::rules::{HttpRules, Password, SecretEq, User, Userlist};
-use crate::config::rules_parse::{self, Scope};
 use crate::config::suggest;
 
 #[derive(Deserialize, Default, Clone)]
@@ -92,61 +91,38 @@ pub(super) fn userlists(list: &[Spanned<UserlistT>]) -> (Vec<Userlist>, Vec<(usi
     (out, errors)
 }
 
-/// Rule lines of one proxy, read with HAProxy's word rules.
+/// The `acl`, `request` and `response` lines of a proxy's `http` table (else
+/// `[defaults]`'s), as HAProxy lines: the `acl` ones first, then the `http-request` and
+/// `http-response` ones, with the offset of the first list. They are compiled with the
+/// proxy's `rules` (see `toml_rules`), in one ACL namespace.
+pub(in crate::config) fn rule_lines(
+    own: Option<&HttpT>,
+    defaults: Option<&HttpT>,
+) -> (Vec<String>, Vec<String>, Option<usize>) {
+    let pick =
+        |f: fn(&HttpT) -> Option<&Spanned<Vec<String>>>| own.and_then(f).or(defaults.and_then(f));
+    let (mut acls, mut rules, mut at) = (Vec::new(), Vec::new(), None);
+    for (key, list) in [
+        ("acl", pick(|t| t.acl.as_ref())),
+        ("http-request", pick(|t| t.request.as_ref())),
+        ("http-response", pick(|t| t.response.as_ref())),
+    ] {
+        let Some(list) = list else { continue };
+        at.get_or_insert(list.span().start);
+        let out = if key == "acl" { &mut acls } else { &mut rules };
+        out.extend(list.get_ref().iter().map(|l| format!("{key} {l}")));
+    }
+    (acls, rules, at)
+}
+
+/// `monitor_uri` and `errorfiles` of one proxy.
 fn rules(
     own: Option<&HttpT>,
     defaults: Option<&HttpT>,
-    userlists: &[Userlist],
     errors: &mut Vec<(usize, String)>,
 ) -> HttpRules {
     let mut out = HttpRules::default();
     let pick = |f: fn(&HttpT) -> bool| own.filter(|t| f(t)).or(defaults.filter(|t| f(t)));
-    let split = |line: &str| super::super::haproxy::tokenize::words(line, &|_| None);
-    let mut acls = Vec::new();
-    if let Some(list) = pick(|t| t.acl.is_some()).and_then(|t| t.acl.as_ref()) {
-        let at = list.span().start;
-        for line in list.get_ref() {
-            let scope = Scope {
-                acls: &[],
-                userlists,
-                response: false,
-            };
-            let mut words = vec!["acl".to_string()];
-            match split(line) {
-                Ok(w) => words.extend(w),
-                Err(e) => {
-                    errors.push((at, format!("acl \"{line}\": {e}")));
-                    continue;
-                }
-            }
-            match rules_parse::acl(&words, &mut acls, &scope) {
-                Ok(()) => out.acls.push(rules_parse::join(&words[1..])),
-                Err(e) => errors.push((at, format!("acl \"{line}\": {e}"))),
-            }
-        }
-    }
-    for response in [false, true] {
-        let list = if response {
-            pick(|t| t.response.is_some()).and_then(|t| t.response.as_ref())
-        } else {
-            pick(|t| t.request.is_some()).and_then(|t| t.request.as_ref())
-        };
-        let Some(list) = list else { continue };
-        let at = list.span().start;
-        for line in list.get_ref() {
-            let scope = Scope {
-                acls: &acls,
-                userlists,
-                response,
-            };
-            let parsed = split(line).and_then(|w| crate::config::rules_actions::rule(&w, &scope));
-            match parsed {
-                Ok(r) if response => out.response.push(r),
-                Ok(r) => out.request.push(r),
-                Err(e) => errors.push((at, format!("\"{line}\": {e}"))),
-            }
-        }
-    }
     if let Some(m) = pick(|t| t.monitor_uri.is_some()).and_then(|t| t.monitor_uri.as_ref()) {
         if m.get_ref().starts_with('/') {
             out.monitor_uri = Some(m.get_ref().clone());
@@ -209,14 +185,13 @@ struct ForwardForTable {
 pub(super) fn http(
     own: Option<&HttpT>,
     defaults: Option<&HttpT>,
-    userlists: &[Userlist],
 ) -> (HttpProxy, Vec<(usize, String)>) {
     let mut errors = Vec::new();
     let mut out = HttpProxy {
         rules: HttpRules::default(),
         ..HttpProxy::default()
     };
-    out.rules = rules(own, defaults, userlists, &mut errors);
+    out.rules = rules(own, defaults, &mut errors);
     let pick = |f: fn(&HttpT) -> bool| own.filter(|t| f(t)).or(defaults.filter(|t| f(t)));
     if let Some(c) = pick(|t| t.connection.is_some()).and_then(|t| t.connection.as_ref()) {
         match ConnMode::from_name(c.get_ref()) {

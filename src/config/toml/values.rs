@@ -93,7 +93,7 @@ impl Builder<'_, '_> {
         own: Option<&super::http::HttpT>,
         d: Option<&super::http::HttpT>,
     ) -> HttpProxy {
-        let (settings, errors) = super::http::http(own, d, &self.userlists);
+        let (settings, errors) = super::http::http(own, d);
         for (offset, message) in errors {
             self.report.error(self.lines.of(offset), message);
         }

@@ -153,5 +153,8 @@ pub(super) fn finish(
     } else {
         Level::Notice
     };
-    frontend.logger.send(level, &rec.tcplog());
+    // Not built when no target takes the level (`log ... notice` and a clean end).
+    if frontend.logger.admits(level) {
+        frontend.logger.send(level, &rec.tcplog());
+    }
 }
