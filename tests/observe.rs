@@ -128,3 +128,66 @@ async fn sudden_death_leaves_one_failure_then_the_next_takes_it() {
     )
     .await;
 }
+
+/// An HTTP server that answers every request with `503 Service Unavailable`.
+async fn unavailable() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut buf = vec![0u8; 4096];
+                let mut seen = Vec::new();
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..end + 4);
+                        let answer =
+                            b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n";
+                        if s.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layer7_counts_server_errors_in_mode_http() {
+    let failing = unavailable().await;
+    let check_target = Backend::tagged("check").await;
+    for proxy in Proxy::BOTH {
+        let (port, stats_port) = (free_port(), free_port());
+        let cfg = format!(
+            "global\n    log stderr format raw local0\n\
+             defaults\n    mode http\n    log global\n    option log-health-checks\n    timeout connect 1s\n    timeout client 30s\n    timeout server 30s\n\
+             listen ui\n    bind 127.0.0.1:{port}\n\
+             server flaky {failing} check port {} inter 1h rise 1 fall 3 observe layer7 error-limit 2 on-error mark-down\n\
+             listen stats\n    bind 127.0.0.1:{stats_port}\n    mode http\n    stats enable\n    stats uri /stats\n",
+            check_target.addr.port(),
+        );
+        let dir = tempdir("observe7");
+        let files = write_files(&dir, &[("o.cfg", &cfg)]);
+        let mut p = Running::start(proxy, &dash_f(&files), &[]);
+        p.wait_accepting(addr(stats_port)).await;
+        p.wait_line("ui/flaky succeeded");
+        let first = http(addr(port), "GET", "/api/overview", &[], "").await;
+        assert_eq!(first.status, 503, "{proxy:?}");
+        let status = server_cell(stats_port, "ui", "flaky", "status").await;
+        assert!(status.starts_with("UP"), "{proxy:?}: {status}");
+        let second = http(addr(port), "GET", "/api/overview", &[], "").await;
+        assert_eq!(second.status, 503, "{proxy:?}");
+        let line = p.wait_line("Detected 2 consecutive errors, last one was: Wrong http response");
+        assert!(line.contains("ui/flaky"), "{proxy:?}: {line}");
+        p.wait_line("Server ui/flaky is DOWN");
+    }
+}

@@ -9,12 +9,48 @@ use std::time::Duration;
 
 use super::checker::{apply, Effect};
 use super::{CheckStatus, Probe};
-use crate::config::OnError;
+use crate::config::{ObserveLayer, OnError};
 use crate::state::{BackendState, ServerState};
 
-/// A good outcome: the run of errors starts again. Read before written, so the common case
-/// (no errors) writes nothing to the shared counter.
-pub fn success(server: &ServerState) {
+/// A connect that worked: under `observe layer4` the run of errors ends; under `layer7` it
+/// says nothing (the response will).
+pub fn connected(server: &ServerState) {
+    if layer(server) == Some(ObserveLayer::Layer4) {
+        clear(server);
+    }
+}
+
+/// `observe layer7`: the server's HTTP answer, good or not (`what` went wrong). A failed
+/// connect counts in both layers, through [`failure`].
+pub fn answered(backend: &BackendState, server: &Arc<ServerState>, verdict: Result<(), &str>) {
+    if layer(server) != Some(ObserveLayer::Layer7) {
+        return;
+    }
+    match verdict {
+        Ok(()) => clear(server),
+        Err(what) => {
+            failure(backend, server, what);
+        }
+    }
+}
+
+/// HAProxy's verdict on a response status: 5xx is the server's fault, but for 501 and 505,
+/// which are about the request.
+pub fn status_verdict(status: u16) -> Result<(), &'static str> {
+    if status < 500 || status == 501 || status == 505 {
+        Ok(())
+    } else {
+        Err("Wrong http response")
+    }
+}
+
+fn layer(server: &ServerState) -> Option<ObserveLayer> {
+    server.config.observe.map(|o| o.layer)
+}
+
+/// The run of errors starts again. Read before written, so the common case (no errors)
+/// writes nothing to the shared counter.
+fn clear(server: &ServerState) {
     let errors = &server.counters.consecutive_errors;
     if errors.load(Ordering::Relaxed) != 0 {
         errors.store(0, Ordering::Relaxed);

@@ -23,6 +23,7 @@ use super::session::ms;
 use super::upstream::{self, Upstream};
 use super::{persist, reply, Shared};
 use crate::config::ConnMode;
+use crate::health::observe;
 use crate::net::Stream;
 use crate::proxy::connect::FailReason;
 use crate::state::{BackendState, FrontendState, NoServer, Process};
@@ -343,14 +344,17 @@ async fn exchange<'a>(
                     continue 'attempt;
                 }
                 Err(NoResponse::Nothing) => {
+                    observe::answered(ctx.backend, &server, Err("Close from server (http)"));
                     (rec.cause, rec.phase) = ('S', 'H');
                     return answer(ctx, conn, 502, rec).await;
                 }
                 Err(NoResponse::Timeout) => {
+                    observe::answered(ctx.backend, &server, Err("Read timeout (http)"));
                     (rec.cause, rec.phase) = ('s', 'H');
                     return answer(ctx, conn, 504, rec).await;
                 }
                 Err(NoResponse::Invalid) => {
+                    observe::answered(ctx.backend, &server, Err("Invalid http response"));
                     (rec.cause, rec.phase) = ('P', 'H');
                     return answer(ctx, conn, 502, rec).await;
                 }
@@ -359,6 +363,7 @@ async fn exchange<'a>(
         rec.t_response = Some(ms(sent_at.elapsed()));
         rec.status = i32::from(res.status);
         server.counters.http.response(res.status);
+        observe::answered(ctx.backend, &server, observe::status_verdict(res.status));
         if res.status == 101 && req.upgrade {
             return super::tunnel::run(ctx, conn, up, &res, rec).await;
         }

@@ -261,7 +261,7 @@ async fn attempts(
         };
         let (err, unanswered) = match attempt {
             Ok((stream, greeting)) => {
-                observe::success(&server);
+                observe::connected(&server);
                 let connect_time = connect_started.map_or(Duration::ZERO, |s| s.elapsed());
                 let notes = (!greeting.is_empty() || !left.is_empty())
                     .then(|| Box::new(Notes { greeting, left }));
