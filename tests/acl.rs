@@ -44,22 +44,7 @@ fn stats(port: u16) -> String {
 
 /// Column `field` of the FRONTEND row of `proxy` in the stats CSV.
 async fn frontend_counter(stats_port: u16, proxy: &str, field: &str) -> String {
-    let answer = http(addr(stats_port), "GET", "/stats;csv", &[], "").await;
-    let mut lines = answer.body.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let column = header.iter().position(|h| *h == field).expect("column");
-    for line in lines {
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.first() == Some(&proxy) && cells.get(1) == Some(&"FRONTEND") {
-            return cells.get(column).unwrap_or(&"").to_string();
-        }
-    }
-    panic!("no FRONTEND row for {proxy} in:\n{}", answer.body)
+    stats_cell(stats_port, proxy, "FRONTEND", field).await
 }
 
 /// Writes `cfg`, starts `proxy` on it, waits until `port` accepts.

@@ -15,26 +15,6 @@ fn addr(port: u16) -> SocketAddr {
     ([127, 0, 0, 1], port).into()
 }
 
-/// Cell `field` of server `server` of `backend` in the stats CSV.
-async fn server_cell(stats_port: u16, backend: &str, server: &str, field: &str) -> String {
-    let answer = http(addr(stats_port), "GET", "/stats;csv", &[], "").await;
-    let mut lines = answer.body.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let column = header.iter().position(|h| *h == field).expect("column");
-    for line in lines {
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.first() == Some(&backend) && cells.get(1) == Some(&server) {
-            return cells.get(column).unwrap_or(&"").to_string();
-        }
-    }
-    panic!("no row {backend}/{server} in:\n{}", answer.body)
-}
-
 /// A client whose session the proxy cannot connect: it sees its connection closed.
 async fn refused_session(port: u16) {
     let mut s = tokio::net::TcpStream::connect(addr(port))
@@ -78,9 +58,9 @@ async fn observed(server_keywords: &str, error_limit: usize, applied: usize) {
         for i in 1..sessions {
             refused_session(port).await;
             // The error was counted before the client was closed.
-            let status = server_cell(stats_port, "rabbit", "flaky", "status").await;
+            let status = stats_cell(stats_port, "rabbit", "flaky", "status").await;
             assert!(status.starts_with("UP"), "{proxy:?} after {i}: {status}");
-            let hana = server_cell(stats_port, "rabbit", "flaky", "hanafail").await;
+            let hana = stats_cell(stats_port, "rabbit", "flaky", "hanafail").await;
             assert_eq!(hana, (i / error_limit).to_string(), "{proxy:?} after {i}");
         }
         refused_session(port).await;
@@ -89,7 +69,7 @@ async fn observed(server_keywords: &str, error_limit: usize, applied: usize) {
         let line = p.wait_line(&why);
         assert!(line.contains("rabbit/flaky"), "{proxy:?}: {line}");
         p.wait_line("Server rabbit/flaky is DOWN");
-        let hana = server_cell(stats_port, "rabbit", "flaky", "hanafail").await;
+        let hana = stats_cell(stats_port, "rabbit", "flaky", "hanafail").await;
         assert_eq!(hana, applied.to_string(), "{proxy:?}");
         // The next session goes to the backup.
         let mut s = tokio::net::TcpStream::connect(addr(port))
@@ -182,7 +162,7 @@ async fn layer7_counts_server_errors_in_mode_http() {
         p.wait_line("ui/flaky succeeded");
         let first = http(addr(port), "GET", "/api/overview", &[], "").await;
         assert_eq!(first.status, 503, "{proxy:?}");
-        let status = server_cell(stats_port, "ui", "flaky", "status").await;
+        let status = stats_cell(stats_port, "ui", "flaky", "status").await;
         assert!(status.starts_with("UP"), "{proxy:?}: {status}");
         let second = http(addr(port), "GET", "/api/overview", &[], "").await;
         assert_eq!(second.status, 503, "{proxy:?}");

@@ -70,31 +70,22 @@ async fn silent() -> SocketAddr {
 
 /// The `check_status` column of each server of `backend`, from the stats CSV.
 async fn check_codes(stats_port: u16, backend: &str) -> Vec<(String, String)> {
-    let answer = http(
-        ([127, 0, 0, 1], stats_port).into(),
-        "GET",
-        "/stats;csv",
-        &[],
-        "",
-    )
-    .await;
-    let mut lines = answer.body.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let column = header
-        .iter()
-        .position(|h| *h == "check_status")
-        .expect("check_status column");
-    lines
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|c| {
-            c.first() == Some(&backend) && !matches!(c.get(1), Some(&"BACKEND" | &"FRONTEND"))
+    stats_csv(stats_port)
+        .await
+        .into_iter()
+        .filter(|r| {
+            r.get("pxname").map(String::as_str) == Some(backend)
+                && !matches!(
+                    r.get("svname").map(String::as_str),
+                    Some("BACKEND" | "FRONTEND")
+                )
         })
-        .map(|c| (c[1].to_string(), c.get(column).unwrap_or(&"").to_string()))
+        .map(|r| {
+            (
+                r["svname"].clone(),
+                r.get("check_status").cloned().unwrap_or_default(),
+            )
+        })
         .collect()
 }
 

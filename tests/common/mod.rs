@@ -339,6 +339,50 @@ impl HttpAnswer {
     }
 }
 
+/// The stats page's CSV (HAProxy's layout) as one map of column to value per row.
+pub async fn stats_csv(stats_port: u16) -> Vec<std::collections::HashMap<String, String>> {
+    let answer = http(
+        ([127, 0, 0, 1], stats_port).into(),
+        "GET",
+        "/stats;csv",
+        &[],
+        "",
+    )
+    .await;
+    let mut lines = answer.body.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("# ")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// Cell `field` of row `svname` (a server, `FRONTEND` or `BACKEND`) of proxy `pxname`.
+pub async fn stats_cell(stats_port: u16, pxname: &str, svname: &str, field: &str) -> String {
+    let rows = stats_csv(stats_port).await;
+    let row = rows
+        .iter()
+        .find(|r| {
+            r.get("pxname").map(String::as_str) == Some(pxname)
+                && r.get("svname").map(String::as_str) == Some(svname)
+        })
+        .unwrap_or_else(|| panic!("no row {pxname}/{svname} in the stats CSV"));
+    row.get(field)
+        .unwrap_or_else(|| panic!("no column {field} in the stats CSV"))
+        .clone()
+}
+
 /// One HTTP request on a fresh connection (`Connection: close`), read to the end.
 pub async fn http(
     addr: SocketAddr,
