@@ -517,6 +517,9 @@ fn server(out: &mut String, s: &Server) {
     if let Some(c) = &s.cookie {
         let _ = writeln!(out, "cookie = {}", q(c));
     }
+    if let Some(id) = s.id {
+        let _ = writeln!(out, "id = {id}");
+    }
     if let Some(o) = &s.observe {
         let _ = writeln!(out, "observe = {}", q(o.layer.name()));
         let _ = writeln!(out, "error_limit = {}", o.error_limit);

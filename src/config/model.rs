@@ -644,6 +644,30 @@ pub struct Server {
     pub cookie: Option<String>,
     /// `observe layer4|layer7`: judge the server by its live traffic too.
     pub observe: Option<Observe>,
+    /// `id <n>`: the server's number in its backend (`sid` on the stats page), which
+    /// monitoring keys on; the free numbers from 1 go to servers without one.
+    pub id: Option<u32>,
+}
+
+/// The number each server of a backend shows (`sid`): its `id`, or else HAProxy's
+/// automatic one: a counter that moves one step per server line (with an `id` or not)
+/// gives the first number at or above it that no server has taken.
+pub fn server_ids(ids: &[Option<u32>]) -> Vec<u32> {
+    let mut taken: std::collections::HashSet<u32> = ids.iter().flatten().copied().collect();
+    let mut next = 1;
+    ids.iter()
+        .map(|id| {
+            let sid = id.unwrap_or_else(|| {
+                while taken.contains(&next) {
+                    next += 1;
+                }
+                taken.insert(next);
+                next
+            });
+            next += 1;
+            sid
+        })
+        .collect()
 }
 
 /// HAProxy's health analysis (`observe`, `error-limit`, `on-error`): `error_limit`
@@ -756,3 +780,17 @@ pub struct StatsPage {
 
 /// HAProxy's default stats URI.
 pub const DEFAULT_STATS_URI: &str = "/haproxy?stats";
+
+#[cfg(test)]
+mod tests {
+    use super::server_ids;
+
+    #[test]
+    fn servers_without_an_id_are_numbered_as_haproxy_numbers_them() {
+        assert_eq!(server_ids(&[None, None, None]), [1, 2, 3]);
+        assert_eq!(server_ids(&[None, Some(1), None, Some(3)]), [2, 1, 4, 3]);
+        // The counter moves past servers with an id too (HAProxy's rule).
+        assert_eq!(server_ids(&[Some(10), None]), [10, 2]);
+        assert_eq!(server_ids(&[None, Some(1), Some(7), None]), [2, 1, 7, 5]);
+    }
+}

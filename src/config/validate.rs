@@ -242,8 +242,21 @@ pub(crate) fn validate(config: &Config, origins: &Origins, report: &mut Report) 
             report,
         );
         let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut ids: HashMap<u32, usize> = HashMap::new();
         for (j, s) in b.servers.iter().enumerate() {
             let sline = at(server_lines, j);
+            if let Some(first) = s.id.and_then(|id| ids.insert(id, sline)) {
+                report.error(
+                    sline,
+                    format!(
+                        "server '{}/{}' has id {}, which the server at {} has already",
+                        b.name,
+                        s.name,
+                        s.id.unwrap_or_default(),
+                        report.place(first)
+                    ),
+                );
+            }
             if let Some(first) = names.insert(s.name.as_str(), sline) {
                 report.error(
                     sline,

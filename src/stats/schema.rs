@@ -190,8 +190,9 @@ pub fn rows(generation: &Generation) -> Vec<Row> {
             rows.push(frontend_row(fe, iid + 1));
         }
         if let Some(be) = generation.backend(name) {
-            for (sid, server) in be.servers.iter().enumerate() {
-                rows.push(server_row(be, server, iid + 1, sid + 1, now));
+            let ids: Vec<Option<u32>> = be.servers.iter().map(|s| s.config.id).collect();
+            for (server, sid) in be.servers.iter().zip(crate::config::server_ids(&ids)) {
+                rows.push(server_row(be, server, iid + 1, sid as usize, now));
             }
             rows.push(backend_row(be, iid + 1, now));
         }

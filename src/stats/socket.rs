@@ -172,7 +172,8 @@ srv_time_since_last_change srv_check_status srv_check_result srv_check_health sr
 bk_f_forced_id srv_f_forced_id srv_fqdn srv_port\n",
     );
     for (be_id, b) in generation.backends.iter().enumerate() {
-        for (srv_id, s) in b.servers.iter().enumerate() {
+        let ids: Vec<Option<u32>> = b.servers.iter().map(|s| s.config.id).collect();
+        for (s, srv_id) in b.servers.iter().zip(crate::config::server_ids(&ids)) {
             let h = s.health();
             let op = if s.is_up() { 2 } else { 0 };
             let admin = match s.admin() {
@@ -190,7 +191,7 @@ bk_f_forced_id srv_f_forced_id srv_fqdn srv_port\n",
                 "{} {} {} {} {} {op} {admin} {} {} {} {} {result} {health} {} 0 0 0 - {}\n",
                 be_id + 1,
                 b.name(),
-                srv_id + 1,
+                srv_id,
                 s.name(),
                 s.config.addr.ip(),
                 s.weight(),

@@ -102,6 +102,8 @@ pub struct ServerParams {
     pub observe: Option<ObserveLayer>,
     pub error_limit: Option<u32>,
     pub on_error: Option<OnError>,
+    /// `id`: never inherited from `default-server` (each server's own).
+    pub id: Option<u32>,
 }
 
 impl ServerParams {
@@ -136,6 +138,7 @@ impl ServerParams {
             observe: self.observe.or(base.observe),
             error_limit: self.error_limit.or(base.error_limit),
             on_error: self.on_error.or(base.on_error),
+            id: self.id,
         }
     }
 
@@ -186,6 +189,7 @@ impl ServerParams {
                 error_limit: self.error_limit.unwrap_or(DEFAULT_ERROR_LIMIT),
                 on_error: self.on_error.unwrap_or_default(),
             }),
+            id: self.id,
         }
     }
 }

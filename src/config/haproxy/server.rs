@@ -17,7 +17,7 @@ pub fn path(key: &str, value: Option<&String>) -> Result<std::path::PathBuf, Str
 }
 
 /// Keywords warren implements, for suggestions.
-const KNOWN: [&str; 33] = [
+const KNOWN: [&str; 34] = [
     "check",
     "inter",
     "fastinter",
@@ -51,17 +51,11 @@ const KNOWN: [&str; 33] = [
     "observe",
     "error-limit",
     "on-error",
+    "id",
 ];
 
 /// Keywords warren knows but cannot honour yet.
-const UNSUPPORTED: [&str; 6] = [
-    "addr",
-    "resolvers",
-    "init-addr",
-    "agent-check",
-    "id",
-    "check-sni",
-];
+const UNSUPPORTED: [&str; 5] = ["addr", "resolvers", "init-addr", "agent-check", "check-sni"];
 
 pub fn server(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     if !draft.kind.has_backend() || draft.kind == Kind::Defaults {
@@ -227,6 +221,13 @@ fn params(words: &[String], line: usize, report: &mut Report) -> Option<ServerPa
                 }
                 _ => Err("'on-marked-down' supports 'shutdown-sessions' only".to_string()),
             },
+            "id" => number(key, value).and_then(|n| {
+                if n == 0 {
+                    return Err("'id' must be a positive number".to_string());
+                }
+                p.id = Some(n);
+                Ok(())
+            }),
             "observe" => match value.map(String::as_str) {
                 Some("layer4") => {
                     p.observe = Some(ObserveLayer::Layer4);

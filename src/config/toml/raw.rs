@@ -225,6 +225,8 @@ pub(super) struct ServerT {
     pub(super) observe: Option<Spanned<String>>,
     pub(super) error_limit: Option<Spanned<u32>>,
     pub(super) on_error: Option<Spanned<String>>,
+    /// HAProxy's `id`: the server's number on the stats page.
+    pub(super) id: Option<Spanned<u32>>,
     pub(super) check: Option<bool>,
     /// HAProxy's `port`: health checks go to this port.
     pub(super) check_port: Option<Spanned<u16>>,

@@ -168,6 +168,13 @@ impl Builder<'_, '_> {
             check_send_proxy: s.check_send_proxy.unwrap_or(false),
             cookie: s.cookie.clone(),
             observe: self.observe(s),
+            id: s.id.as_ref().map(|id| {
+                if *id.get_ref() == 0 {
+                    self.report
+                        .error(self.lines.span(id), "id must be a positive number");
+                }
+                *id.get_ref()
+            }),
             tls,
         })
     }
