@@ -27,6 +27,7 @@ mod log;
 mod options;
 mod preprocess;
 mod proxy;
+mod resolvers;
 mod rules;
 mod server;
 mod ssl_defaults;
@@ -47,8 +48,15 @@ use super::validate::Origins;
 use draft::{Draft, Kind};
 
 /// The section keywords, for suggestions.
-const SECTIONS: [&str; 7] = [
-    "global", "defaults", "frontend", "backend", "listen", "peers", "userlist",
+const SECTIONS: [&str; 8] = [
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "peers",
+    "userlist",
+    "resolvers",
 ];
 
 /// Which section the lines being read belong to.
@@ -97,6 +105,10 @@ pub(crate) fn parse(
         report,
     ));
     defaults.userlists = std::sync::Arc::clone(&userlists);
+    let resolvers = resolvers::collect(
+        &preprocessed.iter().flatten().cloned().collect::<Vec<_>>(),
+        report,
+    );
     for lines in preprocessed {
         // HAProxy: each file starts outside any section.
         close(current, &mut defaults, &mut named_defaults, &mut proxies);
@@ -104,8 +116,8 @@ pub(crate) fn parse(
         for (line, words) in lines {
             if SECTIONS.contains(&words[0].as_str()) {
                 close(current, &mut defaults, &mut named_defaults, &mut proxies);
-                current = if words[0] == "userlist" {
-                    // Read by `userlist::collect` already.
+                current = if words[0] == "userlist" || words[0] == "resolvers" {
+                    // Read by `userlist::collect` / `resolvers::collect` already.
                     Current::Skipped
                 } else {
                     open(&words, line, &defaults, &named_defaults, report)
@@ -126,7 +138,9 @@ pub(crate) fn parse(
         }
     }
     close(current, &mut defaults, &mut named_defaults, &mut proxies);
-    finish::finish(global, proxies, report)
+    let (mut config, origins) = finish::finish(global, proxies, report);
+    resolvers::attach(&mut config, resolvers, &origins, report);
+    (config, origins)
 }
 
 /// A keyword line of the section in force.

@@ -16,6 +16,7 @@
 mod addr;
 mod convert;
 pub mod cpu_map;
+pub mod dns;
 pub mod duration;
 mod error;
 mod files;

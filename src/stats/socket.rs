@@ -192,13 +192,13 @@ bk_f_forced_id srv_f_forced_id srv_fqdn srv_port\n",
                 b.name(),
                 srv_id + 1,
                 s.name(),
-                s.config.addr.ip(),
+                s.addr().ip(),
                 s.weight(),
                 s.config.weight,
                 h.last_change.elapsed().as_secs(),
                 h.last_check.as_ref().map_or(0, |c| c.status as u32),
                 if s.config.check { 6 } else { 0 },
-                s.config.addr.port(),
+                s.addr().port(),
             ));
         }
     }

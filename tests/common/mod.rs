@@ -33,7 +33,11 @@ pub struct Backend {
 
 impl Backend {
     pub async fn tagged(tag: &str) -> Backend {
-        let l = listener().await;
+        Backend::serve(listener().await, tag)
+    }
+
+    /// A tagged echo server on a listener the caller bound (another loopback address).
+    pub fn serve(l: TcpListener, tag: &str) -> Backend {
         let addr = l.local_addr().expect("local addr");
         let tag = format!("{tag}\n");
         let task = tokio::spawn(async move {
@@ -250,6 +254,7 @@ pub async fn wait_state(
 }
 
 pub mod amqp;
+pub mod dns;
 pub mod hostile;
 pub mod http;
 pub mod tls;

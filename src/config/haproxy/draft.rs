@@ -94,6 +94,10 @@ pub struct ServerParams {
     pub tls_name: Option<String>,
     pub ssl_min_ver: Option<MinVersion>,
     pub cookie: Option<String>,
+    /// `init-addr`, `resolvers`, `resolve-prefer`.
+    pub init_addr: Option<Vec<crate::config::InitAddr>>,
+    pub resolvers: Option<String>,
+    pub resolve_prefer: Option<crate::config::Family>,
 }
 
 impl ServerParams {
@@ -125,6 +129,9 @@ impl ServerParams {
             tls_name: self.tls_name.clone().or_else(|| base.tls_name.clone()),
             ssl_min_ver: self.ssl_min_ver.or(base.ssl_min_ver),
             cookie: self.cookie.clone().or_else(|| base.cookie.clone()),
+            init_addr: self.init_addr.clone().or_else(|| base.init_addr.clone()),
+            resolvers: self.resolvers.clone().or_else(|| base.resolvers.clone()),
+            resolve_prefer: self.resolve_prefer.or(base.resolve_prefer),
         }
     }
 
@@ -170,6 +177,19 @@ impl ServerParams {
             check_send_proxy: self.check_send_proxy.unwrap_or(false),
             tls: None,
             cookie: self.cookie.clone(),
+            dns: None,
+        }
+    }
+
+    /// What a name on the server line needs (its `fqdn` is filled by `addr`).
+    pub fn dns(&self) -> crate::config::ServerDns {
+        crate::config::ServerDns {
+            fqdn: String::new(),
+            init_addr: self.init_addr.clone().unwrap_or_default(),
+            resolved_by: None,
+            resolvers: self.resolvers.clone(),
+            prefer: self.resolve_prefer.unwrap_or_default(),
+            template: None,
         }
     }
 }

@@ -13,8 +13,15 @@ use crate::config::rules::{Password, SecretEq, User, Userlist};
 use crate::config::suggest;
 
 /// Section keywords (a userlist ends at the next one).
-const SECTIONS: [&str; 6] = [
-    "global", "defaults", "frontend", "backend", "listen", "userlist",
+const SECTIONS: [&str; 8] = [
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "userlist",
+    "peers",
+    "resolvers",
 ];
 
 /// Every userlist of the configuration (its preprocessed lines, with their numbers);
