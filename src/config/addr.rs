@@ -132,6 +132,11 @@ pub fn server_with_dns(
             "server address '{text}' is an SRV name: it needs 'resolvers <section>' to be resolved"
         ));
     }
+    if dns.resolvers.is_none() && dns.init_addr.is_empty() && dns.template.is_none() {
+        // Nothing to follow and HAProxy's default methods: resolved once, as always.
+        let ip = resolve_host(host, port).map_err(|e| format!("server address '{text}': {e}"))?;
+        return Ok((SocketAddr::new(ip, port), None));
+    }
     dns.fqdn = host.to_string();
     let initial = super::dns::initial(host, port, &dns, slot)
         .map_err(|e| format!("server address '{text}': {e}"))?;

@@ -205,8 +205,8 @@ pub struct ServerDns {
     /// `init-addr` as written; empty means HAProxy's default (`last,libc`, plus `none`
     /// when `resolvers` is set).
     pub init_addr: Vec<InitAddr>,
-    /// The method that gave the server its start-up address; `None`: it starts without one,
-    /// in maintenance (`none`, or a template slot the answer did not fill).
+    /// The method that settled the start-up address: `Some(None)` when `none` did (no
+    /// address, maintenance); `None` for a template slot that the answer did not fill.
     pub resolved_by: Option<InitAddr>,
     /// `resolvers <id>`: the section that keeps the address up to date at run time.
     pub resolvers: Option<String>,
@@ -216,6 +216,11 @@ pub struct ServerDns {
 }
 
 impl ServerDns {
+    /// Whether the server starts with an address.
+    pub fn has_address(&self) -> bool {
+        matches!(self.resolved_by, Some(m) if m != InitAddr::None)
+    }
+
     /// An SRV name (`_amqp._tcp.rabbitmq.svc`): ports and weights come from the records.
     pub fn is_srv(&self) -> bool {
         self.fqdn.starts_with('_')
@@ -323,7 +328,7 @@ pub fn initial(
             InitAddr::None => {
                 return Ok(Initial {
                     addr: none,
-                    resolved_by: None,
+                    resolved_by: Some(InitAddr::None),
                 })
             }
             InitAddr::Ip(ip) => {
@@ -407,7 +412,7 @@ mod tests {
         let i = initial("no-such.invalid", 5672, &dns("libc,10.0.0.9", false), None).unwrap();
         assert_eq!(i.addr, "10.0.0.9:5672".parse().unwrap());
         let i = initial("no-such.invalid", 5672, &dns("last,libc,none", false), None).unwrap();
-        assert_eq!(i.resolved_by, None);
+        assert_eq!(i.resolved_by, Some(InitAddr::None));
         let e = initial("no-such.invalid", 5672, &dns("last,libc", false), None).unwrap_err();
         assert!(
             e.contains("could not resolve address 'no-such.invalid'"),

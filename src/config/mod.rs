@@ -15,6 +15,7 @@
 
 mod addr;
 mod convert;
+mod convert_dns;
 pub mod cpu_map;
 pub mod dns;
 pub mod duration;

@@ -68,11 +68,9 @@ impl Group {
         };
         let mut taken = vec![false; entries.len()];
         let mut given: Vec<Option<usize>> = vec![None; self.servers.len()];
-        // Servers whose address is still answered keep it.
+        // Servers whose address is still answered keep it (or get it back: one that DNS
+        // put in maintenance keeps its last address, and maybe sessions on it).
         for (i, s) in self.servers.iter().enumerate() {
-            if s.address.in_maint() {
-                continue;
-            }
             let current = s.addr();
             if let Some(j) =
                 (0..entries.len()).find(|j| !taken[*j] && target(s, &entries[*j]) == current)
@@ -203,5 +201,116 @@ impl Group {
             server: s.name().to_string(),
             up: s.usable(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A backend of two template slots following `rabbit.test`, and its resolvers section.
+    fn group(holds: &str) -> (Group, Resolvers, Instant) {
+        let text = format!(
+            "resolvers dns\n nameserver a 127.0.0.1:53\n{holds}\nbackend be\n server-template r 2 rabbit.test:5672 resolvers dns init-addr none\n"
+        );
+        let loaded =
+            crate::config::load_str(&text, "t.cfg", crate::config::Syntax::Haproxy).expect("valid");
+        let backend = Arc::new(BackendState::new(
+            loaded.config.backends[0].clone(),
+            Arc::new(crate::log::Logger::new(&[])),
+        ));
+        let now = Instant::now();
+        let servers = backend.servers.clone();
+        (
+            Group::new(backend, servers, now),
+            loaded.config.resolvers[0].clone(),
+            now,
+        )
+    }
+
+    fn answer(ips: &[&str]) -> Outcome {
+        Outcome::Valid(
+            ips.iter()
+                .map(|ip| Entry {
+                    ip: ip.parse().unwrap(),
+                    port: None,
+                    weight: None,
+                })
+                .collect(),
+        )
+    }
+
+    fn usable(g: &Group) -> Vec<bool> {
+        g.servers.iter().map(|s| s.usable()).collect()
+    }
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_bad_answer_counts_only_after_its_hold_period() {
+        let (mut g, r, t0) = group(" hold nx 30s\n hold timeout 5s");
+        assert_eq!(usable(&g), [false, false], "init-addr none: no address yet");
+        g.apply(answer(&["10.0.0.1", "10.0.0.2"]), &r, t0);
+        assert_eq!(usable(&g), [true, true]);
+        g.apply(Outcome::Nx, &r, t0 + 10 * S);
+        assert_eq!(usable(&g), [true, true], "within hold nx");
+        g.apply(Outcome::Timeout, &r, t0 + 4 * S);
+        assert_eq!(usable(&g), [true, true], "within hold timeout");
+        g.apply(Outcome::Nx, &r, t0 + 30 * S);
+        assert_eq!(usable(&g), [false, false]);
+        assert_eq!(
+            g.servers[0].address.maint_reason().as_deref(),
+            Some("DNS NX status")
+        );
+        // Back with the next valid answer, on the same addresses.
+        g.apply(answer(&["10.0.0.2", "10.0.0.1"]), &r, t0 + 31 * S);
+        assert_eq!(usable(&g), [true, true]);
+        let addrs: Vec<String> = g.servers.iter().map(|s| s.addr().to_string()).collect();
+        assert_eq!(
+            addrs,
+            ["10.0.0.1:5672", "10.0.0.2:5672"],
+            "each gets its own address back"
+        );
+        // The hold counts from the last valid answer.
+        g.apply(Outcome::Refused, &r, t0 + 60 * S);
+        assert_eq!(
+            usable(&g),
+            [true, true],
+            "hold refused: 30 s after t0 + 31 s"
+        );
+        g.apply(Outcome::Refused, &r, t0 + 61 * S);
+        assert_eq!(
+            g.servers[1].address.maint_reason().as_deref(),
+            Some("DNS refused status")
+        );
+    }
+
+    #[test]
+    fn a_record_gone_keeps_its_server_for_hold_obsolete() {
+        let (mut g, r, t0) = group(" hold obsolete 10s");
+        g.apply(answer(&["10.0.0.1", "10.0.0.2"]), &r, t0);
+        g.apply(answer(&["10.0.0.1"]), &r, t0 + 5 * S);
+        assert_eq!(usable(&g), [true, true], "10.0.0.2 is obsolete for 10 s");
+        g.apply(answer(&["10.0.0.1"]), &r, t0 + 10 * S);
+        assert_eq!(usable(&g), [true, false]);
+        assert_eq!(
+            g.servers[1].address.maint_reason().as_deref(),
+            Some("No IP for server")
+        );
+    }
+
+    #[test]
+    fn an_srv_answer_sets_port_and_weight() {
+        let (mut g, r, t0) = group("");
+        let srv = Outcome::Valid(vec![Entry {
+            ip: "10.0.0.9".parse().unwrap(),
+            port: Some(5673),
+            weight: Some(3),
+        }]);
+        g.apply(srv, &r, t0);
+        assert_eq!(g.servers[0].addr().to_string(), "10.0.0.9:5673");
+        assert_eq!(g.servers[0].weight(), 3);
+        assert_eq!(usable(&g), [true, false]);
     }
 }

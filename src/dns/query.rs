@@ -87,7 +87,8 @@ impl Asker {
             let RData::SRV(srv) = &record.data else {
                 continue;
             };
-            let weight = Some((u32::from(srv.weight) + 255) / 256);
+            // HAProxy: (weight + 255) / 256, so 0 stays 0 and 1..256 is 1.
+            let weight = Some(u32::from(srv.weight).div_ceil(256));
             // The nameserver usually sends the targets' addresses along (additional
             // records); otherwise they are asked for, as HAProxy 2.2+ does.
             let mut ips: Vec<IpAddr> = message

@@ -28,7 +28,7 @@ impl Address {
     /// The start-up address of `config`: a name that `init-addr` could not resolve starts
     /// in maintenance, as HAProxy's `init-addr none`.
     pub fn new(config: &Server) -> Address {
-        let unresolved = config.dns.as_ref().filter(|d| d.resolved_by.is_none());
+        let unresolved = config.dns.as_ref().filter(|d| !d.has_address());
         Address {
             current: ArcSwap::from_pointee(config.addr),
             maint: AtomicBool::new(unresolved.is_some()),

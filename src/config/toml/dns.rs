@@ -4,7 +4,7 @@
 //! ```toml
 //! [[resolvers]]
 //! name = "k8s"
-//! nameservers = ["10.96.0.10:53"]
+//! nameservers = ["10.96.0.10:53"]   # or [{ name = "dns1", address = "10.96.0.10:53" }]
 //! hold = { nx = "30s", obsolete = "10s" }
 //!
 //! [[backend.server]]
@@ -30,8 +30,9 @@ use crate::config::suggest;
 #[serde(deny_unknown_fields)]
 pub(super) struct ResolversT {
     pub(super) name: String,
+    /// `"10.96.0.10:53"` or `{ name = "dns1", address = "10.96.0.10:53" }`.
     #[serde(default)]
-    pub(super) nameservers: Vec<Spanned<String>>,
+    pub(super) nameservers: Vec<Spanned<NameserverT>>,
     pub(super) parse_resolv_conf: Option<bool>,
     pub(super) resolve_retries: Option<Spanned<u32>>,
     pub(super) timeout_resolve: Option<Spanned<String>>,
@@ -39,6 +40,13 @@ pub(super) struct ResolversT {
     /// `{ valid = "10s", nx = "30s", timeout, refused, other, obsolete }`.
     pub(super) hold: Option<Spanned<BTreeMap<String, String>>>,
     pub(super) accepted_payload_size: Option<Spanned<u32>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum NameserverT {
+    Address(String),
+    Named { name: String, address: String },
 }
 
 /// `template = 3` or `template = "5-7"`.
@@ -64,16 +72,16 @@ impl Builder<'_, '_> {
             }
             let mut r = Resolvers::new(&t.name);
             for (i, ns) in t.nameservers.iter().enumerate() {
-                match ns.get_ref().parse::<SocketAddr>() {
-                    Ok(addr) => r.nameservers.push(Nameserver {
-                        name: format!("ns{}", i + 1),
-                        addr,
-                    }),
+                let (name, address) = match ns.get_ref() {
+                    NameserverT::Address(a) => (format!("ns{}", i + 1), a),
+                    NameserverT::Named { name, address } => (name.clone(), address),
+                };
+                match address.parse::<SocketAddr>() {
+                    Ok(addr) => r.nameservers.push(Nameserver { name, addr }),
                     Err(_) => self.report.error(
                         self.lines.span(ns),
                         format!(
-                            "nameservers: '{}' is not an IP address and port like \"10.96.0.10:53\"",
-                            ns.get_ref()
+                            "nameservers: '{address}' is not an IP address and port like \"10.96.0.10:53\""
                         ),
                     ),
                 }
