@@ -41,12 +41,13 @@ impl Group {
         }
     }
 
-    /// Applies one resolution's outcome at `now`.
-    pub fn apply(&mut self, outcome: Outcome, resolvers: &Resolvers, now: Instant) {
+    /// Applies one resolution's outcome at `now`; `by` names the nameserver that answered
+    /// (`dns/ns1`).
+    pub fn apply(&mut self, outcome: Outcome, resolvers: &Resolvers, by: &str, now: Instant) {
         let (hold, reason) = match outcome {
             Outcome::Valid(entries) => {
                 self.last_valid = now;
-                return self.valid(&entries, resolvers, now);
+                return self.valid(&entries, resolvers, by, now);
             }
             Outcome::Nx => (resolvers.hold.nx, "DNS NX status"),
             Outcome::Timeout => (resolvers.hold.timeout, "DNS timeout status"),
@@ -62,7 +63,7 @@ impl Group {
         }
     }
 
-    fn valid(&mut self, entries: &[Entry], resolvers: &Resolvers, now: Instant) {
+    fn valid(&mut self, entries: &[Entry], resolvers: &Resolvers, by: &str, now: Instant) {
         let target = |s: &ServerState, e: &Entry| {
             SocketAddr::new(e.ip, e.port.unwrap_or(s.config.addr.port()))
         };
@@ -101,7 +102,7 @@ impl Group {
                 Some(j) => {
                     self.last_seen[i] = Some(now);
                     let addr = target(&self.servers[i], &entries[j]);
-                    self.up(i, addr, entries[j].weight);
+                    self.up(i, addr, &entries[j], by);
                 }
                 None if kept[i] => {}
                 None => {
@@ -124,7 +125,8 @@ impl Group {
     }
 
     /// Server `i` is at `addr` (with the SRV weight, if any).
-    fn up(&self, i: usize, addr: SocketAddr, weight: Option<u32>) {
+    fn up(&self, i: usize, addr: SocketAddr, entry: &Entry, by: &str) {
+        let weight = entry.weight;
         let s = &self.servers[i];
         let name = &s.full_name;
         let mut changed = false;
@@ -132,14 +134,13 @@ impl Group {
         if before != addr {
             s.address.set(addr);
             let what = if before.ip() == addr.ip() {
-                format!("port changed from '{}' to '{}'", before.port(), addr.port())
+                format!("port from {} to {}", before.port(), addr.port())
+            } else if before.ip().is_unspecified() {
+                format!("IP from (none) to {}", addr.ip())
             } else {
-                format!("IP changed from '{}' to '{}'", before.ip(), addr.ip())
+                format!("IP from {} to {}", before.ip(), addr.ip())
             };
-            self.log(
-                Level::Notice,
-                format!("{name} changed its {what} by DNS resolver."),
-            );
+            self.log(Level::Notice, format!("{name} changed its {what} by {by}."));
             changed = true;
         }
         if let Some(w) = weight.filter(|w| *w != s.weight()) {
@@ -152,10 +153,19 @@ impl Group {
             changed = true;
         }
         if s.address.set_maint(None) {
+            let fqdn = s.config.dns.as_ref().map_or("", |d| d.fqdn.as_str());
+            let host = entry.target.as_deref().unwrap_or(fqdn);
             self.log(
                 Level::Notice,
-                format!("Server {name} administratively READY thanks to valid DNS answer."),
+                format!("Server {name} ('{host}') is UP/READY (resolves again)."),
             );
+            // HAProxy says this of servers with a name of their own, not of SRV slots.
+            if entry.target.is_none() {
+                self.log(
+                    Level::Notice,
+                    format!("Server {name} administratively READY thanks to valid DNS answer."),
+                );
+            }
             changed = true;
         }
         if changed {
@@ -183,9 +193,11 @@ impl Group {
         self.log(
             Level::Alert,
             format!(
-                "Server {} is going DOWN for maintenance ({reason}). {active} active and {backup} backup servers left. {} sessions active, {killed} shut down.",
+                "Server {} is going DOWN for maintenance ({reason}). {active} active and {backup} backup servers left. {} sessions active, 0 requeued, {} remaining in queue.{}",
                 s.full_name,
-                open - killed.min(open)
+                open,
+                self.backend.counters.queued.load(std::sync::atomic::Ordering::Relaxed),
+                if killed > 0 { format!(" {killed} sessions shut down.") } else { String::new() }
             ),
         );
         self.changed(s);
@@ -236,6 +248,7 @@ mod tests {
                     ip: ip.parse().unwrap(),
                     port: None,
                     weight: None,
+                    target: None,
                 })
                 .collect(),
         )
@@ -251,20 +264,20 @@ mod tests {
     fn a_bad_answer_counts_only_after_its_hold_period() {
         let (mut g, r, t0) = group(" hold nx 30s\n hold timeout 5s");
         assert_eq!(usable(&g), [false, false], "init-addr none: no address yet");
-        g.apply(answer(&["10.0.0.1", "10.0.0.2"]), &r, t0);
+        g.apply(answer(&["10.0.0.1", "10.0.0.2"]), &r, "t/ns", t0);
         assert_eq!(usable(&g), [true, true]);
-        g.apply(Outcome::Nx, &r, t0 + 10 * S);
+        g.apply(Outcome::Nx, &r, "t/ns", t0 + 10 * S);
         assert_eq!(usable(&g), [true, true], "within hold nx");
-        g.apply(Outcome::Timeout, &r, t0 + 4 * S);
+        g.apply(Outcome::Timeout, &r, "t/ns", t0 + 4 * S);
         assert_eq!(usable(&g), [true, true], "within hold timeout");
-        g.apply(Outcome::Nx, &r, t0 + 30 * S);
+        g.apply(Outcome::Nx, &r, "t/ns", t0 + 30 * S);
         assert_eq!(usable(&g), [false, false]);
         assert_eq!(
             g.servers[0].address.maint_reason().as_deref(),
             Some("DNS NX status")
         );
         // Back with the next valid answer, on the same addresses.
-        g.apply(answer(&["10.0.0.2", "10.0.0.1"]), &r, t0 + 31 * S);
+        g.apply(answer(&["10.0.0.2", "10.0.0.1"]), &r, "t/ns", t0 + 31 * S);
         assert_eq!(usable(&g), [true, true]);
         let addrs: Vec<String> = g.servers.iter().map(|s| s.addr().to_string()).collect();
         assert_eq!(
@@ -273,13 +286,13 @@ mod tests {
             "each gets its own address back"
         );
         // The hold counts from the last valid answer.
-        g.apply(Outcome::Refused, &r, t0 + 60 * S);
+        g.apply(Outcome::Refused, &r, "t/ns", t0 + 60 * S);
         assert_eq!(
             usable(&g),
             [true, true],
             "hold refused: 30 s after t0 + 31 s"
         );
-        g.apply(Outcome::Refused, &r, t0 + 61 * S);
+        g.apply(Outcome::Refused, &r, "t/ns", t0 + 61 * S);
         assert_eq!(
             g.servers[1].address.maint_reason().as_deref(),
             Some("DNS refused status")
@@ -289,10 +302,10 @@ mod tests {
     #[test]
     fn a_record_gone_keeps_its_server_for_hold_obsolete() {
         let (mut g, r, t0) = group(" hold obsolete 10s");
-        g.apply(answer(&["10.0.0.1", "10.0.0.2"]), &r, t0);
-        g.apply(answer(&["10.0.0.1"]), &r, t0 + 5 * S);
+        g.apply(answer(&["10.0.0.1", "10.0.0.2"]), &r, "t/ns", t0);
+        g.apply(answer(&["10.0.0.1"]), &r, "t/ns", t0 + 5 * S);
         assert_eq!(usable(&g), [true, true], "10.0.0.2 is obsolete for 10 s");
-        g.apply(answer(&["10.0.0.1"]), &r, t0 + 10 * S);
+        g.apply(answer(&["10.0.0.1"]), &r, "t/ns", t0 + 10 * S);
         assert_eq!(usable(&g), [true, false]);
         assert_eq!(
             g.servers[1].address.maint_reason().as_deref(),
@@ -307,8 +320,9 @@ mod tests {
             ip: "10.0.0.9".parse().unwrap(),
             port: Some(5673),
             weight: Some(3),
+            target: Some("n1.test".into()),
         }]);
-        g.apply(srv, &r, t0);
+        g.apply(srv, &r, "t/ns", t0);
         assert_eq!(g.servers[0].addr().to_string(), "10.0.0.9:5673");
         assert_eq!(g.servers[0].weight(), 3);
         assert_eq!(usable(&g), [true, false]);

@@ -47,8 +47,17 @@ pub fn start(generation: &Generation) {
             };
             let mut nameservers: Vec<SocketAddr> =
                 resolvers.nameservers.iter().map(|n| n.addr).collect();
+            let mut names: Vec<String> = resolvers
+                .nameservers
+                .iter()
+                .map(|n| format!("{}/{}", resolvers.name, n.name))
+                .collect();
             if resolvers.parse_resolv_conf {
                 nameservers.extend(system.iter().copied());
+                // HAProxy's names for them.
+                names.extend(
+                    (1..=system.len()).map(|i| format!("{}/resolvconf{i}", resolvers.name)),
+                );
             }
             if nameservers.is_empty() {
                 tracing::warn!(
@@ -60,6 +69,8 @@ pub fn start(generation: &Generation) {
             }
             let asker = Asker {
                 nameservers,
+                names,
+                answered_by: Default::default(),
                 retries: resolvers.resolve_retries,
                 retry: resolvers.timeout_retry,
                 payload: resolvers.accepted_payload_size,
@@ -117,7 +128,12 @@ async fn run(
             _ = stop.cancelled() => return,
             o = asker.resolve(&key.fqdn, key.prefer) => o,
         };
-        group.apply(outcome, &resolvers, Instant::now());
+        group.apply(
+            outcome,
+            &resolvers,
+            asker.last_answer_from(),
+            Instant::now(),
+        );
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(resolvers.timeout_resolve) => {}

@@ -39,18 +39,30 @@ pub struct Entry {
     pub port: Option<u16>,
     /// From the SRV record, mapped as HAProxy does: `(w + 255) / 256`.
     pub weight: Option<u32>,
+    /// The SRV record's target host, which the log names as HAProxy does.
+    pub target: Option<String>,
 }
 
 /// Where and how to ask.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Asker {
     pub nameservers: Vec<SocketAddr>,
+    /// `<resolvers>/<nameserver>` for each, as HAProxy names the one that answered.
+    pub names: Vec<String>,
+    /// Which nameserver gave the last valid answer (an index into `nameservers`).
+    pub answered_by: std::sync::atomic::AtomicUsize,
     pub retries: u32,
     pub retry: Duration,
     pub payload: u16,
 }
 
 impl Asker {
+    /// The nameserver that gave the last valid answer, for the log.
+    pub fn last_answer_from(&self) -> &str {
+        let i = self.answered_by.load(std::sync::atomic::Ordering::Relaxed);
+        self.names.get(i).map_or("DNS resolver", String::as_str)
+    }
+
     /// Resolves `fqdn`: SRV when it starts with `_`, else A/AAAA in the order `prefer` says.
     pub async fn resolve(&self, fqdn: &str, prefer: Family) -> Outcome {
         if fqdn.starts_with('_') {
@@ -109,6 +121,7 @@ impl Asker {
                     ip: *ip,
                     port: Some(srv.port),
                     weight,
+                    target: Some(srv.target.to_ascii().trim_end_matches('.').to_string()),
                 });
             }
         }
@@ -147,9 +160,9 @@ impl Asker {
             while let Ok(Ok((n, from))) =
                 tokio::time::timeout_at(deadline, socket.recv_from(&mut buf)).await
             {
-                if !self.nameservers.contains(&from) {
+                let Some(from) = self.nameservers.iter().position(|ns| *ns == from) else {
                     continue;
-                }
+                };
                 let Ok(answer) = Message::from_vec(&buf[..n]) else {
                     errors.push(ResponseCode::FormErr);
                     continue;
@@ -159,7 +172,9 @@ impl Asker {
                 }
                 match answer.metadata.response_code {
                     ResponseCode::NoError if !answer.metadata.truncation => {
-                        return Answered::Records(answer)
+                        self.answered_by
+                            .store(from, std::sync::atomic::Ordering::Relaxed);
+                        return Answered::Records(answer);
                     }
                     ResponseCode::NoError => errors.push(ResponseCode::ServFail),
                     code => errors.push(code),
@@ -247,6 +262,7 @@ fn entries(ips: Vec<IpAddr>) -> Vec<Entry> {
             ip,
             port: None,
             weight: None,
+            target: None,
         })
         .collect()
 }
