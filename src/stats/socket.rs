@@ -179,7 +179,8 @@ bk_f_forced_id srv_f_forced_id srv_fqdn srv_port\n",
                 AdminState::Ready => 0,
                 AdminState::Maint => 1,
                 AdminState::Drain => 8,
-            };
+            } | if s.address.in_maint() { 0x20 } else { 0 }; // SRV_ADMF_RMAINT
+            let fqdn = s.config.dns.as_ref().map_or("-", |d| d.fqdn.as_str());
             let (health, _, _) = h.state.counters();
             let result = match &h.last_check {
                 None => 0,
@@ -187,7 +188,7 @@ bk_f_forced_id srv_f_forced_id srv_fqdn srv_port\n",
                 Some(_) => 1,
             };
             out.push_str(&format!(
-                "{} {} {} {} {} {op} {admin} {} {} {} {} {result} {health} {} 0 0 0 - {}\n",
+                "{} {} {} {} {} {op} {admin} {} {} {} {} {result} {health} {} 0 0 0 {fqdn} {}\n",
                 be_id + 1,
                 b.name(),
                 srv_id + 1,
