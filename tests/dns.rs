@@ -127,7 +127,8 @@ async fn nx_puts_the_server_in_maintenance_and_an_answer_brings_it_back() {
         cfg(
             &dns,
             " hold nx 0s",
-            &format!(" log global\n server r rabbit.test:{port} resolvers dns resolve-prefer ipv4 init-addr none"),
+            &format!(" log global\n server r rabbit.test:{port} resolvers dns resolve-prefer ipv4 init-addr none\n\
+                       listen stats\n bind 127.0.0.1:0\n mode http\n stats enable\n stats uri /stats"),
         )
     ));
     let be = w.backend("be");

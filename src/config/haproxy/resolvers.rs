@@ -44,31 +44,41 @@ const KEYWORDS: [&str; 6] = [
 /// numbers); errors go to `report` with their lines.
 pub fn collect(lines: &[(usize, Vec<String>)], report: &mut Report) -> Vec<Resolvers> {
     let mut all: Vec<Resolvers> = Vec::new();
-    let mut current: Option<Resolvers> = None;
+    let mut current: Option<(Resolvers, usize)> = None;
+    let done = |section: Option<(Resolvers, usize)>,
+                all: &mut Vec<Resolvers>,
+                report: &mut Report| {
+        if let Some((r, line)) = section {
+            if r.nameservers.is_empty() && !r.parse_resolv_conf {
+                report.warn(line, format!("resolvers '{}' has no nameservers configured: the names it should follow keep their start-up address", r.name));
+            }
+            all.push(r);
+        }
+    };
     for (line, words) in lines {
         let line = *line;
         let Some(first) = words.first() else { continue };
         if SECTIONS.contains(&first.as_str()) {
-            all.extend(current.take());
+            done(current.take(), &mut all, report);
             if first == "resolvers" {
                 match words.get(1) {
                     Some(name) if all.iter().any(|r| r.name == *name) => report.error(
                         line,
                         format!("a resolvers section named '{name}' already exists"),
                     ),
-                    Some(name) => current = Some(Resolvers::new(name)),
+                    Some(name) => current = Some((Resolvers::new(name), line)),
                     None => report.error(line, "'resolvers' needs a name"),
                 }
             }
             continue;
         }
-        if let Some(r) = current.as_mut() {
+        if let Some((r, _)) = current.as_mut() {
             if let Err(message) = keyword(r, words) {
                 report.error(line, message);
             }
         }
     }
-    all.extend(current);
+    done(current, &mut all, report);
     all
 }
 
@@ -218,5 +228,19 @@ mod tests {
         assert!(text[1].starts_with("t.cfg:3: 'hold' takes one of"));
         assert!(text[2].contains("from 512 to 65535"));
         assert!(text[3].contains("did you mean 'nameserver'"), "{}", text[3]);
+    }
+
+    #[test]
+    fn no_nameserver_is_a_warning_as_in_haproxy() {
+        let mut r = Report::new("t.cfg");
+        collect(&lines("resolvers dns\n timeout resolve 1s\n"), &mut r);
+        assert!(r.errors.is_empty());
+        assert!(
+            r.warnings[0]
+                .to_string()
+                .starts_with("t.cfg:1: resolvers 'dns' has no nameservers"),
+            "{:?}",
+            r.warnings
+        );
     }
 }

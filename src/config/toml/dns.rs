@@ -146,6 +146,9 @@ impl Builder<'_, '_> {
                     }
                 }
             }
+            if r.nameservers.is_empty() && !r.parse_resolv_conf {
+                self.report.warn(line, format!("resolvers '{}' has no nameservers configured: the names it should follow keep their start-up address", r.name));
+            }
             all.push(r);
         }
         all
