@@ -292,14 +292,23 @@ async fn a_template_on_an_srv_name_takes_ports_and_weights_from_the_records() {
 #[tokio::test]
 async fn init_addr_methods_apply_in_order() {
     let (port, _backends) = tagged_on(&[2]).await;
+    let mut syslog = common::hostile::Syslog::bind().await;
     let w = start(&format!(
-        "defaults\n mode tcp\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
+        "global\n log 127.0.0.1:{} local0\n\
+         defaults\n mode tcp\n log global\n timeout connect 2s\n timeout client 30s\n timeout server 30s\n\
          frontend fe\n bind 127.0.0.1:0\n default_backend be\n\
          backend be\n\
          server libc localhost:{port} init-addr libc\n\
          server fallback no-such-host.invalid:{port} init-addr libc,127.0.0.2\n\
-         server none no-such-host.invalid:{port} init-addr last,libc,none\n"
+         server none no-such-host.invalid:{port} init-addr last,libc,none\n",
+        syslog.port()
     ));
+    syslog
+        .wait_for(
+            "Server be/none is in maintenance (resolution): no address yet for 'no-such-host.invalid'.",
+            1,
+        )
+        .await;
     let be = w.backend("be");
     assert!(addr_of(&be, "libc").ip().is_loopback());
     assert!(usable(&be, "libc"));

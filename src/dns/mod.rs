@@ -36,6 +36,17 @@ pub fn start(generation: &Generation) {
         Vec::new()
     };
     for backend in &generation.backends {
+        // HAProxy says at start-up which names did not resolve ("disabling server").
+        for s in backend.servers.iter().filter(|s| s.address.in_maint()) {
+            backend.logger.event(
+                crate::config::Level::Notice,
+                &format!(
+                    "Server {} is in maintenance (resolution): {}.",
+                    s.full_name,
+                    s.address.maint_reason().unwrap_or_default()
+                ),
+            );
+        }
         for (key, servers) in groups(backend) {
             let Some(resolvers) = generation
                 .config
