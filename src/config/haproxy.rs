@@ -47,17 +47,8 @@ use super::suggest;
 use super::validate::Origins;
 use draft::{Draft, Kind};
 
-/// The section keywords, for suggestions.
-const SECTIONS: [&str; 8] = [
-    "global",
-    "defaults",
-    "frontend",
-    "backend",
-    "listen",
-    "peers",
-    "userlist",
-    "resolvers",
-];
+// The section keywords, for suggestions (one list with the resolvers reader's).
+use resolvers::SECTIONS;
 
 /// Which section the lines being read belong to.
 enum Current {

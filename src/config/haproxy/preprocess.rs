@@ -200,6 +200,11 @@ pub fn lines(
                     report.error(line, message);
                     continue;
                 }
+                if words.is_empty() {
+                    // Only empty quoted words (`""`, an unset "${VAR}"): a blank line to
+                    // HAProxy too.
+                    continue;
+                }
                 // The lines after a `setenv` see its variable (the global section then
                 // accepts the line as done).
                 if let Err(e) = vars.apply(&words, env) {

@@ -20,7 +20,7 @@ use crate::config::suggest;
 use crate::config::validate::Origins;
 
 /// Section keywords (a resolvers section ends at the next one).
-const SECTIONS: [&str; 8] = [
+pub(super) const SECTIONS: [&str; 8] = [
     "global",
     "defaults",
     "frontend",
