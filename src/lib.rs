@@ -11,7 +11,7 @@
 //! runtime                                   builds and wires everything; reload, stop
 //! http                                      mode http: the HTTP/1.1 reverse proxy
 //! stats                                     reads state, sends admin commands
-//! health, proxy                             tasks doing I/O: checks; sessions
+//! health, proxy, dns                        tasks doing I/O: checks; sessions; resolution
 //! state                                     live servers, backends, counters (no I/O)
 //! tls, net                                  rustls configurations; plain/TLS sockets
 //! config, amqp, proxy_protocol, balance, log   the model, protocol knowledge, algorithms
@@ -24,6 +24,7 @@ pub mod acl;
 pub mod amqp;
 pub mod balance;
 pub mod config;
+pub mod dns;
 pub mod health;
 pub mod http;
 pub mod log;

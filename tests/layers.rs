@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["config", "acl", "amqp", "proxy_protocol", "balance", "log"],
     &["tls", "net"],
     &["state"],
-    &["health", "proxy", "http"],
+    &["health", "proxy", "http", "dns"],
     &["stats"],
     &["runtime"],
 ];

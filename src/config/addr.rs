@@ -3,11 +3,12 @@
 //!
 //! HAProxy splits host and port at the *last* colon, so `:::10000` is port 10000 on `::`
 //! and `:10000` is port 10000 on every IPv4 address. Names are resolved once, when the file
-//! is loaded, as HAProxy does without a `resolvers` section.
+//! is loaded, as HAProxy does without a `resolvers` section; server names go through
+//! `init-addr` (see `dns`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 
-use super::model::LogDestination;
+use super::model::{LogDestination, ServerDns};
 
 /// The standard syslog port, used when a `log` address has none.
 pub const SYSLOG_PORT: u16 = 514;
@@ -91,10 +92,14 @@ fn parse_port(text: &str, whole: &str) -> Result<u16, String> {
         .map_err(|_| format!("'{whole}' has an invalid port '{text}' (expected 0 to 65535)"))
 }
 
-/// Parses and resolves a server address (`host:port`); the port is required because
-/// warren has no destination port of its own to forward to.
-pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
+/// Host and port of a server address; the port is required because warren has no
+/// destination port of its own to forward to. An SRV name (`_amqp._tcp.rabbitmq`) may come
+/// without a port (port 0: the records give it), as in HAProxy.
+fn server_parts(text: &str) -> Result<(&str, u16), String> {
     let bare = strip_prefix(text, &["ipv4@", "ipv6@", "tcp4@", "tcp6@", "tcp@"]);
+    if bare.starts_with('_') && !bare.contains(':') {
+        return Ok((bare, 0));
+    }
     let (host, port) = split_host_port(bare);
     let port = match port {
         Some(p) if !p.is_empty() => parse_port(p, text)?,
@@ -107,8 +112,36 @@ pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
     if host.is_empty() {
         return Err(format!("server address '{text}' needs a host"));
     }
-    let ip = resolve_host(host, port).map_err(|e| format!("server address '{text}': {e}"))?;
-    Ok(SocketAddr::new(ip, port))
+    Ok((host, port))
+}
+
+/// A server address with what DNS needs: an IP is taken as written (`dns` is dropped); a
+/// name gets its start-up address from the `init-addr` methods in `dns` (its `fqdn` and
+/// `resolved_by` are filled here). `slot`: the position of a `server-template` server.
+pub fn server_with_dns(
+    text: &str,
+    mut dns: ServerDns,
+    slot: Option<usize>,
+) -> Result<(SocketAddr, Option<ServerDns>), String> {
+    let (host, port) = server_parts(text)?;
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok((SocketAddr::new(ip, port), None));
+    }
+    if port == 0 && dns.resolvers.is_none() {
+        return Err(format!(
+            "server address '{text}' is an SRV name: it needs 'resolvers <section>' to be resolved"
+        ));
+    }
+    if dns.resolvers.is_none() && dns.init_addr.is_empty() && dns.template.is_none() {
+        // Nothing to follow and HAProxy's default methods: resolved once, as always.
+        let ip = resolve_host(host, port).map_err(|e| format!("server address '{text}': {e}"))?;
+        return Ok((SocketAddr::new(ip, port), None));
+    }
+    dns.fqdn = host.to_string();
+    let initial = super::dns::initial(host, port, &dns, slot)
+        .map_err(|e| format!("server address '{text}': {e}"))?;
+    dns.resolved_by = initial.resolved_by;
+    Ok((initial.addr, Some(dns)))
 }
 
 /// Parses a `log` target: `stderr`, `stdout`, an absolute path (a file), or a syslog
@@ -172,6 +205,18 @@ mod tests {
         assert!(parse_bind("127.0.0.1:9-7")
             .unwrap_err()
             .contains("empty port range"));
+    }
+
+    fn parse_server(text: &str) -> Result<SocketAddr, String> {
+        let dns = ServerDns {
+            fqdn: String::new(),
+            init_addr: vec![super::super::dns::InitAddr::Libc],
+            resolved_by: None,
+            resolvers: None,
+            prefer: Default::default(),
+            template: None,
+        };
+        server_with_dns(text, dns, None).map(|(a, _)| a)
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub fn to_toml(config: &Config) -> String {
         stats(&mut out, s);
     }
     userlists(&mut out, config);
+    super::convert_dns::resolvers(&mut out, config);
     out
 }
 
@@ -505,15 +506,15 @@ fn backend(out: &mut String, b: &Backend, global: &Global) {
     }
     proxy_log(out, &b.log, global);
     http(out, b.mode, &b.http, has_acls(&b.rules));
-    for s in &b.servers {
+    for s in b.servers.iter().filter(|s| !super::convert_dns::skip(s)) {
         server(out, s);
     }
 }
 
 fn server(out: &mut String, s: &Server) {
     out.push_str("\n[[backend.server]]\n");
-    let _ = writeln!(out, "name = {}", q(&s.name));
-    let _ = writeln!(out, "address = {}", q(&s.addr.to_string()));
+    let _ = writeln!(out, "name = {}", q(super::convert_dns::name(s)));
+    let _ = writeln!(out, "address = {}", q(&super::convert_dns::address(s)));
     if let Some(c) = &s.cookie {
         let _ = writeln!(out, "cookie = {}", q(c));
     }
@@ -557,6 +558,7 @@ fn server(out: &mut String, s: &Server) {
         let _ = writeln!(out, "check_send_proxy = true");
     }
     server_tls(out, s);
+    super::convert_dns::server(out, s);
 }
 
 fn stats(out: &mut String, s: &StatsPage) {

@@ -29,6 +29,7 @@ mod log;
 mod options;
 mod preprocess;
 mod proxy;
+mod resolvers;
 mod rules;
 mod server;
 mod ssl_defaults;
@@ -48,8 +49,8 @@ use super::suggest;
 use super::validate::Origins;
 use draft::{Draft, Kind};
 
-/// The section keywords, for suggestions.
-const SECTIONS: [&str; 8] = [
+// The section keywords, for suggestions (one list for every reader of sections).
+pub(super) const SECTIONS: [&str; 9] = [
     "global",
     "defaults",
     "frontend",
@@ -58,6 +59,7 @@ const SECTIONS: [&str; 8] = [
     "peers",
     "userlist",
     "http-errors",
+    "resolvers",
 ];
 
 /// Which section the lines being read belong to.
@@ -104,6 +106,7 @@ pub(crate) fn parse(
     let all_lines = preprocessed.iter().flatten().cloned().collect::<Vec<_>>();
     let userlists = std::sync::Arc::new(userlist::collect(&all_lines, report));
     let http_errors = std::sync::Arc::new(http_errors::collect(&all_lines, report));
+    let resolvers = resolvers::collect(&all_lines, report);
     drop(all_lines);
     defaults.userlists = std::sync::Arc::clone(&userlists);
     defaults.http_errors = std::sync::Arc::clone(&http_errors);
@@ -114,8 +117,8 @@ pub(crate) fn parse(
         for (line, words) in lines {
             if SECTIONS.contains(&words[0].as_str()) {
                 close(current, &mut defaults, &mut named_defaults, &mut proxies);
-                current = if words[0] == "userlist" || words[0] == "http-errors" {
-                    // Read by `userlist::collect` / `http_errors::collect` already.
+                current = if matches!(words[0].as_str(), "userlist" | "http-errors" | "resolvers") {
+                    // Read by `userlist::collect`, `http_errors::collect`, `resolvers::collect`.
                     Current::Skipped
                 } else {
                     open(&words, line, &defaults, &named_defaults, report)
@@ -137,7 +140,9 @@ pub(crate) fn parse(
         }
     }
     close(current, &mut defaults, &mut named_defaults, &mut proxies);
-    finish::finish(global, proxies, report)
+    let (mut config, origins) = finish::finish(global, proxies, report);
+    resolvers::attach(&mut config, resolvers, &origins, report);
+    (config, origins)
 }
 
 /// A keyword line of the section in force.

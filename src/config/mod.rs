@@ -15,7 +15,9 @@
 
 mod addr;
 mod convert;
+mod convert_dns;
 pub mod cpu_map;
+pub mod dns;
 pub mod duration;
 mod error;
 mod files;

@@ -9,6 +9,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use super::dns::{
+    Family, Hold, InitAddr, Nameserver, Resolvers, ServerDns, Template, HOLD_KEYS,
+};
 pub use super::http::{
     ConnMode, CookieMode, CookiePersist, ForwardFor, HttpProxy, DEFAULT_BUFSIZE, MIN_BUFSIZE,
 };
@@ -25,6 +28,8 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// HTTP stats pages (`listen` sections in `mode http` whose only job is `stats`).
     pub stats: Vec<StatsPage>,
+    /// `resolvers` sections: the DNS servers that keep named servers up to date.
+    pub resolvers: Vec<Resolvers>,
 }
 
 /// Process-wide settings (`global` section).
@@ -598,7 +603,9 @@ pub mod server_defaults {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Server {
     pub name: String,
-    /// Resolved once when the configuration is loaded, as HAProxy does.
+    /// The address at start-up: an IP as written, or what `init-addr` found for a name
+    /// (`0.0.0.0:<port>` when nothing did: see `dns`). At run time the live address is
+    /// `ServerState::addr`, which a `resolvers` section may change.
     pub addr: SocketAddr,
     /// `port`: health checks go to this port instead (e.g. the management API's 15672).
     pub check_port: Option<u16>,
@@ -647,6 +654,9 @@ pub struct Server {
     /// `id <n>`: the server's number in its backend (`sid` on the stats page), which
     /// monitoring keys on; the free numbers from 1 go to servers without one.
     pub id: Option<u32>,
+    /// A server written with a name: how it was resolved at start-up and whether a
+    /// `resolvers` section follows it; `None` for an IP address.
+    pub dns: Option<ServerDns>,
 }
 
 /// The number each server of a backend shows (`sid`): its `id`, or else HAProxy's

@@ -13,6 +13,7 @@ use toml::Spanned;
 
 mod build;
 mod check;
+mod dns;
 mod http;
 mod logs;
 mod raw;

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::check::{self, Probe};
 use super::{CheckStatus, Transition};
 use crate::config::Level;
-use crate::state::{AdminState, BackendState, LastCheck, ServerEvent, ServerState};
+use crate::state::{BackendState, LastCheck, ServerEvent, ServerState};
 
 /// Runs active checks on `server` until `stop` is cancelled. `spread` moves the intervals
 /// (`spread-checks`); `first` is how long to wait before the first check
@@ -38,10 +38,14 @@ pub async fn run(
         backend.config.timeouts.connect,
         backend.config.timeouts.check,
     );
-    let mut addr = cfg.addr;
-    if let Some(port) = cfg.check_port {
-        addr.set_port(port);
-    }
+    // Where checks go: the server's live address (DNS may move it), at `port` if set.
+    let target = || {
+        let mut addr = server.addr();
+        if let Some(port) = cfg.check_port {
+            addr.set_port(port);
+        }
+        addr
+    };
     // HAProxy's rule: checks speak the PROXY protocol when the traffic does and they go to
     // the same port, or when `check-send-proxy` asks for it.
     let proxy = match (cfg.send_proxy, cfg.check_send_proxy) {
@@ -56,7 +60,7 @@ pub async fn run(
         .as_ref()
         .filter(|t| t.checks)
         .zip(connector)
-        .map(|(t, connector)| (connector, crate::tls::server_name(t.name.as_deref(), addr)));
+        .map(|(t, connector)| (connector, t.name.clone()));
     if tls.is_none() && cfg.tls.as_ref().is_some_and(|t| t.checks) {
         // The runtime builds it before starting checkers; never check in plain instead.
         tracing::error!(
@@ -66,7 +70,14 @@ pub async fn run(
         return;
     }
     loop {
-        if server.admin() != AdminState::Maint {
+        if !server.in_maint() {
+            let addr = target();
+            let tls = tls.as_ref().map(|(connector, name)| {
+                (
+                    Arc::clone(connector),
+                    crate::tls::server_name(name.as_deref(), addr),
+                )
+            });
             let probe =
                 check::probe(&backend.config.check, addr, budget, proxy, tls.as_ref()).await;
             record(&backend, &server, probe, false);
@@ -251,7 +262,7 @@ fn marked_down(backend: &BackendState, server: &Arc<ServerState>, probe: &Probe)
         server.shutdown_sessions(&format!(
             "node {} ({}) is DOWN: {}",
             server.full_name,
-            server.config.addr,
+            server.addr(),
             probe.status.description()
         ));
     }

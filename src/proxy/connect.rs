@@ -417,7 +417,9 @@ async fn establish(
 ) -> std::io::Result<Stream> {
     let server = &state.config;
     let deadline = timeout.map(|t| Instant::now() + t);
-    let mut stream = open(server.addr, timeout).await?;
+    // One load: the address DNS gave last (a session already open keeps its own socket).
+    let addr = state.addr();
+    let mut stream = open(addr, timeout).await?;
     if let Some(version) = server.send_proxy {
         let header = proxy_protocol::encode(version.into(), client, destination);
         stream.write_all(&header).await?;
@@ -429,7 +431,7 @@ async fn establish(
             let connector = state.tls.load_full().ok_or_else(|| {
                 std::io::Error::other("no TLS configuration was built for this server")
             })?;
-            let name = crate::tls::server_name(tls.name.as_deref(), server.addr);
+            let name = crate::tls::server_name(tls.name.as_deref(), addr);
             let handshake = Box::pin(Tls::connect(stream, &connector, name));
             match deadline {
                 Some(d) => tokio::time::timeout_at(d, handshake).await.map_err(|_| {

@@ -346,6 +346,7 @@ impl Warren {
                 stop,
             ));
         }
+        crate::dns::start(&generation);
         let global = &generation.config.global;
         let spread = crate::health::spread::Spread {
             percent: global.spread_checks,

@@ -2,6 +2,7 @@
 //! counters and health, shared by every task. Sessions and checkers read it through `Arc`s
 //! and atomics; nothing here does I/O.
 
+pub mod address;
 pub mod admin;
 mod backend;
 mod frontend;

@@ -141,6 +141,8 @@ pub struct ServerState {
     /// line itself is unchanged and this state carries on. Sessions and checks take it
     /// when they connect.
     pub tls: arc_swap::ArcSwapOption<rustls::ClientConfig>,
+    /// The live address (DNS may change it) and resolution maintenance.
+    pub address: super::address::Address,
 }
 
 impl ServerState {
@@ -176,6 +178,7 @@ impl ServerState {
             shed_pending: AtomicU32::new(0),
             shedding: AtomicU32::new(0),
             tls: arc_swap::ArcSwapOption::empty(),
+            address: super::address::Address::new(&config),
             config,
         }
     }
@@ -216,6 +219,9 @@ impl ServerState {
             health.failed_checks = old_health.failed_checks;
             health.down_since = old_health.down_since;
             health.downtime = old_health.downtime;
+        }
+        if keeps_last_address(&new.config, &old.config) {
+            new.address.copy_from(&old.address);
         }
         new
     }
@@ -270,9 +276,22 @@ impl ServerState {
         }
     }
 
-    /// May this server take a new session? (UP, READY, weight > 0.)
+    /// May this server take a new session? (UP, READY, weight > 0, an address.)
     pub fn usable(&self) -> bool {
-        self.is_up() && self.admin() == AdminState::Ready && self.weight() > 0
+        self.is_up()
+            && self.admin() == AdminState::Ready
+            && self.weight() > 0
+            && !self.address.in_maint()
+    }
+
+    /// Where a new connection to this server goes now.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.address.get()
+    }
+
+    /// In maintenance, by an operator or because DNS has no address for it: no checks.
+    pub fn in_maint(&self) -> bool {
+        self.admin() == AdminState::Maint || self.address.in_maint()
     }
 
     /// Below its `maxconn` (0 = unlimited)?
@@ -340,6 +359,26 @@ impl ServerState {
     pub fn health(&self) -> MutexGuard<'_, Health> {
         lock(&self.health)
     }
+}
+
+/// `init-addr last`: the running process's address wins when `last` comes before the
+/// method that gave the new configuration its address (or none did), for the same name.
+/// Warren keeps no server-state file; this is what HAProxy's `last` reads from one.
+fn keeps_last_address(new: &Server, old: &Server) -> bool {
+    use crate::config::InitAddr;
+    let (Some(n), Some(o)) = (&new.dns, &old.dns) else {
+        return false;
+    };
+    if n.fqdn != o.fqdn || n.template != o.template {
+        return false;
+    }
+    let methods = n.methods();
+    let last = methods.iter().position(|m| *m == InitAddr::Last);
+    let used = n
+        .resolved_by
+        .and_then(|r| methods.iter().position(|m| *m == r))
+        .unwrap_or(usize::MAX);
+    last.is_some_and(|l| l < used)
 }
 
 /// A poisoned lock only means another task panicked mid-update of plain bookkeeping; the

@@ -139,7 +139,8 @@ pub fn page(rows: &[Row], info: &PageInfo<'_>) -> String {
             _ => "",
         };
         let last_chk = match (row.get("check_status"), row.get("check_duration")) {
-            ("", _) => String::new(),
+            // No check result: what there is to say (why DNS holds the server, if it does).
+            ("", _) => row.get("last_chk").to_string(),
             (s, d) => format!("{s} in {d}ms"),
         };
         let _ = write!(

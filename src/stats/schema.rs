@@ -254,6 +254,9 @@ fn http_fields(r: &mut Row, c: &crate::state::HttpCounters) {
 
 /// HAProxy's status text for a server.
 pub fn server_status(s: &ServerState) -> String {
+    if s.address.in_maint() && s.admin() != AdminState::Maint {
+        return "MAINT (resolution)".into();
+    }
     match s.admin() {
         AdminState::Maint => return "MAINT".into(),
         AdminState::Drain if s.is_up() => return "DRAIN".into(),
@@ -302,7 +305,7 @@ fn server_row(be: &BackendState, s: &ServerState, iid: usize, sid: usize, now: I
     r.set("iid", iid);
     r.set("sid", sid);
     r.set("lbtot", c.total.load(Ordering::Relaxed));
-    r.set("addr", s.config.addr);
+    r.set("addr", s.addr());
     r.set("mode", be.config.mode.as_str());
     if s.config.maxqueue > 0 {
         r.set("qlimit", s.config.maxqueue);
@@ -326,6 +329,10 @@ fn server_row(be: &BackendState, s: &ServerState, iid: usize, sid: usize, now: I
             r.set("check_desc", last.status.description());
             r.set("last_chk", &last.info);
         }
+    }
+    if let Some(reason) = s.address.maint_reason() {
+        // Why DNS keeps it out, where the page shows check details.
+        r.set("last_chk", reason);
     }
     if be.config.mode == crate::config::Mode::Http {
         http_fields(&mut r, &c.http);

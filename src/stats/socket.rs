@@ -180,7 +180,8 @@ bk_f_forced_id srv_f_forced_id srv_fqdn srv_port\n",
                 AdminState::Ready => 0,
                 AdminState::Maint => 1,
                 AdminState::Drain => 8,
-            };
+            } | if s.address.in_maint() { 0x20 } else { 0 }; // SRV_ADMF_RMAINT
+            let fqdn = s.config.dns.as_ref().map_or("-", |d| d.fqdn.as_str());
             let (health, _, _) = h.state.counters();
             let result = match &h.last_check {
                 None => 0,
@@ -188,18 +189,18 @@ bk_f_forced_id srv_f_forced_id srv_fqdn srv_port\n",
                 Some(_) => 1,
             };
             out.push_str(&format!(
-                "{} {} {} {} {} {op} {admin} {} {} {} {} {result} {health} {} 0 0 0 - {}\n",
+                "{} {} {} {} {} {op} {admin} {} {} {} {} {result} {health} {} 0 0 0 {fqdn} {}\n",
                 be_id + 1,
                 b.name(),
                 srv_id,
                 s.name(),
-                s.config.addr.ip(),
+                s.addr().ip(),
                 s.weight(),
                 s.config.weight,
                 h.last_change.elapsed().as_secs(),
                 h.last_check.as_ref().map_or(0, |c| c.status as u32),
                 if s.config.check { 6 } else { 0 },
-                s.config.addr.port(),
+                s.addr().port(),
             ));
         }
     }

@@ -33,7 +33,11 @@ pub struct Backend {
 
 impl Backend {
     pub async fn tagged(tag: &str) -> Backend {
-        let l = listener().await;
+        Backend::serve(listener().await, tag)
+    }
+
+    /// A tagged echo server on a listener the caller bound (another loopback address).
+    pub fn serve(l: TcpListener, tag: &str) -> Backend {
         let addr = l.local_addr().expect("local addr");
         let tag = format!("{tag}\n");
         let task = tokio::spawn(async move {
@@ -125,6 +129,8 @@ pub struct Running {
     pub stats_pages: Vec<(String, Vec<SocketAddr>)>,
     pub backends: Vec<std::sync::Arc<warren::state::BackendState>>,
     pub handle: warren::runtime::Handle,
+    /// The generation in force (a reload replaces it).
+    pub current: std::sync::Arc<arc_swap::ArcSwap<warren::state::Generation>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -162,6 +168,11 @@ impl Running {
             .find(|b| b.name() == name)
             .cloned()
             .expect("backend")
+    }
+
+    /// A backend of the generation in force (after reloads).
+    pub fn handle_backend(&self, name: &str) -> std::sync::Arc<warren::state::BackendState> {
+        self.current.load().backend(name).cloned().expect("backend")
     }
 
     /// Applies new HAProxy-syntax text as a reload would (the text must load).
@@ -250,6 +261,7 @@ pub async fn wait_state(
 }
 
 pub mod amqp;
+pub mod dns;
 pub mod hostile;
 pub mod http;
 pub mod tls;
@@ -306,6 +318,7 @@ pub fn run_config_on(
         .filter_map(|b| warren.backend(&b.name))
         .collect();
     let handle = warren.handle();
+    let current = warren.current();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(warren.run(async move {
         let _ = rx.await;
@@ -317,6 +330,7 @@ pub fn run_config_on(
         stats_pages,
         backends,
         handle,
+        current,
         stop: Some(tx),
         task: Some(task),
     }

@@ -104,6 +104,10 @@ pub struct ServerParams {
     pub on_error: Option<OnError>,
     /// `id`: never inherited from `default-server` (each server's own).
     pub id: Option<u32>,
+    /// `init-addr`, `resolvers`, `resolve-prefer`.
+    pub init_addr: Option<Vec<crate::config::InitAddr>>,
+    pub resolvers: Option<String>,
+    pub resolve_prefer: Option<crate::config::Family>,
 }
 
 impl ServerParams {
@@ -139,6 +143,9 @@ impl ServerParams {
             error_limit: self.error_limit.or(base.error_limit),
             on_error: self.on_error.or(base.on_error),
             id: self.id,
+            init_addr: self.init_addr.clone().or_else(|| base.init_addr.clone()),
+            resolvers: self.resolvers.clone().or_else(|| base.resolvers.clone()),
+            resolve_prefer: self.resolve_prefer.or(base.resolve_prefer),
         }
     }
 
@@ -190,6 +197,19 @@ impl ServerParams {
                 on_error: self.on_error.unwrap_or_default(),
             }),
             id: self.id,
+            dns: None,
+        }
+    }
+
+    /// What a name on the server line needs (its `fqdn` is filled by `addr`).
+    pub fn dns(&self) -> crate::config::ServerDns {
+        crate::config::ServerDns {
+            fqdn: String::new(),
+            init_addr: self.init_addr.clone().unwrap_or_default(),
+            resolved_by: None,
+            resolvers: self.resolvers.clone(),
+            prefer: self.resolve_prefer.unwrap_or_default(),
+            template: None,
         }
     }
 }

@@ -24,6 +24,7 @@ pub fn finish(global: Global, drafts: Vec<Draft>, report: &mut Report) -> (Confi
         frontends: Vec::new(),
         backends: Vec::new(),
         stats: Vec::new(),
+        resolvers: Vec::new(),
     };
     let mut origins = Origins::default();
     // (line, directive) → (effect, proxies in a mode other than http)

@@ -201,7 +201,8 @@ pub fn lines(
                     continue;
                 }
                 if words.is_empty() {
-                    // Only empty words (`""`): dropped as trailing ones are, a blank line.
+                    // Only empty quoted words (`""`, an unset "${VAR}"): a blank line to
+                    // HAProxy too.
                     continue;
                 }
                 // The lines after a `setenv` see its variable (the global section then

@@ -7,7 +7,7 @@ use crate::config::report::Report;
 use crate::config::suggest;
 
 /// Keywords warren implements or knowingly accepts, for suggestions.
-const KNOWN: [&str; 38] = [
+const KNOWN: [&str; 39] = [
     "stick-table",
     "stick",
     "hash-type",
@@ -34,6 +34,7 @@ const KNOWN: [&str; 38] = [
     "stats",
     "server",
     "default-server",
+    "server-template",
     "errorfile",
     "description",
     "http-check",
@@ -145,6 +146,7 @@ pub fn keyword(draft: &mut Draft, words: &[String], line: usize, report: &mut Re
         "stats" => stats::keyword(draft, words, line, report),
         "server" => server::server(draft, words, line, report),
         "default-server" => server::default_server(draft, words, line, report),
+        "server-template" => server::template(draft, words, line, report),
         "cookie" => {
             if let Some(c) = super::http::cookie(draft, words, line, report) {
                 draft.http.cookie = Some(c);

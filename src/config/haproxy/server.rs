@@ -17,7 +17,10 @@ pub fn path(key: &str, value: Option<&String>) -> Result<std::path::PathBuf, Str
 }
 
 /// Keywords warren implements, for suggestions.
-const KNOWN: [&str; 34] = [
+const KNOWN: [&str; 37] = [
+    "init-addr",
+    "resolvers",
+    "resolve-prefer",
     "check",
     "inter",
     "fastinter",
@@ -55,7 +58,13 @@ const KNOWN: [&str; 34] = [
 ];
 
 /// Keywords warren knows but cannot honour yet.
-const UNSUPPORTED: [&str; 5] = ["addr", "resolvers", "init-addr", "agent-check", "check-sni"];
+const UNSUPPORTED: [&str; 5] = [
+    "addr",
+    "resolve-opts",
+    "resolve-net",
+    "agent-check",
+    "check-sni",
+];
 
 pub fn server(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     if !draft.kind.has_backend() || draft.kind == Kind::Defaults {
@@ -67,11 +76,64 @@ pub fn server(draft: &mut Draft, words: &[String], line: usize, report: &mut Rep
         return;
     };
     let params = params(&words[3..], line, report);
-    let Some(addr) = report.check(line, addr::parse_server(address)) else {
+    if let Some(params) = params {
+        add(draft, name.clone(), address, params, None, line, report);
+    }
+}
+
+/// `server-template <prefix> <num | first-last> <fqdn>[:<port>] [params]`: servers
+/// `<prefix>N` for every N of the range, filled by the `resolvers` from the name's
+/// A/AAAA records (or SRV records, for a name starting with `_`); the slots an answer
+/// leaves empty wait in maintenance.
+pub fn template(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
+    if !draft.kind.has_backend() || draft.kind == Kind::Defaults {
+        report.error(line, format!("'server-template' is not allowed in a {} section; put it in a backend or listen section", draft.kind.name()));
+        return;
+    }
+    let (Some(prefix), Some(range), Some(address)) = (words.get(1), words.get(2), words.get(3))
+    else {
+        report.error(line, "'server-template' needs a prefix, a number of servers and an address, for example 'server-template rabbit 3 rabbitmq.default.svc.cluster.local:5672 check resolvers k8s'");
         return;
     };
-    if let Some(params) = params {
+    let Some(template) = report.check(line, crate::config::Template::parse(prefix, range)) else {
+        return;
+    };
+    let Some(params) = params(&words[4..], line, report) else {
+        return;
+    };
+    for (slot, n) in template.slots().enumerate() {
+        let slot = Some((template.clone(), slot));
+        add(
+            draft,
+            format!("{prefix}{n}"),
+            address,
+            params.clone(),
+            slot,
+            line,
+            report,
+        );
+    }
+}
+
+/// One server of a `server` line or of a template.
+fn add(
+    draft: &mut Draft,
+    name: String,
+    address: &str,
+    params: ServerParams,
+    slot: Option<(crate::config::Template, usize)>,
+    line: usize,
+    report: &mut Report,
+) {
+    {
         let mut params = params.over(&draft.default_server);
+        let mut dns = params.dns();
+        let index = slot.as_ref().map(|(_, i)| *i);
+        dns.template = slot.map(|(t, _)| t);
+        let Some((addr, dns)) = report.check(line, addr::server_with_dns(address, dns, index))
+        else {
+            return;
+        };
         let d = &draft.tls_defaults;
         if params.ssl.unwrap_or(false) || params.check_ssl.unwrap_or(false) {
             params.verify = params.verify.or(d.server_verify);
@@ -84,6 +146,7 @@ pub fn server(draft: &mut Draft, words: &[String], line: usize, report: &mut Rep
             .crt
             .map(|p| super::ssl_defaults::TlsDefaults::under(&d.crt_base, &p));
         let mut server = params.build(name.clone(), addr);
+        server.dns = dns;
         match params.tls() {
             Ok(tls) => server.tls = tls,
             Err(message) => return report.error(line, format!("server '{name}': {message}")),
@@ -214,6 +277,20 @@ fn params(words: &[String], line: usize, report: &mut Report) -> Option<ServerPa
                     "'port' must be a port number from 1 to 65535, not {n}"
                 )),
             }),
+            "init-addr" => value
+                .ok_or_else(|| {
+                    "'init-addr' needs methods, for example 'init-addr last,libc,none'".to_string()
+                })
+                .and_then(|v| crate::config::InitAddr::parse_list(v))
+                .map(|v| p.init_addr = Some(v)),
+            "resolvers" => value
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| "'resolvers' needs the name of a resolvers section".to_string())
+                .map(|v| p.resolvers = Some(v.clone())),
+            "resolve-prefer" => value
+                .ok_or_else(|| "'resolve-prefer' takes 'ipv4' or 'ipv6'".to_string())
+                .and_then(|v| crate::config::Family::parse(v))
+                .map(|f| p.resolve_prefer = Some(f)),
             "on-marked-down" => match value.map(String::as_str) {
                 Some("shutdown-sessions") => {
                     p.shutdown_on_down = Some(true);

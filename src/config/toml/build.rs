@@ -35,6 +35,7 @@ impl Builder<'_, '_> {
             frontends: Vec::new(),
             backends: Vec::new(),
             stats: Vec::new(),
+            resolvers: self.resolvers(&file.resolvers),
         };
         let mut origins = Origins::default();
         let d = file.defaults;
@@ -46,7 +47,7 @@ impl Builder<'_, '_> {
             let mut server_lines = Vec::new();
             for s in &b.server {
                 let sline = self.lines.span(s);
-                if let Some(server) = self.server(s.get_ref()) {
+                for server in self.servers(s.get_ref()) {
                     servers.push(server);
                     server_lines.push(sline);
                 }
@@ -259,6 +260,7 @@ impl Builder<'_, '_> {
                 ..ProxyLines::default()
             });
         }
+        self.check_resolvers(&config, &origins);
         (config, origins)
     }
 }

@@ -20,6 +20,8 @@ pub(super) struct File {
     pub(super) stats: Vec<Spanned<StatsT>>,
     #[serde(default)]
     pub(super) userlist: Vec<Spanned<super::http::UserlistT>>,
+    #[serde(default)]
+    pub(super) resolvers: Vec<Spanned<super::dns::ResolversT>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -248,6 +250,14 @@ pub(super) struct ServerT {
     pub(super) check_send_proxy: Option<bool>,
     /// TLS towards this server (HAProxy: `ssl verify required ca-file <pem>`).
     pub(super) tls: Option<Spanned<ServerTlsT>>,
+    /// HAProxy's `init-addr`, as written there: `"last,libc,none"`.
+    pub(super) init_addr: Option<Spanned<String>>,
+    /// The `[[resolvers]]` table that follows this server's name at run time.
+    pub(super) resolvers: Option<Spanned<String>>,
+    /// `"ipv4"` or `"ipv6"` (HAProxy's default).
+    pub(super) resolve_prefer: Option<Spanned<String>>,
+    /// HAProxy's `server-template`: servers `<name>1..N` filled from DNS answers.
+    pub(super) template: Option<Spanned<super::dns::SlotsT>>,
 }
 
 #[derive(Deserialize)]

@@ -108,12 +108,10 @@ impl Builder<'_, '_> {
         }
     }
 
+    /// A server line without its address, which [`Builder::servers`] fills in (a
+    /// template makes several servers of one line).
     pub(super) fn server(&mut self, s: &ServerT) -> Option<Server> {
         let tls = self.server_tls(s);
-        let addr = self.report.check(
-            self.lines.span(&s.address),
-            addr::parse_server(s.address.get_ref()),
-        );
         let inter = match &s.inter {
             Some(v) => self.duration(v)?,
             None => server_defaults::INTER,
@@ -127,7 +125,7 @@ impl Builder<'_, '_> {
         let slowstart = optional(&s.slowstart)?.filter(|d| !d.is_zero());
         Some(Server {
             name: s.name.clone(),
-            addr: addr?,
+            addr: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
             check_port: s.check_port.as_ref().map(|p| {
                 if *p.get_ref() == 0 {
                     self.report.error(
@@ -176,6 +174,7 @@ impl Builder<'_, '_> {
                 *id.get_ref()
             }),
             tls,
+            dns: None,
         })
     }
 

@@ -29,7 +29,7 @@ pub(super) async fn amqp(
     transfer: &Transfer,
 ) -> String {
     let server = Arc::clone(&conn.slot.server);
-    let node = format!("node {} ({})", server.full_name, server.config.addr);
+    let node = format!("node {} ({})", server.full_name, server.addr());
     let server_gone = matches!(transfer.end, End::Eof(Side::Server) | End::ServerError);
     // (reason told to the client, whether the server is still worth a clean close)
     let polite: Option<(String, bool)> = match transfer.end {
