@@ -57,15 +57,16 @@ const KNOWN: [&str; 37] = [
     "id",
 ];
 
-/// Keywords warren knows but cannot honour yet.
-const UNSUPPORTED: [&str; 5] = [
-    "addr",
-    "resolve-opts",
-    "resolve-net",
-    "agent-check",
-    "check-sni",
+/// Keywords warren knows but cannot honour yet, with what to write instead.
+const UNSUPPORTED: [(&str, &str); 7] = [
+    ("addr", "checks go to the server's own address; 'port <n>' sends them to another port of it"),
+    ("check-sni", "TLS checks send the server's name: write 'sni str(<name>)' (or 'verifyhost <name>')"),
+    ("agent-check", "warren has no agent protocol; 'option amqp-check' or 'option httpchk' against the management API judges a node by its own answer"),
+    ("agent-port", "warren has no agent protocol; 'option amqp-check' or 'option httpchk' against the management API judges a node by its own answer"),
+    ("agent-inter", "warren has no agent protocol; 'option amqp-check' or 'option httpchk' against the management API judges a node by its own answer"),
+    ("resolve-opts", "remove it: warren never gives two servers one address (HAProxy's default 'prevent-dup-ip') and takes SRV weights as HAProxy does"),
+    ("resolve-net", "remove it, or list the addresses you prefer with 'init-addr'; warren takes the answer's addresses in its order"),
 ];
-
 pub fn server(draft: &mut Draft, words: &[String], line: usize, report: &mut Report) {
     if !draft.kind.has_backend() || draft.kind == Kind::Defaults {
         report.error(line, format!("'server' is not allowed in a {} section; put servers in a backend or listen section", draft.kind.name()));
@@ -340,20 +341,22 @@ fn params(words: &[String], line: usize, report: &mut Report) -> Option<ServerPa
                 }
                 _ => Err("'on-marked-up' supports 'shutdown-backup-sessions' only".to_string()),
             },
-            _ if UNSUPPORTED.contains(&key) => {
-                Err(format!("server keyword '{key}' is not supported yet"))
-            }
-            _ => {
-                // Unknown: its value (if any) cannot be told apart, so stop here.
-                report.error(
-                    line,
-                    format!(
-                        "unknown keyword '{key}' on server line{}",
-                        suggest::hint(key, KNOWN)
-                    ),
-                );
-                return None;
-            }
+            _ => match UNSUPPORTED.iter().find(|(k, _)| *k == key) {
+                Some((_, advice)) => {
+                    Err(format!("server keyword '{key}' is not supported: {advice}"))
+                }
+                None => {
+                    // Unknown: its value (if any) cannot be told apart, so stop here.
+                    report.error(
+                        line,
+                        format!(
+                            "unknown keyword '{key}' on server line{}",
+                            suggest::hint(key, KNOWN)
+                        ),
+                    );
+                    return None;
+                }
+            },
         };
         if let Err(message) = result {
             report.error(line, message);
@@ -473,7 +476,12 @@ mod tests {
             4,
             &mut r,
         );
-        assert!(r.errors[2].message.contains("not supported yet"));
+        assert!(
+            r.errors[2].message.contains("is not supported: checks go to")
+                && r.errors[2].message.contains("'port <n>'"),
+            "says what to write instead: {}",
+            r.errors[2].message
+        );
         server(&mut d, &words("server a 127.0.0.1:1 port 70000"), 5, &mut r);
         assert!(
             r.errors[3].message.contains("from 1 to 65535"),
