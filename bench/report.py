@@ -111,7 +111,7 @@ term_rows = [
     ("terminate_kill_to_delivery_worst_ms", "≤ 1 s", lambda t, a: t <= 1000),
     ("terminate_kill_problems", "0", lambda t, a: t == 0),
 ]
-if any(k[1] == "warren-terminate" for k in values):
+if any((s, "warren-terminate") in values for s, _, _ in term_rows):
     print("\n## amqp-terminate mode against amqp mode\n")
     print("| scenario | unit | direct | warren amqp mode | warren amqp-terminate | terminate/amqp | per round | target | met |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -154,7 +154,7 @@ if any(k[1] == "warren-terminate" and k[0].startswith("failover_") for k in valu
 
 labels = ["throughput1", "throughput4", "connrate", "latency", "amqp_confirms", "amqp_small_writes",
           "amqp_consume_acks"]
-if any(k[0].startswith("cpu_") for k in values):
+if any(k[0] in {f"cpu_{s}" for s in labels} for k in values):
     print("\nProxy CPU during each measurement (% of one core; 100% = the proxy is the bottleneck):\n")
     print("| scenario | HAProxy | warren | warren amqp mode | warren amqp-terminate |")
     print("|---|---|---|---|---|")
