@@ -6,44 +6,17 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::dns::{Dns, Reply};
+use common::dns::{ip, tagged_on, Dns, Reply};
 use common::*;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use warren::config::{self, Syntax};
 use warren::state::{BackendState, ServerEvent};
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-fn ip(text: &str) -> IpAddr {
-    text.parse().unwrap()
-}
-
-/// Tagged echo servers on `127.0.0.<n>` for each n, all on one port.
-async fn tagged_on(hosts: &[u8]) -> (u16, Vec<Backend>) {
-    'retry: loop {
-        let first = TcpListener::bind(format!("127.0.0.{}:0", hosts[0]))
-            .await
-            .unwrap();
-        let port = first.local_addr().unwrap().port();
-        let mut listeners = vec![first];
-        for h in &hosts[1..] {
-            match TcpListener::bind(format!("127.0.0.{h}:{port}")).await {
-                Ok(l) => listeners.push(l),
-                Err(_) => continue 'retry, // the port is taken there: another one
-            }
-        }
-        let backends = listeners
-            .into_iter()
-            .zip(hosts)
-            .map(|(l, h)| Backend::serve(l, &format!("host{h}")))
-            .collect();
-        return (port, backends);
-    }
-}
 
 fn cfg(dns: &Dns, resolvers_extra: &str, backend: &str) -> String {
     format!(

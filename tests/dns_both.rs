@@ -4,40 +4,11 @@
 
 mod common;
 
-use std::net::IpAddr;
-
 use common::both::{dash_f, tempdir, write_files, Proxy, Running};
-use common::dns::{Dns, Reply};
+use common::dns::{ip, tagged_on, Dns, Reply};
 use common::*;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
-
-fn ip(text: &str) -> IpAddr {
-    text.parse().unwrap()
-}
-
-/// Tagged echo servers on `127.0.0.<n>` for each n, all on one port.
-async fn tagged_on(hosts: &[u8]) -> (u16, Vec<Backend>) {
-    'retry: loop {
-        let first = TcpListener::bind(format!("127.0.0.{}:0", hosts[0]))
-            .await
-            .unwrap();
-        let port = first.local_addr().unwrap().port();
-        let mut listeners = vec![first];
-        for h in &hosts[1..] {
-            match TcpListener::bind(format!("127.0.0.{h}:{port}")).await {
-                Ok(l) => listeners.push(l),
-                Err(_) => continue 'retry,
-            }
-        }
-        let backends = listeners
-            .into_iter()
-            .zip(hosts)
-            .map(|(l, h)| Backend::serve(l, &format!("host{h}")))
-            .collect();
-        return (port, backends);
-    }
-}
+use tokio::net::TcpStream;
 
 async fn echo(s: &mut TcpStream, text: &str) {
     s.write_all(format!("{text}\n").as_bytes()).await.unwrap();
@@ -97,27 +68,11 @@ async fn a_name_is_followed_and_nx_means_maintenance_in_both() {
 
 /// (server, status, address) of each server of `backend`, from the stats CSV.
 async fn servers(stats_port: u16, backend: &str) -> Vec<(String, String, String)> {
-    let answer = http(
-        ([127, 0, 0, 1], stats_port).into(),
-        "GET",
-        "/stats;csv",
-        &[],
-        "",
-    )
-    .await;
-    let mut lines = answer.body.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .trim_start_matches("# ")
-        .split(',')
-        .collect();
-    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
-    let (status, addr) = (col("status"), col("addr"));
-    lines
-        .map(|l| l.split(',').map(String::from).collect::<Vec<_>>())
-        .filter(|c| c[0] == backend && c[1] != "BACKEND" && c[1] != "FRONTEND")
-        .map(|c| (c[1].clone(), c[status].clone(), c[addr].clone()))
+    stats_csv(stats_port)
+        .await
+        .into_iter()
+        .filter(|r| r["pxname"] == backend && r["svname"] != "BACKEND" && r["svname"] != "FRONTEND")
+        .map(|r| (r["svname"].clone(), r["status"].clone(), r["addr"].clone()))
         .collect()
 }
 

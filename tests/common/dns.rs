@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, SRV};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use tokio::net::UdpSocket;
+use tokio::net::{TcpListener, UdpSocket};
+
+use super::Backend;
 use tokio::sync::watch;
 
 /// What the server says about one name.
@@ -130,4 +132,31 @@ fn answer(query: &Message, zone: &Mutex<HashMap<String, Reply>>) -> Option<Messa
         Some(Reply::Srv(_)) => {}
     }
     Some(reply)
+}
+
+pub fn ip(text: &str) -> IpAddr {
+    text.parse().expect("an IP address")
+}
+
+/// Tagged echo servers on `127.0.0.<n>` for each n, all on one port.
+pub async fn tagged_on(hosts: &[u8]) -> (u16, Vec<Backend>) {
+    'retry: loop {
+        let first = TcpListener::bind(format!("127.0.0.{}:0", hosts[0]))
+            .await
+            .expect("bind");
+        let port = first.local_addr().expect("addr").port();
+        let mut listeners = vec![first];
+        for h in &hosts[1..] {
+            match TcpListener::bind(format!("127.0.0.{h}:{port}")).await {
+                Ok(l) => listeners.push(l),
+                Err(_) => continue 'retry, // the port is taken there: another one
+            }
+        }
+        let backends = listeners
+            .into_iter()
+            .zip(hosts)
+            .map(|(l, h)| Backend::serve(l, &format!("host{h}")))
+            .collect();
+        return (port, backends);
+    }
 }
