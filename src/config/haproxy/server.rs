@@ -477,7 +477,9 @@ mod tests {
             &mut r,
         );
         assert!(
-            r.errors[2].message.contains("is not supported: checks go to")
+            r.errors[2]
+                .message
+                .contains("is not supported: checks go to")
                 && r.errors[2].message.contains("'port <n>'"),
             "says what to write instead: {}",
             r.errors[2].message
