@@ -378,7 +378,10 @@ async fn credentials_never_reach_the_logs() {
         .arg(&toml)
         .output()
         .expect("run");
-    let checked = String::from_utf8_lossy(&out.stderr).into_owned();
+    // The file's own path is left out of the search: the test directory is named after
+    // the process id, which may contain the digits of the password.
+    let checked =
+        String::from_utf8_lossy(&out.stderr).replace(&toml.display().to_string(), "warren.toml");
     assert!(
         checked.contains("warren.toml:4:") && !checked.contains("4711"),
         "{checked}"
