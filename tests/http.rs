@@ -8,31 +8,8 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::http::{Client, Haproxy, Origin, Syslog};
-use common::{free_port, start, Running};
-
-/// A proxy under test: warren in-process, or HAProxy as a child process.
-enum Proxy {
-    Warren(Running),
-    /// The child process (stopped when dropped) and its address.
-    Haproxy(#[allow(dead_code)] Haproxy, SocketAddr),
-}
-
-impl Proxy {
-    fn addr(&self) -> SocketAddr {
-        match self {
-            Proxy::Warren(w) => w.addr("web"),
-            Proxy::Haproxy(_, a) => *a,
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Proxy::Warren(_) => "warren",
-            Proxy::Haproxy(..) => "haproxy",
-        }
-    }
-}
+use common::http::{Client, Haproxy, Origin, Proxy, Syslog};
+use common::{free_port, start};
 
 /// `listen web` in mode http in front of `servers`; `global`/`extra` add lines to the
 /// global section and to the listen section. `bind` is where it listens.
@@ -341,7 +318,7 @@ async fn httplog_lines_match_haproxys() {
             .get("/api/overview?x=1", "")
             .await;
         assert_eq!(r.status, 200);
-        let line = syslog.wait_for("GET /api/overview").await;
+        let line = syslog.line("GET /api/overview").await;
         let fields = line.split("] ").nth(1).unwrap_or("").to_string();
         let masked: String = fields
             .chars()

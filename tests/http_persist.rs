@@ -6,30 +6,8 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::http::{Client, Haproxy, Origin, Syslog};
-use common::{free_port, start, Running};
-
-enum Proxy {
-    Warren(Running),
-    /// The child process (stopped when dropped) and its address.
-    Haproxy(#[allow(dead_code)] Haproxy, SocketAddr),
-}
-
-impl Proxy {
-    fn addr(&self) -> SocketAddr {
-        match self {
-            Proxy::Warren(w) => w.addr("web"),
-            Proxy::Haproxy(_, a) => *a,
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Proxy::Warren(_) => "warren",
-            Proxy::Haproxy(..) => "haproxy",
-        }
-    }
-}
+use common::http::{Client, Haproxy, Origin, Proxy, Syslog};
+use common::{free_port, start};
 
 /// `listen web` with `cookie_line` and servers `s1`, `s2`... whose cookies are their names.
 fn cfg(bind: &str, servers: &[SocketAddr], extra: &str) -> String {
@@ -209,7 +187,7 @@ async fn httplog_cookie_flags_match_haproxys() {
             .await;
         let mut got = Vec::new();
         for path in ["/first", "/second", "/third"] {
-            let line = syslog.wait_for(&format!("GET {path} ")).await;
+            let line = syslog.line(&format!("GET {path} ")).await;
             let term = line
                 .split_whitespace()
                 .find(|w| w.len() == 4 && w.starts_with("--"))

@@ -7,30 +7,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::http::{Client, Haproxy, Origin};
-use common::{free_port, start, Running};
-
-enum Proxy {
-    Warren(Running),
-    /// The child process (stopped when dropped) and its address.
-    Haproxy(#[allow(dead_code)] Haproxy, SocketAddr),
-}
-
-impl Proxy {
-    fn addr(&self) -> SocketAddr {
-        match self {
-            Proxy::Warren(w) => w.addr("web"),
-            Proxy::Haproxy(_, a) => *a,
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Proxy::Warren(_) => "warren",
-            Proxy::Haproxy(..) => "haproxy",
-        }
-    }
-}
+use common::http::{Client, Haproxy, Origin, Proxy};
+use common::{free_port, start};
 
 const USERS: &str = "userlist admins\n    user guest insecure-password guest\n    user ops password $6$saltsalt$fIy/LDohE2R3rq6yytMB5xPT65Qt7X.GabD.3RvFJC6h8Of33i3Wzz8cBNOAS2swzjMbN984mt5K.D6KXmjKb/\n";
 

@@ -88,7 +88,8 @@ impl Syslog {
         let port = socket.local_addr().expect("addr").port();
         let (tx, lines) = mpsc::unbounded_channel();
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
+            // Large enough for an httplog line with its captured headers.
+            let mut buf = vec![0u8; 8192];
             while let Ok(n) = socket.recv(&mut buf).await {
                 if tx
                     .send(String::from_utf8_lossy(&buf[..n]).into_owned())
@@ -107,6 +108,11 @@ impl Syslog {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Waits for the first line containing `needle`.
+    pub async fn line(&mut self, needle: &str) -> String {
+        self.wait_for(needle, 1).await.remove(0)
     }
 
     /// Waits until `count` lines containing `needle` have arrived (a bound against a hang).

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// Bound on any wait: a hung test fails instead of hanging.
@@ -387,46 +386,30 @@ impl Client {
     }
 }
 
-/// Syslog lines received over UDP.
-pub struct Syslog {
-    pub port: u16,
-    lines: mpsc::UnboundedReceiver<String>,
-    seen: Vec<String>,
+// One syslog receiver for every test (`hostile`), named here too for the HTTP tests.
+#[allow(unused_imports)]
+pub use super::hostile::Syslog;
+
+/// A proxy under test in the HTTP comparisons: warren in-process, or HAProxy as a child
+/// process; both serve the section `web`.
+pub enum Proxy {
+    Warren(super::Running),
+    /// The child process (stopped when dropped) and its address.
+    Haproxy(#[allow(dead_code)] Haproxy, SocketAddr),
 }
 
-impl Syslog {
-    pub async fn bind() -> Syslog {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
-        let port = socket.local_addr().expect("addr").port();
-        let (tx, lines) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 8192];
-            while let Ok(n) = socket.recv(&mut buf).await {
-                if tx
-                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        });
-        Syslog {
-            port,
-            lines,
-            seen: Vec::new(),
+impl Proxy {
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Proxy::Warren(w) => w.addr("web"),
+            Proxy::Haproxy(_, a) => *a,
         }
     }
 
-    /// Waits for a line containing `needle`.
-    pub async fn wait_for(&mut self, needle: &str) -> String {
-        loop {
-            if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
-                return l.clone();
-            }
-            match tokio::time::timeout(LIMIT, self.lines.recv()).await {
-                Ok(Some(l)) => self.seen.push(l),
-                _ => panic!("no log line containing {needle:?}; seen: {:#?}", self.seen),
-            }
+    pub fn name(&self) -> &'static str {
+        match self {
+            Proxy::Warren(_) => "warren",
+            Proxy::Haproxy(..) => "haproxy",
         }
     }
 }
