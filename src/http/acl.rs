@@ -28,7 +28,7 @@ pub fn header_values<'h>(head: &'h Head, edits: &'h [Edit], name: &str) -> Vec<C
     let mut out: Vec<Cow<'h, [u8]>> = Vec::new();
     let mut push = |v: Cow<'h, [u8]>| {
         for part in v.split(|b| *b == b',') {
-            let part = trim(part);
+            let part = part.trim_ascii();
             if !part.is_empty() {
                 out.push(Cow::Owned(part.to_vec()));
             }
@@ -89,18 +89,6 @@ pub fn path(target: &[u8]) -> &[u8] {
     }
     let end = t.iter().position(|b| *b == b'?').unwrap_or(t.len());
     &t[..end]
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &s[start..end.max(start)]
 }
 
 impl Facts for Subject<'_> {

@@ -178,7 +178,7 @@ fn parse(buf: &[u8], limit: usize, kind: Kind) -> Result<Option<Head>, HeadError
         let value = &head[v.clone()];
         if name.eq_ignore_ascii_case(b"content-length") {
             for part in value.split(|b| *b == b',') {
-                let part = trim(part);
+                let part = part.trim_ascii();
                 if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
                     return Err(HeadError::Invalid("invalid Content-Length"));
                 }
@@ -196,11 +196,11 @@ fn parse(buf: &[u8], limit: usize, kind: Kind) -> Result<Option<Head>, HeadError
             // Only the last coding says whether the body is chunked.
             chunked = value
                 .split(|b| *b == b',')
-                .map(trim)
+                .map(<[u8]>::trim_ascii)
                 .rfind(|c| !c.is_empty())
                 .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
         } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in value.split(|b| *b == b',').map(trim) {
+            for token in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
                 if token.eq_ignore_ascii_case(b"close") {
                     close = true;
                 } else if token.eq_ignore_ascii_case(b"keep-alive") && minor == 0 {
@@ -213,13 +213,13 @@ fn parse(buf: &[u8], limit: usize, kind: Kind) -> Result<Option<Head>, HeadError
             upgrade = true;
             websocket = value
                 .split(|b| *b == b',')
-                .any(|p| trim(p).eq_ignore_ascii_case(b"websocket"));
+                .any(|p| p.trim_ascii().eq_ignore_ascii_case(b"websocket"));
         } else if name.eq_ignore_ascii_case(b"sec-websocket-key")
             || name.eq_ignore_ascii_case(b"sec-websocket-accept")
         {
             websocket_key = true;
         } else if name.eq_ignore_ascii_case(b"expect") {
-            expect_continue = trim(value).eq_ignore_ascii_case(b"100-continue");
+            expect_continue = value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         }
     }
     // HAProxy's rule: a WebSocket handshake without its key (request) or its accept
@@ -304,18 +304,6 @@ fn bare_line_endings(head: &[u8]) -> Result<(), HeadError> {
         }
     }
     Ok(())
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &s[start..end.max(start)]
 }
 
 fn describe(e: httparse::Error) -> &'static str {
