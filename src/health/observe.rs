@@ -28,9 +28,7 @@ pub fn answered(backend: &BackendState, server: &Arc<ServerState>, verdict: Resu
     }
     match verdict {
         Ok(()) => clear(server),
-        Err(what) => {
-            failure(backend, server, what);
-        }
+        Err(what) => failure(backend, server, what),
     }
 }
 
@@ -57,15 +55,14 @@ fn clear(server: &ServerState) {
     }
 }
 
-/// A failed outcome, described by `what` (for the log line and the stats page). Returns
-/// whether it reached `error-limit` and `on-error` was applied.
-pub fn failure(backend: &BackendState, server: &Arc<ServerState>, what: &str) -> bool {
+/// A failed outcome, described by `what` (for the log line and the stats page).
+pub fn failure(backend: &BackendState, server: &Arc<ServerState>, what: &str) {
     let Some(observe) = server.config.observe else {
-        return false;
+        return;
     };
     // HAProxy: observing needs health checks, which it adjusts.
     if !server.config.check {
-        return false;
+        return;
     }
     let errors = server
         .counters
@@ -73,7 +70,7 @@ pub fn failure(backend: &BackendState, server: &Arc<ServerState>, what: &str) ->
         .fetch_add(1, Ordering::Relaxed)
         + 1;
     if errors < observe.error_limit {
-        return false;
+        return;
     }
     server
         .counters
@@ -94,5 +91,4 @@ pub fn failure(backend: &BackendState, server: &Arc<ServerState>, what: &str) ->
         OnError::MarkDown => apply(backend, server, probe, false, Effect::MarkDown),
     }
     server.check_sooner.notify_one();
-    true
 }
